@@ -1,0 +1,114 @@
+//! Criterion micro-benchmarks of the request hot path: parsing, reply encoding, store get/set, ring lookup.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+use ringkv::protocol::{Reply, RequestParser};
+use ringkv::ring::{Node, Ring};
+use ringkv::store::{Store, Value};
+
+fn parse_pipeline(c: &mut Criterion) {
+    let mut input = Vec::new();
+    for i in 0..10_000 {
+        let key = format!("key:{i:06}");
+        input.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$3\r\nxyz\r\n",
+                key.len()
+            )
+            .as_bytes(),
+        );
+    }
+    let mut g = c.benchmark_group("parser");
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("10k_pipelined_sets", |b| {
+        let mut p = RequestParser::new(512 << 20);
+        b.iter(|| {
+            let mut at = 0;
+            while let Some(n) = p.parse(&input[at..]).unwrap() {
+                black_box(p.argv(&input[at..]).get(1));
+                at += n;
+            }
+        })
+    });
+    g.finish();
+}
+
+fn encode_replies(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reply");
+    g.bench_function("ok", |b| {
+        let mut r = Reply::new(false);
+        b.iter(|| {
+            r.buf.clear();
+            r.ok();
+        })
+    });
+    g.bench_function("bulk_64b", |b| {
+        let mut r = Reply::new(false);
+        let v = [b'x'; 64];
+        b.iter(|| {
+            r.buf.clear();
+            r.bulk(black_box(&v));
+        })
+    });
+    g.finish();
+}
+
+fn store_get_set(c: &mut Criterion) {
+    let store = Store::new(32, 16);
+    let keys: Vec<Vec<u8>> = (0..100_000)
+        .map(|i| format!("key:{i}").into_bytes())
+        .collect();
+    let mut g = c.benchmark_group("store");
+    g.bench_function("set", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let key = &keys[i % keys.len()];
+            i += 1;
+            let s = store.shard_of(key);
+            let mut shard = store.lock_shard(s);
+            shard.dbs[0].insert(key, Value::Str(b"value".to_vec()), None);
+        })
+    });
+    g.bench_function("get", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let key = &keys[i % keys.len()];
+            i += 1;
+            let s = store.shard_of(key);
+            let mut shard = store.lock_shard(s);
+            black_box(shard.dbs[0].get(key, 0).is_some());
+        })
+    });
+    g.finish();
+}
+
+fn ring_lookup(c: &mut Criterion) {
+    let ring = Ring::new(
+        (0..10)
+            .map(|i| Node {
+                name: format!("10.0.0.{i}:6379"),
+                weight: 1,
+            })
+            .collect(),
+    );
+    let keys: Vec<Vec<u8>> = (0..1024)
+        .map(|i| format!("user:{i}:profile").into_bytes())
+        .collect();
+    c.bench_function("ring/locate_10_nodes", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i += 1;
+            black_box(ring.locate(&keys[i & 1023]))
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    parse_pipeline,
+    encode_replies,
+    store_get_set,
+    ring_lookup
+);
+criterion_main!(benches);

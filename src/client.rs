@@ -1,0 +1,135 @@
+//! Clients: the per-connection state commands see, and the registry behind CLIENT LIST / KILL and INFO clients.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// What other connections may see or change of a client (CLIENT LIST, CLIENT KILL).
+pub struct ClientInfo {
+    /// Unique, increasing id (CLIENT ID).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// CLIENT SETNAME / HELLO SETNAME.
+    pub name: Mutex<Vec<u8>>,
+    /// CLIENT SETINFO LIB-NAME / LIB-VER.
+    pub lib: Mutex<(String, String)>,
+    /// Selected database.
+    pub db: AtomicUsize,
+    /// Protocol version (2 or 3).
+    pub resp: AtomicUsize,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    /// Full name of the last command run (`get`, `client|list`).
+    pub last_cmd: Mutex<String>,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl ClientInfo {
+    /// Asks the connection to close (CLIENT KILL).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+    /// Resolves when the client has been killed.
+    pub async fn killed(&self) {
+        if !self.killed.load(Ordering::Acquire) {
+            self.kill.notified().await;
+        }
+    }
+    /// Records activity now (for `idle=` in CLIENT LIST).
+    pub fn touch(&self) {
+        self.last_active_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
+            / 1000
+    }
+    /// The client's name, lossily as text.
+    pub fn name_string(&self) -> String {
+        String::from_utf8_lossy(&self.name.lock()).into_owned()
+    }
+}
+
+/// The calling connection's own state, owned by its task and lent to each command.
+pub struct Client {
+    /// The client's shared record.
+    pub info: Arc<ClientInfo>,
+    /// Selected database (mirrored in `info.db`).
+    pub db: usize,
+}
+
+impl Client {
+    /// The client's id.
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+    /// Selects database `db`.
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}
+
+/// All connected clients, by id.
+#[derive(Default)]
+pub struct ClientRegistry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+}
+
+impl ClientRegistry {
+    /// Registers a new connection and returns its state.
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Client {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(Vec::new()),
+            lib: Mutex::new((String::new(), String::new())),
+            db: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: Mutex::new("NULL".into()),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        });
+        self.clients.lock().insert(id, info.clone());
+        Client { info, db: 0 }
+    }
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// A snapshot of every client, by ascending id.
+    pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+    /// The client with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}

@@ -1,0 +1,143 @@
+//! Argument parsing shared by every command: Redis's number rules and a cursor over option lists.
+
+use super::CmdError;
+use crate::protocol::Argv;
+
+/// Parses a decimal integer exactly as Redis's `string2ll`: optional `-`, no `+`, no spaces, no leading zeros.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses a float as Redis's `strtold`-based parsing accepts it: no leading space, the whole string used, no NaN.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(s).ok()?;
+    if text.is_empty()
+        || text.len() > 5 * 1024
+        || text.starts_with(|c: char| c.is_ascii_whitespace())
+    {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let v = match lower.trim_start_matches(['+', '-']) {
+        "inf" | "infinity" => lower.parse::<f64>().ok()?,
+        t if t.starts_with(|c: char| c.is_ascii_digit() || c == '.') => {
+            lower.parse::<f64>().ok()?
+        }
+        _ => return None,
+    };
+    (!v.is_nan()).then_some(v)
+}
+
+/// An integer argument, or Redis's `value is not an integer or out of range`.
+pub fn int(s: &[u8]) -> Result<i64, CmdError> {
+    parse_i64(s).ok_or(CmdError::NotInteger)
+}
+
+/// A float argument, or Redis's `value is not a valid float`.
+pub fn float(s: &[u8]) -> Result<f64, CmdError> {
+    parse_f64(s).ok_or(CmdError::NotFloat)
+}
+
+/// Case-insensitive keyword comparison (`nx`, `NX`, `Nx` are all NX).
+pub fn is(arg: &[u8], keyword: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+/// A cursor over the optional arguments of a command, from a start index.
+pub struct Cursor<'a> {
+    argv: Argv<'a>,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at argument `start`.
+    pub fn new(argv: Argv<'a>, start: usize) -> Self {
+        Cursor { argv, pos: start }
+    }
+    /// The value that must follow an option, or a syntax error.
+    pub fn value(&mut self) -> Result<&'a [u8], CmdError> {
+        self.next().ok_or(CmdError::Syntax)
+    }
+    /// The integer that must follow an option.
+    pub fn int(&mut self) -> Result<i64, CmdError> {
+        int(self.value()?)
+    }
+    /// Arguments not yet consumed.
+    pub fn remaining(&self) -> usize {
+        self.argv.len().saturating_sub(self.pos)
+    }
+}
+
+impl<'a> Iterator for Cursor<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let arg = (self.pos < self.argv.len()).then(|| self.argv.get(self.pos))?;
+        self.pos += 1;
+        Some(arg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_follow_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"+1",
+            b" 1",
+            b"01",
+            b"-0",
+            b"",
+            b"-",
+            b"1.0",
+            b"1 ",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn floats_accept_what_strtold_accepts_but_nan() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b".5"), Some(0.5));
+        for bad in [&b"nan"[..], b" 1", b"1 ", b"abc", b"", b"1.0x"] {
+            assert_eq!(parse_f64(bad), None);
+        }
+    }
+}

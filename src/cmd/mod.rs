@@ -1,0 +1,512 @@
+//! The command table and dispatch.
+//!
+//! Every command is one declarative [`CommandSpec`] (name, arity, flags, key positions, handler), written next to its
+//! handler in a family file (`string.rs`, `keys.rs`, ...) with the facts taken from Redis's own command specs. The
+//! table drives everything generic: lookup, arity errors, the shards a command locks, `COMMAND INFO`, and the proxy's
+//! routing.
+//!
+//! A handler runs synchronously with all its shards already locked (ascending order, see [`crate::store`]) and writes
+//! its reply into the client's output buffer; it never touches a socket or awaits.
+
+pub mod args;
+mod connection;
+mod error;
+mod keys;
+mod server;
+mod string;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+pub use error::CmdError;
+
+use crate::client::Client;
+use crate::protocol::{Argv, Reply};
+use crate::server::ServerState;
+use crate::store::{now_ms, Keyspace, Locked, Store};
+
+/// What a handler returns; the error is written as the reply.
+pub type CmdResult = Result<(), CmdError>;
+
+/// A command implementation.
+pub type Handler = fn(&mut Ctx<'_, '_>, Argv<'_>) -> CmdResult;
+
+/// Command flags, as `COMMAND INFO` names them.
+pub mod flag {
+    /// Modifies the keyspace.
+    pub const WRITE: u32 = 1;
+    /// Only reads.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory use.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Pub/sub related.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 5;
+    /// May block the client.
+    pub const BLOCKING: u32 = 1 << 6;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 7;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 8;
+    /// O(1) or O(log n).
+    pub const FAST: u32 = 1 << 9;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 10;
+    /// Not allowed inside MULTI.
+    pub const NO_MULTI: u32 = 1 << 11;
+    /// Allowed while a script is busy.
+    pub const ALLOW_BUSY: u32 = 1 << 12;
+    /// Not shown in MONITOR.
+    pub const SKIP_MONITOR: u32 = 1 << 13;
+    /// Not logged in the slow log.
+    pub const SKIP_SLOWLOG: u32 = 1 << 14;
+    /// May replicate even if read-only.
+    pub const MAY_REPLICATE: u32 = 1 << 15;
+    /// The key arguments are optional.
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
+    /// ringkv: the command reads or writes the whole keyspace, so it locks every shard.
+    pub const ALL_SHARDS: u32 = 1 << 31;
+
+    /// Names in `COMMAND INFO` order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Where a command's keys are, in Redis's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys {
+    /// No keys.
+    None,
+    /// Keys at `first`, `first + step`, ... up to `last` (negative: counted from the end, -1 is the last argument).
+    Range {
+        /// Index of the first key.
+        first: usize,
+        /// Index of the last key; negative counts from the end.
+        last: isize,
+        /// Distance between keys.
+        step: usize,
+    },
+    /// A count at `at`, then that many keys right after it (EVAL, BLMPOP, ZUNIONSTORE's sources).
+    NumKeys {
+        /// Index of the count argument.
+        at: usize,
+    },
+}
+
+/// One command: the facts Redis's command table has, plus our handler.
+pub struct CommandSpec {
+    /// Lower-case name (`get`, or for a subcommand just `kill`).
+    pub name: &'static str,
+    /// Redis arity: exact when positive, minimum when negative; counts the name (and subcommand).
+    pub arity: i32,
+    /// Bitwise-or of [`flag`] constants.
+    pub flags: u32,
+    /// Key positions.
+    pub keys: Keys,
+    /// The implementation (unused for container commands, which dispatch on their subcommands).
+    pub handler: Handler,
+    /// Subcommands of a container command (CLIENT, CONFIG, COMMAND...).
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// A command spec with no subcommands.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: Keys,
+        handler: Handler,
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    /// A container command dispatching on its first argument.
+    pub const fn container(
+        name: &'static str,
+        flags: u32,
+        subcommands: &'static [CommandSpec],
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity: -2,
+            flags,
+            keys: Keys::None,
+            handler: no_handler,
+            subcommands,
+        }
+    }
+
+    /// True if the spec has flag `f`.
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Indices of the key arguments in `argv`. A malformed count yields the keys that exist; the handler reports it.
+    pub fn key_indices(&self, argv: Argv<'_>) -> impl Iterator<Item = usize> {
+        let n = argv.len();
+        let (first, last, step) = match self.keys {
+            Keys::None => (1, 0, 1),
+            Keys::Range { first, last, step } => {
+                let last = if last < 0 { n as isize + last } else { last };
+                (first, last.min(n as isize - 1), step)
+            }
+            Keys::NumKeys { at } => {
+                let count = (at < n)
+                    .then(|| args::parse_i64(argv.get(at)))
+                    .flatten()
+                    .unwrap_or(0)
+                    .max(0);
+                let last = (at as i64 + count).min(n as i64 - 1);
+                (at + 1, last as isize, 1)
+            }
+        };
+        (first..=last.max(0) as usize)
+            .step_by(step)
+            .filter(move |&i| (i as isize) <= last)
+    }
+}
+
+fn no_handler(_: &mut Ctx<'_, '_>, _: Argv<'_>) -> CmdResult {
+    Err(CmdError::Syntax)
+}
+
+/// What the connection does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// Flush the replies, then close (QUIT, CLIENT KILL of oneself).
+    Close,
+    /// Stop the whole server (SHUTDOWN).
+    Shutdown,
+}
+
+/// What a handler sees: the server, the client, the locked shards, the reply buffer and the command's clock.
+pub struct Ctx<'a, 's> {
+    /// Server-wide state.
+    pub server: &'s ServerState,
+    /// The calling client's state.
+    pub client: &'a mut Client,
+    /// The reply buffer.
+    pub out: &'a mut Reply,
+    /// The shards this command holds.
+    pub shards: &'a mut Locked<'s>,
+    /// Unix milliseconds, read once per command: every key in one command is judged at the same instant.
+    pub now: u64,
+    /// What the connection does next.
+    pub flow: Flow,
+}
+
+impl Ctx<'_, '_> {
+    /// The keyspace of the client's database in the shard that owns `key` (which the command has locked).
+    pub fn db(&mut self, key: &[u8]) -> &mut Keyspace {
+        self.db_out(key).0
+    }
+
+    /// [`Self::db`] and the reply buffer together, for handlers that reply with data borrowed from the keyspace.
+    pub fn db_out(&mut self, key: &[u8]) -> (&mut Keyspace, &mut Reply) {
+        // With a single shard held there is no need to hash the key again.
+        let idx = if self.shards.is_single() {
+            usize::MAX
+        } else {
+            self.server.store.shard_of(key)
+        };
+        (
+            &mut self.shards.shard(idx).dbs[self.client.db],
+            &mut *self.out,
+        )
+    }
+}
+
+static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
+    let families: [&'static [CommandSpec]; 4] = [
+        connection::COMMANDS,
+        server::COMMANDS,
+        string::COMMANDS,
+        keys::COMMANDS,
+    ];
+    families
+        .into_iter()
+        .flatten()
+        .map(|c| (c.name, c))
+        .collect()
+});
+
+/// Every command, for COMMAND COUNT / LIST / INFO.
+pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    TABLE.values().copied()
+}
+
+/// Finds a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    with_lowercase(name, |n| TABLE.get(n).copied())
+}
+
+fn lookup_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    with_lowercase(name, |n| spec.subcommands.iter().find(|c| c.name == n))
+}
+
+/// Calls `f` with `name` lower-cased in a stack buffer; names longer than any command are not found.
+fn with_lowercase<T>(name: &[u8], f: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    let mut buf = [0u8; 32];
+    let lower = buf.get_mut(..name.len())?;
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    f(std::str::from_utf8(lower).ok()?)
+}
+
+/// Looks up `argv`'s command (and subcommand) and checks its arity. The error is Redis's reply for an unknown
+/// command, unknown subcommand or wrong arity.
+pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
+    let name = argv.get(0);
+    let Some(spec) = lookup(name) else {
+        let mut args = String::new();
+        for arg in argv.iter_from(1) {
+            if args.len() >= 128 {
+                break;
+            }
+            let room = 128 - args.len();
+            let text = String::from_utf8_lossy(arg);
+            args.push_str(&format!("'{}' ", truncate(&text, room)));
+        }
+        return Err(CmdError::err(format!(
+            "unknown command '{}', with args beginning with: {args}",
+            truncate(&String::from_utf8_lossy(name), 128)
+        )));
+    };
+    if spec.subcommands.is_empty() || argv.len() < 2 {
+        check_arity(spec, argv.len(), spec.name)?;
+        return Ok(spec);
+    }
+    let sub_name = argv.get(1);
+    let Some(sub) = lookup_sub(spec, sub_name) else {
+        return Err(CmdError::err(format!(
+            "unknown subcommand '{}'. Try {} HELP.",
+            truncate(&String::from_utf8_lossy(sub_name), 128),
+            spec.name.to_ascii_uppercase()
+        )));
+    };
+    check_arity(sub, argv.len(), &format!("{}|{}", spec.name, sub.name))?;
+    Ok(sub)
+}
+
+fn check_arity(spec: &CommandSpec, argc: usize, full_name: &str) -> CmdResult {
+    let a = spec.arity;
+    if (a > 0 && argc != a as usize) || (argc as i64) < -(a as i64) {
+        return Err(CmdError::WrongArity(full_name.to_string()));
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Runs one request for `client`, writing its reply to `out`.
+pub fn dispatch(
+    server: &ServerState,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Reply,
+) -> Flow {
+    let spec = match resolve(argv) {
+        Ok(spec) => spec,
+        Err(e) => {
+            out.error(&e.to_string());
+            return Flow::Continue;
+        }
+    };
+    execute(server, client, spec, argv, out)
+}
+
+/// Locks the shards `spec` needs for `argv` and runs its handler.
+pub fn execute(
+    server: &ServerState,
+    client: &mut Client,
+    spec: &CommandSpec,
+    argv: Argv<'_>,
+    out: &mut Reply,
+) -> Flow {
+    let mut shards = lock_for(&server.store, spec, argv);
+    let mut ctx = Ctx {
+        server,
+        client,
+        out,
+        shards: &mut shards,
+        now: now_ms(),
+        flow: Flow::Continue,
+    };
+    if let Err(e) = (spec.handler)(&mut ctx, argv) {
+        ctx.out.error(&e.to_string());
+    }
+    ctx.flow
+}
+
+/// Locks what `spec` needs for `argv`: every shard, or the shards of its keys in ascending order.
+fn lock_for<'s>(store: &'s Store, spec: &CommandSpec, argv: Argv<'_>) -> Locked<'s> {
+    if spec.has(flag::ALL_SHARDS) {
+        return store.lock_all();
+    }
+    let mut shards = spec.key_indices(argv).map(|i| store.shard_of(argv.get(i)));
+    let Some(first) = shards.next() else {
+        return Locked::None;
+    };
+    // Collecting an empty iterator does not allocate: the single-shard path stays allocation-free.
+    let mut others: Vec<usize> = shards.filter(|&s| s != first).collect();
+    if others.is_empty() {
+        return store.lock(&[first]);
+    }
+    others.push(first);
+    others.sort_unstable();
+    others.dedup();
+    store.lock(&others)
+}
+
+/// Writes a HELP reply: the lines as status strings, as Redis's `addReplyHelp` does.
+pub fn reply_help(out: &mut Reply, command: &str, lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        out.simple(line);
+    }
+    out.simple("HELP");
+    out.simple("    Print this help.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::OwnedArgv;
+
+    #[test]
+    fn key_indices_follow_the_spec_forms() {
+        let mget = lookup(b"MGET").unwrap();
+        let argv = OwnedArgv::from_args(["mget", "a", "b", "c"]);
+        assert_eq!(
+            mget.key_indices(argv.argv()).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let mset = lookup(b"mset").unwrap();
+        let argv = OwnedArgv::from_args(["mset", "a", "1", "b", "2"]);
+        assert_eq!(
+            mset.key_indices(argv.argv()).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_arity_errors_read_like_redis() {
+        let argv = OwnedArgv::from_args(["foo", "a", "b"]);
+        assert_eq!(
+            resolve(argv.argv()).err().unwrap().to_string(),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        let argv = OwnedArgv::from_args(["GET"]);
+        assert_eq!(
+            resolve(argv.argv()).err().unwrap().to_string(),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        let argv = OwnedArgv::from_args(["client", "nope"]);
+        assert_eq!(
+            resolve(argv.argv()).err().unwrap().to_string(),
+            "ERR unknown subcommand 'nope'. Try CLIENT HELP."
+        );
+    }
+}
+
+/// Runs commands without a socket, for the unit tests at the bottom of each family file.
+#[cfg(test)]
+pub mod testing {
+    use std::sync::Arc;
+
+    use crate::client::Client;
+    use crate::config::Config;
+    use crate::protocol::{OwnedArgv, Reply};
+    use crate::server::ServerState;
+
+    /// A server of its own with one connected client.
+    pub struct TestClient {
+        /// The server state (shared with any other test clients made from it).
+        pub server: Arc<ServerState>,
+        /// The client's state.
+        pub client: Client,
+        out: Reply,
+    }
+
+    impl TestClient {
+        /// A fresh server with default settings and 4 shards.
+        pub fn new() -> Self {
+            let mut config = Config::defaults();
+            config.shards = 4;
+            Self::on(Arc::new(ServerState::new(config)))
+        }
+        /// Another client of the same server.
+        pub fn on(server: Arc<ServerState>) -> Self {
+            let addr = "127.0.0.1:0".parse().expect("valid address");
+            let client = server.clients.register(addr, addr);
+            TestClient {
+                server,
+                client,
+                out: Reply::new(false),
+            }
+        }
+        /// Runs one command and returns its raw reply bytes.
+        pub fn run_bytes<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+            let argv = OwnedArgv::from_args(args);
+            super::dispatch(&self.server, &mut self.client, argv.argv(), &mut self.out);
+            std::mem::take(&mut self.out.buf)
+        }
+        /// Runs one command and returns its reply as text (`+OK\r\n`, `$1\r\na\r\n`...).
+        pub fn run<A: AsRef<[u8]>>(&mut self, args: &[A]) -> String {
+            String::from_utf8_lossy(&self.run_bytes(args)).into_owned()
+        }
+        /// Runs a command written as one line split on spaces: `c.cmd("SET a b")`.
+        pub fn cmd(&mut self, line: &str) -> String {
+            self.run(&line.split(' ').collect::<Vec<_>>())
+        }
+    }
+
+    impl Default for TestClient {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! ringkv: a Redis-protocol-compatible in-memory server, and (to come) a consistent-hashing cluster proxy.
+//!
+//! # The walk of one request
+//! 1. [`connection`] reads from the socket into a reusable buffer.
+//! 2. [`protocol::parser`] yields each complete request as argument spans (multibulk or inline), no copies.
+//! 3. [`cmd`] looks the command up case-insensitively, checks its arity from its [`cmd::CommandSpec`], locks the
+//!    shards of its keys in ascending order ([`store`]) and runs the handler, which writes its reply straight into the
+//!    output buffer with [`protocol::reply`].
+//! 4. When no complete request is left in the read buffer, [`connection`] writes all replies at once.
+//!
+//! Keys are placed on shards by the same consistent-hash [`ring`] the proxy uses for backends.
+
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod glob;
+pub mod protocol;
+pub mod ring;
+pub mod server;
+pub mod store;

@@ -1,0 +1,154 @@
+//! The server role: shared state, the accept loop with its client limit, background expiry, and graceful shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::client::ClientRegistry;
+use crate::config::{Config, Settings};
+use crate::connection;
+use crate::store::{now_ms, Store};
+
+/// Server-wide counters for INFO stats.
+#[derive(Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub connections_received: AtomicU64,
+    /// Connections refused by maxclients.
+    pub rejected_connections: AtomicU64,
+    /// Commands run.
+    pub commands_processed: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+}
+
+/// Everything the connections share.
+pub struct ServerState {
+    /// The startup configuration.
+    pub config: Config,
+    /// Settings CONFIG SET may change.
+    pub settings: Settings,
+    /// The keyspace.
+    pub store: Store,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// Counters.
+    pub stats: Stats,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// Random 40-hex-digit id of this run (INFO run_id).
+    pub run_id: String,
+    /// The actual listening port (differs from the configured one when that was 0).
+    pub port: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl ServerState {
+    /// State for `config`.
+    pub fn new(config: Config) -> Self {
+        let store = Store::new(config.shard_count(), config.databases.max(1));
+        ServerState {
+            settings: Settings::new(&config),
+            store,
+            clients: ClientRegistry::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            run_id: (0..40).map(|_| fastrand::digit(16)).collect(),
+            port: AtomicU64::new(config.port as u64),
+            config,
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    /// Asks the server to stop (SHUTDOWN).
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown has been requested.
+    pub async fn shutdown_requested(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Binds the configured address and serves until SHUTDOWN or the returned future is dropped.
+pub async fn run(config: Config) -> std::io::Result<()> {
+    let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
+    serve(listener, Arc::new(ServerState::new(config))).await
+}
+
+/// Serves clients from `listener` until shutdown is requested.
+pub async fn serve(listener: TcpListener, state: Arc<ServerState>) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    state.port.store(local.port() as u64, Ordering::Relaxed);
+    tracing::info!(
+        shards = state.store.shard_count(),
+        "ringkv listening on {local}"
+    );
+    tokio::spawn(expire_keys(state.clone()));
+    loop {
+        let (mut stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: log, back off briefly, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = state.shutdown_requested() => break,
+        };
+        state
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        if state.clients.len() as u64 >= state.settings.maxclients() {
+            state
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            });
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let laddr = stream.local_addr().unwrap_or(local);
+        let client = state.clients.register(addr, laddr);
+        tokio::spawn(connection::handle(stream, state.clone(), client));
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Active expiry: reclaims keys whose deadline passed even if nobody reads them. Each round visits every shard,
+/// deletes a bounded number of keys per database under the lock, and repeats at once while it keeps finding work.
+async fn expire_keys(state: Arc<ServerState>) {
+    const PER_STEP: usize = 200;
+    loop {
+        let mut busy = false;
+        for idx in 0..state.store.shard_count() {
+            let now = now_ms();
+            let mut shard = state.store.lock_shard(idx);
+            for db in shard.dbs.iter_mut() {
+                busy |= db.expire_step(now, PER_STEP) == PER_STEP;
+            }
+        }
+        let pause = if busy {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_millis(100)
+        };
+        tokio::time::sleep(pause).await;
+    }
+}

@@ -1,0 +1,308 @@
+//! One database's keys inside one shard: the map, the expiry index, and the scan order.
+//!
+//! Invariants:
+//! - An entry with a deadline is in `expires` exactly once, under that deadline; without one it is absent from it.
+//! - A key is never returned after its deadline: every lookup checks the deadline and deletes the key when it passed.
+//! - Keys live in [`SCAN_BUCKETS`] tables chosen by the top bits of their hash. A key never changes table, so a SCAN
+//!   cursor that walks tables in order visits every key that exists for the whole scan, whatever else changes.
+
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry as Slot, HashTable};
+use hashbrown::DefaultHashBuilder;
+
+use super::value::Value;
+
+/// Tables per keyspace; a SCAN step returns whole tables.
+pub const SCAN_BUCKETS: usize = 64;
+
+/// A key, its value and its deadline.
+#[derive(Debug)]
+pub struct Entry {
+    key: Box<[u8]>,
+    /// The value; handlers change it in place.
+    pub value: Value,
+    expires_at: u64,
+}
+
+impl Entry {
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+    /// Deadline in Unix milliseconds, if any.
+    pub fn expires_at(&self) -> Option<u64> {
+        (self.expires_at != 0).then_some(self.expires_at)
+    }
+}
+
+/// Counters kept under the shard lock and summed for INFO.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct KeyspaceStats {
+    /// Keys deleted because their deadline passed.
+    pub expired: u64,
+    /// Lookups that found a key.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+}
+
+/// The keys of one database in one shard.
+pub struct Keyspace {
+    tables: Box<[HashTable<Entry>]>,
+    expires: BTreeSet<(u64, Box<[u8]>)>,
+    len: usize,
+    hasher: DefaultHashBuilder,
+    /// Counters for INFO.
+    pub stats: KeyspaceStats,
+}
+
+impl Keyspace {
+    /// An empty keyspace hashing with `hasher` (shared by all keyspaces, so scan buckets agree).
+    pub fn new(hasher: DefaultHashBuilder) -> Self {
+        Keyspace {
+            tables: (0..SCAN_BUCKETS).map(|_| HashTable::new()).collect(),
+            expires: BTreeSet::new(),
+            len: 0,
+            hasher,
+            stats: KeyspaceStats::default(),
+        }
+    }
+
+    /// Number of keys, including expired ones not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Number of keys with a deadline.
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    fn locate(&self, key: &[u8]) -> (u64, usize) {
+        let hash = self.hasher.hash_one(key);
+        (hash, (hash >> 58) as usize)
+    }
+
+    /// The live entry for `key`, deleting it first if its deadline has passed.
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        let (hash, table) = self.locate(key);
+        let expired = match self.tables[table].find(hash, |e| *e.key == *key) {
+            None => {
+                self.stats.misses += 1;
+                return None;
+            }
+            Some(e) => e.expires_at != 0 && e.expires_at <= now,
+        };
+        if expired {
+            self.remove_located(hash, table, key);
+            self.stats.expired += 1;
+            self.stats.misses += 1;
+            return None;
+        }
+        self.stats.hits += 1;
+        self.tables[table].find_mut(hash, |e| *e.key == *key)
+    }
+
+    /// True when `key` exists (and is live).
+    pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// The live entry for `key`, created with `make()` and no deadline when absent.
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &[u8],
+        now: u64,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Entry {
+        if self.get(key, now).is_none() {
+            self.insert(key, make(), None);
+        }
+        let (hash, table) = self.locate(key);
+        self.tables[table]
+            .find_mut(hash, |e| *e.key == *key)
+            .expect("entry was just ensured")
+    }
+
+    /// Sets `key` to `value` with deadline `expires_at`, replacing any previous entry. Returns the previous value.
+    pub fn insert(&mut self, key: &[u8], value: Value, expires_at: Option<u64>) -> Option<Value> {
+        let (hash, table) = self.locate(key);
+        let deadline = expires_at.unwrap_or(0);
+        let hasher = &self.hasher;
+        let old =
+            match self.tables[table].entry(hash, |e| *e.key == *key, |e| hasher.hash_one(&e.key)) {
+                Slot::Occupied(mut slot) => {
+                    let e = slot.get_mut();
+                    let old_deadline = std::mem::replace(&mut e.expires_at, deadline);
+                    let old = std::mem::replace(&mut e.value, value);
+                    if old_deadline != 0 {
+                        self.expires.remove(&(old_deadline, Box::from(key)));
+                    }
+                    Some(old)
+                }
+                Slot::Vacant(slot) => {
+                    slot.insert(Entry {
+                        key: key.into(),
+                        value,
+                        expires_at: deadline,
+                    });
+                    self.len += 1;
+                    None
+                }
+            };
+        if deadline != 0 {
+            self.expires.insert((deadline, key.into()));
+        }
+        old
+    }
+
+    /// Deletes `key` if it is live; returns its entry.
+    pub fn remove(&mut self, key: &[u8], now: u64) -> Option<Entry> {
+        self.get(key, now)?;
+        let (hash, table) = self.locate(key);
+        self.remove_located(hash, table, key)
+    }
+
+    fn remove_located(&mut self, hash: u64, table: usize, key: &[u8]) -> Option<Entry> {
+        let slot = self.tables[table]
+            .find_entry(hash, |e| *e.key == *key)
+            .ok()?;
+        let (entry, _) = slot.remove();
+        self.len -= 1;
+        if entry.expires_at != 0 {
+            self.expires.remove(&(entry.expires_at, entry.key.clone()));
+        }
+        Some(entry)
+    }
+
+    /// Sets (or with `None` clears) the deadline of a live key. Returns false when the key does not exist.
+    pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<u64>, now: u64) -> bool {
+        let Some(e) = self.get(key, now) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut e.expires_at, expires_at.unwrap_or(0));
+        if old != 0 {
+            self.expires.remove(&(old, Box::from(key)));
+        }
+        if let Some(at) = expires_at {
+            self.expires.insert((at, key.into()));
+        }
+        true
+    }
+
+    /// Deletes up to `max` keys whose deadline has passed, oldest deadline first. Returns how many it deleted.
+    pub fn expire_step(&mut self, now: u64, max: usize) -> usize {
+        let mut done = 0;
+        while done < max {
+            match self.expires.first() {
+                Some((at, _)) if *at <= now => {
+                    let (_, key) = self.expires.pop_first().expect("first exists");
+                    let (hash, table) = self.locate(&key);
+                    if let Ok(slot) = self.tables[table].find_entry(hash, |e| e.key == key) {
+                        slot.remove();
+                        self.len -= 1;
+                    }
+                    self.stats.expired += 1;
+                    done += 1;
+                }
+                _ => break,
+            }
+        }
+        done
+    }
+
+    /// Live entries of scan bucket `bucket`.
+    pub fn bucket(&self, bucket: usize, now: u64) -> impl Iterator<Item = &Entry> {
+        self.tables[bucket]
+            .iter()
+            .filter(move |e| e.expires_at == 0 || e.expires_at > now)
+    }
+
+    /// All live entries.
+    pub fn iter(&self, now: u64) -> impl Iterator<Item = &Entry> {
+        (0..SCAN_BUCKETS).flat_map(move |b| self.bucket(b, now))
+    }
+
+    /// A random live key, if any.
+    pub fn random_key(&mut self, now: u64) -> Option<Vec<u8>> {
+        // Expired keys found on the way are reclaimed, so the loop ends: each miss shrinks the keyspace.
+        while self.len > 0 {
+            let nonempty: Vec<usize> = (0..SCAN_BUCKETS)
+                .filter(|&b| !self.tables[b].is_empty())
+                .collect();
+            let table = &self.tables[nonempty[fastrand::usize(..nonempty.len())]];
+            let key = table
+                .iter()
+                .nth(fastrand::usize(..table.len()))?
+                .key
+                .to_vec();
+            if self.get(&key, now).is_some() {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// Deletes every key.
+    pub fn clear(&mut self) {
+        for t in self.tables.iter_mut() {
+            *t = HashTable::new();
+        }
+        self.expires.clear();
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ks() -> Keyspace {
+        Keyspace::new(DefaultHashBuilder::default())
+    }
+
+    #[test]
+    fn a_key_is_never_seen_after_its_deadline() {
+        let mut k = ks();
+        k.insert(b"lock", Value::Str(b"t".to_vec()), Some(1000));
+        assert!(k.get(b"lock", 999).is_some());
+        assert!(k.get(b"lock", 1000).is_none());
+        assert_eq!(k.len(), 0);
+        assert_eq!(k.expires_len(), 0);
+    }
+
+    #[test]
+    fn expire_step_reclaims_in_deadline_order_and_is_bounded() {
+        let mut k = ks();
+        for i in 0..10u64 {
+            k.insert(
+                format!("k{i}").as_bytes(),
+                Value::Str(vec![]),
+                Some(100 + i),
+            );
+        }
+        k.insert(b"forever", Value::Str(vec![]), None);
+        assert_eq!(k.expire_step(105, 3), 3);
+        assert_eq!(k.expire_step(105, 100), 3);
+        assert_eq!(k.len(), 5);
+        assert!(k.get(b"k6", 105).is_some());
+    }
+
+    #[test]
+    fn overwriting_clears_or_replaces_the_deadline() {
+        let mut k = ks();
+        k.insert(b"a", Value::Str(vec![]), Some(100));
+        k.insert(b"a", Value::Str(vec![]), None);
+        assert_eq!(k.expires_len(), 0);
+        assert!(k.get(b"a", 1000).is_some());
+        assert!(k.set_expiry(b"a", Some(50), 10));
+        assert_eq!(k.expires_len(), 1);
+        assert!(k.remove(b"a", 10).is_some());
+        assert_eq!(k.expires_len(), 0);
+    }
+}

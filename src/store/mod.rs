@@ -1,0 +1,151 @@
+//! Everything that changes atomically with the keyspace: shards, values, expiry (and, with lists, blocked waiters).
+//!
+//! The keyspace is split into shards, each a `parking_lot::Mutex<Shard>` holding every database's keys for the part of
+//! the ring it owns, so that MOVE and SWAPDB never cross shards. Keys are placed on shards with the same consistent-hash
+//! ring the proxy uses for backends.
+//!
+//! Locking rule: a command locks all the shards it needs before it starts and in ascending shard index
+//! ([`Store::lock`]), which makes multi-key commands atomic and rules out deadlock. Guards are never held across
+//! `.await` (parking_lot guards are `!Send`, so the compiler enforces it). Nothing here knows about sockets.
+
+mod keyspace;
+mod value;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hashbrown::DefaultHashBuilder;
+use parking_lot::{Mutex, MutexGuard};
+
+pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
+pub use value::Value;
+
+use crate::ring::{Node, Ring};
+
+/// Unix time in milliseconds: the clock expiry deadlines are measured on.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One shard: every database's keys for one arc set of the ring.
+pub struct Shard {
+    /// Keyspaces by database index.
+    pub dbs: Box<[Keyspace]>,
+}
+
+/// The sharded keyspace.
+pub struct Store {
+    shards: Box<[Mutex<Shard>]>,
+    ring: Ring,
+}
+
+impl Store {
+    /// A store of `shards` shards (rounded up to a power of two) with `databases` databases each.
+    pub fn new(shards: usize, databases: usize) -> Self {
+        let n = shards.max(1).next_power_of_two();
+        let hasher = DefaultHashBuilder::default();
+        let ring = Ring::new(
+            (0..n)
+                .map(|i| Node {
+                    name: format!("shard-{i}"),
+                    weight: 1,
+                })
+                .collect(),
+        );
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Shard {
+                    dbs: (0..databases)
+                        .map(|_| Keyspace::new(hasher.clone()))
+                        .collect(),
+                })
+            })
+            .collect();
+        Store { shards, ring }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The ring that places keys on shards (its nodes are `shard-0`, `shard-1`, ...).
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The shard that owns `key`.
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        self.ring.locate(key)
+    }
+
+    /// Locks the given shards. `shards` must be sorted ascending without duplicates (the deadlock-freedom rule).
+    pub fn lock(&self, shards: &[usize]) -> Locked<'_> {
+        debug_assert!(
+            shards.windows(2).all(|w| w[0] < w[1]),
+            "shards must be locked in ascending order"
+        );
+        match shards {
+            [] => Locked::None,
+            [one] => Locked::One(*one, self.shards[*one].lock()),
+            many => Locked::Many(many.iter().map(|&i| (i, self.shards[i].lock())).collect()),
+        }
+    }
+
+    /// Locks every shard, in order.
+    pub fn lock_all(&self) -> Locked<'_> {
+        Locked::Many(
+            self.shards
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, s.lock()))
+                .collect(),
+        )
+    }
+
+    /// Locks one shard on its own (background work such as active expiry).
+    pub fn lock_shard(&self, idx: usize) -> MutexGuard<'_, Shard> {
+        self.shards[idx].lock()
+    }
+}
+
+/// The shards one command holds.
+pub enum Locked<'a> {
+    /// A command that touches no keys.
+    None,
+    /// The common case: one shard.
+    One(usize, MutexGuard<'a, Shard>),
+    /// Several shards, ascending.
+    Many(Vec<(usize, MutexGuard<'a, Shard>)>),
+}
+
+impl<'a> Locked<'a> {
+    /// The locked shard `idx` (`usize::MAX`: the only one held). Panics if the command did not lock it: that is a bug in a command's key spec.
+    pub fn shard(&mut self, idx: usize) -> &mut Shard {
+        match self {
+            Locked::One(i, g) if *i == idx || idx == usize::MAX => g,
+            Locked::Many(v) => match v.binary_search_by_key(&idx, |(i, _)| *i) {
+                Ok(pos) => &mut v[pos].1,
+                Err(_) => panic!("shard {idx} used but not locked"),
+            },
+            _ => panic!("shard {idx} used but not locked"),
+        }
+    }
+
+    /// True when exactly one shard is held: then it is the shard of every key of the command.
+    pub fn is_single(&self) -> bool {
+        matches!(self, Locked::One(..))
+    }
+
+    /// Every locked shard.
+    pub fn all(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        let (one, many) = match self {
+            Locked::None => (None, None),
+            Locked::One(_, g) => (Some(&mut **g), None),
+            Locked::Many(v) => (None, Some(v.iter_mut().map(|(_, g)| &mut **g))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}

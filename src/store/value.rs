@@ -1,0 +1,22 @@
+//! The values a key can hold.
+
+use std::collections::VecDeque;
+
+/// A stored value. Bytes are owned copies: the store never keeps slices of a client's read buffer alive.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string (also integers and floats, parsed on use as Redis does).
+    Str(Vec<u8>),
+    /// A list: O(1) push/pop at both ends and O(1) access by index.
+    List(VecDeque<Vec<u8>>),
+}
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Test support: start the real `ringkv` binary on a free loopback port, and talk to it with the `redis` crate or raw
+//! TCP. Every raw reply is decoded with `redis-protocol` to prove it is well-formed RESP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `ringkv` process, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts `ringkv --port 0` with extra arguments and waits until it listens.
+    pub fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["--port", "0", "--bind", "127.0.0.1"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ringkv");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(addr) = line.split("listening on ").nth(1) {
+                        let addr = addr.split_whitespace().next().unwrap_or("");
+                        let port = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                        let _ = tx.send(port);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let port = rx.recv_timeout(Duration::from_secs(20)).ok().flatten();
+        let mut server = Server {
+            child,
+            port: port.unwrap_or(0),
+        };
+        assert!(
+            port.is_some() && server.is_running(),
+            "ringkv did not report its port"
+        );
+        server
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A `redis` crate client (async, multiplexed).
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(format!("redis://{}/", self.addr())).expect("client");
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect")
+    }
+
+    /// A raw TCP connection.
+    pub fn raw(&self) -> Raw {
+        Raw::connect(&self.addr())
+    }
+
+    /// True while the process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if !self.is_running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw protocol connection with a read timeout.
+pub struct Raw {
+    /// The socket.
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Connects to `addr`.
+    pub fn connect(addr: &str) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command as a multibulk request.
+    pub fn send_cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        self.send(&encode(args));
+    }
+
+    /// Sends a command and returns its raw reply.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+        self.send_cmd(args);
+        self.reply()
+    }
+
+    /// Sends a command given as a space-separated line and returns its reply as text.
+    pub fn line(&mut self, line: &str) -> String {
+        String::from_utf8_lossy(&self.cmd(&line.split(' ').collect::<Vec<_>>())).into_owned()
+    }
+
+    /// Reads exactly one reply (RESP2 or RESP3), checked by `redis-protocol`, and returns its bytes.
+    pub fn reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(len) = complete_reply_len(&self.buf) {
+                return self.buf.drain(..len).collect();
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.stream.read(&mut chunk).expect("read reply");
+            assert!(
+                n > 0,
+                "connection closed while waiting for a reply; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads until the server closes the connection; returns what arrived.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.buf);
+        let _ = self.stream.read_to_end(&mut rest);
+        rest
+    }
+}
+
+/// Encodes a command as a RESP multibulk request.
+pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        let a = a.as_ref();
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The length of the first complete reply in `buf`, decoding it with `redis-protocol` (RESP3 decoder, which also
+/// accepts every RESP2 reply). Panics on malformed RESP.
+pub fn complete_reply_len(buf: &[u8]) -> Option<usize> {
+    if buf.is_empty() {
+        return None;
+    }
+    match redis_protocol::resp3::decode::complete::decode(buf) {
+        Ok(Some((_, len))) => Some(len),
+        Ok(None) => None,
+        Err(e)
+            if matches!(
+                e.kind(),
+                redis_protocol::error::RedisProtocolErrorKind::BufferTooSmall(_)
+            ) =>
+        {
+            None
+        }
+        Err(e) => panic!(
+            "malformed RESP from server: {e:?} in {:?}",
+            String::from_utf8_lossy(buf)
+        ),
+    }
+}
