@@ -321,6 +321,69 @@ impl Ring {
     }
 }
 
+/// One flow of ring share between two rings: the arcs `from` owned before and `to` owns after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transfer {
+    /// Owner before.
+    pub from: String,
+    /// Owner after.
+    pub to: String,
+    /// Fraction of the whole circle.
+    pub share: f64,
+}
+
+/// What changes hands between `before` and `after` (matched by node name), largest flows first. Empty when either
+/// ring has no points.
+pub fn diff(before: &Ring, after: &Ring) -> Vec<Transfer> {
+    if before.points.is_empty() || after.points.is_empty() {
+        return Vec::new();
+    }
+    let mut bounds: Vec<u32> = before
+        .points
+        .iter()
+        .chain(&after.points)
+        .map(|p| p.pos)
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut flows: Vec<Transfer> = Vec::new();
+    let mut prev = *bounds.last().expect("non-empty");
+    for (i, &pos) in bounds.iter().enumerate() {
+        // No point of either ring lies strictly inside (prev, pos], so each ring has one owner for the whole arc.
+        let len = if i == 0 {
+            (u32::MAX - prev) as u64 + pos as u64 + 1
+        } else {
+            (pos - prev) as u64
+        };
+        prev = pos;
+        let from = &before.nodes[before.owner_of(pos)].name;
+        let to = &after.nodes[after.owner_of(pos)].name;
+        if from == to {
+            continue;
+        }
+        let share = len as f64 / (1u64 << 32) as f64;
+        match flows.iter_mut().find(|t| &t.from == from && &t.to == to) {
+            Some(t) => t.share += share,
+            None => flows.push(Transfer {
+                from: from.clone(),
+                to: to.clone(),
+                share,
+            }),
+        }
+    }
+    flows.sort_by(|a, b| b.share.total_cmp(&a.share));
+    flows
+}
+
+/// The ring name of a backend at `addr` (`host:port`) under `dist`: the address itself, except that ketama drops the
+/// port when it is 11211, as twemproxy does for libmemcached compatibility.
+pub fn node_name(addr: &str, dist: Distribution) -> String {
+    match (dist, addr.strip_suffix(":11211")) {
+        (Distribution::Ketama(_), Some(host)) => host.to_string(),
+        _ => addr.to_string(),
+    }
+}
+
 /// The part of `key` that is hashed: the content of the first `{...}` if it is non-empty, else the whole key.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
     if let Some(open) = key.iter().position(|&b| b == b'{') {
@@ -524,6 +587,15 @@ mod tests {
             let ratio = moved_over_ideal(&ring(10, dist), &ring(11, dist), 1_000_000);
             assert!(ratio <= 1.1, "{dist:?}: moved {ratio:.3} x ideal");
         }
+    }
+
+    #[test]
+    fn diff_of_adding_a_node_only_flows_to_it_and_matches_its_share() {
+        let (before, after) = (ring(3, KETAMA), ring(4, KETAMA));
+        let flows = diff(&before, &after);
+        assert!(flows.iter().all(|t| t.to == "10.0.0.3:6379"));
+        let moved: f64 = flows.iter().map(|t| t.share).sum();
+        assert!((moved - after.shares()[3]).abs() < 1e-9);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod args;
 mod connection;
 mod error;
 mod keys;
+pub mod ring;
 mod server;
 mod string;
 
@@ -247,11 +248,12 @@ impl Ctx<'_, '_> {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 4] = [
+    let families: [&'static [CommandSpec]; 5] = [
         connection::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
         keys::COMMANDS,
+        ring::COMMANDS,
     ];
     families
         .into_iter()
