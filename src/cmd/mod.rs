@@ -233,16 +233,28 @@ impl Ctx<'_, '_> {
 
     /// [`Self::db`] and the reply buffer together, for handlers that reply with data borrowed from the keyspace.
     pub fn db_out(&mut self, key: &[u8]) -> (&mut Keyspace, &mut Reply) {
-        // With a single shard held there is no need to hash the key again.
-        let idx = if self.shards.is_single() {
-            usize::MAX
-        } else {
-            self.server.store.shard_of(key)
-        };
+        let idx = self.shard_index(key);
         (
             &mut self.shards.shard(idx).dbs[self.client.db],
             &mut *self.out,
         )
+    }
+
+    /// The keyspace of database `db` (which must exist) in the shard that owns `key`. A shard holds every database
+    /// of its keys, so COPY ... DB and MOVE reach another database without locking anything more.
+    pub fn db_in(&mut self, key: &[u8], db: usize) -> &mut Keyspace {
+        let idx = self.shard_index(key);
+        &mut self.shards.shard(idx).dbs[db]
+    }
+
+    /// The index [`Locked::shard`] takes for `key`.
+    fn shard_index(&self, key: &[u8]) -> usize {
+        // With a single shard held there is no need to hash the key again.
+        if self.shards.is_single() {
+            usize::MAX
+        } else {
+            self.server.store.shard_of(key)
+        }
     }
 }
 
