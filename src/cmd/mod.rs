@@ -12,6 +12,7 @@ pub mod args;
 mod connection;
 mod error;
 mod keys;
+mod list;
 mod server;
 mod string;
 
@@ -184,7 +185,7 @@ impl CommandSpec {
                     .flatten()
                     .unwrap_or(0)
                     .max(0);
-                let last = (at as i64 + count).min(n as i64 - 1);
+                let last = (at as i64).saturating_add(count).min(n as i64 - 1);
                 (at + 1, last as isize, 1)
             }
         };
@@ -259,11 +260,12 @@ impl Ctx<'_, '_> {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 4] = [
+    let families: [&'static [CommandSpec]; 5] = [
         connection::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
         keys::COMMANDS,
+        list::COMMANDS,
     ];
     families
         .into_iter()
