@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
+
+use crate::store::Waiter;
 
 /// What other connections may see or change of a client (CLIENT LIST, CLIENT KILL).
 pub struct ClientInfo {
@@ -31,6 +33,8 @@ pub struct ClientInfo {
     pub last_active_ms: AtomicU64,
     /// Full name of the last command run (`get`, `client|list`).
     pub last_cmd: Mutex<String>,
+    /// The waiter while the client is blocked (CLIENT UNBLOCK, `flags=b`).
+    pub waiter: Mutex<Option<Arc<Waiter>>>,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -70,6 +74,18 @@ pub struct Client {
     pub info: Arc<ClientInfo>,
     /// Selected database (mirrored in `info.db`).
     pub db: usize,
+    /// Set by a blocking command that found no data; the connection then waits on it.
+    pub blocked: Option<Blocked>,
+}
+
+/// A blocked command in progress: its queued waiter, where its reply will arrive, and when it times out.
+pub struct Blocked {
+    /// The waiter queued on the command's keys.
+    pub waiter: Arc<Waiter>,
+    /// Receives the encoded reply from whoever serves the waiter.
+    pub reply: oneshot::Receiver<Vec<u8>>,
+    /// When to give up; `None` waits forever.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Client {
@@ -106,11 +122,16 @@ impl ClientRegistry {
             resp: AtomicUsize::new(2),
             last_active_ms: AtomicU64::new(0),
             last_cmd: Mutex::new("NULL".into()),
+            waiter: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });
         self.clients.lock().insert(id, info.clone());
-        Client { info, db: 0 }
+        Client {
+            info,
+            db: 0,
+            blocked: None,
+        }
     }
     /// Removes a closed connection.
     pub fn unregister(&self, id: u64) {

@@ -14,13 +14,20 @@
 use std::collections::VecDeque;
 
 use super::args::{self, is, parse_i64};
+use super::blocking;
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
-use crate::store::{Keyspace, Value};
+use crate::store::{BlockOp, End, Keyspace, Value};
 
 const KEY1: Keys = Keys::Range {
     first: 1,
     last: 1,
+    step: 1,
+};
+/// BLPOP/BRPOP: every argument but the last (the timeout) is a key.
+const KEYS_BUT_LAST: Keys = Keys::Range {
+    first: 1,
+    last: -2,
     step: 1,
 };
 const KEY1_2: Keys = Keys::Range {
@@ -47,6 +54,23 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lmove", 5, WRITE | DENYOOM, KEY1_2, lmove),
     CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, KEY1_2, rpoplpush),
     CommandSpec::new("lmpop", -4, WRITE, Keys::NumKeys { at: 1 }, lmpop),
+    CommandSpec::new("blpop", -3, WRITE | BLOCKING, KEYS_BUT_LAST, blpop),
+    CommandSpec::new("brpop", -3, WRITE | BLOCKING, KEYS_BUT_LAST, brpop),
+    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, KEY1_2, blmove),
+    CommandSpec::new(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | BLOCKING,
+        KEY1_2,
+        brpoplpush,
+    ),
+    CommandSpec::new(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING,
+        Keys::NumKeys { at: 2 },
+        blmpop,
+    ),
 ];
 
 /// The elements of a list value.
@@ -54,15 +78,6 @@ type List = VecDeque<Vec<u8>>;
 
 /// Elements taken from a list, in the order they left it.
 pub(crate) type Popped = Vec<Vec<u8>>;
-
-/// An end of a list: LEFT is the head (index 0), RIGHT the tail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum End {
-    /// The head.
-    Left,
-    /// The tail.
-    Right,
-}
 
 impl End {
     /// `LEFT` or `RIGHT` (any case), else a syntax error, as LMOVE, LMPOP and their blocking forms parse it.
@@ -559,12 +574,12 @@ fn move_command(ctx: &mut Ctx, argv: Argv, from: End, to: End) -> CmdResult {
     Ok(())
 }
 
-/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: `[key, [elements]]` from the first non-empty list, or a
-/// null array.
-fn lmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let numkeys = int_at_least(argv.get(1), 1, "numkeys should be greater than 0")?;
+/// The arguments of LMPOP / BLMPOP after the command (and BLMPOP's timeout): `numkeys key [key ...] LEFT|RIGHT
+/// [COUNT count]`, with `numkeys` at index `at`. Returns the number of keys, the end and the count.
+fn mpop_args(argv: Argv, at: usize) -> Result<(usize, End, usize), CmdError> {
+    let numkeys = int_at_least(argv.get(at), 1, "numkeys should be greater than 0")?;
     // Redis answers a numkeys that runs past the arguments with a plain syntax error.
-    let where_at = numkeys.saturating_add(2);
+    let where_at = numkeys.saturating_add(at + 1);
     if where_at >= argv.len() {
         return Err(CmdError::Syntax);
     }
@@ -582,17 +597,116 @@ fn lmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let now = ctx.now;
-    let keys = argv.iter_from(2).take(numkeys);
-    match pop_first(ctx, keys, end, count.unwrap_or(1), now)? {
-        Some((key, popped)) => {
-            ctx.out.array(2);
-            ctx.out.bulk(key);
-            reply_elements(ctx.out, popped.iter());
-        }
-        None => ctx.out.null_array(),
+    Ok((numkeys, end, count.unwrap_or(1)))
+}
+
+/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: `[key, [elements]]` from the first non-empty list, or a
+/// null array.
+fn lmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (numkeys, end, count) = mpop_args(argv, 1)?;
+    if !mpop_now(ctx, argv, 2, numkeys, end, count)? {
+        ctx.out.null_array();
     }
     Ok(())
+}
+
+/// Pops for LMPOP/BLMPOP from the `numkeys` keys starting at argument `first` and replies `[key, [elements]]`.
+/// False (nothing replied) when none of the keys exists.
+fn mpop_now(
+    ctx: &mut Ctx,
+    argv: Argv,
+    first: usize,
+    numkeys: usize,
+    end: End,
+    count: usize,
+) -> Result<bool, CmdError> {
+    let now = ctx.now;
+    let keys = argv.iter_from(first).take(numkeys);
+    let Some((key, popped)) = pop_first(ctx, keys, end, count, now)? else {
+        return Ok(false);
+    };
+    ctx.out.array(2);
+    ctx.out.bulk(key);
+    reply_elements(ctx.out, popped.iter());
+    Ok(true)
+}
+
+fn blpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    bpop(ctx, argv, End::Left)
+}
+
+fn brpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    bpop(ctx, argv, End::Right)
+}
+
+/// BLPOP/BRPOP key [key ...] timeout: `[key, element]` from the first non-empty list in argument order, else block.
+fn bpop(ctx: &mut Ctx, argv: Argv, end: End) -> CmdResult {
+    let timeout = blocking::parse_timeout(argv.get(argv.len() - 1))?;
+    let now = ctx.now;
+    let keys = argv.iter_from(1).take(argv.len() - 2);
+    if let Some((key, popped)) = pop_first(ctx, keys, end, 1, now)? {
+        ctx.out.array(2);
+        ctx.out.bulk(key);
+        ctx.out.bulk(&popped[0]);
+        return Ok(());
+    }
+    let keys = argv
+        .iter_from(1)
+        .take(argv.len() - 2)
+        .map(<[u8]>::to_vec)
+        .collect();
+    blocking::block(ctx, keys, BlockOp::Pop { end, count: None }, timeout)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: LMPOP, or block. Its arguments are checked before
+/// its timeout, as in Redis.
+fn blmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (numkeys, end, count) = mpop_args(argv, 2)?;
+    let timeout = blocking::parse_timeout(argv.get(1))?;
+    if mpop_now(ctx, argv, 3, numkeys, end, count)? {
+        return Ok(());
+    }
+    let keys = argv
+        .iter_from(3)
+        .take(numkeys)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let op = BlockOp::Pop {
+        end,
+        count: Some(count),
+    };
+    blocking::block(ctx, keys, op, timeout)
+}
+
+fn blmove(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (from, to) = (End::parse(argv.get(3))?, End::parse(argv.get(4))?);
+    bmove(ctx, argv, from, to, argv.get(5))
+}
+
+fn brpoplpush(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    bmove(ctx, argv, End::Right, End::Left, argv.get(3))
+}
+
+/// BLMOVE/BRPOPLPUSH: LMOVE when the source exists, else block on the source alone.
+fn bmove(ctx: &mut Ctx, argv: Argv, from: End, to: End, timeout: &[u8]) -> CmdResult {
+    let timeout = blocking::parse_timeout(timeout)?;
+    let now = ctx.now;
+    let (src, dest) = (argv.get(1), argv.get(2));
+    if let Some(element) = move_element(ctx, src, dest, from, to, now)? {
+        ctx.out.bulk(&element);
+        return Ok(());
+    }
+    let op = BlockOp::Move {
+        dest: dest.to_vec(),
+        from,
+        to,
+    };
+    blocking::block(ctx, vec![src.to_vec()], op, timeout)
+}
+
+/// True when `key` holds a non-empty list (a waiter on it can be served).
+pub(crate) fn has_elements(db: &mut Keyspace, key: &[u8], now: u64) -> bool {
+    matches!(lookup(db, key, now), Ok(Some(list)) if !list.is_empty())
 }
 
 #[cfg(test)]

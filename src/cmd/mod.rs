@@ -9,6 +9,7 @@
 //! its reply into the client's output buffer; it never touches a socket or awaits.
 
 pub mod args;
+pub mod blocking;
 mod connection;
 mod error;
 mod keys;
@@ -208,6 +209,8 @@ pub enum Flow {
     Close,
     /// Stop the whole server (SHUTDOWN).
     Shutdown,
+    /// Flush the replies so far, then wait for `Client::blocked` to be served or time out.
+    Block,
 }
 
 /// What a handler sees: the server, the client, the locked shards, the reply buffer and the command's clock.
@@ -378,18 +381,28 @@ pub fn execute(
     out: &mut Reply,
 ) -> Flow {
     let mut shards = lock_for(&server.store, spec, argv);
+    let now = now_ms();
     let mut ctx = Ctx {
         server,
         client,
         out,
         shards: &mut shards,
-        now: now_ms(),
+        now,
         flow: Flow::Continue,
     };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(&e.to_string());
     }
-    ctx.flow
+    let flow = ctx.flow;
+    if spec.has(flag::WRITE) && shards.all().any(|s| !s.blocked.is_empty()) {
+        let served = blocking::serve_after_write(server, &mut shards, spec, argv, now);
+        if !served {
+            // A waiter moves data into a shard we do not hold: retry holding all of them, in order.
+            drop(shards);
+            blocking::serve_after_write(server, &mut server.store.lock_all(), spec, argv, now);
+        }
+    }
+    flow
 }
 
 /// Locks what `spec` needs for `argv`: every shard, or the shards of its keys in ascending order.

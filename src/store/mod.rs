@@ -8,6 +8,7 @@
 //! ([`Store::lock`]), which makes multi-key commands atomic and rules out deadlock. Guards are never held across
 //! `.await` (parking_lot guards are `!Send`, so the compiler enforces it). Nothing here knows about sockets.
 
+mod blocking;
 mod keyspace;
 mod value;
 
@@ -16,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
 
+pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
 pub use value::Value;
 
@@ -33,6 +35,8 @@ pub fn now_ms() -> u64 {
 pub struct Shard {
     /// Keyspaces by database index.
     pub dbs: Box<[Keyspace]>,
+    /// Clients blocked on this shard's keys.
+    pub blocked: BlockedKeys,
 }
 
 /// The sharded keyspace.
@@ -56,10 +60,10 @@ impl Store {
         );
         let shards = (0..n)
             .map(|_| {
+                let dbs = (0..databases).map(|_| Keyspace::new(hasher.clone()));
                 Mutex::new(Shard {
-                    dbs: (0..databases)
-                        .map(|_| Keyspace::new(hasher.clone()))
-                        .collect(),
+                    dbs: dbs.collect(),
+                    blocked: BlockedKeys::default(),
                 })
             })
             .collect();
@@ -131,6 +135,15 @@ impl<'a> Locked<'a> {
                 Err(_) => panic!("shard {idx} used but not locked"),
             },
             _ => panic!("shard {idx} used but not locked"),
+        }
+    }
+
+    /// True when shard `idx` is held.
+    pub fn holds(&self, idx: usize) -> bool {
+        match self {
+            Locked::None => false,
+            Locked::One(i, _) => *i == idx,
+            Locked::Many(v) => v.binary_search_by_key(&idx, |(i, _)| *i).is_ok(),
         }
     }
 
