@@ -112,7 +112,7 @@ fn timeouts_are_doubles_and_time_out_with_a_null_array() {
         "-ERR timeout is not a float or out of range\r\n"
     );
     assert_eq!(c.line("BLPOP k inf"), "-ERR timeout is out of range\r\n");
-    assert_eq!(c.line("HELLO 3").starts_with('%'), true);
+    assert!(c.line("HELLO 3").starts_with('%'));
     assert_eq!(c.line("BRPOP nothing 0.01"), "_\r\n");
 }
 
