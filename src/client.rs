@@ -9,7 +9,9 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 
-use crate::store::Waiter;
+use crate::cmd::CommandSpec;
+use crate::protocol::OwnedArgv;
+use crate::store::{Waiter, WatchState};
 
 /// What other connections may see or change of a client (CLIENT LIST, CLIENT KILL).
 pub struct ClientInfo {
@@ -76,6 +78,33 @@ pub struct Client {
     pub db: usize,
     /// Set by a blocking command that found no data; the connection then waits on it.
     pub blocked: Option<Blocked>,
+    /// The open transaction, between MULTI and EXEC/DISCARD.
+    pub multi: Option<Transaction>,
+    /// True while EXEC runs the queue: blocking commands then answer at once, as in Redis.
+    pub in_exec: bool,
+    /// Commands EXEC just ran, for the dispatcher's after-write work (WATCH spoiling, waking waiters).
+    pub executed: Option<Vec<(&'static CommandSpec, OwnedArgv)>>,
+    /// Keys watched since WATCH.
+    pub watch: Option<Watch>,
+    /// Set when the watch must be dropped once the command's locks are released.
+    pub unwatch_pending: bool,
+}
+
+/// Commands queued between MULTI and EXEC.
+#[derive(Default)]
+pub struct Transaction {
+    /// The queue, with each command's spec resolved when it was queued.
+    pub queue: Vec<(&'static CommandSpec, OwnedArgv)>,
+    /// Set when a queued command was rejected: EXEC then fails with EXECABORT.
+    pub aborted: bool,
+}
+
+/// A client's WATCH: the shared flag writers spoil, and the keys it is registered on.
+pub struct Watch {
+    /// Spoiled by any write to a watched key.
+    pub state: Arc<WatchState>,
+    /// (database, key, deadline when watched): a key whose deadline passes spoils the watch too.
+    pub keys: Vec<(usize, Vec<u8>, Option<u64>)>,
 }
 
 /// A blocked command in progress: its queued waiter, where its reply will arrive, and when it times out.
@@ -131,6 +160,11 @@ impl ClientRegistry {
             info,
             db: 0,
             blocked: None,
+            multi: None,
+            in_exec: false,
+            executed: None,
+            watch: None,
+            unwatch_pending: false,
         }
     }
     /// Removes a closed connection.

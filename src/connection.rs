@@ -27,6 +27,7 @@ pub async fn handle(mut stream: TcpStream, state: Arc<ServerState>, mut client: 
     if let Err(e) = serve(&mut stream, &state, &mut client).await {
         tracing::debug!(id = info.id, "connection closed: {e}");
     }
+    cmd::unwatch_all(&state, &mut client);
     state.clients.unregister(info.id);
 }
 

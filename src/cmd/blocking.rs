@@ -43,6 +43,14 @@ pub fn block(
     op: BlockOp,
     timeout: Option<Duration>,
 ) -> CmdResult {
+    if ctx.client.in_exec {
+        // Inside a transaction a blocking command answers at once, as its timeout would (BLMOVE: a plain nil).
+        match op {
+            BlockOp::Move { .. } => ctx.out.null(),
+            BlockOp::Pop { .. } => ctx.out.null_array(),
+        }
+        return Ok(());
+    }
     let db = ctx.client.db;
     let (waiter, reply) = Waiter::new(ctx.client.id(), db, keys, op, ctx.out.resp3());
     let waiter = Arc::new(waiter);

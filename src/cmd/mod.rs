@@ -16,11 +16,13 @@ mod keys;
 mod list;
 mod server;
 mod string;
+mod transaction;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 pub use error::CmdError;
+pub use transaction::unwatch_all;
 
 use crate::client::Client;
 use crate::protocol::{Argv, Reply};
@@ -71,6 +73,8 @@ pub mod flag {
     pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
     /// ringkv: the command reads or writes the whole keyspace, so it locks every shard.
     pub const ALL_SHARDS: u32 = 1 << 31;
+    /// ringkv: EXEC, which locks the shards of every command it queued.
+    pub const TRANSACTION: u32 = 1 << 30;
 
     /// Names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -263,8 +267,9 @@ impl Ctx<'_, '_> {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 5] = [
+    let families: [&'static [CommandSpec]; 6] = [
         connection::COMMANDS,
+        transaction::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
         keys::COMMANDS,
@@ -355,24 +360,41 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Runs one request for `client`, writing its reply to `out`.
+/// Runs one request for `client`, writing its reply to `out`. Inside MULTI, commands are queued instead.
 pub fn dispatch(
     server: &ServerState,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Reply,
 ) -> Flow {
-    let spec = match resolve(argv) {
+    let spec = resolve(argv).and_then(|spec| match &client.multi {
+        Some(_) if spec.has(flag::NO_MULTI) => Err(CmdError::err(
+            "Command not allowed inside a transaction",
+        )),
+        _ => Ok(spec),
+    });
+    let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
+            if let Some(tx) = &mut client.multi {
+                tx.aborted = true;
+            }
             out.error(&e.to_string());
             return Flow::Continue;
         }
     };
+    if let Some(tx) = &mut client.multi {
+        if !transaction::runs_inside_multi(spec) {
+            tx.queue.push((spec, argv.to_owned()));
+            out.simple("QUEUED");
+            return Flow::Continue;
+        }
+    }
     execute(server, client, spec, argv, out)
 }
 
-/// Locks the shards `spec` needs for `argv` and runs its handler.
+/// Locks the shards `spec` needs for `argv`, runs its handler, then does the after-write work (spoiling WATCHes,
+/// serving blocked clients) for it, or for every command of a transaction it ran, before releasing the locks.
 pub fn execute(
     server: &ServerState,
     client: &mut Client,
@@ -380,7 +402,7 @@ pub fn execute(
     argv: Argv<'_>,
     out: &mut Reply,
 ) -> Flow {
-    let mut shards = lock_for(&server.store, spec, argv);
+    let mut shards = lock_for(&server.store, spec, argv, client);
     let now = now_ms();
     let mut ctx = Ctx {
         server,
@@ -394,19 +416,76 @@ pub fn execute(
         ctx.out.error(&e.to_string());
     }
     let flow = ctx.flow;
-    if spec.has(flag::WRITE) && shards.all().any(|s| !s.blocked.is_empty()) {
-        let served = blocking::serve_after_write(server, &mut shards, spec, argv, now);
-        if !served {
-            // A waiter moves data into a shard we do not hold: retry holding all of them, in order.
-            drop(shards);
-            blocking::serve_after_write(server, &mut server.store.lock_all(), spec, argv, now);
-        }
+    let executed = client.executed.take();
+    let after_writes = |shards: &mut Locked| match &executed {
+        Some(queue) => queue
+            .iter()
+            .fold(true, |done, (s, a)| after_write(server, shards, s, a.argv(), now) && done),
+        None => after_write(server, shards, spec, argv, now),
+    };
+    if !after_writes(&mut shards) {
+        // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
+        drop(shards);
+        after_writes(&mut server.store.lock_all());
+    } else {
+        drop(shards);
+    }
+    if client.unwatch_pending {
+        transaction::unwatch_all(server, client);
     }
     flow
 }
 
-/// Locks what `spec` needs for `argv`: every shard, or the shards of its keys in ascending order.
-fn lock_for<'s>(store: &'s Store, spec: &CommandSpec, argv: Argv<'_>) -> Locked<'s> {
+/// After a write command: spoils the WATCHes on its keys and serves clients blocked on them. Returns false when a
+/// served client needs a shard that is not held (see [`blocking::serve_after_write`]).
+fn after_write(
+    server: &ServerState,
+    shards: &mut Locked,
+    spec: &CommandSpec,
+    argv: Argv,
+    now: u64,
+) -> bool {
+    if !spec.has(flag::WRITE)
+        || shards
+            .all()
+            .all(|s| s.blocked.is_empty() && s.watched.is_empty())
+    {
+        return true;
+    }
+    if spec.has(flag::ALL_SHARDS) {
+        shards.all().for_each(|s| s.watched.touch_all());
+    } else {
+        for i in spec.key_indices(argv) {
+            let key = argv.get(i);
+            // Any database: MOVE and COPY ... DB write a key in another one.
+            shards
+                .shard(server.store.shard_of(key))
+                .watched
+                .touch(key, |_| true);
+        }
+    }
+    blocking::serve_after_write(server, shards, spec, argv, now)
+}
+
+/// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
+/// command; always in ascending order.
+fn lock_for<'s>(store: &'s Store, spec: &CommandSpec, argv: Argv<'_>, client: &Client) -> Locked<'s> {
+    if spec.has(flag::TRANSACTION) {
+        let queue = client.multi.as_ref().map_or(&[][..], |tx| &tx.queue[..]);
+        if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
+            return store.lock_all();
+        }
+        let mut idx: Vec<usize> = queue
+            .iter()
+            .flat_map(|(s, a)| {
+                let a = a.argv();
+                s.key_indices(a).map(move |i| store.shard_of(a.get(i)))
+            })
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        return store.lock(&idx);
+    }
     if spec.has(flag::ALL_SHARDS) {
         return store.lock_all();
     }

@@ -11,6 +11,7 @@
 mod blocking;
 mod keyspace;
 mod value;
+mod watch;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,6 +21,7 @@ use parking_lot::{Mutex, MutexGuard};
 pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
 pub use value::Value;
+pub use watch::{WatchState, WatchedKeys};
 
 use crate::ring::{Node, Ring};
 
@@ -37,6 +39,8 @@ pub struct Shard {
     pub dbs: Box<[Keyspace]>,
     /// Clients blocked on this shard's keys.
     pub blocked: BlockedKeys,
+    /// Clients watching this shard's keys.
+    pub watched: WatchedKeys,
 }
 
 /// The sharded keyspace.
@@ -64,6 +68,7 @@ impl Store {
                 Mutex::new(Shard {
                     dbs: dbs.collect(),
                     blocked: BlockedKeys::default(),
+                    watched: WatchedKeys::default(),
                 })
             })
             .collect();
