@@ -176,11 +176,14 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     out
 }
 
-/// The length of the first complete reply in `buf`, decoding it with `redis-protocol` (RESP3 decoder, which also
-/// accepts every RESP2 reply). Panics on malformed RESP.
+/// The length of the first complete reply in `buf`, decoding it with `redis-protocol`: the RESP2 decoder first (the
+/// RESP3 one rejects RESP2's null bulk `$-1`), then the RESP3 decoder for RESP3-only types. Panics on malformed RESP.
 pub fn complete_reply_len(buf: &[u8]) -> Option<usize> {
     if buf.is_empty() {
         return None;
+    }
+    if let Ok(found) = redis_protocol::resp2::decode::decode(buf) {
+        return found.map(|(_, len)| len);
     }
     match redis_protocol::resp3::decode::complete::decode(buf) {
         Ok(Some((_, len))) => Some(len),
