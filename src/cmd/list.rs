@@ -53,7 +53,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpos", -3, READONLY, KEY1, lpos),
     CommandSpec::new("lmove", 5, WRITE | DENYOOM, KEY1_2, lmove),
     CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, KEY1_2, rpoplpush),
-    CommandSpec::new("lmpop", -4, WRITE, Keys::NumKeys { at: 1 }, lmpop),
+    CommandSpec::new("lmpop", -4, WRITE, Keys::NumKeys { at: 1, step: 1 }, lmpop),
     CommandSpec::new("blpop", -3, WRITE | BLOCKING, KEYS_BUT_LAST, blpop),
     CommandSpec::new("brpop", -3, WRITE | BLOCKING, KEYS_BUT_LAST, brpop),
     CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, KEY1_2, blmove),
@@ -68,7 +68,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         "blmpop",
         -5,
         WRITE | BLOCKING,
-        Keys::NumKeys { at: 2 },
+        Keys::NumKeys { at: 2, step: 1 },
         blmpop,
     ),
 ];

@@ -112,10 +112,13 @@ pub enum Keys {
         /// Distance between keys.
         step: usize,
     },
-    /// A count at `at`, then that many keys right after it (EVAL, BLMPOP, ZUNIONSTORE's sources).
+    /// A count at `at`, then that many keys right after it, `step` apart (EVAL, BLMPOP, ZUNIONSTORE's sources with step
+    /// 1; MSETEX's key/value pairs with step 2).
     NumKeys {
         /// Index of the count argument.
         at: usize,
+        /// Distance between keys.
+        step: usize,
     },
 }
 
@@ -184,14 +187,19 @@ impl CommandSpec {
                 let last = if last < 0 { n as isize + last } else { last };
                 (first, last.min(n as isize - 1), step)
             }
-            Keys::NumKeys { at } => {
+            Keys::NumKeys { at, step } => {
                 let count = (at < n)
                     .then(|| args::parse_i64(argv.get(at)))
                     .flatten()
                     .unwrap_or(0)
                     .max(0);
-                let last = (at as i64).saturating_add(count).min(n as i64 - 1);
-                (at + 1, last as isize, 1)
+                // The last key is `count - 1` steps after the first (saturating: the count is client-chosen).
+                let last = match count {
+                    0 => at as i64,
+                    _ => (at as i64 + 1).saturating_add((count - 1).saturating_mul(step as i64)),
+                };
+                let last = last.min(n as i64 - 1);
+                (at + 1, last as isize, step)
             }
         };
         (first..=last.max(0) as usize)
@@ -368,9 +376,9 @@ pub fn dispatch(
     out: &mut Reply,
 ) -> Flow {
     let spec = resolve(argv).and_then(|spec| match &client.multi {
-        Some(_) if spec.has(flag::NO_MULTI) => Err(CmdError::err(
-            "Command not allowed inside a transaction",
-        )),
+        Some(_) if spec.has(flag::NO_MULTI) => {
+            Err(CmdError::err("Command not allowed inside a transaction"))
+        }
         _ => Ok(spec),
     });
     let spec = match spec {
@@ -418,9 +426,9 @@ pub fn execute(
     let flow = ctx.flow;
     let executed = client.executed.take();
     let after_writes = |shards: &mut Locked| match &executed {
-        Some(queue) => queue
-            .iter()
-            .fold(true, |done, (s, a)| after_write(server, shards, s, a.argv(), now) && done),
+        Some(queue) => queue.iter().fold(true, |done, (s, a)| {
+            after_write(server, shards, s, a.argv(), now) && done
+        }),
         None => after_write(server, shards, spec, argv, now),
     };
     if !after_writes(&mut shards) {
@@ -469,7 +477,12 @@ fn after_write(
 
 /// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
 /// command; always in ascending order.
-fn lock_for<'s>(store: &'s Store, spec: &CommandSpec, argv: Argv<'_>, client: &Client) -> Locked<'s> {
+fn lock_for<'s>(
+    store: &'s Store,
+    spec: &CommandSpec,
+    argv: Argv<'_>,
+    client: &Client,
+) -> Locked<'s> {
     if spec.has(flag::TRANSACTION) {
         let queue = client.multi.as_ref().map_or(&[][..], |tx| &tx.queue[..]);
         if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
@@ -536,6 +549,23 @@ mod tests {
             mset.key_indices(argv.argv()).collect::<Vec<_>>(),
             vec![1, 3]
         );
+        // A numkeys form with step 2: the keys of the pairs, never the values or the options after them.
+        let msetex = lookup(b"msetex").unwrap();
+        let argv = OwnedArgv::from_args(["msetex", "2", "a", "1", "b", "2", "KEEPTTL"]);
+        assert_eq!(
+            msetex.key_indices(argv.argv()).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        // A count larger than the arguments yields only the keys that exist; zero or garbage yields none.
+        let argv = OwnedArgv::from_args(["msetex", "9", "a", "1", "b"]);
+        assert_eq!(
+            msetex.key_indices(argv.argv()).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        for count in ["0", "-1", "x", "9223372036854775807"] {
+            let argv = OwnedArgv::from_args(["msetex", count]);
+            assert_eq!(msetex.key_indices(argv.argv()).count(), 0, "{count}");
+        }
     }
 
     #[test]

@@ -9,25 +9,62 @@
 use std::sync::Arc;
 
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use crate::client::Client;
 use crate::client::{Transaction, Watch};
 use crate::protocol::Argv;
 use crate::server::ServerState;
-use crate::client::Client;
 use crate::store::WatchState;
 
-const ALL_KEYS: Keys = Keys::Range { first: 1, last: -1, step: 1 };
+const ALL_KEYS: Keys = Keys::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, Keys::None, multi),
-    CommandSpec::new("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | TRANSACTION, Keys::None, exec),
-    CommandSpec::new("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, Keys::None, discard),
-    CommandSpec::new("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, ALL_KEYS, watch),
-    CommandSpec::new("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, Keys::None, unwatch),
+    CommandSpec::new(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        Keys::None,
+        multi,
+    ),
+    CommandSpec::new(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | TRANSACTION,
+        Keys::None,
+        exec,
+    ),
+    CommandSpec::new(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        Keys::None,
+        discard,
+    ),
+    CommandSpec::new(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        ALL_KEYS,
+        watch,
+    ),
+    CommandSpec::new(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        Keys::None,
+        unwatch,
+    ),
 ];
 
 /// Commands that run at once inside MULTI instead of being queued.
 pub(super) fn runs_inside_multi(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 fn multi(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
@@ -69,7 +106,10 @@ fn exec(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 /// True when a watched key was written, or its deadline passed, since WATCH.
 fn watch_spoiled(client: &crate::client::Client, now: u64) -> bool {
     client.watch.as_ref().is_some_and(|w| {
-        w.state.is_spoiled() || w.keys.iter().any(|(_, _, deadline)| deadline.is_some_and(|d| d <= now))
+        w.state.is_spoiled()
+            || w.keys
+                .iter()
+                .any(|(_, _, deadline)| deadline.is_some_and(|d| d <= now))
     })
 }
 
@@ -117,14 +157,23 @@ fn unwatch(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 /// shard held (after a command, or when the connection closes).
 pub fn unwatch_all(server: &ServerState, client: &mut Client) {
     client.unwatch_pending = false;
-    let Some(watch) = client.watch.take() else { return };
+    let Some(watch) = client.watch.take() else {
+        return;
+    };
     let store = &server.store;
-    let mut idx: Vec<usize> = watch.keys.iter().map(|(_, k, _)| store.shard_of(k)).collect();
+    let mut idx: Vec<usize> = watch
+        .keys
+        .iter()
+        .map(|(_, k, _)| store.shard_of(k))
+        .collect();
     idx.sort_unstable();
     idx.dedup();
     let mut shards = store.lock(&idx);
     for (db, key, _) in &watch.keys {
-        shards.shard(store.shard_of(key)).watched.remove(*db, key, &watch.state);
+        shards
+            .shard(store.shard_of(key))
+            .watched
+            .remove(*db, key, &watch.state);
     }
 }
 
@@ -150,7 +199,10 @@ mod tests {
         let mut c = TestClient::new();
         c.cmd("MULTI");
         assert_eq!(c.cmd("MULTI"), "-ERR MULTI calls can not be nested\r\n");
-        assert_eq!(c.cmd("WATCH x"), "-ERR WATCH inside MULTI is not allowed\r\n");
+        assert_eq!(
+            c.cmd("WATCH x"),
+            "-ERR WATCH inside MULTI is not allowed\r\n"
+        );
         assert_eq!(c.cmd("SET a 1"), "+QUEUED\r\n");
         assert_eq!(c.cmd("EXEC"), "*1\r\n+OK\r\n");
         c.cmd("MULTI");
