@@ -25,10 +25,13 @@ impl WatchState {
     }
 }
 
+/// The watchers of one key: (database, watch).
+type Watchers = Vec<(usize, Arc<WatchState>)>;
+
 /// The watchers of one shard's keys, per database.
 #[derive(Default)]
 pub struct WatchedKeys {
-    keys: hashbrown::HashMap<Box<[u8]>, Vec<(usize, Arc<WatchState>)>>,
+    keys: hashbrown::HashMap<Box<[u8]>, Watchers>,
 }
 
 impl WatchedKeys {
