@@ -287,6 +287,13 @@ fn with_lowercase<T>(name: &[u8], f: impl FnOnce(&str) -> Option<T>) -> Option<T
 /// Looks up `argv`'s command (and subcommand) and checks its arity. The error is Redis's reply for an unknown
 /// command, unknown subcommand or wrong arity.
 pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
+    resolve_with_parent(argv).map(|(_, spec)| spec)
+}
+
+/// [`resolve`], also returning the top-level command (the container, for a subcommand; else the spec itself).
+fn resolve_with_parent(
+    argv: Argv<'_>,
+) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
     let name = argv.get(0);
     let Some(spec) = lookup(name) else {
         let mut args = String::new();
@@ -305,7 +312,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
     };
     if spec.subcommands.is_empty() || argv.len() < 2 {
         check_arity(spec, argv.len(), spec.name)?;
-        return Ok(spec);
+        return Ok((spec, spec));
     }
     let sub_name = argv.get(1);
     let Some(sub) = lookup_sub(spec, sub_name) else {
@@ -316,7 +323,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
         )));
     };
     check_arity(sub, argv.len(), &format!("{}|{}", spec.name, sub.name))?;
-    Ok(sub)
+    Ok((spec, sub))
 }
 
 fn check_arity(spec: &CommandSpec, argc: usize, full_name: &str) -> CmdResult {
@@ -345,9 +352,14 @@ pub fn dispatch(
     argv: Argv<'_>,
     out: &mut Reply,
 ) -> Flow {
-    let spec = match resolve(argv) {
-        Ok(spec) => spec,
+    let spec = match resolve_with_parent(argv) {
+        Ok((parent, spec)) => {
+            let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
+            client.info.set_last_cmd(Some((parent.name, sub)));
+            spec
+        }
         Err(e) => {
+            client.info.set_last_cmd(None);
             out.error(&e.to_string());
             return Flow::Continue;
         }
