@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +21,8 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     /// Local address.
     pub laddr: SocketAddr,
+    /// The socket's file descriptor (-1 for clients without a socket, as Redis shows fake clients).
+    pub fd: AtomicI32,
     /// When the connection was accepted.
     pub created: Instant,
     /// CLIENT SETNAME / HELLO SETNAME.
@@ -33,8 +35,8 @@ pub struct ClientInfo {
     pub resp: AtomicUsize,
     /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
-    /// Full name of the last command run (`get`, `client|list`).
-    pub last_cmd: Mutex<String>,
+    /// The last command run, as (command, subcommand) names; `None` before the first or after an unknown one.
+    last_cmd: Mutex<Option<(&'static str, Option<&'static str>)>>,
     /// The waiter while the client is blocked (CLIENT UNBLOCK, `flags=b`).
     pub waiter: Mutex<Option<Arc<Waiter>>>,
     killed: AtomicBool,
@@ -63,6 +65,18 @@ impl ClientInfo {
         (self.created.elapsed().as_millis() as u64)
             .saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
             / 1000
+    }
+    /// Records the command being run (CLIENT LIST `cmd=`). Names are static, so this never allocates.
+    pub fn set_last_cmd(&self, cmd: Option<(&'static str, Option<&'static str>)>) {
+        *self.last_cmd.lock() = cmd;
+    }
+    /// The last command's full name as CLIENT LIST shows it: `get`, `client|list`, or `NULL`.
+    pub fn last_cmd(&self) -> String {
+        match *self.last_cmd.lock() {
+            None => "NULL".into(),
+            Some((name, None)) => name.into(),
+            Some((name, Some(sub))) => format!("{name}|{sub}"),
+        }
     }
     /// The client's name, lossily as text.
     pub fn name_string(&self) -> String {
@@ -144,13 +158,14 @@ impl ClientRegistry {
             id,
             addr,
             laddr,
+            fd: AtomicI32::new(-1),
             created: Instant::now(),
             name: Mutex::new(Vec::new()),
             lib: Mutex::new((String::new(), String::new())),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             last_active_ms: AtomicU64::new(0),
-            last_cmd: Mutex::new("NULL".into()),
+            last_cmd: Mutex::new(None),
             waiter: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: Notify::new(),

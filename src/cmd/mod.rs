@@ -317,6 +317,13 @@ fn with_lowercase<T>(name: &[u8], f: impl FnOnce(&str) -> Option<T>) -> Option<T
 /// Looks up `argv`'s command (and subcommand) and checks its arity. The error is Redis's reply for an unknown
 /// command, unknown subcommand or wrong arity.
 pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
+    resolve_with_parent(argv).map(|(_, spec)| spec)
+}
+
+/// [`resolve`], also returning the top-level command (the container, for a subcommand; else the spec itself).
+fn resolve_with_parent(
+    argv: Argv<'_>,
+) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
     let name = argv.get(0);
     let Some(spec) = lookup(name) else {
         let mut args = String::new();
@@ -335,7 +342,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
     };
     if spec.subcommands.is_empty() || argv.len() < 2 {
         check_arity(spec, argv.len(), spec.name)?;
-        return Ok(spec);
+        return Ok((spec, spec));
     }
     let sub_name = argv.get(1);
     let Some(sub) = lookup_sub(spec, sub_name) else {
@@ -346,7 +353,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
         )));
     };
     check_arity(sub, argv.len(), &format!("{}|{}", spec.name, sub.name))?;
-    Ok(sub)
+    Ok((spec, sub))
 }
 
 fn check_arity(spec: &CommandSpec, argc: usize, full_name: &str) -> CmdResult {
@@ -375,11 +382,15 @@ pub fn dispatch(
     argv: Argv<'_>,
     out: &mut Reply,
 ) -> Flow {
-    let spec = resolve(argv).and_then(|spec| match &client.multi {
-        Some(_) if spec.has(flag::NO_MULTI) => {
-            Err(CmdError::err("Command not allowed inside a transaction"))
+    let spec = resolve_with_parent(argv).and_then(|(parent, spec)| {
+        let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
+        client.info.set_last_cmd(Some((parent.name, sub)));
+        match &client.multi {
+            Some(_) if spec.has(flag::NO_MULTI) => {
+                Err(CmdError::err("Command not allowed inside a transaction"))
+            }
+            _ => Ok(spec),
         }
-        _ => Ok(spec),
     });
     let spec = match spec {
         Ok(spec) => spec,
