@@ -176,26 +176,29 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     out
 }
 
-/// The length of the first complete reply in `buf`, decoding it with `redis-protocol` (RESP3 decoder, which also
-/// accepts every RESP2 reply). Panics on malformed RESP.
+/// The length of the first complete reply in `buf`, decoding it with `redis-protocol`: its RESP3 decoder first, then,
+/// when that rejects the frame, its RESP2 decoder (the RESP3 one refuses RESP2 nulls, `$-1` and `*-1`, even nested).
+/// Panics on a reply neither accepts.
 pub fn complete_reply_len(buf: &[u8]) -> Option<usize> {
+    use redis_protocol::error::{RedisProtocolError, RedisProtocolErrorKind};
+    fn len_of<F>(
+        decoded: Result<Option<(F, usize)>, RedisProtocolError>,
+    ) -> Result<Option<usize>, RedisProtocolError> {
+        match decoded {
+            Ok(frame) => Ok(frame.map(|(_, len)| len)),
+            Err(e) if matches!(e.kind(), RedisProtocolErrorKind::BufferTooSmall(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
     if buf.is_empty() {
         return None;
     }
-    match redis_protocol::resp3::decode::complete::decode(buf) {
-        Ok(Some((_, len))) => Some(len),
-        Ok(None) => None,
-        Err(e)
-            if matches!(
-                e.kind(),
-                redis_protocol::error::RedisProtocolErrorKind::BufferTooSmall(_)
-            ) =>
-        {
-            None
-        }
-        Err(e) => panic!(
-            "malformed RESP from server: {e:?} in {:?}",
-            String::from_utf8_lossy(buf)
-        ),
-    }
+    len_of(redis_protocol::resp3::decode::complete::decode(buf))
+        .or_else(|_| len_of(redis_protocol::resp2::decode::decode(buf)))
+        .unwrap_or_else(|e| {
+            panic!(
+                "malformed RESP from server: {e:?} in {:?}",
+                String::from_utf8_lossy(buf)
+            )
+        })
 }
