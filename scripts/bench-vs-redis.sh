@@ -39,6 +39,7 @@ fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
+    if [[ -n ${bench_pid:-} ]]; then kill "$bench_pid" 2>/dev/null || true; fi
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -87,16 +88,21 @@ ringkv_port=$(free_port)
 pids+=($!)
 wait_ready "$ringkv_port"
 
-# Prints the requests per second of one redis-benchmark run, or 'n/a' when the run fails.
-rps() {
-    local port=$1 test=$2 depth=$3 n=$4 out
-    if out=$(timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
-        -r "$KEYSPACE" --csv 2>>"$work/bench.err"); then
+# Runs one redis-benchmark and sets $result to its requests per second, or 'n/a' when the run fails. It runs in the
+# background so that a signal interrupts `wait` at once and the EXIT trap stops everything.
+bench_pid=
+run_bench() {
+    local port=$1 test=$2 depth=$3 n=$4
+    timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
+        -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err" &
+    bench_pid=$!
+    result=n/a
+    if wait "$bench_pid"; then
         # Second CSV line, second field: "SET","123456.79",...
-        awk -F'"' 'NR == 2 { print $4 }' <<<"$out" | grep . || echo n/a
-    else
-        echo n/a
+        result=$(awk -F'"' 'NR == 2 { print $4 }' "$work/out.csv")
+        [[ -n $result ]] || result=n/a
     fi
+    bench_pid=
 }
 
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port;" \
@@ -108,11 +114,15 @@ for depth in $DEPTHS; do
     ((depth > 1)) && n=$N_P16
     for test in $TESTS; do
         if ((swap)); then
-            ringkv=$(rps "$ringkv_port" "$test" "$depth" "$n")
-            redis=$(rps "$redis_port" "$test" "$depth" "$n")
+            run_bench "$ringkv_port" "$test" "$depth" "$n"
+            ringkv=$result
+            run_bench "$redis_port" "$test" "$depth" "$n"
+            redis=$result
         else
-            redis=$(rps "$redis_port" "$test" "$depth" "$n")
-            ringkv=$(rps "$ringkv_port" "$test" "$depth" "$n")
+            run_bench "$redis_port" "$test" "$depth" "$n"
+            redis=$result
+            run_bench "$ringkv_port" "$test" "$depth" "$n"
+            ringkv=$result
         fi
         swap=$((1 - swap))
         ratio=n/a
