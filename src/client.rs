@@ -194,6 +194,14 @@ impl ClientRegistry {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Number of clients blocked on keys (INFO blocked_clients).
+    pub fn blocked_count(&self) -> usize {
+        self.clients
+            .lock()
+            .values()
+            .filter(|c| c.waiter.lock().is_some())
+            .count()
+    }
     /// A snapshot of every client, by ascending id.
     pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {
         self.clients.lock().values().cloned().collect()

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use super::args::{self, is};
-use super::{flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Flow, Keys};
+use super::{blocking, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Flow, Keys};
 use crate::client::ClientInfo;
 use crate::protocol::Argv;
 
@@ -113,6 +113,13 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         Keys::None,
         client_reply,
     ),
+    CommandSpec::new(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_unblock,
+    ),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, client_help),
 ];
 
@@ -216,8 +223,11 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
-/// RESET: back to a fresh connection's state (database 0, RESP2, no name), replying `+RESET`.
+/// RESET: back to a fresh connection's state (no transaction or WATCH, database 0, RESP2, no name), replying
+/// `+RESET`.
 fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    ctx.client.multi = None;
+    ctx.client.unwatch_pending = true;
     ctx.client.select(0);
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.out.set_resp3(false);
@@ -296,7 +306,7 @@ fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn client_line(c: &ClientInfo) -> String {
     let (lib_name, lib_ver) = c.lib.lock().clone();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
          user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
@@ -306,6 +316,7 @@ fn client_line(c: &ClientInfo) -> String {
         c.name_string(),
         c.created.elapsed().as_secs(),
         c.idle_secs(),
+        if c.waiter.lock().is_some() { "b" } else { "N" },
         c.db.load(Ordering::Relaxed),
         c.last_cmd(),
         c.resp.load(Ordering::Relaxed),
@@ -485,6 +496,30 @@ fn client_reply(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     }
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command as a timeout (default) or with the
+/// UNBLOCKED error. 1 when that client was blocked, else 0.
+fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let id = args::int(argv.get(2))?;
+    let with_error = match argv.len() {
+        3 => false,
+        4 if is(argv.get(3), "TIMEOUT") => false,
+        4 if is(argv.get(3), "ERROR") => true,
+        4 => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let waiter = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(id))
+        .and_then(|c| c.waiter.lock().clone());
+    let unblocked = waiter.is_some_and(|w| blocking::unblock(&w, with_error));
+    ctx.out.int(unblocked as i64);
+    Ok(())
+}
+
 fn client_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     reply_help(
         ctx.out,
@@ -524,6 +559,8 @@ fn client_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
             "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
             "NO-TOUCH (ON|OFF)",

@@ -545,6 +545,10 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
         ],
         "clients" => vec![
             ("connected_clients", server.clients.len().to_string()),
+            (
+                "blocked_clients",
+                server.clients.blocked_count().to_string(),
+            ),
             ("cluster_connections", "0".into()),
             ("maxclients", server.settings.maxclients().to_string()),
         ],
