@@ -2,12 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
+
+use crate::cmd::CommandSpec;
+use crate::protocol::OwnedArgv;
+use crate::store::{Waiter, WatchState};
 
 /// What other connections may see or change of a client (CLIENT LIST, CLIENT KILL).
 pub struct ClientInfo {
@@ -17,6 +21,8 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     /// Local address.
     pub laddr: SocketAddr,
+    /// The socket's file descriptor (-1 for clients without a socket, as Redis shows fake clients).
+    pub fd: AtomicI32,
     /// When the connection was accepted.
     pub created: Instant,
     /// CLIENT SETNAME / HELLO SETNAME.
@@ -29,8 +35,10 @@ pub struct ClientInfo {
     pub resp: AtomicUsize,
     /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
-    /// Full name of the last command run (`get`, `client|list`).
-    pub last_cmd: Mutex<String>,
+    /// The last command run, as (command, subcommand) names; `None` before the first or after an unknown one.
+    last_cmd: Mutex<Option<(&'static str, Option<&'static str>)>>,
+    /// The waiter while the client is blocked (CLIENT UNBLOCK, `flags=b`).
+    pub waiter: Mutex<Option<Arc<Waiter>>>,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -58,6 +66,18 @@ impl ClientInfo {
             .saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
             / 1000
     }
+    /// Records the command being run (CLIENT LIST `cmd=`). Names are static, so this never allocates.
+    pub fn set_last_cmd(&self, cmd: Option<(&'static str, Option<&'static str>)>) {
+        *self.last_cmd.lock() = cmd;
+    }
+    /// The last command's full name as CLIENT LIST shows it: `get`, `client|list`, or `NULL`.
+    pub fn last_cmd(&self) -> String {
+        match *self.last_cmd.lock() {
+            None => "NULL".into(),
+            Some((name, None)) => name.into(),
+            Some((name, Some(sub))) => format!("{name}|{sub}"),
+        }
+    }
     /// The client's name, lossily as text.
     pub fn name_string(&self) -> String {
         String::from_utf8_lossy(&self.name.lock()).into_owned()
@@ -70,6 +90,45 @@ pub struct Client {
     pub info: Arc<ClientInfo>,
     /// Selected database (mirrored in `info.db`).
     pub db: usize,
+    /// Set by a blocking command that found no data; the connection then waits on it.
+    pub blocked: Option<Blocked>,
+    /// The open transaction, between MULTI and EXEC/DISCARD.
+    pub multi: Option<Transaction>,
+    /// True while EXEC runs the queue: blocking commands then answer at once, as in Redis.
+    pub in_exec: bool,
+    /// Commands EXEC just ran, for the dispatcher's after-write work (WATCH spoiling, waking waiters).
+    pub executed: Option<Vec<(&'static CommandSpec, OwnedArgv)>>,
+    /// Keys watched since WATCH.
+    pub watch: Option<Watch>,
+    /// Set when the watch must be dropped once the command's locks are released.
+    pub unwatch_pending: bool,
+}
+
+/// Commands queued between MULTI and EXEC.
+#[derive(Default)]
+pub struct Transaction {
+    /// The queue, with each command's spec resolved when it was queued.
+    pub queue: Vec<(&'static CommandSpec, OwnedArgv)>,
+    /// Set when a queued command was rejected: EXEC then fails with EXECABORT.
+    pub aborted: bool,
+}
+
+/// A client's WATCH: the shared flag writers spoil, and the keys it is registered on.
+pub struct Watch {
+    /// Spoiled by any write to a watched key.
+    pub state: Arc<WatchState>,
+    /// (database, key, deadline when watched): a key whose deadline passes spoils the watch too.
+    pub keys: Vec<(usize, Vec<u8>, Option<u64>)>,
+}
+
+/// A blocked command in progress: its queued waiter, where its reply will arrive, and when it times out.
+pub struct Blocked {
+    /// The waiter queued on the command's keys.
+    pub waiter: Arc<Waiter>,
+    /// Receives the encoded reply from whoever serves the waiter.
+    pub reply: oneshot::Receiver<Vec<u8>>,
+    /// When to give up; `None` waits forever.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Client {
@@ -99,18 +158,29 @@ impl ClientRegistry {
             id,
             addr,
             laddr,
+            fd: AtomicI32::new(-1),
             created: Instant::now(),
             name: Mutex::new(Vec::new()),
             lib: Mutex::new((String::new(), String::new())),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             last_active_ms: AtomicU64::new(0),
-            last_cmd: Mutex::new("NULL".into()),
+            last_cmd: Mutex::new(None),
+            waiter: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });
         self.clients.lock().insert(id, info.clone());
-        Client { info, db: 0 }
+        Client {
+            info,
+            db: 0,
+            blocked: None,
+            multi: None,
+            in_exec: false,
+            executed: None,
+            watch: None,
+            unwatch_pending: false,
+        }
     }
     /// Removes a closed connection.
     pub fn unregister(&self, id: u64) {
@@ -123,6 +193,14 @@ impl ClientRegistry {
     /// True when no client is connected.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Number of clients blocked on keys (INFO blocked_clients).
+    pub fn blocked_count(&self) -> usize {
+        self.clients
+            .lock()
+            .values()
+            .filter(|c| c.waiter.lock().is_some())
+            .count()
     }
     /// A snapshot of every client, by ascending id.
     pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {

@@ -1,8 +1,15 @@
 //! Configuration: the command line (with embedded defaults, no file needed) and the runtime settings CONFIG GET/SET see.
+//!
+//! [`PARAMS`] is the CONFIG parameter table: every name CONFIG GET knows, how CONFIG SET validates it, and its default.
+//! The two settings the server acts on while running (maxclients, proto-max-bulk-len) live in atomics read on the hot
+//! path; every other value is only stored, so CONFIG GET reads back what CONFIG SET wrote, as tools expect.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Parser;
+use parking_lot::Mutex;
+
+use crate::glob;
 
 /// `ringkv` command line.
 #[derive(Parser, Debug, Clone)]
@@ -65,20 +72,285 @@ impl Config {
     }
 }
 
-/// Settings that CONFIG SET may change while the server runs, read lock-free on the hot path.
+/// How CONFIG SET validates a parameter, and how its value is written back by CONFIG GET.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `yes` or `no`.
+    Bool,
+    /// A 64-bit integer within `min..=max`.
+    Int {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+    /// A byte count with an optional unit (`1gb`, `100mb`, `64k`), stored as plain bytes; at least `min`.
+    Memory {
+        /// Smallest accepted value.
+        min: u64,
+    },
+    /// One of these words (case-insensitive, stored lower-case).
+    Enum(&'static [&'static str]),
+    /// Any string.
+    Str,
+    /// Only this value: ringkv has no persistence, so accepting anything else would claim durability it lacks.
+    NoPersistence(&'static str),
+    /// Fixed at startup.
+    Immutable,
+}
+
+/// One CONFIG parameter.
+#[derive(Debug)]
+pub struct Param {
+    /// Redis's name.
+    pub name: &'static str,
+    /// The older name Redis still accepts (`lua-time-limit` for `busy-reply-threshold`).
+    pub alias: Option<&'static str>,
+    /// Validation.
+    pub kind: Kind,
+    /// The default (parameters that come from the command line are filled in by [`Settings::new`]).
+    pub default: &'static str,
+}
+
+const fn param(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        default,
+    }
+}
+
+const fn aliased(
+    name: &'static str,
+    alias: &'static str,
+    kind: Kind,
+    default: &'static str,
+) -> Param {
+    Param {
+        name,
+        alias: Some(alias),
+        kind,
+        default,
+    }
+}
+
+const INT: i64 = i32::MAX as i64;
+const fn range(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+
+/// The CONFIG parameters, with Redis 7.2's names, defaults and ranges.
+pub const PARAMS: &[Param] = &[
+    param("save", Kind::NoPersistence(""), ""),
+    param("appendonly", Kind::NoPersistence("no"), "no"),
+    param(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+    ),
+    param("maxmemory", Kind::Memory { min: 0 }, "0"),
+    param(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        "noeviction",
+    ),
+    param("maxmemory-samples", range(1, 64), "5"),
+    param("databases", Kind::Immutable, "16"),
+    param("port", Kind::Immutable, "6379"),
+    param("bind", Kind::Immutable, "127.0.0.1"),
+    param("dir", Kind::Immutable, ""),
+    param("maxclients", range(1, u32::MAX as i64), "10000"),
+    param(
+        "proto-max-bulk-len",
+        Kind::Memory { min: 1024 * 1024 },
+        "536870912",
+    ),
+    param(
+        "client-query-buffer-limit",
+        Kind::Memory { min: 1024 * 1024 },
+        "1073741824",
+    ),
+    param("timeout", range(0, INT), "0"),
+    param("tcp-keepalive", range(0, INT), "300"),
+    param(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice",
+    ),
+    param("hz", range(0, INT), "10"),
+    param("notify-keyspace-events", Kind::Str, ""),
+    aliased(
+        "busy-reply-threshold",
+        "lua-time-limit",
+        range(0, i64::MAX),
+        "5000",
+    ),
+    param("slowlog-log-slower-than", range(-1, i64::MAX), "10000"),
+    param("slowlog-max-len", range(0, i64::MAX), "128"),
+    param("lazyfree-lazy-user-del", Kind::Bool, "no"),
+    param("lazyfree-lazy-user-flush", Kind::Bool, "no"),
+    param("lazyfree-lazy-eviction", Kind::Bool, "no"),
+    param("lazyfree-lazy-expire", Kind::Bool, "no"),
+    param("lazyfree-lazy-server-del", Kind::Bool, "no"),
+    aliased(
+        "list-max-listpack-size",
+        "list-max-ziplist-size",
+        range(i32::MIN as i64, INT),
+        "-2",
+    ),
+    param("list-compress-depth", range(0, INT), "0"),
+    aliased(
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        range(0, i64::MAX),
+        "128",
+    ),
+    aliased(
+        "hash-max-listpack-value",
+        "hash-max-ziplist-value",
+        range(0, i64::MAX),
+        "64",
+    ),
+    param("set-max-intset-entries", range(0, i64::MAX), "512"),
+    param("set-max-listpack-entries", range(0, i64::MAX), "128"),
+    param("set-max-listpack-value", range(0, i64::MAX), "64"),
+    aliased(
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        range(0, i64::MAX),
+        "128",
+    ),
+    aliased(
+        "zset-max-listpack-value",
+        "zset-max-ziplist-value",
+        range(0, i64::MAX),
+        "64",
+    ),
+    param("stream-node-max-bytes", Kind::Memory { min: 0 }, "4096"),
+    param("stream-node-max-entries", range(0, i64::MAX), "100"),
+];
+
+/// Index of the parameter called `name` (or aliased so), case-insensitively.
+fn find_param(name: &[u8]) -> Option<usize> {
+    PARAMS.iter().position(|p| {
+        name.eq_ignore_ascii_case(p.name.as_bytes())
+            || p.alias
+                .is_some_and(|a| name.eq_ignore_ascii_case(a.as_bytes()))
+    })
+}
+
+/// Parses a byte count as Redis's `memtoull`: digits and an optional unit b, k, kb, m, mb, g, gb (k = 1000, kb = 1024).
+pub fn parse_memory(s: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(s).ok()?.to_ascii_lowercase();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// The value CONFIG SET would store for `param`, or Redis's reason for refusing it.
+fn validate(param: &Param, value: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(value);
+    match param.kind {
+        Kind::Bool => match text.to_ascii_lowercase().as_str() {
+            v @ ("yes" | "no") => Ok(v.to_string()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            let n = crate::cmd::args::parse_i64(value)
+                .ok_or("argument couldn't be parsed into an integer")?;
+            if n < min || n > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(n.to_string())
+        }
+        Kind::Memory { min } => {
+            let n = parse_memory(value).ok_or("argument must be a memory value")?;
+            if n < min || n > i64::MAX as u64 {
+                return Err(format!(
+                    "argument must be between {min} and {} inclusive",
+                    i64::MAX
+                ));
+            }
+            Ok(n.to_string())
+        }
+        Kind::Enum(words) => words
+            .iter()
+            .find(|w| w.eq_ignore_ascii_case(&text))
+            .map(|w| w.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    words.join(", ")
+                )
+            }),
+        Kind::Str => Ok(text.into_owned()),
+        Kind::NoPersistence(only) if text.eq_ignore_ascii_case(only) => Ok(only.to_string()),
+        Kind::NoPersistence(_) => Err("ringkv has no persistence".into()),
+        Kind::Immutable => Err("can't set immutable config".into()),
+    }
+}
+
+/// Settings that CONFIG SET may change while the server runs. The ones the server acts on are atomics read lock-free
+/// on the hot path; the rest are stored for CONFIG GET.
 pub struct Settings {
     /// maxclients.
     pub maxclients: AtomicU64,
     /// proto-max-bulk-len.
     pub proto_max_bulk_len: AtomicU64,
+    /// Current value of every parameter, by index in [`PARAMS`].
+    values: Mutex<Vec<String>>,
 }
 
 impl Settings {
     /// Settings initialised from the command line.
     pub fn new(config: &Config) -> Self {
+        let from_config = |name: &str| -> Option<String> {
+            Some(match name {
+                "databases" => config.databases.to_string(),
+                "port" => config.port.to_string(),
+                "bind" => config.bind.clone(),
+                "maxclients" => config.maxclients.to_string(),
+                "proto-max-bulk-len" => config.proto_max_bulk_len.to_string(),
+                "loglevel" => config.loglevel.clone(),
+                "dir" => std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                _ => return None,
+            })
+        };
         Settings {
             maxclients: AtomicU64::new(config.maxclients),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            values: Mutex::new(
+                PARAMS
+                    .iter()
+                    .map(|p| from_config(p.name).unwrap_or_else(|| p.default.to_string()))
+                    .collect(),
+            ),
         }
     }
     /// Current maxclients.
@@ -88,5 +360,139 @@ impl Settings {
     /// Current proto-max-bulk-len.
     pub fn proto_max_bulk_len(&self) -> usize {
         self.proto_max_bulk_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// CONFIG GET: the `(name, value)` pairs matching any of `patterns`, each once, in table order. A pattern without
+    /// glob characters names one parameter (or its alias) exactly; a glob matches names and aliases, case-insensitively.
+    pub fn get(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
+        let values = self.values.lock();
+        let mut found = Vec::new();
+        for (param, value) in PARAMS.iter().zip(values.iter()) {
+            for name in std::iter::once(param.name).chain(param.alias) {
+                if patterns
+                    .iter()
+                    .any(|p| glob::matches(p, name.as_bytes(), true))
+                {
+                    found.push((name, value.clone()));
+                }
+            }
+        }
+        found
+    }
+
+    /// CONFIG SET: validates every `(name, value)` pair, then applies them all, or none. The error is Redis's message
+    /// (without `ERR `).
+    pub fn set(&self, pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
+        let failed = |name: &[u8], why: &str| {
+            format!(
+                "CONFIG SET failed (possibly related to argument '{}') - {why}",
+                String::from_utf8_lossy(name)
+            )
+        };
+        let mut updates: Vec<(usize, String)> = Vec::with_capacity(pairs.len());
+        for &(name, _) in pairs {
+            let idx = find_param(name).ok_or_else(|| {
+                format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{}'",
+                    String::from_utf8_lossy(name)
+                )
+            })?;
+            if matches!(PARAMS[idx].kind, Kind::Immutable) {
+                return Err(failed(name, "can't set immutable config"));
+            }
+            if updates.iter().any(|(i, _)| *i == idx) {
+                return Err(failed(name, "duplicate parameter"));
+            }
+            updates.push((idx, String::new()));
+        }
+        for ((_, value), (name, raw)) in updates.iter_mut().zip(pairs) {
+            let idx = find_param(name).expect("checked above");
+            *value = validate(&PARAMS[idx], raw).map_err(|why| failed(name, &why))?;
+        }
+        let mut values = self.values.lock();
+        for (idx, value) in updates {
+            let atomic = match PARAMS[idx].name {
+                "maxclients" => Some(&self.maxclients),
+                "proto-max-bulk-len" => Some(&self.proto_max_bulk_len),
+                _ => None,
+            };
+            if let (Some(a), Ok(n)) = (atomic, value.parse::<u64>()) {
+                a.store(n, Ordering::Relaxed);
+            }
+            values[idx] = value;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings::new(&Config::defaults())
+    }
+
+    #[test]
+    fn set_applies_all_pairs_or_none() {
+        let s = settings();
+        let err = s
+            .set(&[(b"hz", b"20"), (b"maxmemory-policy", b"bogus")])
+            .unwrap_err();
+        assert!(err.starts_with(
+            "CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of"
+        ));
+        assert_eq!(s.get(&[b"hz"]), vec![("hz", "10".to_string())]);
+        s.set(&[(b"HZ", b"20"), (b"maxclients", b"7")]).unwrap();
+        assert_eq!(s.get(&[b"hz"]), vec![("hz", "20".to_string())]);
+        assert_eq!(s.maxclients(), 7);
+    }
+
+    #[test]
+    fn memory_values_take_units_and_read_back_as_bytes() {
+        assert_eq!(parse_memory(b"1gb"), Some(1 << 30));
+        assert_eq!(parse_memory(b"2K"), Some(2000));
+        assert_eq!(parse_memory(b"1xx"), None);
+        assert_eq!(parse_memory(b"-1"), None);
+        let s = settings();
+        s.set(&[(b"proto-max-bulk-len", b"2mb")]).unwrap();
+        assert_eq!(s.proto_max_bulk_len(), 2 << 20);
+    }
+
+    #[test]
+    fn errors_read_like_redis() {
+        let s = settings();
+        assert_eq!(
+            s.set(&[(b"foo", b"bar")]).unwrap_err(),
+            "Unknown option or number of arguments for CONFIG SET - 'foo'"
+        );
+        assert_eq!(
+            s.set(&[(b"databases", b"3")]).unwrap_err(),
+            "CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"
+        );
+        assert_eq!(
+            s.set(&[(b"hz", b"1"), (b"hz", b"2")]).unwrap_err(),
+            "CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter"
+        );
+        assert_eq!(
+            s.set(&[(b"maxclients", b"0")]).unwrap_err(),
+            "CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive"
+        );
+        assert_eq!(
+            s.set(&[(b"appendonly", b"yes")]).unwrap_err(),
+            "CONFIG SET failed (possibly related to argument 'appendonly') - ringkv has no persistence"
+        );
+    }
+
+    #[test]
+    fn aliases_answer_under_their_own_name() {
+        let s = settings();
+        assert_eq!(
+            s.get(&[b"lua-time-limit"]),
+            vec![("lua-time-limit", "5000".to_string())]
+        );
+        let all = s.get(&[b"*"]);
+        assert!(all.iter().any(|(n, _)| *n == "busy-reply-threshold"));
+        assert!(all.iter().any(|(n, v)| *n == "save" && v.is_empty()));
     }
 }

@@ -10,14 +10,16 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::Client;
-use crate::cmd::{self, Flow};
+use crate::client::{Blocked, Client};
+use crate::cmd::{self, blocking, Flow};
 use crate::protocol::{Reply, RequestParser};
 use crate::server::ServerState;
 
 const READ_CHUNK: usize = 16 * 1024;
 /// An output buffer larger than this is freed after it is written, so one big reply does not pin memory.
 const OUT_KEEP: usize = 1024 * 1024;
+/// Most unprocessed input kept for a client (Redis's client-query-buffer-limit).
+const QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
 
 /// Serves one client until it quits, is killed, breaks the protocol or the server stops.
 pub async fn handle(mut stream: TcpStream, state: Arc<ServerState>, mut client: Client) {
@@ -25,6 +27,7 @@ pub async fn handle(mut stream: TcpStream, state: Arc<ServerState>, mut client: 
     if let Err(e) = serve(&mut stream, &state, &mut client).await {
         tracing::debug!(id = info.id, "connection closed: {e}");
     }
+    cmd::unwatch_all(&state, &mut client);
     state.clients.unregister(info.id);
 }
 
@@ -38,20 +41,7 @@ async fn serve(
     let mut parser = RequestParser::new(state.settings.proto_max_bulk_len());
     let mut out = Reply::new(false);
     loop {
-        reserve_for_next_read(&mut rbuf, &parser);
-        let n = tokio::select! {
-            n = stream.read_buf(&mut rbuf) => n?,
-            _ = info.killed() => return Ok(()),
-            _ = state.shutdown_requested() => return Ok(()),
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        state
-            .stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        info.touch();
+        // Run every complete request already buffered (after a blocked command, the rest of its pipeline).
         parser.set_max_bulk(state.settings.proto_max_bulk_len());
         let mut flow = Flow::Continue;
         let mut at = 0;
@@ -78,17 +68,7 @@ async fn serve(
             .stats
             .commands_processed
             .fetch_add(commands, Ordering::Relaxed);
-        if !out.buf.is_empty() {
-            stream.write_all(&out.buf).await?;
-            state
-                .stats
-                .net_output_bytes
-                .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-            out.buf.clear();
-            if out.buf.capacity() > OUT_KEEP {
-                out.buf = Vec::with_capacity(READ_CHUNK);
-            }
-        }
+        flush(stream, state, &mut out).await?;
         match flow {
             Flow::Continue => {}
             Flow::Close => return Ok(()),
@@ -96,8 +76,114 @@ async fn serve(
                 state.request_shutdown();
                 return Ok(());
             }
+            Flow::Block => {
+                let blocked = client
+                    .blocked
+                    .take()
+                    .expect("Flow::Block comes with a blocked command");
+                if !wait_blocked(stream, state, client, blocked, &mut rbuf, &mut out).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        reserve_for_next_read(&mut rbuf, &parser);
+        let n = tokio::select! {
+            n = stream.read_buf(&mut rbuf) => n?,
+            _ = info.killed() => return Ok(()),
+            _ = state.shutdown_requested() => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if rbuf.len() > QUERY_BUFFER_LIMIT {
+            tracing::warn!(
+                id = info.id,
+                "closing client: query buffer over {QUERY_BUFFER_LIMIT} bytes"
+            );
+            return Ok(());
+        }
+        state
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        info.touch();
+    }
+}
+
+/// Writes the pending replies, if any, in one write.
+async fn flush(
+    stream: &mut TcpStream,
+    state: &ServerState,
+    out: &mut Reply,
+) -> std::io::Result<()> {
+    if out.buf.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(&out.buf).await?;
+    state
+        .stats
+        .net_output_bytes
+        .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    out.buf.clear();
+    if out.buf.capacity() > OUT_KEEP {
+        out.buf = Vec::with_capacity(READ_CHUNK);
+    }
+    Ok(())
+}
+
+/// Waits for a blocked command to be served, time out, or be unblocked, and appends its reply to `out`. Meanwhile
+/// it keeps reading (into `rbuf`, for after the wait) to notice a client that hangs up. Returns false when the
+/// connection should close: the client left or was killed, or the server is stopping; a waiter nobody claimed yet
+/// is then claimed here, so no element is ever popped for a client that is gone.
+async fn wait_blocked(
+    stream: &mut TcpStream,
+    state: &ServerState,
+    client: &mut Client,
+    mut blocked: Blocked,
+    rbuf: &mut BytesMut,
+    out: &mut Reply,
+) -> std::io::Result<bool> {
+    let waiter = blocked.waiter.clone();
+    let info = client.info.clone();
+    let deadline = blocked.deadline;
+    let timed_out = async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timed_out);
+    // Once we lose the claim to a server (it is serving us right now), only the reply is awaited.
+    let (mut closing, mut waiting) = (false, true);
+    loop {
+        tokio::select! {
+            reply = &mut blocked.reply => {
+                out.raw(&reply.unwrap_or_default());
+                break;
+            }
+            _ = &mut timed_out, if waiting && !closing => {
+                waiting = false;
+                if waiter.claim() {
+                    out.raw(&blocking::timeout_reply(out.resp3()));
+                    break;
+                }
+            }
+            read = stream.read_buf(rbuf), if !closing && rbuf.len() < QUERY_BUFFER_LIMIT => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    closing = true;
+                }
+            }
+            _ = info.killed(), if !closing => closing = true,
+            _ = state.shutdown_requested(), if !closing => closing = true,
+        }
+        if closing && waiter.claim() {
+            break;
         }
     }
+    *info.waiter.lock() = None;
+    blocking::end_wait(state, &waiter);
+    Ok(!closing)
 }
 
 /// Makes room for the next read: a chunk normally, more when a large bulk is known to be arriving (bounded growth, so

@@ -125,6 +125,10 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) -> std::io::R
         let _ = stream.set_nodelay(true);
         let laddr = stream.local_addr().unwrap_or(local);
         let client = state.clients.register(addr, laddr);
+        client
+            .info
+            .fd
+            .store(std::os::fd::AsRawFd::as_raw_fd(&stream), Ordering::Relaxed);
         tokio::spawn(connection::handle(stream, state.clone(), client));
     }
     tracing::info!("shutting down");

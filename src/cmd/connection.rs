@@ -1,9 +1,13 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, AUTH and the CLIENT family.
+//!
+//! CLIENT LIST / INFO / KILL read other connections through the [`crate::client::ClientRegistry`]; killing another
+//! client only flags it (its own task closes the socket), while killing oneself closes after the reply, as in Redis.
 
 use std::sync::atomic::Ordering;
 
 use super::args::{self, is};
-use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Flow, Keys};
+use super::{blocking, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Flow, Keys};
+use crate::client::ClientInfo;
 use crate::protocol::Argv;
 
 /// The Redis version we are compatible with, reported by HELLO and INFO.
@@ -27,6 +31,96 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys::None,
         hello,
     ),
+    CommandSpec::new(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        Keys::None,
+        reset,
+    ),
+    CommandSpec::new(
+        "auth",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        Keys::None,
+        auth,
+    ),
+    CommandSpec::container("client", 0, CLIENT_SUBCOMMANDS),
+];
+
+const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("id", 2, NOSCRIPT | LOADING | STALE, Keys::None, client_id),
+    CommandSpec::new(
+        "setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_setname,
+    ),
+    CommandSpec::new(
+        "getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_getname,
+    ),
+    CommandSpec::new(
+        "list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_list,
+    ),
+    CommandSpec::new(
+        "info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_info,
+    ),
+    CommandSpec::new(
+        "setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_setinfo,
+    ),
+    CommandSpec::new(
+        "kill",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_kill,
+    ),
+    CommandSpec::new(
+        "no-evict",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_on_off,
+    ),
+    CommandSpec::new(
+        "no-touch",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_on_off,
+    ),
+    CommandSpec::new(
+        "reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_reply,
+    ),
+    CommandSpec::new(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_unblock,
+    ),
+    CommandSpec::new("help", 2, LOADING | STALE, Keys::None, client_help),
 ];
 
 fn ping(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -59,10 +153,12 @@ fn select(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
-/// True when `name` is acceptable to CLIENT SETNAME / HELLO SETNAME: printable ASCII without spaces.
+/// True when `name` is acceptable to CLIENT SETNAME / HELLO SETNAME / CLIENT SETINFO: printable ASCII without spaces.
 pub fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&c| (b'!'..=b'~').contains(&c))
 }
+
+const BAD_NAME: &str = "Client names cannot contain spaces, newlines or special characters.";
 
 fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let mut resp = ctx.client.info.resp.load(Ordering::Relaxed);
@@ -92,9 +188,7 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         } else if is(opt, "SETNAME") && more >= 1 {
             let n = argv.get(next + 1);
             if !valid_client_name(n) {
-                return Err(CmdError::err(
-                    "Client names cannot contain spaces, newlines or special characters.",
-                ));
+                return Err(CmdError::err(BAD_NAME));
             }
             name = Some(n);
             next += 2;
@@ -127,4 +221,523 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     out.bulk(b"modules");
     out.array(0);
     Ok(())
+}
+
+/// RESET: back to a fresh connection's state (no transaction or WATCH, database 0, RESP2, no name), replying
+/// `+RESET`.
+fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    ctx.client.multi = None;
+    ctx.client.unwatch_pending = true;
+    ctx.client.select(0);
+    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    ctx.out.set_resp3(false);
+    ctx.client.info.name.lock().clear();
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// AUTH with no password configured: the default user accepts anything under its own name, as Redis's `nopass` does.
+fn auth(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    match argv.len() {
+        2 => Err(CmdError::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        )),
+        3 if is(argv.get(1), "default") => {
+            ctx.out.ok();
+            Ok(())
+        }
+        3 => Err(CmdError::Coded(
+            "WRONGPASS invalid username-password pair or user is disabled.".into(),
+        )),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+fn client_id(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    ctx.out.int(ctx.client.id() as i64);
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let name = argv.get(2);
+    if !valid_client_name(name) {
+        return Err(CmdError::err(BAD_NAME));
+    }
+    *ctx.client.info.name.lock() = name.to_vec();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    let name = ctx.client.info.name.lock();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(&name);
+    }
+    Ok(())
+}
+
+fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (attr, value) = (argv.get(2), argv.get(3));
+    let attr_text = String::from_utf8_lossy(attr);
+    let lib_name = is(attr, "LIB-NAME");
+    if !lib_name && !is(attr, "LIB-VER") {
+        return Err(CmdError::err(format!("Unrecognized option '{attr_text}'")));
+    }
+    if !valid_client_name(value) {
+        return Err(CmdError::err(format!(
+            "{attr_text} cannot contain spaces, newlines or special characters."
+        )));
+    }
+    let value = String::from_utf8_lossy(value).into_owned();
+    let mut lib = ctx.client.info.lib.lock();
+    if lib_name {
+        lib.0 = value;
+    } else {
+        lib.1 = value;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// One CLIENT LIST line in Redis 7.2's format. ringkv does not account per-client buffers, so their fields are 0.
+fn client_line(c: &ClientInfo) -> String {
+    let (lib_name, lib_ver) = c.lib.lock().clone();
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
+         qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
+         user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd.load(Ordering::Relaxed),
+        c.name_string(),
+        c.created.elapsed().as_secs(),
+        c.idle_secs(),
+        if c.waiter.lock().is_some() { "b" } else { "N" },
+        c.db.load(Ordering::Relaxed),
+        c.last_cmd(),
+        c.resp.load(Ordering::Relaxed),
+    )
+}
+
+/// Redis's client types; every ringkv client is `normal`.
+fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
+    if is(name, "normal") {
+        Ok(true)
+    } else if ["master", "replica", "slave", "pubsub"]
+        .iter()
+        .any(|t| is(name, t))
+    {
+        Ok(false)
+    } else {
+        Err(CmdError::err(format!(
+            "Unknown client type '{}'",
+            String::from_utf8_lossy(name)
+        )))
+    }
+}
+
+fn client_list(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let clients = ctx.server.clients.snapshot();
+    let chosen: Vec<_> = if argv.len() == 4 && is(argv.get(2), "TYPE") {
+        let normal = client_type_is_normal(argv.get(3))?;
+        clients.into_iter().filter(|_| normal).collect()
+    } else if argv.len() > 3 && is(argv.get(2), "ID") {
+        let ids = argv
+            .iter_from(3)
+            .map(|a| args::parse_i64(a).ok_or_else(|| CmdError::err("Invalid client ID")))
+            .collect::<Result<Vec<_>, _>>()?;
+        clients
+            .into_iter()
+            .filter(|c| ids.contains(&(c.id as i64)))
+            .collect()
+    } else if argv.len() == 2 {
+        clients
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let text: String = chosen.iter().map(|c| client_line(c)).collect();
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn client_info(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    let line = client_line(&ctx.client.info);
+    ctx.out.verbatim(line.as_bytes());
+    Ok(())
+}
+
+/// Which clients a CLIENT KILL filter form selects.
+#[derive(Default)]
+struct KillFilter<'a> {
+    id: Option<u64>,
+    normal: Option<bool>,
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    skipme: bool,
+}
+
+impl KillFilter<'_> {
+    fn matches(&self, c: &ClientInfo, me: u64) -> bool {
+        self.id.is_none_or(|id| id == c.id)
+            && self.normal != Some(false)
+            && self.addr.is_none_or(|a| a == c.addr.to_string().as_bytes())
+            && self
+                .laddr
+                .is_none_or(|a| a == c.laddr.to_string().as_bytes())
+            && !(self.skipme && c.id == me)
+    }
+}
+
+fn parse_kill_filter(argv: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
+    let mut f = KillFilter {
+        skipme: true,
+        ..Default::default()
+    };
+    let mut i = 2;
+    while i < argv.len() {
+        if i + 1 >= argv.len() {
+            return Err(CmdError::Syntax);
+        }
+        let (opt, value) = (argv.get(i), argv.get(i + 1));
+        if is(opt, "ID") {
+            let id = args::parse_i64(value)
+                .filter(|&n| n > 0)
+                .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
+            f.id = Some(id as u64);
+        } else if is(opt, "TYPE") {
+            f.normal = Some(client_type_is_normal(value)?);
+        } else if is(opt, "ADDR") {
+            f.addr = Some(value);
+        } else if is(opt, "LADDR") {
+            f.laddr = Some(value);
+        } else if is(opt, "USER") {
+            if value != b"default" {
+                return Err(CmdError::err(format!(
+                    "No such user '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else if is(opt, "SKIPME") {
+            f.skipme = if is(value, "yes") {
+                true
+            } else if is(value, "no") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(f)
+}
+
+/// CLIENT KILL addr (old form: `+OK` or `No such client`) or CLIENT KILL filter... (new form: how many were killed).
+fn client_kill(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let old_form = argv.len() == 3;
+    let filter = if old_form {
+        KillFilter {
+            addr: Some(argv.get(2)),
+            ..Default::default()
+        }
+    } else {
+        parse_kill_filter(argv)?
+    };
+    let me = ctx.client.id();
+    let mut killed = 0;
+    for c in ctx.server.clients.snapshot() {
+        if filter.matches(&c, me) {
+            killed += 1;
+            if c.id == me {
+                // Closing oneself happens after this reply is written.
+                ctx.flow = Flow::Close;
+            } else {
+                c.kill();
+            }
+        }
+    }
+    if old_form {
+        if killed == 0 {
+            return Err(CmdError::err("No such client"));
+        }
+        ctx.out.ok();
+    } else {
+        ctx.out.int(killed);
+    }
+    Ok(())
+}
+
+/// CLIENT NO-EVICT / NO-TOUCH: accepted (ringkv never evicts, and has no LRU clock for NO-TOUCH to spare).
+fn client_on_off(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    if !is(argv.get(2), "ON") && !is(argv.get(2), "OFF") {
+        return Err(CmdError::Syntax);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY: only ON, the state every connection is always in; OFF and SKIP would need replies to be dropped.
+fn client_reply(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let mode = argv.get(2);
+    if is(mode, "ON") {
+        ctx.out.ok();
+        Ok(())
+    } else if is(mode, "OFF") || is(mode, "SKIP") {
+        Err(CmdError::err(
+            "CLIENT REPLY OFF|SKIP is not supported by ringkv",
+        ))
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command as a timeout (default) or with the
+/// UNBLOCKED error. 1 when that client was blocked, else 0.
+fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let id = args::int(argv.get(2))?;
+    let with_error = match argv.len() {
+        3 => false,
+        4 if is(argv.get(3), "TIMEOUT") => false,
+        4 if is(argv.get(3), "ERROR") => true,
+        4 => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let waiter = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(id))
+        .and_then(|c| c.waiter.lock().clone());
+    let unblocked = waiter.is_some_and(|w| blocking::unblock(&w, with_error));
+    ctx.out.int(unblocked as i64);
+    Ok(())
+}
+
+fn client_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    reply_help(
+        ctx.out,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "REPLY ON",
+            "    Replies are always on: ringkv does not support OFF and SKIP.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::testing::TestClient;
+
+    #[test]
+    fn client_setname_validates_and_getname_reads_back() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd("CLIENT GETNAME"), "$-1\r\n");
+        assert_eq!(
+            c.run(&["CLIENT", "SETNAME", "a b"]),
+            "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+        );
+        assert_eq!(c.cmd("CLIENT SETNAME worker"), "+OK\r\n");
+        assert_eq!(c.cmd("CLIENT GETNAME"), "$6\r\nworker\r\n");
+        assert_eq!(c.cmd("CLIENT ID"), format!(":{}\r\n", c.client.id()));
+    }
+
+    #[test]
+    fn client_info_line_has_the_redis_7_2_fields() {
+        let mut c = TestClient::new();
+        c.cmd("SELECT 2");
+        c.cmd("CLIENT SETNAME me");
+        c.cmd("CLIENT SETINFO LIB-NAME redis-py");
+        let info = c.cmd("CLIENT INFO");
+        let line = info.split("\r\n").nth(1).unwrap();
+        let fields: Vec<&str> = line
+            .split(' ')
+            .map(|f| f.split('=').next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "name",
+                "age",
+                "idle",
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "qbuf-free",
+                "argv-mem",
+                "multi-mem",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp",
+                "lib-name",
+                "lib-ver"
+            ]
+        );
+        for want in [
+            " name=me ",
+            " db=2 ",
+            " cmd=client|info ",
+            " resp=2 ",
+            "lib-name=redis-py ",
+        ] {
+            assert!(line.contains(want), "{want} not in {line}");
+        }
+        assert!(info.ends_with("lib-ver=\n\r\n"));
+    }
+
+    #[test]
+    fn client_setinfo_validates_like_redis() {
+        let mut c = TestClient::new();
+        assert_eq!(
+            c.run(&["CLIENT", "SETINFO", "lib-ver", "a b"]),
+            "-ERR lib-ver cannot contain spaces, newlines or special characters.\r\n"
+        );
+        assert_eq!(
+            c.cmd("CLIENT SETINFO foo x"),
+            "-ERR Unrecognized option 'foo'\r\n"
+        );
+        assert_eq!(c.cmd("CLIENT SETINFO LIB-VER 1.0"), "+OK\r\n");
+    }
+
+    #[test]
+    fn client_list_filters_by_type_and_id() {
+        let mut a = TestClient::new();
+        let mut b = TestClient::on(a.server.clone());
+        let all = a.cmd("CLIENT LIST");
+        assert_eq!(all.matches("\n").count() - 2, 2, "{all}");
+        let only_b = a.cmd(&format!("CLIENT LIST ID {}", b.client.id()));
+        assert!(only_b.contains(&format!("id={} ", b.client.id())));
+        assert!(!only_b.contains(&format!("id={} ", a.client.id())));
+        assert_eq!(a.cmd("CLIENT LIST TYPE pubsub"), "$0\r\n\r\n");
+        assert_eq!(
+            a.cmd("CLIENT LIST TYPE foo"),
+            "-ERR Unknown client type 'foo'\r\n"
+        );
+        assert_eq!(a.cmd("CLIENT LIST ID x"), "-ERR Invalid client ID\r\n");
+        assert_eq!(a.cmd("CLIENT LIST foo"), "-ERR syntax error\r\n");
+        assert_eq!(b.cmd("CLIENT ID"), format!(":{}\r\n", b.client.id()));
+    }
+
+    #[test]
+    fn client_kill_forms_and_errors() {
+        let mut a = TestClient::new();
+        let b = TestClient::on(a.server.clone());
+        assert_eq!(a.cmd("CLIENT KILL 1.2.3.4:5"), "-ERR No such client\r\n");
+        assert_eq!(a.cmd("CLIENT KILL ID 999"), ":0\r\n");
+        assert_eq!(
+            a.cmd("CLIENT KILL ID 0"),
+            "-ERR client-id should be greater than 0\r\n"
+        );
+        assert_eq!(a.cmd("CLIENT KILL USER bob"), "-ERR No such user 'bob'\r\n");
+        assert_eq!(a.cmd("CLIENT KILL SKIPME maybe"), "-ERR syntax error\r\n");
+        assert_eq!(a.cmd("CLIENT KILL ID 1 SKIPME"), "-ERR syntax error\r\n");
+        // Three arguments is always the old form, even when the address reads like an option.
+        assert_eq!(a.cmd("CLIENT KILL ID"), "-ERR No such client\r\n");
+        assert_eq!(
+            a.cmd(&format!("CLIENT KILL ID {}", b.client.id())),
+            ":1\r\n"
+        );
+        // Both test clients share the address 127.0.0.1:0; SKIPME (default yes) spares the caller.
+        assert_eq!(a.cmd("CLIENT KILL ADDR 127.0.0.1:0"), ":1\r\n");
+    }
+
+    #[test]
+    fn reset_restores_db_protocol_and_name() {
+        let mut c = TestClient::new();
+        c.cmd("SELECT 3");
+        c.cmd("CLIENT SETNAME x");
+        c.cmd("HELLO 3");
+        assert_eq!(c.cmd("RESET"), "+RESET\r\n");
+        assert_eq!(c.client.db, 0);
+        assert_eq!(c.cmd("CLIENT GETNAME"), "$-1\r\n");
+        assert_eq!(c.cmd("CLIENT INFO").as_bytes()[0], b'$');
+    }
+
+    #[test]
+    fn auth_without_a_password_reads_like_redis() {
+        let mut c = TestClient::new();
+        assert_eq!(
+            c.cmd("AUTH foo"),
+            "-ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?\r\n"
+        );
+        assert_eq!(c.cmd("AUTH default x"), "+OK\r\n");
+        assert_eq!(
+            c.cmd("AUTH bob x"),
+            "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        );
+        assert_eq!(c.cmd("AUTH a b c"), "-ERR syntax error\r\n");
+    }
+
+    #[test]
+    fn client_flags_on_off_and_reply_on_are_accepted() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd("CLIENT NO-EVICT on"), "+OK\r\n");
+        assert_eq!(c.cmd("CLIENT NO-TOUCH OFF"), "+OK\r\n");
+        assert_eq!(c.cmd("CLIENT NO-EVICT maybe"), "-ERR syntax error\r\n");
+        assert_eq!(c.cmd("CLIENT REPLY ON"), "+OK\r\n");
+        assert_eq!(c.cmd("CLIENT REPLY maybe"), "-ERR syntax error\r\n");
+        assert!(c.cmd("CLIENT HELP").starts_with("*"));
+    }
 }

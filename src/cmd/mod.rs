@@ -9,17 +9,21 @@
 //! its reply into the client's output buffer; it never touches a socket or awaits.
 
 pub mod args;
+pub mod blocking;
 mod connection;
 mod error;
 mod keys;
+mod list;
 pub mod ring;
 mod server;
 mod string;
+mod transaction;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 pub use error::CmdError;
+pub use transaction::unwatch_all;
 
 use crate::client::Client;
 use crate::protocol::{Argv, Reply};
@@ -70,6 +74,8 @@ pub mod flag {
     pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
     /// ringkv: the command reads or writes the whole keyspace, so it locks every shard.
     pub const ALL_SHARDS: u32 = 1 << 31;
+    /// ringkv: EXEC, which locks the shards of every command it queued.
+    pub const TRANSACTION: u32 = 1 << 30;
 
     /// Names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -107,10 +113,13 @@ pub enum Keys {
         /// Distance between keys.
         step: usize,
     },
-    /// A count at `at`, then that many keys right after it (EVAL, BLMPOP, ZUNIONSTORE's sources).
+    /// A count at `at`, then that many keys right after it, `step` apart (EVAL, BLMPOP, ZUNIONSTORE's sources with step
+    /// 1; MSETEX's key/value pairs with step 2).
     NumKeys {
         /// Index of the count argument.
         at: usize,
+        /// Distance between keys.
+        step: usize,
     },
 }
 
@@ -179,14 +188,19 @@ impl CommandSpec {
                 let last = if last < 0 { n as isize + last } else { last };
                 (first, last.min(n as isize - 1), step)
             }
-            Keys::NumKeys { at } => {
+            Keys::NumKeys { at, step } => {
                 let count = (at < n)
                     .then(|| args::parse_i64(argv.get(at)))
                     .flatten()
                     .unwrap_or(0)
                     .max(0);
-                let last = (at as i64 + count).min(n as i64 - 1);
-                (at + 1, last as isize, 1)
+                // The last key is `count - 1` steps after the first (saturating: the count is client-chosen).
+                let last = match count {
+                    0 => at as i64,
+                    _ => (at as i64 + 1).saturating_add((count - 1).saturating_mul(step as i64)),
+                };
+                let last = last.min(n as i64 - 1);
+                (at + 1, last as isize, step)
             }
         };
         (first..=last.max(0) as usize)
@@ -208,6 +222,8 @@ pub enum Flow {
     Close,
     /// Stop the whole server (SHUTDOWN).
     Shutdown,
+    /// Flush the replies so far, then wait for `Client::blocked` to be served or time out.
+    Block,
 }
 
 /// What a handler sees: the server, the client, the locked shards, the reply buffer and the command's clock.
@@ -234,25 +250,39 @@ impl Ctx<'_, '_> {
 
     /// [`Self::db`] and the reply buffer together, for handlers that reply with data borrowed from the keyspace.
     pub fn db_out(&mut self, key: &[u8]) -> (&mut Keyspace, &mut Reply) {
-        // With a single shard held there is no need to hash the key again.
-        let idx = if self.shards.is_single() {
-            usize::MAX
-        } else {
-            self.server.store.shard_of(key)
-        };
+        let idx = self.shard_index(key);
         (
             &mut self.shards.shard(idx).dbs[self.client.db],
             &mut *self.out,
         )
     }
+
+    /// The keyspace of database `db` (which must exist) in the shard that owns `key`. A shard holds every database
+    /// of its keys, so COPY ... DB and MOVE reach another database without locking anything more.
+    pub fn db_in(&mut self, key: &[u8], db: usize) -> &mut Keyspace {
+        let idx = self.shard_index(key);
+        &mut self.shards.shard(idx).dbs[db]
+    }
+
+    /// The index [`Locked::shard`] takes for `key`.
+    fn shard_index(&self, key: &[u8]) -> usize {
+        // With a single shard held there is no need to hash the key again.
+        if self.shards.is_single() {
+            usize::MAX
+        } else {
+            self.server.store.shard_of(key)
+        }
+    }
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 5] = [
+    let families: [&'static [CommandSpec]; 7] = [
         connection::COMMANDS,
+        transaction::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
         keys::COMMANDS,
+        list::COMMANDS,
         ring::COMMANDS,
     ];
     families
@@ -289,6 +319,13 @@ fn with_lowercase<T>(name: &[u8], f: impl FnOnce(&str) -> Option<T>) -> Option<T
 /// Looks up `argv`'s command (and subcommand) and checks its arity. The error is Redis's reply for an unknown
 /// command, unknown subcommand or wrong arity.
 pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
+    resolve_with_parent(argv).map(|(_, spec)| spec)
+}
+
+/// [`resolve`], also returning the top-level command (the container, for a subcommand; else the spec itself).
+fn resolve_with_parent(
+    argv: Argv<'_>,
+) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
     let name = argv.get(0);
     let Some(spec) = lookup(name) else {
         let mut args = String::new();
@@ -307,7 +344,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
     };
     if spec.subcommands.is_empty() || argv.len() < 2 {
         check_arity(spec, argv.len(), spec.name)?;
-        return Ok(spec);
+        return Ok((spec, spec));
     }
     let sub_name = argv.get(1);
     let Some(sub) = lookup_sub(spec, sub_name) else {
@@ -318,7 +355,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
         )));
     };
     check_arity(sub, argv.len(), &format!("{}|{}", spec.name, sub.name))?;
-    Ok(sub)
+    Ok((spec, sub))
 }
 
 fn check_arity(spec: &CommandSpec, argc: usize, full_name: &str) -> CmdResult {
@@ -340,24 +377,45 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Runs one request for `client`, writing its reply to `out`.
+/// Runs one request for `client`, writing its reply to `out`. Inside MULTI, commands are queued instead.
 pub fn dispatch(
     server: &ServerState,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Reply,
 ) -> Flow {
-    let spec = match resolve(argv) {
+    let spec = resolve_with_parent(argv).and_then(|(parent, spec)| {
+        let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
+        client.info.set_last_cmd(Some((parent.name, sub)));
+        match &client.multi {
+            Some(_) if spec.has(flag::NO_MULTI) => {
+                Err(CmdError::err("Command not allowed inside a transaction"))
+            }
+            _ => Ok(spec),
+        }
+    });
+    let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
+            if let Some(tx) = &mut client.multi {
+                tx.aborted = true;
+            }
             out.error(&e.to_string());
             return Flow::Continue;
         }
     };
+    if let Some(tx) = &mut client.multi {
+        if !transaction::runs_inside_multi(spec) {
+            tx.queue.push((spec, argv.to_owned()));
+            out.simple("QUEUED");
+            return Flow::Continue;
+        }
+    }
     execute(server, client, spec, argv, out)
 }
 
-/// Locks the shards `spec` needs for `argv` and runs its handler.
+/// Locks the shards `spec` needs for `argv`, runs its handler, then does the after-write work (spoiling WATCHes,
+/// serving blocked clients) for it, or for every command of a transaction it ran, before releasing the locks.
 pub fn execute(
     server: &ServerState,
     client: &mut Client,
@@ -365,23 +423,95 @@ pub fn execute(
     argv: Argv<'_>,
     out: &mut Reply,
 ) -> Flow {
-    let mut shards = lock_for(&server.store, spec, argv);
+    let mut shards = lock_for(&server.store, spec, argv, client);
+    let now = now_ms();
     let mut ctx = Ctx {
         server,
         client,
         out,
         shards: &mut shards,
-        now: now_ms(),
+        now,
         flow: Flow::Continue,
     };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(&e.to_string());
     }
-    ctx.flow
+    let flow = ctx.flow;
+    let executed = client.executed.take();
+    let after_writes = |shards: &mut Locked| match &executed {
+        Some(queue) => queue.iter().fold(true, |done, (s, a)| {
+            after_write(server, shards, s, a.argv(), now) && done
+        }),
+        None => after_write(server, shards, spec, argv, now),
+    };
+    if !after_writes(&mut shards) {
+        // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
+        drop(shards);
+        after_writes(&mut server.store.lock_all());
+    } else {
+        drop(shards);
+    }
+    if client.unwatch_pending {
+        transaction::unwatch_all(server, client);
+    }
+    flow
 }
 
-/// Locks what `spec` needs for `argv`: every shard, or the shards of its keys in ascending order.
-fn lock_for<'s>(store: &'s Store, spec: &CommandSpec, argv: Argv<'_>) -> Locked<'s> {
+/// After a write command: spoils the WATCHes on its keys and serves clients blocked on them. Returns false when a
+/// served client needs a shard that is not held (see [`blocking::serve_after_write`]).
+fn after_write(
+    server: &ServerState,
+    shards: &mut Locked,
+    spec: &CommandSpec,
+    argv: Argv,
+    now: u64,
+) -> bool {
+    if !spec.has(flag::WRITE)
+        || shards
+            .all()
+            .all(|s| s.blocked.is_empty() && s.watched.is_empty())
+    {
+        return true;
+    }
+    if spec.has(flag::ALL_SHARDS) {
+        shards.all().for_each(|s| s.watched.touch_all());
+    } else {
+        for i in spec.key_indices(argv) {
+            let key = argv.get(i);
+            // Any database: MOVE and COPY ... DB write a key in another one.
+            shards
+                .shard(server.store.shard_of(key))
+                .watched
+                .touch(key, |_| true);
+        }
+    }
+    blocking::serve_after_write(server, shards, spec, argv, now)
+}
+
+/// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
+/// command; always in ascending order.
+fn lock_for<'s>(
+    store: &'s Store,
+    spec: &CommandSpec,
+    argv: Argv<'_>,
+    client: &Client,
+) -> Locked<'s> {
+    if spec.has(flag::TRANSACTION) {
+        let queue = client.multi.as_ref().map_or(&[][..], |tx| &tx.queue[..]);
+        if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
+            return store.lock_all();
+        }
+        let mut idx: Vec<usize> = queue
+            .iter()
+            .flat_map(|(s, a)| {
+                let a = a.argv();
+                s.key_indices(a).map(move |i| store.shard_of(a.get(i)))
+            })
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        return store.lock(&idx);
+    }
     if spec.has(flag::ALL_SHARDS) {
         return store.lock_all();
     }
@@ -432,6 +562,23 @@ mod tests {
             mset.key_indices(argv.argv()).collect::<Vec<_>>(),
             vec![1, 3]
         );
+        // A numkeys form with step 2: the keys of the pairs, never the values or the options after them.
+        let msetex = lookup(b"msetex").unwrap();
+        let argv = OwnedArgv::from_args(["msetex", "2", "a", "1", "b", "2", "KEEPTTL"]);
+        assert_eq!(
+            msetex.key_indices(argv.argv()).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        // A count larger than the arguments yields only the keys that exist; zero or garbage yields none.
+        let argv = OwnedArgv::from_args(["msetex", "9", "a", "1", "b"]);
+        assert_eq!(
+            msetex.key_indices(argv.argv()).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        for count in ["0", "-1", "x", "9223372036854775807"] {
+            let argv = OwnedArgv::from_args(["msetex", count]);
+            assert_eq!(msetex.key_indices(argv.argv()).count(), 0, "{count}");
+        }
     }
 
     #[test]

@@ -8,8 +8,11 @@ use std::ops::Range;
 
 /// Longest inline request or multibulk/bulk header line, as Redis's `PROTO_INLINE_MAX_SIZE`.
 pub const INLINE_MAX: usize = 64 * 1024;
-/// Most arguments in one multibulk request, as Redis.
-pub const MULTIBULK_MAX: i64 = 1024 * 1024;
+/// Most arguments in one multibulk request: Redis 7 accepts any count up to `INT_MAX`.
+pub const MULTIBULK_MAX: i64 = i32::MAX as i64;
+/// Argument slots reserved up front from a count header, so a header alone cannot make us allocate much (Redis
+/// caps its first allocation the same way).
+const RESERVE_MAX: usize = 1024;
 
 /// A malformed request. The string is what Redis replies (after `-ERR `) before it closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,7 +186,7 @@ impl RequestParser {
                 if count <= 0 {
                     return Ok(Some(eol + 2));
                 }
-                self.spans.reserve(count as usize);
+                self.spans.reserve((count as usize).min(RESERVE_MAX));
                 Pending {
                     remaining: count as usize,
                     pos: eol + 2,
@@ -383,7 +386,7 @@ mod tests {
         let err = |input: &[u8]| parse_all(input).unwrap_err().to_string();
         assert_eq!(err(b"*abc\r\n"), "Protocol error: invalid multibulk length");
         assert_eq!(
-            err(b"*2000000\r\n"),
+            err(b"*2147483648\r\n"),
             "Protocol error: invalid multibulk length"
         );
         assert_eq!(

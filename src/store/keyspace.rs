@@ -294,6 +294,22 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_taken_out_and_put_back_under_another_key_keeps_its_deadline() {
+        // RENAME, MOVE and COPY rely on this: `remove` hands back the deadline and `insert` indexes it anew.
+        let mut k = ks();
+        k.insert(b"old", Value::Str(b"v".to_vec()), Some(500));
+        k.insert(b"new", Value::Str(b"x".to_vec()), None);
+        let entry = k.remove(b"old", 10).expect("live");
+        let deadline = entry.expires_at();
+        assert_eq!(deadline, Some(500));
+        k.insert(b"new", entry.value, deadline);
+        assert_eq!((k.len(), k.expires_len()), (1, 1));
+        assert_eq!(k.get(b"new", 10).and_then(|e| e.expires_at()), Some(500));
+        assert_eq!(k.expire_step(500, 10), 1);
+        assert!(k.is_empty());
+    }
+
+    #[test]
     fn overwriting_clears_or_replaces_the_deadline() {
         let mut k = ks();
         k.insert(b"a", Value::Str(vec![]), Some(100));

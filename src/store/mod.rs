@@ -8,16 +8,20 @@
 //! ([`Store::lock`]), which makes multi-key commands atomic and rules out deadlock. Guards are never held across
 //! `.await` (parking_lot guards are `!Send`, so the compiler enforces it). Nothing here knows about sockets.
 
+mod blocking;
 mod keyspace;
 mod value;
+mod watch;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
 
+pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
 pub use value::Value;
+pub use watch::{WatchState, WatchedKeys};
 
 use crate::ring::{Node, Ring};
 
@@ -33,6 +37,10 @@ pub fn now_ms() -> u64 {
 pub struct Shard {
     /// Keyspaces by database index.
     pub dbs: Box<[Keyspace]>,
+    /// Clients blocked on this shard's keys.
+    pub blocked: BlockedKeys,
+    /// Clients watching this shard's keys.
+    pub watched: WatchedKeys,
 }
 
 /// The sharded keyspace.
@@ -56,10 +64,11 @@ impl Store {
         );
         let shards = (0..n)
             .map(|_| {
+                let dbs = (0..databases).map(|_| Keyspace::new(hasher.clone()));
                 Mutex::new(Shard {
-                    dbs: (0..databases)
-                        .map(|_| Keyspace::new(hasher.clone()))
-                        .collect(),
+                    dbs: dbs.collect(),
+                    blocked: BlockedKeys::default(),
+                    watched: WatchedKeys::default(),
                 })
             })
             .collect();
@@ -131,6 +140,15 @@ impl<'a> Locked<'a> {
                 Err(_) => panic!("shard {idx} used but not locked"),
             },
             _ => panic!("shard {idx} used but not locked"),
+        }
+    }
+
+    /// True when shard `idx` is held.
+    pub fn holds(&self, idx: usize) -> bool {
+        match self {
+            Locked::None => false,
+            Locked::One(i, _) => *i == idx,
+            Locked::Many(v) => v.binary_search_by_key(&idx, |(i, _)| *i).is_ok(),
         }
     }
 

@@ -176,25 +176,26 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     out
 }
 
-/// The length of the first complete reply in `buf`, decoding it with `redis-protocol` (RESP3 decoder, which also
-/// accepts every RESP2 reply). Panics on malformed RESP.
+/// The length of the first complete reply in `buf`, decoding it with `redis-protocol`: the RESP3 decoder first, and
+/// for what it refuses the RESP2 decoder (RESP3's decoder rejects RESP2's null forms `$-1` and `*-1`). Panics on
+/// malformed RESP.
 pub fn complete_reply_len(buf: &[u8]) -> Option<usize> {
+    use redis_protocol::error::{RedisProtocolError, RedisProtocolErrorKind};
     if buf.is_empty() {
         return None;
     }
-    match redis_protocol::resp3::decode::complete::decode(buf) {
-        Ok(Some((_, len))) => Some(len),
-        Ok(None) => None,
-        Err(e)
-            if matches!(
-                e.kind(),
-                redis_protocol::error::RedisProtocolErrorKind::BufferTooSmall(_)
-            ) =>
-        {
-            None
-        }
+    let too_small =
+        |e: &RedisProtocolError| matches!(e.kind(), RedisProtocolErrorKind::BufferTooSmall(_));
+    let resp3 = match redis_protocol::resp3::decode::complete::decode(buf) {
+        Ok(decoded) => return decoded.map(|(_, len)| len),
+        Err(e) if too_small(&e) => return None,
+        Err(e) => e,
+    };
+    match redis_protocol::resp2::decode::decode(buf) {
+        Ok(decoded) => decoded.map(|(_, len)| len),
+        Err(e) if too_small(&e) => None,
         Err(e) => panic!(
-            "malformed RESP from server: {e:?} in {:?}",
+            "malformed RESP from server: {resp3:?} / {e:?} in {:?}",
             String::from_utf8_lossy(buf)
         ),
     }

@@ -1,0 +1,215 @@
+//! What blocking commands share: timeouts, queuing a waiter, serving waiters after a write, ending a wait.
+//!
+//! Redis's rules, which this module keeps:
+//! - Waiters are served after the whole command that made their key non-empty (so `LPUSH k a b c` gives a BLPOP
+//!   waiter `c`), oldest waiter first, while the pusher still holds the shard locks: no other client can slip in.
+//! - Serving a BLMOVE may push onto another watched key; that key is served in the same pass (chains).
+//! - A waiter is claimed before it is served, so a client that timed out, disconnected or was unblocked never
+//!   receives (and so never loses) an element.
+//!
+//! Which keys to look at comes from the write command's key spec, so every writer (pushes, moves, RENAME, COPY,
+//! transactions) wakes waiters without knowing about them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::list::{self, Keyspaces};
+use super::{args, CmdError, CmdResult, CommandSpec, Ctx, Flow};
+use crate::client::Blocked;
+use crate::protocol::{Argv, Reply};
+use crate::server::ServerState;
+use crate::store::{BlockOp, Keyspace, Locked, Waiter};
+
+/// Parses a blocking timeout in seconds (a double; 0 waits forever) with Redis's errors.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+    let secs = args::parse_f64(arg)
+        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0).ceil();
+    if ms > i64::MAX as f64 {
+        return Err(CmdError::err("timeout is out of range"));
+    }
+    if ms < 0.0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    // Durations far beyond any real wait are clamped so that deadline arithmetic cannot overflow.
+    const FOREVER_MS: f64 = 100.0 * 365.0 * 24.0 * 3600.0 * 1000.0;
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms.min(FOREVER_MS) as u64)))
+}
+
+/// Blocks the calling client on `keys` (all locked by the command) until one can serve `op` or `timeout` passes.
+pub fn block(
+    ctx: &mut Ctx,
+    keys: Vec<Vec<u8>>,
+    op: BlockOp,
+    timeout: Option<Duration>,
+) -> CmdResult {
+    if ctx.client.in_exec {
+        // Inside a transaction a blocking command answers at once, as its timeout would (BLMOVE: a plain nil).
+        match op {
+            BlockOp::Move { .. } => ctx.out.null(),
+            BlockOp::Pop { .. } => ctx.out.null_array(),
+        }
+        return Ok(());
+    }
+    let db = ctx.client.db;
+    let (waiter, reply) = Waiter::new(ctx.client.id(), db, keys, op, ctx.out.resp3());
+    let waiter = Arc::new(waiter);
+    for key in &waiter.keys {
+        let idx = ctx.server.store.shard_of(key);
+        ctx.shards.shard(idx).blocked.add(db, key, waiter.clone());
+    }
+    *ctx.client.info.waiter.lock() = Some(waiter.clone());
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    ctx.client.blocked = Some(Blocked {
+        waiter,
+        reply,
+        deadline,
+    });
+    ctx.flow = Flow::Block;
+    Ok(())
+}
+
+/// After a write command: serves the waiters on its keys that now have data. Returns false when serving needs a
+/// shard this command does not hold (a BLMOVE into another shard); the caller then retries with every shard locked.
+pub fn serve_after_write(
+    server: &ServerState,
+    shards: &mut Locked,
+    spec: &CommandSpec,
+    argv: Argv,
+    now: u64,
+) -> bool {
+    let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
+    if spec.has(super::flag::ALL_SHARDS) {
+        for shard in shards.all() {
+            ready.extend(shard.blocked.all_keys());
+        }
+    } else {
+        for i in spec.key_indices(argv) {
+            let key = argv.get(i);
+            let shard = shards.shard(server.store.shard_of(key));
+            ready.extend(
+                shard
+                    .blocked
+                    .dbs_waiting_on(key)
+                    .map(|db| (db, key.to_vec())),
+            );
+        }
+    }
+    serve(server, shards, ready, now)
+}
+
+/// The shards a serving pass holds, seen as keyspaces of one database (for the list operations).
+struct Held<'a, 'l> {
+    server: &'a ServerState,
+    shards: &'a mut Locked<'l>,
+    db: usize,
+}
+
+impl Keyspaces for Held<'_, '_> {
+    fn keyspace(&mut self, key: &[u8]) -> &mut Keyspace {
+        let idx = self.server.store.shard_of(key);
+        &mut self.shards.shard(idx).dbs[self.db]
+    }
+}
+
+/// Serves waiters on each ready (db, key), oldest first, while the key has data; follows BLMOVE chains.
+fn serve(
+    server: &ServerState,
+    shards: &mut Locked,
+    mut ready: Vec<(usize, Vec<u8>)>,
+    now: u64,
+) -> bool {
+    let store = &server.store;
+    while let Some((db, key)) = ready.pop() {
+        loop {
+            let shard = shards.shard(store.shard_of(&key));
+            let Some(waiter) = shard.blocked.front(db, &key) else {
+                break;
+            };
+            if !list::has_elements(&mut shard.dbs[db], &key, now) {
+                break;
+            }
+            if let BlockOp::Move { dest, .. } = &waiter.op {
+                if !shards.holds(store.shard_of(dest)) {
+                    return false;
+                }
+            }
+            if !waiter.claim() {
+                continue; // timed out or disconnected meanwhile; `front` drops it next round
+            }
+            let mut held = Held {
+                server,
+                shards: &mut *shards,
+                db,
+            };
+            let mut out = Reply::new(waiter.resp3);
+            match &waiter.op {
+                BlockOp::Pop { end, count } => {
+                    let n = count.unwrap_or(1);
+                    let popped = list::pop(held.keyspace(&key), &key, *end, n, now);
+                    let elements = popped.ok().flatten().unwrap_or_default();
+                    out.array(2);
+                    out.bulk(&key);
+                    match count {
+                        None => out.bulk(elements.first().map_or(&[][..], Vec::as_slice)),
+                        Some(_) => {
+                            out.array(elements.len());
+                            elements.iter().for_each(|e| out.bulk(e));
+                        }
+                    }
+                }
+                BlockOp::Move { dest, from, to } => {
+                    match list::move_element(&mut held, &key, dest, *from, *to, now) {
+                        Ok(Some(element)) => {
+                            out.bulk(&element);
+                            ready.push((db, dest.clone()));
+                        }
+                        Ok(None) => out.null_array(),
+                        Err(e) => out.error(&e.to_string()),
+                    }
+                }
+            }
+            waiter.complete(out.buf);
+        }
+    }
+    true
+}
+
+/// Ends a wait: removes the waiter from every queue it is still in. Called by the waiting connection.
+pub fn end_wait(server: &ServerState, waiter: &Arc<Waiter>) {
+    let mut idx: Vec<usize> = waiter
+        .keys
+        .iter()
+        .map(|k| server.store.shard_of(k))
+        .collect();
+    idx.sort_unstable();
+    idx.dedup();
+    let mut shards = server.store.lock(&idx);
+    for key in &waiter.keys {
+        shards
+            .shard(server.store.shard_of(key))
+            .blocked
+            .remove(waiter.db, key, waiter);
+    }
+}
+
+/// The reply of a wait that timed out (or was unblocked with TIMEOUT): a null array, as Redis.
+pub fn timeout_reply(resp3: bool) -> Vec<u8> {
+    let mut out = Reply::new(resp3);
+    out.null_array();
+    out.buf
+}
+
+/// CLIENT UNBLOCK: completes `waiter` as a timeout or with the UNBLOCKED error. False if it was already completing.
+pub fn unblock(waiter: &Waiter, with_error: bool) -> bool {
+    if !waiter.claim() {
+        return false;
+    }
+    let reply = if with_error {
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec()
+    } else {
+        timeout_reply(waiter.resp3)
+    };
+    waiter.complete(reply);
+    true
+}

@@ -1,0 +1,67 @@
+//! WATCH: which clients watch which keys, so that a write can spoil their transactions.
+//!
+//! A client's watch is one shared flag ([`WatchState`]); every key it watches is registered in the shard that owns
+//! the key. After every write command the dispatcher marks the flags of the watchers of that command's keys, while
+//! still holding the shard locks, so EXEC (which checks the flag under its own locks) sees every write that finished
+//! before it. The client removes its registrations when its watch ends (EXEC, DISCARD, UNWATCH, RESET, disconnect).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One client's watch: set when any watched key is written.
+#[derive(Default, Debug)]
+pub struct WatchState {
+    dirty: AtomicBool,
+}
+
+impl WatchState {
+    /// Marks the transaction as spoiled.
+    pub fn spoil(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+    /// True once a watched key was written.
+    pub fn is_spoiled(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+}
+
+/// The watchers of one key: (database, watch).
+type Watchers = Vec<(usize, Arc<WatchState>)>;
+
+/// The watchers of one shard's keys, per database.
+#[derive(Default)]
+pub struct WatchedKeys {
+    keys: hashbrown::HashMap<Box<[u8]>, Watchers>,
+}
+
+impl WatchedKeys {
+    /// True when nobody watches a key of this shard.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    /// Registers `state` as a watcher of `key` in `db`.
+    pub fn add(&mut self, db: usize, key: &[u8], state: Arc<WatchState>) {
+        self.keys.entry_ref(key).or_default().push((db, state));
+    }
+    /// Removes `state`'s registration on `key` in `db`.
+    pub fn remove(&mut self, db: usize, key: &[u8], state: &Arc<WatchState>) {
+        if let Some(watchers) = self.keys.get_mut(key) {
+            watchers.retain(|(d, s)| !(*d == db && Arc::ptr_eq(s, state)));
+            if watchers.is_empty() {
+                self.keys.remove(key);
+            }
+        }
+    }
+    /// Spoils the watchers of `key` in every database in `dbs` (a write touched it).
+    pub fn touch(&self, key: &[u8], dbs: impl Fn(usize) -> bool) {
+        for (db, state) in self.keys.get(key).into_iter().flatten() {
+            if dbs(*db) {
+                state.spoil();
+            }
+        }
+    }
+    /// Spoils every watcher in this shard (FLUSHALL, FLUSHDB, SWAPDB).
+    pub fn touch_all(&self) {
+        self.keys.values().flatten().for_each(|(_, s)| s.spoil());
+    }
+}
