@@ -6,10 +6,128 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use parking_lot::Mutex;
 
 use crate::glob;
+use crate::ring::{Distribution, KeyHash};
+
+/// The whole command line: `ringkv [server options]` runs the server, `ringkv proxy ...` the cluster proxy.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ringkv",
+    version,
+    about = "A Redis-protocol-compatible in-memory server and consistent-hashing cluster proxy",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// The role; none means the server.
+    #[command(subcommand)]
+    pub role: Option<Role>,
+    /// Server options.
+    #[command(flatten)]
+    pub server: Config,
+}
+
+/// A role other than the default server.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Role {
+    /// Run the cluster proxy in front of Redis-protocol backends.
+    Proxy(ProxyConfig),
+}
+
+/// One `--backend HOST:PORT[:WEIGHT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSpec {
+    /// `host:port`.
+    pub addr: String,
+    /// Ring weight (default 1).
+    pub weight: u32,
+}
+
+fn parse_backend(s: &str) -> Result<BackendSpec, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (host, port, weight) = match parts[..] {
+        [h, p] => (h, p, "1"),
+        [h, p, w] => (h, p, w),
+        _ => return Err(format!("'{s}' is not HOST:PORT[:WEIGHT]")),
+    };
+    let port: u16 = port.parse().map_err(|_| format!("bad port in '{s}'"))?;
+    let weight: u32 = match weight.parse() {
+        Ok(w @ 1..=1000) => w,
+        _ => return Err(format!("weight in '{s}' must be 1..1000")),
+    };
+    Ok(BackendSpec {
+        addr: format!("{host}:{port}"),
+        weight,
+    })
+}
+
+/// `ringkv proxy` command line.
+#[derive(Args, Debug, Clone)]
+pub struct ProxyConfig {
+    /// TCP port to listen on (0 picks a free port and logs it).
+    #[arg(long, default_value_t = 7000)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// A backend, `HOST:PORT[:WEIGHT]`; repeat for each.
+    #[arg(long = "backend", required = true, value_parser = parse_backend)]
+    pub backends: Vec<BackendSpec>,
+    /// Placement: `default` (ringkv's ring) or `ketama` (twemproxy-compatible).
+    #[arg(long, default_value = "default")]
+    pub distribution: String,
+    /// Key hash for ketama, by twemproxy name: one_at_a_time, md5, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32.
+    #[arg(long, default_value = "fnv1a_64")]
+    pub hash: String,
+    /// Connect and request time-out towards backends, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub timeout_ms: u64,
+    /// Pipelined connections per backend shared by all clients.
+    #[arg(long, default_value_t = 2)]
+    pub backend_connections: usize,
+    /// Take a failing backend out of the ring (twemproxy's auto_eject_hosts).
+    #[arg(long)]
+    pub auto_eject: bool,
+    /// Consecutive failures before a backend is ejected.
+    #[arg(long, default_value_t = 2)]
+    pub server_failure_limit: u32,
+    /// How long an ejected backend stays out before it is tried again, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub server_retry_timeout: u64,
+    /// Log level: debug, verbose, notice or warning (Redis names), or a RUST_LOG filter.
+    #[arg(long, default_value = "notice")]
+    pub loglevel: String,
+    /// Worker threads for the async runtime (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ProxyConfig {
+    /// The placement the options ask for.
+    pub fn placement(&self) -> Result<Distribution, String> {
+        match self.distribution.as_str() {
+            "default" => Ok(Distribution::Default),
+            "ketama" => KeyHash::from_name(&self.hash)
+                .map(Distribution::Ketama)
+                .ok_or_else(|| format!("unsupported --hash '{}'", self.hash)),
+            other => Err(format!(
+                "unknown --distribution '{other}' (default or ketama)"
+            )),
+        }
+    }
+}
+
+/// The `tracing` filter for a Redis-style log level.
+pub fn log_filter(loglevel: &str) -> String {
+    match loglevel {
+        "debug" => "debug".into(),
+        "verbose" | "notice" => "info".into(),
+        "warning" => "warn".into(),
+        other => other.into(),
+    }
+}
 
 /// `ringkv` command line.
 #[derive(Parser, Debug, Clone)]
@@ -62,13 +180,7 @@ impl Config {
     }
     /// The `tracing` filter for `loglevel`.
     pub fn log_filter(&self) -> String {
-        match self.loglevel.as_str() {
-            "debug" => "debug".into(),
-            "verbose" => "info".into(),
-            "notice" => "info".into(),
-            "warning" => "warn".into(),
-            other => other.into(),
-        }
+        log_filter(&self.loglevel)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod connection;
 pub mod glob;
 pub mod protocol;
+pub mod proxy;
 pub mod ring;
 pub mod server;
 pub mod store;

@@ -1,14 +1,41 @@
-//! `ringkv`: parse the command line, set up logging, run the server until SHUTDOWN or Ctrl-C.
+//! `ringkv`: parse the command line, set up logging, run the server (or, with `ringkv proxy`, the cluster proxy) until
+//! SHUTDOWN or Ctrl-C.
+
+use std::future::Future;
 
 use anyhow::Context;
 use clap::Parser;
-use ringkv::config::Config;
+use ringkv::config::{log_filter, Cli, Role};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    match cli.role {
+        None => {
+            let config = cli.server;
+            let what = format!("serving on {}:{}", config.bind, config.port);
+            run(&config.loglevel.clone(), config.threads, what, async move {
+                ringkv::server::run(config).await.map_err(Into::into)
+            })
+        }
+        Some(Role::Proxy(config)) => {
+            let what = format!("proxying on {}:{}", config.bind, config.port);
+            run(&config.loglevel.clone(), config.threads, what, async move {
+                ringkv::proxy::run(config).await
+            })
+        }
+    }
+}
+
+/// Sets up logging and the runtime, then runs `role` until it ends or Ctrl-C.
+fn run(
+    loglevel: &str,
+    threads: usize,
+    what: String,
+    role: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.log_filter()));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log_filter(loglevel)));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -17,8 +44,8 @@ fn main() -> anyhow::Result<()> {
         .init();
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
+    if threads > 0 {
+        runtime.worker_threads(threads);
     }
     let runtime = runtime
         .enable_all()
@@ -26,9 +53,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         tokio::select! {
-            served = ringkv::server::run(config.clone()) => {
-                served.with_context(|| format!("serving on {}:{}", config.bind, config.port))
-            }
+            done = role => done.context(what),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("received Ctrl-C, shutting down");
                 Ok(())

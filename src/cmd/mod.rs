@@ -22,6 +22,7 @@ mod transaction;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+pub use connection::REDIS_VERSION;
 pub use error::CmdError;
 pub use transaction::unwatch_all;
 

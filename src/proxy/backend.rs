@@ -1,0 +1,366 @@
+//! Backend connections: a few pipelined connections per backend shared by every client, and dedicated connections
+//! for the clients that need one to themselves (blocking pops, WATCH).
+//!
+//! Each connection is one task owning its socket. Requests arrive on a channel with a oneshot sender for the reply;
+//! the task writes every queued request in one batch and remembers the senders in a FIFO, and since a backend answers
+//! a connection's requests in order, the n-th complete reply (found by [`super::resp::reply_len`]) belongs to the n-th
+//! sender. A request may also stand for a bundle (MULTI ... EXEC) whose replies are read and only the last returned.
+//!
+//! Faults never hang a client: connecting and each request have a time-out, and on a failure every waiting request
+//! gets `-ERR backend ADDR unavailable: ...`. The connection is dropped after a time-out (the reply stream can no longer
+//! be matched) and made again on the next request, so a restarted backend is used again at once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, timeout, Instant};
+
+use super::resp::reply_len;
+
+/// After a failed connect, requests fail at once for this long instead of each waiting for a connect of its own.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One request for a backend connection.
+struct Request {
+    bytes: Vec<u8>,
+    /// Replies the bytes produce; only the last is returned (1 for a plain command).
+    replies: usize,
+    tx: oneshot::Sender<Vec<u8>>,
+}
+
+/// A request written and waiting for its replies.
+struct Waiting {
+    tx: oneshot::Sender<Vec<u8>>,
+    replies: usize,
+    deadline: Option<Instant>,
+}
+
+/// What the proxy knows of a backend's health (INFO, RING NODES, auto-eject).
+#[derive(Default)]
+pub struct Health {
+    up: AtomicBool,
+    /// Failures (connect errors, time-outs, lost connections) since the last success.
+    pub failures: AtomicU32,
+    /// Requests answered.
+    pub requests: AtomicU64,
+    last_error: Mutex<String>,
+}
+
+impl Health {
+    /// `up`, or `down` with the last error.
+    pub fn status(&self) -> String {
+        if self.up.load(Ordering::Relaxed) || self.failures.load(Ordering::Relaxed) == 0 {
+            "up".into()
+        } else {
+            format!("down ({})", self.last_error.lock())
+        }
+    }
+    fn ok(&self) {
+        self.up.store(true, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+    }
+    fn failed(&self, reason: &str) {
+        self.up.store(false, Ordering::Relaxed);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock() = reason.to_string();
+    }
+}
+
+/// A backend: its address, configured weight, shared connections and health.
+pub struct Backend {
+    /// `host:port`.
+    pub addr: String,
+    /// Configured ring weight.
+    pub weight: u32,
+    /// Health, shared with the connection tasks.
+    pub health: Arc<Health>,
+    conns: Vec<mpsc::UnboundedSender<Request>>,
+    timeout: Duration,
+}
+
+impl Backend {
+    /// A backend with `connections` shared connections (made lazily, on the first request).
+    pub fn new(addr: String, weight: u32, connections: usize, timeout: Duration) -> Arc<Backend> {
+        let health = Arc::new(Health::default());
+        let conns = (0..connections.max(1))
+            .map(|_| spawn_conn(addr.clone(), timeout, Some(timeout), health.clone()))
+            .collect();
+        Arc::new(Backend {
+            addr,
+            weight,
+            health,
+            conns,
+            timeout,
+        })
+    }
+
+    /// Sends `bytes` (producing `replies` replies) on shared connection `slot` and resolves to the last reply, or to
+    /// an `-ERR backend ... unavailable` reply. A client always uses the same slot, so its requests stay in order.
+    pub fn send(
+        &self,
+        slot: usize,
+        bytes: Vec<u8>,
+        replies: usize,
+    ) -> impl std::future::Future<Output = Vec<u8>> {
+        submit(
+            &self.conns[slot % self.conns.len()],
+            &self.addr,
+            bytes,
+            replies,
+        )
+    }
+
+    /// The same backend (same connections and health) under another weight.
+    pub fn with_weight(&self, weight: u32) -> Backend {
+        Backend {
+            addr: self.addr.clone(),
+            weight,
+            health: self.health.clone(),
+            conns: self.conns.clone(),
+            timeout: self.timeout,
+        }
+    }
+
+    /// A new connection for one client, without a request time-out (blocking pops wait as long as they ask). It
+    /// closes when dropped and idle, or as soon as the client stops waiting for its reply.
+    pub fn dedicated(&self) -> Dedicated {
+        Dedicated {
+            addr: self.addr.clone(),
+            tx: spawn_conn(self.addr.clone(), self.timeout, None, self.health.clone()),
+        }
+    }
+}
+
+/// A connection of one client's own.
+pub struct Dedicated {
+    addr: String,
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl Dedicated {
+    /// Sends `bytes` (producing `replies` replies) and resolves to the last reply.
+    pub fn send(
+        &self,
+        bytes: Vec<u8>,
+        replies: usize,
+    ) -> impl std::future::Future<Output = Vec<u8>> {
+        submit(&self.tx, &self.addr, bytes, replies)
+    }
+}
+
+/// The error reply for a request that could not be served by `addr`.
+pub fn unavailable(addr: &str, reason: &str) -> Vec<u8> {
+    format!("-ERR backend {addr} unavailable: {reason}\r\n").into_bytes()
+}
+
+fn submit(
+    conn: &mpsc::UnboundedSender<Request>,
+    addr: &str,
+    bytes: Vec<u8>,
+    replies: usize,
+) -> impl std::future::Future<Output = Vec<u8>> {
+    let (tx, rx) = oneshot::channel();
+    let sent = conn.send(Request { bytes, replies, tx }).is_ok();
+    let addr = addr.to_string();
+    async move {
+        match (sent, rx.await) {
+            (true, Ok(reply)) => reply,
+            _ => unavailable(&addr, "connection closed"),
+        }
+    }
+}
+
+fn spawn_conn(
+    addr: String,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    health: Arc<Health>,
+) -> mpsc::UnboundedSender<Request> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let conn = Conn {
+        addr,
+        connect_timeout,
+        request_timeout,
+        health,
+        pending: VecDeque::new(),
+        rbuf: BytesMut::with_capacity(16 * 1024),
+        wbuf: Vec::new(),
+        retry_at: None,
+    };
+    tokio::spawn(conn.run(rx));
+    tx
+}
+
+/// One backend connection's task state.
+struct Conn {
+    addr: String,
+    connect_timeout: Duration,
+    /// None for a dedicated connection: its client may block as long as it asked to.
+    request_timeout: Option<Duration>,
+    health: Arc<Health>,
+    pending: VecDeque<Waiting>,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    retry_at: Option<Instant>,
+}
+
+impl Conn {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
+        let mut stream: Option<TcpStream> = None;
+        let mut open = true;
+        loop {
+            let Some(s) = stream.as_mut() else {
+                let Some(req) = (if open { rx.recv().await } else { None }) else {
+                    return;
+                };
+                match self.connect().await {
+                    Ok(s) => {
+                        let s = stream.insert(s);
+                        if let Err(reason) = self.write(s, req, &mut rx).await {
+                            stream = None;
+                            self.fail_all(&reason);
+                        }
+                    }
+                    Err(reason) => {
+                        self.fail(req, &reason);
+                        while let Ok(req) = rx.try_recv() {
+                            self.fail(req, &reason);
+                        }
+                    }
+                }
+                continue;
+            };
+            if !open && self.pending.is_empty() {
+                return;
+            }
+            let deadline = self.pending.front().and_then(|w| w.deadline);
+            let dedicated = self.request_timeout.is_none();
+            let outcome = tokio::select! {
+                req = rx.recv(), if open => match req {
+                    Some(req) => self.write(s, req, &mut rx).await,
+                    None => {
+                        open = false;
+                        Ok(())
+                    }
+                },
+                read = s.read_buf(&mut self.rbuf) => match read {
+                    Ok(0) if self.pending.is_empty() => Err(String::new()),
+                    Ok(0) => Err("connection lost".to_string()),
+                    Ok(_) => self.deliver(),
+                    Err(e) => Err(format!("connection lost ({e})")),
+                },
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    Err(format!("timed out after {} ms", self.request_timeout.unwrap_or_default().as_millis()))
+                },
+                _ = front_abandoned(&mut self.pending), if dedicated && !self.pending.is_empty() => {
+                    // The client is gone: closing makes the backend drop its blocked command, so nothing is
+                    // popped for nobody.
+                    return;
+                },
+            };
+            if let Err(reason) = outcome {
+                stream = None;
+                self.rbuf.clear();
+                if !reason.is_empty() {
+                    self.health.failed(&reason);
+                    self.fail_all(&reason);
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<TcpStream, String> {
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return Err(format!("reconnecting ({})", self.health.last_error.lock()));
+        }
+        let reason = match timeout(self.connect_timeout, TcpStream::connect(&self.addr)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                self.retry_at = None;
+                return Ok(s);
+            }
+            Ok(Err(e)) => format!("connect failed ({e})"),
+            Err(_) => format!(
+                "connect timed out after {} ms",
+                self.connect_timeout.as_millis()
+            ),
+        };
+        self.health.failed(&reason);
+        self.retry_at = Some(Instant::now() + RECONNECT_BACKOFF);
+        Err(reason)
+    }
+
+    /// Writes `first` and every other request already queued, in one write.
+    async fn write(
+        &mut self,
+        s: &mut TcpStream,
+        first: Request,
+        rx: &mut mpsc::UnboundedReceiver<Request>,
+    ) -> Result<(), String> {
+        let deadline = self.request_timeout.map(|t| Instant::now() + t);
+        self.wbuf.clear();
+        let mut next = Some(first);
+        while let Some(req) = next {
+            self.wbuf.extend_from_slice(&req.bytes);
+            self.pending.push_back(Waiting {
+                tx: req.tx,
+                replies: req.replies.max(1),
+                deadline,
+            });
+            next = if self.wbuf.len() < 256 * 1024 {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let limit = self.request_timeout.unwrap_or(Duration::MAX);
+        match timeout(limit, s.write_all(&self.wbuf)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed ({e})")),
+            Err(_) => Err(format!("write timed out after {} ms", limit.as_millis())),
+        }
+    }
+
+    /// Hands every complete reply in the read buffer to its waiting request.
+    fn deliver(&mut self) -> Result<(), String> {
+        while let Some(len) = reply_len(&self.rbuf).map_err(|e| e.to_string())? {
+            let Some(front) = self.pending.front_mut() else {
+                return Err("reply without a request".into());
+            };
+            front.replies -= 1;
+            if front.replies == 0 {
+                let done = self.pending.pop_front().expect("front exists");
+                let _ = done.tx.send(self.rbuf[..len].to_vec());
+                self.health.requests.fetch_add(1, Ordering::Relaxed);
+                self.health.ok();
+            }
+            self.rbuf.advance(len);
+        }
+        Ok(())
+    }
+
+    fn fail(&self, req: Request, reason: &str) {
+        let _ = req.tx.send(unavailable(&self.addr, reason));
+    }
+
+    fn fail_all(&mut self, reason: &str) {
+        for w in self.pending.drain(..) {
+            let _ = w.tx.send(unavailable(&self.addr, reason));
+        }
+    }
+}
+
+/// Resolves when the client of the oldest waiting request has stopped waiting for it.
+async fn front_abandoned(pending: &mut VecDeque<Waiting>) {
+    match pending.front_mut() {
+        Some(w) => w.tx.closed().await,
+        None => std::future::pending().await,
+    }
+}

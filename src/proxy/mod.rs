@@ -1,0 +1,229 @@
+//! The proxy role (`ringkv proxy --backend HOST:PORT[:WEIGHT] ...`): one Redis-protocol endpoint in front of several
+//! backends (ringkv or Redis), placing keys with the same [`crate::ring`] the server uses for its shards.
+//!
+//! - [`session`]: one client: parse requests, route each by its keys (positions from the shared command table), answer
+//!   what the proxy owns itself, split and merge multi-key commands, and write replies back in request order.
+//! - [`backend`]: shared pipelined connections per backend (replies matched in order), dedicated connections for
+//!   blocking pops and WATCH, time-outs and reconnection.
+//! - [`resp`]: the reply-length scanner and accessors for the replies the proxy merges.
+//!
+//! The routing state ([`Topology`]: ring + backends + epoch) is an immutable snapshot swapped whole when the ring
+//! changes (RING ADD/REMOVE/WEIGHT, auto-eject), so a request always sees one consistent ring. Keys are never
+//! migrated: after a change, keys on moved arcs stay on their old backend.
+
+pub mod backend;
+pub mod resp;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use parking_lot::RwLock;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ProxyConfig};
+use crate::ring::{node_name, Distribution, Node, Ring};
+use crate::server::ServerState;
+use backend::Backend;
+
+/// The ring and the backends it places keys on, by the same index.
+pub struct Topology {
+    /// The routing ring; an ejected backend has weight 0 (no points) but keeps its index.
+    pub ring: Ring,
+    /// Backends, by ring node index.
+    pub backends: Vec<Arc<Backend>>,
+    /// Ejected backends, by index: until when.
+    pub ejected: Vec<Option<Instant>>,
+    /// Increments on every change.
+    pub epoch: u64,
+}
+
+impl Topology {
+    fn build(
+        dist: Distribution,
+        backends: Vec<Arc<Backend>>,
+        ejected: Vec<Option<Instant>>,
+        epoch: u64,
+    ) -> Topology {
+        let nodes = backends
+            .iter()
+            .zip(&ejected)
+            .map(|(b, out)| Node {
+                name: node_name(&b.addr, dist),
+                weight: if out.is_some() { 0 } else { b.weight },
+            })
+            .collect();
+        Topology {
+            ring: Ring::with_distribution(nodes, dist),
+            backends,
+            ejected,
+            epoch,
+        }
+    }
+
+    /// The backend index that owns `key`, or None when every backend is ejected.
+    pub fn locate(&self, key: &[u8]) -> Option<usize> {
+        self.ring.try_owner_of(self.ring.position(key))
+    }
+
+    /// `up`, `down (...)` or `ejected` for backend `i`.
+    pub fn status(&self, i: usize) -> String {
+        match self.ejected[i] {
+            Some(_) => "ejected".into(),
+            None => self.backends[i].health.status(),
+        }
+    }
+}
+
+/// Everything the proxy's clients share.
+pub struct ProxyState {
+    /// The command line.
+    pub config: ProxyConfig,
+    /// The placement mode.
+    pub dist: Distribution,
+    topology: RwLock<Arc<Topology>>,
+    /// A keyless local server that runs the commands the proxy answers itself (PING, COMMAND, CLIENT ...) through the
+    /// shared command table, and keeps the client registry behind CLIENT LIST/ID.
+    pub local: ServerState,
+    /// Process start, for INFO.
+    pub started: Instant,
+}
+
+impl ProxyState {
+    /// State for `config`: backends are connected lazily.
+    pub fn new(config: ProxyConfig) -> anyhow::Result<ProxyState> {
+        let dist = config.placement().map_err(anyhow::Error::msg)?;
+        let timeout = Duration::from_millis(config.timeout_ms.max(1));
+        let backends: Vec<_> = config
+            .backends
+            .iter()
+            .map(|b| {
+                Backend::new(
+                    b.addr.clone(),
+                    b.weight,
+                    config.backend_connections,
+                    timeout,
+                )
+            })
+            .collect();
+        let ejected = vec![None; backends.len()];
+        let local = Config::parse_from(["ringkv", "--shards", "1", "--databases", "1"]);
+        Ok(ProxyState {
+            topology: RwLock::new(Arc::new(Topology::build(dist, backends, ejected, 0))),
+            dist,
+            config,
+            local: ServerState::new(local),
+            started: Instant::now(),
+        })
+    }
+
+    /// The current routing snapshot.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.read().clone()
+    }
+
+    /// Replaces the topology with `change(current)`'s backends and ejection marks, bumping the epoch; returns it.
+    pub fn update(
+        &self,
+        change: impl FnOnce(&Topology) -> (Vec<Arc<Backend>>, Vec<Option<Instant>>),
+    ) -> Arc<Topology> {
+        let mut guard = self.topology.write();
+        let (backends, ejected) = change(&guard);
+        let next = Arc::new(Topology::build(
+            self.dist,
+            backends,
+            ejected,
+            guard.epoch + 1,
+        ));
+        *guard = next.clone();
+        next
+    }
+
+    /// A new backend with this proxy's connection settings.
+    pub fn new_backend(&self, addr: String, weight: u32) -> Arc<Backend> {
+        let timeout = Duration::from_millis(self.config.timeout_ms.max(1));
+        Backend::new(addr, weight, self.config.backend_connections, timeout)
+    }
+}
+
+/// Binds the configured address and serves until the returned future is dropped.
+pub async fn run(config: ProxyConfig) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((config.bind.as_str(), config.port))
+        .await
+        .context("binding the proxy port")?;
+    let state = Arc::new(ProxyState::new(config)?);
+    let local = listener.local_addr()?;
+    tracing::info!(
+        backends = state.config.backends.len(),
+        distribution = state.dist.name(),
+        "ringkv proxy listening on {local}"
+    );
+    if state.config.auto_eject {
+        tokio::spawn(eject_failing(state.clone()));
+    }
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let laddr = stream.local_addr().unwrap_or(local);
+        let client = state.local.clients.register(addr, laddr);
+        tokio::spawn(session::handle(stream, state.clone(), client));
+    }
+}
+
+/// twemproxy's auto_eject_hosts: a backend that failed `server_failure_limit` times in a row leaves the ring for
+/// `server_retry_timeout` ms, then comes back (and leaves again if it keeps failing).
+async fn eject_failing(state: Arc<ProxyState>) {
+    let limit = state.config.server_failure_limit.max(1);
+    let retry = Duration::from_millis(state.config.server_retry_timeout);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let topo = state.topology();
+        let now = Instant::now();
+        let changed = topo
+            .backends
+            .iter()
+            .zip(&topo.ejected)
+            .any(|(b, out)| match out {
+                Some(until) => now >= *until,
+                None => b.health.failures.load(std::sync::atomic::Ordering::Relaxed) >= limit,
+            });
+        if !changed {
+            continue;
+        }
+        state.update(|t| {
+            let ejected = t
+                .backends
+                .iter()
+                .zip(&t.ejected)
+                .map(|(b, out)| match out {
+                    Some(until) if now < *until => Some(*until),
+                    Some(_) => {
+                        // Re-admitted: it gets `limit` fresh failures before it is ejected again.
+                        b.health
+                            .failures
+                            .store(0, std::sync::atomic::Ordering::Relaxed);
+                        tracing::info!("backend {} re-admitted to the ring", b.addr);
+                        None
+                    }
+                    None if b.health.failures.load(std::sync::atomic::Ordering::Relaxed)
+                        >= limit =>
+                    {
+                        tracing::warn!("backend {} ejected from the ring", b.addr);
+                        Some(now + retry)
+                    }
+                    None => None,
+                })
+                .collect();
+            (t.backends.clone(), ejected)
+        });
+    }
+}

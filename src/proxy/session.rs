@@ -1,0 +1,728 @@
+//! One proxy client: parse its requests, route each, and write the replies back in request order.
+//!
+//! The reader half parses requests and turns each into a [`Pending`] reply: ready bytes (answered by the proxy) or a
+//! future of the backend reply(ies). The writer half awaits them strictly in order, so a pipeline that spans backends
+//! is answered in the order it was sent. A request's keys are read through the shared command table
+//! ([`cmd::resolve`] then [`CommandSpec::key_indices`]); its bytes are forwarded as received.
+//!
+//! Routing rules:
+//! - all keys on one backend: forwarded as is (blocking pops on a dedicated connection, without time-out);
+//! - MGET, DEL, UNLINK, EXISTS, TOUCH, MSET: split per backend and merged (MGET in key order, counts summed);
+//! - other commands whose keys span backends (MSETNX included): `CROSSSLOT`, never a partial answer;
+//! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
+//! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
+//! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
+//!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::backend::Dedicated;
+use super::resp;
+use super::{ProxyState, Topology};
+use crate::client::Client;
+use crate::cmd::ring::{Change, NodeState, RingView};
+use crate::cmd::{self, args, flag, CmdError, CommandSpec, Flow};
+use crate::protocol::{Argv, Reply, RequestParser};
+
+/// A reply that is ready or will be.
+enum Pending {
+    Ready(Vec<u8>),
+    Wait(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>),
+    /// Write what came before, then close (QUIT).
+    Close,
+}
+
+fn wait(f: impl Future<Output = Vec<u8>> + Send + 'static) -> Pending {
+    Pending::Wait(Box::pin(f))
+}
+
+fn error(e: impl std::fmt::Display) -> Pending {
+    let mut r = Reply::new(false);
+    r.error(&e.to_string());
+    Pending::Ready(r.buf)
+}
+
+const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one client until it quits or disconnects.
+pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
+    let id = client.info.id;
+    let (mut rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(1024);
+    let writer = tokio::spawn(write_replies(wr, rx));
+    let slot = id as usize;
+    let mut session = Session {
+        state: state.clone(),
+        client,
+        slot,
+        multi: None,
+        watch: None,
+    };
+    let read = session.read_requests(&mut rd, &tx).await;
+    drop(tx);
+    drop(session);
+    if let Err(e) = read {
+        tracing::debug!(id, "proxy client closed: {e}");
+    }
+    // Replies still owed are written if they come soon; a client that hung up does not keep backend work alive.
+    let grace = Duration::from_millis(state.config.timeout_ms.saturating_mul(2));
+    let mut writer = writer;
+    if tokio::time::timeout(grace, &mut writer).await.is_err() {
+        writer.abort();
+    }
+    state.local.clients.unregister(id);
+}
+
+async fn write_replies(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) {
+    let mut out = Vec::with_capacity(READ_CHUNK);
+    while let Some(p) = rx.recv().await {
+        let close = match p {
+            Pending::Ready(bytes) => {
+                out.extend_from_slice(&bytes);
+                false
+            }
+            Pending::Wait(f) => {
+                out.extend_from_slice(&f.await);
+                false
+            }
+            Pending::Close => true,
+        };
+        if close || rx.is_empty() || out.len() >= 64 * 1024 {
+            if wr.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if close {
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Merges the per-backend replies of a split command, given each backend's key ordinals.
+type SplitMerge = fn(Vec<Vec<u8>>, Vec<Vec<usize>>) -> Vec<u8>;
+
+/// One backend's share of a split command: backend index, key ordinals, arguments to send.
+type Part<'a> = (usize, Vec<usize>, Vec<&'a [u8]>);
+
+/// An open MULTI: the queued requests, the backend they all map to, and whether one was refused.
+struct Multi {
+    queued: Vec<Vec<u8>>,
+    backend: Option<usize>,
+    failed: bool,
+}
+
+/// A WATCH in force: the backend of the watched keys and the client's own connection to it.
+struct Watch {
+    backend: usize,
+    conn: Dedicated,
+}
+
+struct Session {
+    state: Arc<ProxyState>,
+    client: Client,
+    slot: usize,
+    multi: Option<Multi>,
+    watch: Option<Watch>,
+}
+
+impl Session {
+    async fn read_requests(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        tx: &mpsc::Sender<Pending>,
+    ) -> std::io::Result<()> {
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut parser = RequestParser::new(self.state.local.settings.proto_max_bulk_len());
+        let info = self.client.info.clone();
+        loop {
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+                rbuf.reserve(READ_CHUNK);
+            }
+            let n = tokio::select! {
+                n = rd.read_buf(&mut rbuf) => n?,
+                _ = info.killed() => return Ok(()),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            info.touch();
+            let mut at = 0;
+            loop {
+                match parser.parse(&rbuf[at..]) {
+                    Ok(Some(used)) => {
+                        let raw = &rbuf[at..at + used];
+                        let argv = parser.argv(&rbuf[at..]);
+                        at += used;
+                        if argv.is_empty() {
+                            continue;
+                        }
+                        let pending = self.route(argv, raw);
+                        let close = matches!(pending, Pending::Close);
+                        if close {
+                            let _ = tx.send(Pending::Ready(b"+OK\r\n".to_vec())).await;
+                        }
+                        if tx.send(pending).await.is_err() || close {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(error(format!("ERR {e}"))).await;
+                        let _ = tx.send(Pending::Close).await;
+                        return Ok(());
+                    }
+                }
+            }
+            rbuf.advance(at);
+        }
+    }
+
+    /// Turns one request into its reply.
+    fn route(&mut self, argv: Argv<'_>, raw: &[u8]) -> Pending {
+        let spec = match cmd::resolve(argv) {
+            Ok(spec) => spec,
+            Err(e) => {
+                if let Some(m) = &mut self.multi {
+                    m.failed = true;
+                }
+                return error(e);
+            }
+        };
+        let name = String::from_utf8_lossy(argv.get(0)).to_ascii_lowercase();
+        let topo = self.state.topology();
+        match name.as_str() {
+            "multi" => return self.multi_start(),
+            "exec" => return self.exec(&topo),
+            "discard" => return self.discard(),
+            "watch" => return self.watch(spec, argv, raw, &topo),
+            "unwatch" => return self.unwatch(),
+            "quit" => return Pending::Close,
+            _ => {}
+        }
+        if self.multi.is_some() {
+            return self.queue(spec, argv, raw, &topo);
+        }
+        match name.as_str() {
+            "ping" | "echo" | "command" | "select" => self.local(argv),
+            "hello" if argv.len() > 1 && argv.get(1) != b"2" => {
+                error("NOPROTO unsupported protocol version")
+            }
+            "hello" => self.local(argv),
+            "client" => self.client_cmd(argv),
+            "info" => self.info(&topo),
+            "ring" => self.ring(argv, &topo),
+            "dbsize" => fan_out(&topo, self.slot, raw, merge_sum),
+            "flushall" | "flushdb" => fan_out(&topo, self.slot, raw, merge_ok),
+            "keys" => fan_out(&topo, self.slot, raw, merge_concat),
+            "scan" => self.scan(argv, &topo),
+            "mget" => self.split(spec, argv, raw, &topo, 1, merge_mget),
+            "del" | "unlink" | "exists" | "touch" => {
+                self.split(spec, argv, raw, &topo, 1, |parts, _| merge_sum(parts))
+            }
+            "mset" => self.split(spec, argv, raw, &topo, 2, |parts, _| merge_ok(parts)),
+            _ => self.forward(spec, argv, raw, &topo),
+        }
+    }
+
+    /// Runs a keyless command on the proxy's local command table.
+    fn local(&mut self, argv: Argv<'_>) -> Pending {
+        let mut out = Reply::new(false);
+        match cmd::dispatch(&self.state.local, &mut self.client, argv, &mut out) {
+            Flow::Close => Pending::Close,
+            _ => Pending::Ready(out.buf),
+        }
+    }
+
+    fn client_cmd(&mut self, argv: Argv<'_>) -> Pending {
+        const SUPPORTED: &[&str] = &[
+            "setname", "getname", "id", "setinfo", "list", "info", "help", "kill",
+        ];
+        let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
+        if !SUPPORTED.contains(&sub.as_str()) {
+            return error(format!(
+                "ERR CLIENT {} is not supported by the proxy",
+                sub.to_ascii_uppercase()
+            ));
+        }
+        self.local(argv)
+    }
+
+    /// Sends a request to the single backend of its keys.
+    fn forward(
+        &mut self,
+        spec: &CommandSpec,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+    ) -> Pending {
+        let backend = match single_backend(spec, argv, topo) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return error(format!(
+                    "ERR '{}' names no key, so the proxy cannot route it",
+                    String::from_utf8_lossy(argv.get(0))
+                ))
+            }
+            Err(e) => return error(e),
+        };
+        let bytes = request_bytes(argv, raw);
+        let backend = &topo.backends[backend];
+        if spec.has(flag::BLOCKING) {
+            let conn = backend.dedicated();
+            return wait(async move { conn.send(bytes, 1).await });
+        }
+        wait(backend.send(self.slot, bytes, 1))
+    }
+
+    /// Splits a multi-key command into one request per backend (keys grouped with their `group - 1` following
+    /// arguments) and merges the replies with `merge(replies, key order)`.
+    fn split(
+        &mut self,
+        spec: &CommandSpec,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+        group: usize,
+        merge: SplitMerge,
+    ) -> Pending {
+        // Per backend: the key ordinals it got and the request it is sent.
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        for (ordinal, i) in spec.key_indices(argv).enumerate() {
+            let Some(b) = topo.locate(argv.get(i)) else {
+                return error(no_backend());
+            };
+            let part = match parts.iter().position(|p| p.0 == b) {
+                Some(p) => &mut parts[p],
+                None => {
+                    parts.push((b, Vec::new(), vec![argv.get(0)]));
+                    parts.last_mut().expect("just pushed")
+                }
+            };
+            part.1.push(ordinal);
+            part.2.extend(
+                (i..i + group)
+                    .filter(|&j| j < argv.len())
+                    .map(|j| argv.get(j)),
+            );
+        }
+        if parts.len() == 1 {
+            return wait(topo.backends[parts[0].0].send(self.slot, request_bytes(argv, raw), 1));
+        }
+        let order: Vec<Vec<usize>> = parts.iter().map(|p| p.1.clone()).collect();
+        let sent: Vec<_> = parts
+            .iter()
+            .map(|(b, _, args)| topo.backends[*b].send(self.slot, encode(args.iter().copied()), 1))
+            .collect();
+        wait(async move {
+            let mut replies = Vec::with_capacity(sent.len());
+            for f in sent {
+                replies.push(f.await);
+            }
+            merge(replies, order)
+        })
+    }
+
+    fn scan(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {
+        let n = topo.backends.len() as u64;
+        let Some(cursor) = std::str::from_utf8(argv.get(1))
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            return error("ERR invalid cursor");
+        };
+        let (backend, inner) = ((cursor % n) as usize, cursor / n);
+        let mut args: Vec<&[u8]> = argv.iter_from(0).collect();
+        let inner_text = inner.to_string();
+        args[1] = inner_text.as_bytes();
+        let reply = topo.backends[backend].send(self.slot, encode(args.into_iter()), 1);
+        wait(async move {
+            let reply = reply.await;
+            let Some([next, keys]) =
+                resp::elements(&reply).and_then(|e| <[&[u8]; 2]>::try_from(e).ok())
+            else {
+                return reply;
+            };
+            let next = resp::bulk(next)
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            let composite = match next {
+                0 if backend as u64 + 1 < n => Some(backend as u64 + 1),
+                0 => Some(0),
+                c => c.checked_mul(n).and_then(|c| c.checked_add(backend as u64)),
+            };
+            let Some(composite) = composite else {
+                return b"-ERR backend cursor too large for the proxy's composite cursor\r\n"
+                    .to_vec();
+            };
+            let mut out = Reply::new(false);
+            out.array(2);
+            out.bulk(composite.to_string().as_bytes());
+            out.raw(keys);
+            out.buf
+        })
+    }
+
+    fn info(&self, topo: &Topology) -> Pending {
+        let mut text = String::new();
+        let state = &self.state;
+        text.push_str("# Server\r\n");
+        text.push_str(&format!(
+            "redis_version:{}\r\nringkv_role:proxy\r\nuptime_in_seconds:{}\r\n\r\n",
+            cmd::REDIS_VERSION,
+            state.started.elapsed().as_secs()
+        ));
+        text.push_str(&format!(
+            "# Clients\r\nconnected_clients:{}\r\n\r\n",
+            state.local.clients.len()
+        ));
+        text.push_str(&format!(
+            "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n",
+            topo.ring.distribution().name(),
+            topo.ring.distribution().key_hash_name(),
+            topo.backends.len(),
+            topo.epoch,
+            if state.config.auto_eject { "yes" } else { "no" }
+        ));
+        let shares = topo.ring.shares();
+        for (i, b) in topo.backends.iter().enumerate() {
+            text.push_str(&format!(
+                "backend{i}:addr={},weight={},share={:.4},status={},failures={},requests={}\r\n",
+                b.addr,
+                b.weight,
+                shares[i],
+                topo.status(i).replace([',', ':'], " "),
+                b.health.failures.load(std::sync::atomic::Ordering::Relaxed),
+                b.health.requests.load(std::sync::atomic::Ordering::Relaxed),
+            ));
+        }
+        let mut out = Reply::new(false);
+        out.verbatim(text.as_bytes());
+        Pending::Ready(out.buf)
+    }
+
+    fn ring(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {
+        let sub = argv.get(1);
+        if ["add", "remove", "weight"].iter().any(|s| args::is(sub, s)) {
+            return match self.change_ring(argv, topo) {
+                Ok(bytes) => Pending::Ready(bytes),
+                Err(e) => error(e),
+            };
+        }
+        let view = RingView {
+            role: "proxy",
+            ring: &topo.ring,
+            nodes: (0..topo.backends.len())
+                .map(|i| NodeState {
+                    address: topo.backends[i].addr.clone(),
+                    status: topo.status(i),
+                    keys: None,
+                })
+                .collect(),
+            epoch: topo.epoch,
+        };
+        let mut out = Reply::new(false);
+        if let Err(e) = cmd::ring::reply(&view, argv, &mut out) {
+            out.error(&e.to_string());
+        }
+        Pending::Ready(out.buf)
+    }
+
+    /// RING ADD/REMOVE/WEIGHT: a new topology (existing backends keep their connections). Keys are not migrated.
+    fn change_ring(&self, argv: Argv<'_>, topo: &Topology) -> Result<Vec<u8>, CmdError> {
+        let change = Change::parse(argv, 1)?;
+        // Validates against the current ring (unknown node, duplicate, last node) before anything changes.
+        let after = topo.ring.rebuilt(change.apply(&topo.ring)?);
+        let moved: f64 = crate::ring::diff(&topo.ring, &after)
+            .iter()
+            .map(|t| t.share)
+            .sum();
+        let next = self.state.update(|t| {
+            let name = crate::ring::node_name(change.addr(), self.state.dist);
+            let at = t
+                .backends
+                .iter()
+                .position(|b| crate::ring::node_name(&b.addr, self.state.dist) == name);
+            let (mut backends, mut ejected) = (t.backends.clone(), t.ejected.clone());
+            match (&change, at) {
+                (Change::Add(addr, w), None) => {
+                    backends.push(self.state.new_backend(addr.clone(), *w));
+                    ejected.push(None);
+                }
+                (Change::Remove(_), Some(i)) => {
+                    backends.remove(i);
+                    ejected.remove(i);
+                }
+                (Change::Weight(_, w), Some(i)) => {
+                    let b = &backends[i];
+                    backends[i] = Arc::new(b.with_weight(*w));
+                }
+                // Raced with another change: keep the current ring.
+                _ => {}
+            }
+            (backends, ejected)
+        });
+        tracing::info!(epoch = next.epoch, "ring changed: {change:?}");
+        let mut out = Reply::new(false);
+        out.map(3);
+        out.bulk(b"epoch");
+        out.int(next.epoch as i64);
+        out.bulk(b"moved");
+        out.double(moved);
+        out.bulk(b"migration");
+        out.bulk(b"none: keys on moved ranges are not migrated");
+        Ok(out.buf)
+    }
+
+    fn multi_start(&mut self) -> Pending {
+        if self.multi.is_some() {
+            return error("ERR MULTI calls can not be nested");
+        }
+        self.multi = Some(Multi {
+            queued: Vec::new(),
+            backend: self.watch.as_ref().map(|w| w.backend),
+            failed: false,
+        });
+        Pending::Ready(b"+OK\r\n".to_vec())
+    }
+
+    /// Queues a request inside MULTI: its keys must map to the transaction's one backend.
+    fn queue(
+        &mut self,
+        spec: &CommandSpec,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+    ) -> Pending {
+        let Some(multi) = self.multi.as_mut() else {
+            return error("ERR internal: no transaction");
+        };
+        let outcome = match single_backend(spec, argv, topo) {
+            Ok(Some(b)) if multi.backend.is_none_or(|t| t == b) => Ok(b),
+            Ok(Some(_)) => Err(CROSSSLOT.to_string()),
+            Ok(None) => Err(format!(
+                "ERR '{}' without keys is not supported inside MULTI by the proxy",
+                String::from_utf8_lossy(argv.get(0))
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(b) => {
+                multi.backend = Some(b);
+                multi.queued.push(request_bytes(argv, raw));
+                Pending::Ready(b"+QUEUED\r\n".to_vec())
+            }
+            Err(e) => {
+                multi.failed = true;
+                error(e)
+            }
+        }
+    }
+
+    fn exec(&mut self, topo: &Topology) -> Pending {
+        let Some(multi) = self.multi.take() else {
+            return error("ERR EXEC without MULTI");
+        };
+        let watch = self.watch.take();
+        if multi.failed {
+            return error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let Some(backend) = multi.backend else {
+            return Pending::Ready(b"*0\r\n".to_vec());
+        };
+        let n = multi.queued.len() + 2;
+        let mut bundle = encode([&b"MULTI"[..]].into_iter());
+        for q in &multi.queued {
+            bundle.extend_from_slice(q);
+        }
+        bundle.extend_from_slice(&encode([&b"EXEC"[..]].into_iter()));
+        match watch {
+            Some(w) => wait(async move { w.conn.send(bundle, n).await }),
+            None => match topo.backends.get(backend) {
+                Some(b) => wait(b.send(self.slot, bundle, n)),
+                None => error(no_backend()),
+            },
+        }
+    }
+
+    fn discard(&mut self) -> Pending {
+        if self.multi.take().is_none() {
+            return error("ERR DISCARD without MULTI");
+        }
+        self.watch = None;
+        Pending::Ready(b"+OK\r\n".to_vec())
+    }
+
+    fn watch(
+        &mut self,
+        spec: &CommandSpec,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+    ) -> Pending {
+        if self.multi.is_some() {
+            return error("ERR WATCH inside MULTI is not allowed");
+        }
+        let backend = match single_backend(spec, argv, topo) {
+            Ok(Some(b)) => b,
+            Ok(None) => return error(no_backend()),
+            Err(e) => return error(e),
+        };
+        if self.watch.as_ref().is_some_and(|w| w.backend != backend) {
+            return error(CROSSSLOT);
+        }
+        let conn = self.watch.get_or_insert_with(|| Watch {
+            backend,
+            conn: topo.backends[backend].dedicated(),
+        });
+        wait(conn.conn.send(request_bytes(argv, raw), 1))
+    }
+
+    fn unwatch(&mut self) -> Pending {
+        // Dropping the dedicated connection ends the backend's WATCH with it.
+        self.watch = None;
+        Pending::Ready(b"+OK\r\n".to_vec())
+    }
+}
+
+/// The one backend of the request's keys: `Ok(None)` without keys, CROSSSLOT when they span backends.
+fn single_backend(
+    spec: &CommandSpec,
+    argv: Argv<'_>,
+    topo: &Topology,
+) -> Result<Option<usize>, String> {
+    let mut found = None;
+    for i in spec.key_indices(argv) {
+        let b = topo.locate(argv.get(i)).ok_or_else(no_backend)?;
+        match found {
+            Some(f) if f != b => return Err(CROSSSLOT.to_string()),
+            _ => found = Some(b),
+        }
+    }
+    Ok(found)
+}
+
+fn no_backend() -> String {
+    "ERR no backend available: every backend is ejected".to_string()
+}
+
+/// The bytes to forward: the request as received when it was multibulk, else re-encoded (inline requests).
+fn request_bytes(argv: Argv<'_>, raw: &[u8]) -> Vec<u8> {
+    if raw.first() == Some(&b'*') {
+        raw.to_vec()
+    } else {
+        encode(argv.iter_from(0))
+    }
+}
+
+/// Encodes arguments as a multibulk request.
+fn encode<'a>(args: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let args: Vec<&[u8]> = args.collect();
+    let mut out = Reply::new(false);
+    out.array(args.len());
+    for a in args {
+        out.bulk(a);
+    }
+    out.buf
+}
+
+/// Sends `raw` to every backend and merges the replies.
+fn fan_out(
+    topo: &Topology,
+    slot: usize,
+    raw: &[u8],
+    merge: fn(Vec<Vec<u8>>) -> Vec<u8>,
+) -> Pending {
+    let sent: Vec<_> = topo
+        .backends
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| topo.ejected[*i].is_none())
+        .map(|(_, b)| b.send(slot, raw.to_vec(), 1))
+        .collect();
+    wait(async move {
+        let mut replies = Vec::with_capacity(sent.len());
+        for f in sent {
+            replies.push(f.await);
+        }
+        merge(replies)
+    })
+}
+
+/// The first error among `replies`, if any.
+fn first_error(replies: &[Vec<u8>]) -> Option<Vec<u8>> {
+    replies.iter().find(|r| resp::is_error(r)).cloned()
+}
+
+fn merge_sum(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    let mut sum = 0i64;
+    for r in &replies {
+        match resp::integer(r) {
+            Some(n) => sum = sum.saturating_add(n),
+            None => return b"-ERR unexpected reply from a backend\r\n".to_vec(),
+        }
+    }
+    format!(":{sum}\r\n").into_bytes()
+}
+
+fn merge_ok(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    first_error(&replies).unwrap_or_else(|| b"+OK\r\n".to_vec())
+}
+
+fn merge_concat(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    let mut items = Vec::new();
+    for r in &replies {
+        match resp::elements(r) {
+            Some(e) => items.extend(e),
+            None => return b"-ERR unexpected reply from a backend\r\n".to_vec(),
+        }
+    }
+    let mut out = Reply::new(false);
+    out.array(items.len());
+    for i in items {
+        out.raw(i);
+    }
+    out.buf
+}
+
+/// MGET: each backend's values put back at their keys' positions.
+fn merge_mget(replies: Vec<Vec<u8>>, order: Vec<Vec<usize>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    let total = order.iter().map(Vec::len).sum();
+    let mut slots: Vec<&[u8]> = vec![b"$-1\r\n"; total];
+    for (reply, ordinals) in replies.iter().zip(&order) {
+        match resp::elements(reply) {
+            Some(values) if values.len() == ordinals.len() => {
+                for (v, &o) in values.into_iter().zip(ordinals) {
+                    slots[o] = v;
+                }
+            }
+            _ => return b"-ERR unexpected reply from a backend\r\n".to_vec(),
+        }
+    }
+    let mut out = Reply::new(false);
+    out.array(total);
+    for s in slots {
+        out.raw(s);
+    }
+    out.buf
+}
