@@ -17,8 +17,23 @@ pub struct Server {
 impl Server {
     /// Starts `ringkv --port 0` with extra arguments and waits until it listens.
     pub fn start(extra: &[&str]) -> Server {
+        Self::spawn(&["--port", "0", "--bind", "127.0.0.1"], extra)
+    }
+
+    /// Starts `ringkv --port PORT` (a backend coming back on the port it had).
+    pub fn start_on(port: u16, extra: &[&str]) -> Server {
+        Self::spawn(&["--port", &port.to_string(), "--bind", "127.0.0.1"], extra)
+    }
+
+    /// Starts `ringkv proxy --port 0` with extra arguments (the backends) and waits until it listens.
+    pub fn start_proxy(extra: &[&str]) -> Server {
+        Self::spawn(&["proxy", "--port", "0", "--bind", "127.0.0.1"], extra)
+    }
+
+    /// Runs the binary with `base` then `extra` arguments and reads its port from its "listening on ADDR" log line.
+    fn spawn(base: &[&str], extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["--port", "0", "--bind", "127.0.0.1"])
+            .args(base)
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -51,6 +66,12 @@ impl Server {
             "ringkv did not report its port"
         );
         server
+    }
+
+    /// Stops the process now (a backend failing).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// `127.0.0.1:<port>`.
@@ -199,4 +220,101 @@ pub fn complete_reply_len(buf: &[u8]) -> Option<usize> {
             String::from_utf8_lossy(buf)
         ),
     }
+}
+
+/// A free loopback port (bound then released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Finds an external program the tests need. Under CI (`CI=true`) a missing program fails the test; elsewhere the
+/// test is skipped with a note.
+pub fn required_program(path: &str) -> Option<&str> {
+    if std::path::Path::new(path).exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{path} is required under CI"
+    );
+    eprintln!("skipping: {path} is not installed");
+    None
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_listening(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An external process (redis-server, nutcracker) killed when dropped.
+pub struct External {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl External {
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    /// A raw TCP connection.
+    pub fn raw(&self) -> Raw {
+        Raw::connect(&self.addr())
+    }
+}
+
+impl Drop for External {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a real `redis-server` (Debian's /usr/bin/redis-server) without persistence on `port` (0: a free one).
+/// `None` when it is not installed outside CI.
+pub fn redis_server(port: u16) -> Option<External> {
+    let program = required_program("/usr/bin/redis-server")?;
+    let port = if port == 0 { free_port() } else { port };
+    let child = Command::new(program)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let server = External { child, port };
+    wait_listening(port);
+    Some(server)
+}
+
+/// Starts twemproxy (`nutcracker`, Debian package nutcracker) with `yaml`, whose `{port}` and `{stats}` are filled in.
+pub fn nutcracker(yaml: &str) -> Option<External> {
+    let program = required_program("/usr/sbin/nutcracker")?;
+    let (port, stats) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("ringkv-nutcracker-{port}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let conf = dir.join("nutcracker.yml");
+    std::fs::write(&conf, yaml.replace("{port}", &port.to_string())).expect("write yaml");
+    let child = Command::new(program)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-s", &stats.to_string(), "-a", "127.0.0.1"])
+        .arg("-o")
+        .arg(dir.join("nutcracker.log"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start nutcracker");
+    let server = External { child, port };
+    wait_listening(port);
+    Some(server)
 }

@@ -1,0 +1,388 @@
+//! The proxy through real processes: `ringkv proxy` in front of ringkv backends and real `redis-server` backends, and
+//! next to twemproxy (`nutcracker`) in ketama mode over the same Redis servers.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{encode, nutcracker, redis_server, External, Raw, Server};
+
+/// Backends (ringkv or redis-server processes) and a proxy in front of them.
+struct Cluster {
+    proxy: Server,
+    addrs: Vec<String>,
+    ringkv: Vec<Server>,
+    _redis: Vec<External>,
+}
+
+impl Cluster {
+    fn ringkv(n: usize, extra: &[&str]) -> Cluster {
+        let ringkv: Vec<Server> = (0..n).map(|_| Server::start(&[])).collect();
+        let addrs = ringkv.iter().map(Server::addr).collect();
+        Cluster::with(addrs, ringkv, Vec::new(), extra)
+    }
+
+    fn redis(n: usize, extra: &[&str]) -> Option<Cluster> {
+        let redis = (0..n)
+            .map(|_| redis_server(0))
+            .collect::<Option<Vec<_>>>()?;
+        let addrs = redis.iter().map(External::addr).collect();
+        Some(Cluster::with(addrs, Vec::new(), redis, extra))
+    }
+
+    fn with(
+        addrs: Vec<String>,
+        ringkv: Vec<Server>,
+        redis: Vec<External>,
+        extra: &[&str],
+    ) -> Cluster {
+        let mut args: Vec<&str> = Vec::new();
+        for a in &addrs {
+            args.extend(["--backend", a.as_str()]);
+        }
+        args.extend(extra);
+        Cluster {
+            proxy: Server::start_proxy(&args),
+            addrs,
+            ringkv,
+            _redis: redis,
+        }
+    }
+
+    fn backend(&self, addr: &str) -> Raw {
+        Raw::connect(addr)
+    }
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The owner node names RING LOCATE gives for `keys`, in order.
+fn owners(c: &mut Raw, keys: &[String]) -> Vec<String> {
+    let mut args = vec!["RING".to_string(), "LOCATE".to_string()];
+    args.extend(keys.iter().cloned());
+    let reply = text(c.cmd(&args));
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    let names: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == "node")
+        .map(|(i, _)| lines[i + 2].to_string())
+        .collect();
+    assert_eq!(names.len(), keys.len(), "{reply}");
+    names
+}
+
+fn owner(c: &mut Raw, key: &str) -> String {
+    owners(c, &[key.to_string()]).remove(0)
+}
+
+/// The commands of the issue, checked through the proxy and against each backend directly.
+fn exercise(cluster: &Cluster) {
+    let mut c = cluster.proxy.raw();
+    assert_eq!(c.line("PING"), "+PONG\r\n");
+    assert_eq!(c.line("SET greeting hello"), "+OK\r\n");
+    assert_eq!(c.line("GET greeting"), "$5\r\nhello\r\n");
+    assert_eq!(c.line("INCR counter"), ":1\r\n");
+    assert_eq!(c.line("INCRBY counter 41"), ":42\r\n");
+    assert_eq!(c.line("RPUSH list a b c"), ":3\r\n");
+    assert_eq!(c.line("LPOP list"), "$1\r\na\r\n");
+    assert_eq!(c.line("LRANGE list 0 -1"), "*2\r\n$1\r\nb\r\n$1\r\nc\r\n");
+
+    // Keys spread over every backend, each exactly where RING LOCATE says.
+    let keys: Vec<String> = (0..40).map(|i| format!("key:{i}")).collect();
+    let mut mset = vec!["MSET".to_string()];
+    for k in &keys {
+        mset.extend([k.clone(), format!("v-{k}")]);
+    }
+    assert_eq!(text(c.cmd(&mset)), "+OK\r\n");
+    let placed = owners(&mut c, &keys);
+    let mut per_backend: BTreeMap<&str, usize> = BTreeMap::new();
+    for (k, node) in keys.iter().zip(&placed) {
+        *per_backend.entry(node.as_str()).or_default() += 1;
+        for addr in &cluster.addrs {
+            let got = text(cluster.backend(addr).cmd(&["EXISTS", k]));
+            let expect = if addr == node { ":1\r\n" } else { ":0\r\n" };
+            assert_eq!(got, expect, "{k} on {addr} (owner {node})");
+        }
+    }
+    assert_eq!(per_backend.len(), cluster.addrs.len(), "{per_backend:?}");
+
+    // MGET answers in key order, with a missing key in the middle.
+    let reply = text(c.cmd(&["MGET", "key:3", "nope", "key:17", "key:0"]));
+    assert_eq!(
+        reply,
+        "*4\r\n$7\r\nv-key:3\r\n$-1\r\n$8\r\nv-key:17\r\n$7\r\nv-key:0\r\n"
+    );
+    let mut exists = vec!["EXISTS".to_string()];
+    exists.extend(keys.iter().cloned());
+    exists.push("nope".into());
+    assert_eq!(text(c.cmd(&exists)), ":40\r\n");
+
+    // Hash tags keep keys together, so multi-key commands on them work.
+    let tagged: Vec<String> = (0..10).map(|i| format!("{{user1}}.f{i}")).collect();
+    let nodes: BTreeSet<String> = owners(&mut c, &tagged).into_iter().collect();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(c.line("MSETNX {user1}.a 1 {user1}.b 2"), ":1\r\n");
+    assert_eq!(c.line("RENAME {user1}.a {user1}.c"), "+OK\r\n");
+
+    // What cannot be split is refused, never answered wrongly.
+    let (a, b) = first_two_on_different_nodes(&mut c);
+    let crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+    assert_eq!(text(c.cmd(&["RENAME", &a, &b])), crossslot);
+    assert_eq!(text(c.cmd(&["MSETNX", &a, "1", &b, "2"])), crossslot);
+    assert!(c
+        .line("RANDOMKEY")
+        .starts_with("-ERR 'RANDOMKEY' names no key"));
+
+    // Fan-out: DBSIZE sums, KEYS concatenates, SCAN walks every backend.
+    let total: i64 = cluster
+        .addrs
+        .iter()
+        .map(|a| text(cluster.backend(a).cmd(&["DBSIZE"])))
+        .map(|r| r.trim_start_matches(':').trim().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(c.line("DBSIZE"), format!(":{total}\r\n"));
+    assert!(c.line("KEYS *").starts_with(&format!("*{total}\r\n")));
+    let mut seen = BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let reply = text(c.cmd(&["SCAN", &cursor, "COUNT", "7"]));
+        let lines: Vec<&str> = reply.split("\r\n").collect();
+        cursor = lines[2].to_string();
+        seen.extend(lines[4..].iter().skip(1).step_by(2).map(|s| s.to_string()));
+        if cursor == "0" {
+            break;
+        }
+    }
+    seen.remove("");
+    assert_eq!(seen.len() as i64, total);
+
+    // DEL splits and sums; a pipeline across backends is answered in request order.
+    let mut del = vec!["DEL".to_string()];
+    del.extend(keys[..20].iter().cloned());
+    assert_eq!(text(c.cmd(&del)), ":20\r\n");
+    let mut pipeline = Vec::new();
+    for k in &keys[20..] {
+        pipeline.extend(encode(&["GET", k.as_str()]));
+        pipeline.extend(encode(&["ECHO", k.as_str()]));
+    }
+    c.send(&pipeline);
+    for k in &keys[20..] {
+        assert_eq!(text(c.reply()), format!("${}\r\nv-{k}\r\n", k.len() + 2));
+        assert_eq!(text(c.reply()), format!("${}\r\n{k}\r\n", k.len()));
+    }
+    assert_eq!(c.line("FLUSHALL"), "+OK\r\n");
+    assert_eq!(c.line("DBSIZE"), ":0\r\n");
+}
+
+fn first_two_on_different_nodes(c: &mut Raw) -> (String, String) {
+    let first = owner(c, "x0");
+    let other = (1..)
+        .map(|i| format!("x{i}"))
+        .find(|k| owner(c, k) != first)
+        .expect("some key elsewhere");
+    ("x0".into(), other)
+}
+
+#[test]
+fn commands_work_through_the_proxy_on_ringkv_backends() {
+    exercise(&Cluster::ringkv(3, &[]));
+}
+
+#[test]
+fn commands_work_through_the_proxy_on_redis_backends() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    exercise(&cluster);
+}
+
+#[test]
+fn a_killed_backend_fails_only_its_keys_and_the_proxy_recovers_when_it_returns() {
+    let mut cluster = Cluster::ringkv(3, &["--timeout-ms", "500"]);
+    let mut c = cluster.proxy.raw();
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        assert_eq!(text(c.cmd(&["SET", k, "v"])), "+OK\r\n");
+    }
+    let placed = owners(&mut c, &keys);
+    let dead = cluster.addrs[1].clone();
+    let port = cluster.ringkv[1].port;
+    cluster.ringkv[1].kill();
+    for (k, node) in keys.iter().zip(&placed) {
+        let start = Instant::now();
+        let got = text(c.cmd(&["GET", k]));
+        assert!(start.elapsed() < Duration::from_secs(2), "GET {k} hung");
+        if *node == dead {
+            let expect = format!("-ERR backend {dead} unavailable");
+            assert!(got.starts_with(&expect), "{k}: {got}");
+        } else {
+            assert_eq!(got, "$1\r\nv\r\n", "{k}");
+        }
+    }
+    assert!(c
+        .line("DBSIZE")
+        .starts_with(&format!("-ERR backend {dead} unavailable")));
+
+    cluster.ringkv[1] = Server::start_on(port, &[]);
+    let lost = keys
+        .iter()
+        .zip(&placed)
+        .find(|(_, n)| **n == dead)
+        .map(|(k, _)| k.clone())
+        .expect("a key on the restarted backend");
+    let start = Instant::now();
+    loop {
+        let got = text(c.cmd(&["SET", &lost, "again"]));
+        if got == "+OK\r\n" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no recovery: {got}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(text(c.cmd(&["GET", &lost])), "$5\r\nagain\r\n");
+    assert_eq!(
+        text(Raw::connect(&dead).cmd(&["GET", &lost])),
+        "$5\r\nagain\r\n"
+    );
+}
+
+#[test]
+fn ring_add_and_remove_change_placement_live() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let extra = Server::start(&[]);
+    let mut c = cluster.proxy.raw();
+    let added = text(c.cmd(&["RING", "ADD", &extra.addr()]));
+    assert!(
+        added.starts_with("*6\r\n$5\r\nepoch\r\n:1\r\n$5\r\nmoved\r\n"),
+        "{added}"
+    );
+    assert!(added.contains("keys on moved ranges are not migrated"));
+    assert!(c.line("RING NODES").starts_with("*4\r\n"));
+    let key = (0..)
+        .map(|i| format!("moved:{i}"))
+        .find(|k| owner(&mut c, k) == extra.addr())
+        .expect("a key on the new node");
+    assert_eq!(text(c.cmd(&["SET", &key, "here"])), "+OK\r\n");
+    assert_eq!(text(extra.raw().cmd(&["GET", &key])), "$4\r\nhere\r\n");
+
+    let removed = text(c.cmd(&["RING", "REMOVE", &extra.addr()]));
+    assert!(
+        removed.starts_with("*6\r\n$5\r\nepoch\r\n:2\r\n"),
+        "{removed}"
+    );
+    assert_ne!(owner(&mut c, &key), extra.addr());
+    // Not migrated: the key stays on the removed node and is not found through the ring.
+    assert_eq!(text(c.cmd(&["GET", &key])), "$-1\r\n");
+    assert_eq!(
+        text(c.cmd(&["RING", "REMOVE", &extra.addr()])),
+        format!("-ERR no such node '{}'\r\n", extra.addr())
+    );
+    assert!(c
+        .line("RING WEIGHT nope 2")
+        .starts_with("-ERR no such node"));
+}
+
+#[test]
+fn blocking_pops_and_transactions_run_on_the_keys_backend() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    let mut a = cluster.proxy.raw();
+    let mut b = cluster.proxy.raw();
+    a.send_cmd(&["BLPOP", "queue", "5"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(b.line("LPUSH queue job"), ":1\r\n");
+    assert_eq!(text(a.reply()), "*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n");
+    assert_eq!(a.line("BLPOP queue 0.1"), "*-1\r\n");
+    let (x, y) = first_two_on_different_nodes(&mut a);
+    assert!(text(a.cmd(&["BLPOP", &x, &y, "1"])).starts_with("-CROSSSLOT"));
+
+    assert_eq!(a.line("MULTI"), "+OK\r\n");
+    assert_eq!(a.line("SET {t}a 1"), "+QUEUED\r\n");
+    assert_eq!(a.line("INCR {t}b"), "+QUEUED\r\n");
+    assert_eq!(a.line("EXEC"), "*2\r\n+OK\r\n:1\r\n");
+
+    assert_eq!(a.line("MULTI"), "+OK\r\n");
+    assert_eq!(text(a.cmd(&["SET", &x, "1"])), "+QUEUED\r\n");
+    assert!(text(a.cmd(&["SET", &y, "1"])).starts_with("-CROSSSLOT"));
+    assert_eq!(
+        a.line("EXEC"),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+
+    assert_eq!(a.line("WATCH {t}a"), "+OK\r\n");
+    assert_eq!(b.line("SET {t}a 2"), "+OK\r\n");
+    assert_eq!(a.line("MULTI"), "+OK\r\n");
+    assert_eq!(a.line("SET {t}a 3"), "+QUEUED\r\n");
+    assert_eq!(a.line("EXEC"), "*-1\r\n");
+    assert_eq!(a.line("GET {t}a"), "$1\r\n2\r\n");
+}
+
+#[test]
+fn ketama_mode_places_every_key_where_twemproxy_does() {
+    let Some(redis) = (0..3).map(|_| redis_server(0)).collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    let servers: String = redis
+        .iter()
+        .map(|r| format!("   - {}:1\n", r.addr()))
+        .collect();
+    let yaml = format!(
+        "alpha:\n  listen: 127.0.0.1:{{port}}\n  hash: fnv1a_64\n  hash_tag: \"{{}}\"\n  distribution: ketama\n  \
+         redis: true\n  timeout: 2000\n  servers:\n{servers}"
+    );
+    let Some(twemproxy) = nutcracker(&yaml) else {
+        return;
+    };
+    let addrs: Vec<String> = redis.iter().map(External::addr).collect();
+    let cluster = Cluster::with(
+        addrs,
+        Vec::new(),
+        Vec::new(),
+        &["--distribution", "ketama", "--hash", "fnv1a_64"],
+    );
+    let keys: Vec<String> = (0..10_000).map(|i| format!("user:{i}:profile")).collect();
+
+    let mut tw = twemproxy.raw();
+    for chunk in keys.chunks(500) {
+        let batch: Vec<u8> = chunk
+            .iter()
+            .flat_map(|k| encode(&["SET", k.as_str(), k.as_str()]))
+            .collect();
+        tw.send(&batch);
+        for _ in chunk {
+            assert_eq!(text(tw.reply()), "+OK\r\n");
+        }
+    }
+
+    let mut c = cluster.proxy.raw();
+    for chunk in keys.chunks(500) {
+        let batch: Vec<u8> = chunk
+            .iter()
+            .flat_map(|k| encode(&["GET", k.as_str()]))
+            .collect();
+        c.send(&batch);
+        for k in chunk {
+            assert_eq!(text(c.reply()), format!("${}\r\n{k}\r\n", k.len()), "{k}");
+        }
+    }
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    for chunk in keys.chunks(1000) {
+        for node in owners(&mut c, chunk) {
+            *expected.entry(node).or_default() += 1;
+        }
+    }
+    for r in &redis {
+        let dbsize = text(r.raw().cmd(&["DBSIZE"]));
+        let want = expected.get(&r.addr()).copied().unwrap_or(0);
+        assert_eq!(dbsize, format!(":{want}\r\n"), "{}", r.addr());
+        assert!(want > 2000, "{}: {want} keys", r.addr());
+    }
+}
