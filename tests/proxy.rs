@@ -386,3 +386,79 @@ fn ketama_mode_places_every_key_where_twemproxy_does() {
         assert!(want > 2000, "{}: {want} keys", r.addr());
     }
 }
+
+#[test]
+fn mset_with_a_missing_value_writes_nothing() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let (a, b) = first_two_on_different_nodes(&mut c);
+    assert_eq!(
+        text(c.cmd(&["MSET", &a, "1", &b])),
+        "-ERR wrong number of arguments for 'mset' command\r\n"
+    );
+    assert_eq!(text(c.cmd(&["EXISTS", &a, &b])), ":0\r\n");
+}
+
+#[test]
+fn a_backend_that_stops_answering_times_out_instead_of_hanging() {
+    let Some(cluster) = Cluster::redis(3, &["--timeout-ms", "300"]) else {
+        return;
+    };
+    let mut c = cluster.proxy.raw();
+    let slow = cluster.addrs[0].clone();
+    let key = (0..)
+        .map(|i| format!("t{i}"))
+        .find(|k| owner(&mut c, k) == slow)
+        .expect("a key on the first backend");
+    assert_eq!(text(c.cmd(&["SET", &key, "v"])), "+OK\r\n");
+    let mut admin = Raw::connect(&slow);
+    admin.send_cmd(&["DEBUG", "SLEEP", "1.5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    let got = text(c.cmd(&["GET", &key]));
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "waited {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        got,
+        format!("-ERR backend {slow} unavailable: timed out after 300 ms\r\n")
+    );
+    assert_eq!(text(admin.reply()), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["GET", &key])), "$1\r\nv\r\n");
+}
+
+#[test]
+fn auto_eject_takes_a_failing_backend_out_of_the_ring_until_its_retry_time() {
+    let mut cluster = Cluster::ringkv(
+        3,
+        &[
+            "--auto-eject",
+            "--server-failure-limit",
+            "1",
+            "--server-retry-timeout",
+            "60000",
+        ],
+    );
+    let mut c = cluster.proxy.raw();
+    let dead = cluster.addrs[2].clone();
+    let key = (0..)
+        .map(|i| format!("e{i}"))
+        .find(|k| owner(&mut c, k) == dead)
+        .expect("a key on the third backend");
+    cluster.ringkv[2].kill();
+    assert!(text(c.cmd(&["GET", &key])).starts_with(&format!("-ERR backend {dead} unavailable")));
+    let start = Instant::now();
+    while owner(&mut c, &key) == dead {
+        assert!(start.elapsed() < Duration::from_secs(3), "not ejected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(text(c.cmd(&["SET", &key, "elsewhere"])), "+OK\r\n");
+    assert_eq!(c.line("DBSIZE"), ":1\r\n");
+    let nodes = c.line("RING NODES");
+    assert!(
+        nodes.contains("$6\r\nstatus\r\n$7\r\nejected\r\n"),
+        "{nodes}"
+    );
+}

@@ -231,6 +231,8 @@ impl Session {
             "del" | "unlink" | "exists" | "touch" => {
                 self.split(spec, argv, raw, &topo, 1, |parts, _| merge_sum(parts))
             }
+            // An odd argument count must fail as a whole, before any part is written.
+            "mset" if argv.len() % 2 == 0 => error(CmdError::WrongArity("mset".into())),
             "mset" => self.split(spec, argv, raw, &topo, 2, |parts, _| merge_ok(parts)),
             _ => self.forward(spec, argv, raw, &topo),
         }

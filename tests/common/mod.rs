@@ -281,7 +281,8 @@ impl Drop for External {
     }
 }
 
-/// Starts a real `redis-server` (Debian's /usr/bin/redis-server) without persistence on `port` (0: a free one).
+/// Starts a real `redis-server` (Debian's /usr/bin/redis-server) without persistence on `port` (0: a free one), with
+/// DEBUG allowed from loopback.
 /// `None` when it is not installed outside CI.
 pub fn redis_server(port: u16) -> Option<External> {
     let program = required_program("/usr/bin/redis-server")?;
@@ -289,6 +290,8 @@ pub fn redis_server(port: u16) -> Option<External> {
     let child = Command::new(program)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        // DEBUG SLEEP stands in for a backend that stops answering.
+        .args(["--enable-debug-command", "local"])
         .stdout(Stdio::null())
         .spawn()
         .expect("start redis-server");
