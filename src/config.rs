@@ -78,9 +78,10 @@ pub struct ProxyConfig {
     /// Placement: `default` (ringkv's ring) or `ketama` (twemproxy-compatible).
     #[arg(long, default_value = "default")]
     pub distribution: String,
-    /// Key hash for ketama, by twemproxy name: one_at_a_time, md5, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32.
-    #[arg(long, default_value = "fnv1a_64")]
-    pub hash: String,
+    /// Key hash for ketama, by twemproxy name: one_at_a_time, md5, crc32, crc32a, fnv1_64, fnv1a_64 (the default),
+    /// fnv1_32, fnv1a_32.
+    #[arg(long)]
+    pub hash: Option<String>,
     /// Connect and request time-out towards backends, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub timeout_ms: u64,
@@ -107,12 +108,16 @@ pub struct ProxyConfig {
 impl ProxyConfig {
     /// The placement the options ask for.
     pub fn placement(&self) -> Result<Distribution, String> {
-        match self.distribution.as_str() {
-            "default" => Ok(Distribution::Default),
-            "ketama" => KeyHash::from_name(&self.hash)
-                .map(Distribution::Ketama)
-                .ok_or_else(|| format!("unsupported --hash '{}'", self.hash)),
-            other => Err(format!(
+        match (self.distribution.as_str(), self.hash.as_deref()) {
+            ("default", None) => Ok(Distribution::Default),
+            ("default", Some(_)) => Err("--hash applies to --distribution ketama only".into()),
+            ("ketama", hash) => {
+                let hash = hash.unwrap_or("fnv1a_64");
+                KeyHash::from_name(hash)
+                    .map(Distribution::Ketama)
+                    .ok_or_else(|| format!("unsupported --hash '{hash}'"))
+            }
+            (other, _) => Err(format!(
                 "unknown --distribution '{other}' (default or ketama)"
             )),
         }

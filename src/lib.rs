@@ -1,4 +1,4 @@
-//! ringkv: a Redis-protocol-compatible in-memory server, and (to come) a consistent-hashing cluster proxy.
+//! ringkv: a Redis-protocol-compatible in-memory server, and a consistent-hashing cluster proxy ([`proxy`]).
 //!
 //! # The walk of one request
 //! 1. [`connection`] reads from the socket into a reusable buffer.
