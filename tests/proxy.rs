@@ -462,3 +462,28 @@ fn auto_eject_takes_a_failing_backend_out_of_the_ring_until_its_retry_time() {
         "{nodes}"
     );
 }
+
+#[test]
+fn a_client_that_leaves_while_blocked_does_not_take_an_element() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut gone = cluster.proxy.raw();
+    gone.send_cmd(&["BLPOP", "jobs", "0"]);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = cluster.proxy.raw();
+    assert_eq!(c.line("RPUSH jobs one"), ":1\r\n");
+    assert_eq!(c.line("LLEN jobs"), ":1\r\n");
+}
+
+#[test]
+fn quit_answers_what_was_pipelined_before_it_then_closes() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let mut batch = encode(&["SET", "q", "1"]);
+    batch.extend(encode(&["GET", "q"]));
+    batch.extend(encode(&["QUIT"]));
+    batch.extend(encode(&["GET", "q"]));
+    c.send(&batch);
+    assert_eq!(text(c.read_to_close()), "+OK\r\n$1\r\n1\r\n+OK\r\n");
+}

@@ -17,7 +17,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,8 +36,8 @@ use crate::protocol::{Argv, Reply, RequestParser};
 enum Pending {
     Ready(Vec<u8>),
     Wait(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>),
-    /// Write what came before, then close (QUIT).
-    Close,
+    /// Write this last reply, then close (QUIT, a protocol error).
+    Close(Vec<u8>),
 }
 
 fn wait(f: impl Future<Output = Vec<u8>> + Send + 'static) -> Pending {
@@ -68,17 +67,22 @@ pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
         multi: None,
         watch: None,
     };
-    let read = session.read_requests(&mut rd, &tx).await;
+    let quit = session.read_requests(&mut rd, &tx).await;
     drop(tx);
     drop(session);
-    if let Err(e) = read {
-        tracing::debug!(id, "proxy client closed: {e}");
-    }
-    // Replies still owed are written if they come soon; a client that hung up does not keep backend work alive.
-    let grace = Duration::from_millis(state.config.timeout_ms.saturating_mul(2));
     let mut writer = writer;
-    if tokio::time::timeout(grace, &mut writer).await.is_err() {
-        writer.abort();
+    match quit {
+        // QUIT: the replies owed are written (each bounded by the backend time-out), then the socket closes.
+        Ok(true) => {
+            let _ = (&mut writer).await;
+        }
+        // Gone (or killed): like Redis, drop what it can no longer read. Dropping the waiting futures also closes any
+        // dedicated connection, so a blocked pop cannot take an element for a client that left.
+        Ok(false) => writer.abort(),
+        Err(e) => {
+            tracing::debug!(id, "proxy client closed: {e}");
+            writer.abort();
+        }
     }
     state.local.clients.unregister(id);
 }
@@ -95,7 +99,10 @@ async fn write_replies(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) 
                 out.extend_from_slice(&f.await);
                 false
             }
-            Pending::Close => true,
+            Pending::Close(bytes) => {
+                out.extend_from_slice(&bytes);
+                true
+            }
         };
         if close || rx.is_empty() || out.len() >= 64 * 1024 {
             if wr.write_all(&out).await.is_err() {
@@ -142,7 +149,7 @@ impl Session {
         &mut self,
         rd: &mut tokio::net::tcp::OwnedReadHalf,
         tx: &mpsc::Sender<Pending>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<bool> {
         let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut parser = RequestParser::new(self.state.local.settings.proto_max_bulk_len());
         let info = self.client.info.clone();
@@ -152,10 +159,10 @@ impl Session {
             }
             let n = tokio::select! {
                 n = rd.read_buf(&mut rbuf) => n?,
-                _ = info.killed() => return Ok(()),
+                _ = info.killed() => return Ok(false),
             };
             if n == 0 {
-                return Ok(());
+                return Ok(false);
             }
             info.touch();
             let mut at = 0;
@@ -169,19 +176,20 @@ impl Session {
                             continue;
                         }
                         let pending = self.route(argv, raw);
-                        let close = matches!(pending, Pending::Close);
-                        if close {
-                            let _ = tx.send(Pending::Ready(b"+OK\r\n".to_vec())).await;
+                        let close = matches!(pending, Pending::Close(_));
+                        if tx.send(pending).await.is_err() {
+                            return Ok(false);
                         }
-                        if tx.send(pending).await.is_err() || close {
-                            return Ok(());
+                        if close {
+                            return Ok(true);
                         }
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        let _ = tx.send(error(format!("ERR {e}"))).await;
-                        let _ = tx.send(Pending::Close).await;
-                        return Ok(());
+                        let mut r = Reply::new(false);
+                        r.error(&format!("ERR {e}"));
+                        let _ = tx.send(Pending::Close(r.buf)).await;
+                        return Ok(true);
                     }
                 }
             }
@@ -208,7 +216,7 @@ impl Session {
             "discard" => return self.discard(),
             "watch" => return self.watch(spec, argv, raw, &topo),
             "unwatch" => return self.unwatch(),
-            "quit" => return Pending::Close,
+            "quit" => return Pending::Close(b"+OK\r\n".to_vec()),
             _ => {}
         }
         if self.multi.is_some() {
@@ -242,7 +250,7 @@ impl Session {
     fn local(&mut self, argv: Argv<'_>) -> Pending {
         let mut out = Reply::new(false);
         match cmd::dispatch(&self.state.local, &mut self.client, argv, &mut out) {
-            Flow::Close => Pending::Close,
+            Flow::Close => Pending::Close(out.buf),
             _ => Pending::Ready(out.buf),
         }
     }
