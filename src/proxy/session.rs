@@ -345,7 +345,7 @@ impl Session {
     }
 
     fn scan(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {
-        let n = topo.backends.len() as u64;
+        let n = topo.backends.len().max(1) as u64;
         let Some(cursor) = std::str::from_utf8(argv.get(1))
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
