@@ -347,6 +347,21 @@ mod tests {
     }
 
     #[test]
+    fn ring_replies_are_maps_in_resp3() {
+        let mut c = TestClient::new();
+        c.cmd("HELLO 3");
+        assert!(c
+            .cmd("RING INFO")
+            .starts_with("%9\r\n$4\r\nrole\r\n$6\r\nserver\r\n"));
+        assert!(c
+            .cmd("RING LOCATE a")
+            .starts_with("*1\r\n%3\r\n$3\r\nkey\r\n"));
+        assert!(c
+            .cmd("RING DIFF ADD x")
+            .starts_with("%2\r\n$5\r\nmoved\r\n,"));
+    }
+
+    #[test]
     fn ring_points_of_one_node_are_its_points_only() {
         let mut c = TestClient::new();
         let reply = c.cmd("RING POINTS shard-1");

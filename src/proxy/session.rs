@@ -736,3 +736,41 @@ fn merge_mget(replies: Vec<Vec<u8>>, order: Vec<Vec<usize>>) -> Vec<u8> {
     }
     out.buf
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mget_parts_are_put_back_in_key_order() {
+        let replies = vec![
+            b"*2\r\n$1\r\na\r\n$-1\r\n".to_vec(),
+            b"*1\r\n$1\r\nb\r\n".to_vec(),
+        ];
+        let order = vec![vec![0, 2], vec![1]];
+        assert_eq!(
+            merge_mget(replies, order),
+            b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$-1\r\n"
+        );
+    }
+
+    #[test]
+    fn merged_counts_are_summed_and_any_backend_error_wins() {
+        assert_eq!(
+            merge_sum(vec![b":2\r\n".to_vec(), b":3\r\n".to_vec()]),
+            b":5\r\n"
+        );
+        let down = b"-ERR backend x unavailable: connect failed\r\n".to_vec();
+        assert_eq!(merge_sum(vec![b":2\r\n".to_vec(), down.clone()]), down);
+        assert_eq!(merge_ok(vec![b"+OK\r\n".to_vec(), down.clone()]), down);
+    }
+
+    #[test]
+    fn inline_requests_are_re_encoded_as_multibulk() {
+        let argv = crate::protocol::OwnedArgv::from_args(["GET", "k"]);
+        assert_eq!(
+            request_bytes(argv.argv(), b"GET k\r\n"),
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        );
+    }
+}
