@@ -99,7 +99,11 @@ impl Store {
         match shards {
             [] => Locked::None,
             [one] => Locked::One(*one, lock_spinning(&self.shards[*one])),
-            many => Locked::Many(many.iter().map(|&i| (i, lock_spinning(&self.shards[i]))).collect()),
+            many => Locked::Many(
+                many.iter()
+                    .map(|&i| (i, lock_spinning(&self.shards[i])))
+                    .collect(),
+            ),
         }
     }
 
