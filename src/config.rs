@@ -33,6 +33,9 @@ pub struct Config {
     /// Log level: debug, verbose, notice or warning (Redis names), or a RUST_LOG filter.
     #[arg(long, default_value = "notice")]
     pub loglevel: String,
+    /// Milliseconds a script may run before SCRIPT KILL can stop it (Redis's busy-reply-threshold).
+    #[arg(long, default_value_t = 5000)]
+    pub busy_reply_threshold: u64,
     /// Worker threads for the async runtime (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -71,6 +74,8 @@ pub struct Settings {
     pub maxclients: AtomicU64,
     /// proto-max-bulk-len.
     pub proto_max_bulk_len: AtomicU64,
+    /// busy-reply-threshold (alias lua-time-limit), in milliseconds.
+    pub busy_reply_threshold: AtomicU64,
 }
 
 impl Settings {
@@ -79,11 +84,16 @@ impl Settings {
         Settings {
             maxclients: AtomicU64::new(config.maxclients),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
         }
     }
     /// Current maxclients.
     pub fn maxclients(&self) -> u64 {
         self.maxclients.load(Ordering::Relaxed)
+    }
+    /// Current busy-reply-threshold.
+    pub fn busy_reply_threshold(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.busy_reply_threshold.load(Ordering::Relaxed))
     }
     /// Current proto-max-bulk-len.
     pub fn proto_max_bulk_len(&self) -> usize {
