@@ -17,5 +17,6 @@ pub mod connection;
 pub mod glob;
 pub mod protocol;
 pub mod ring;
+pub mod script;
 pub mod server;
 pub mod store;

@@ -14,6 +14,7 @@ mod connection;
 mod error;
 mod keys;
 mod list;
+mod script;
 mod server;
 mod string;
 mod transaction;
@@ -275,13 +276,14 @@ impl Ctx<'_, '_> {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 6] = [
+    let families: [&'static [CommandSpec]; 7] = [
         connection::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,
         string::COMMANDS,
         keys::COMMANDS,
         list::COMMANDS,
+        script::COMMANDS,
     ];
     families
         .into_iter()

@@ -99,7 +99,11 @@ fn exec(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
         }
     }
     ctx.client.in_exec = false;
-    ctx.client.executed = Some(tx.queue);
+    // Extend, not replace: a script inside the transaction has recorded the writes it ran.
+    ctx.client
+        .executed
+        .get_or_insert_with(Vec::new)
+        .extend(tx.queue);
     Ok(())
 }
 
