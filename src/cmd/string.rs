@@ -671,7 +671,7 @@ fn append(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, tail, now) = (argv.get(1), argv.get(2), ctx.now);
     let max = ctx.server.settings.proto_max_bulk_len();
     let (db, out) = ctx.db_out(key);
-    let len = match db.get(key, now) {
+    let len = match db.get_mut(key, now) {
         Some(e) => {
             let s = as_str_mut(e)?;
             check_size(max, s.len(), tail.len())?;
@@ -738,7 +738,7 @@ fn setrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let offset = usize::try_from(offset).map_err(|_| CmdError::err("offset is out of range"))?;
     let max = ctx.server.settings.proto_max_bulk_len();
     let (db, out) = ctx.db_out(key);
-    let len = match db.get(key, now) {
+    let len = match db.get_mut(key, now) {
         Some(e) => {
             let s = as_str_mut(e)?;
             if !patch.is_empty() {

@@ -43,6 +43,15 @@ pub struct Shard {
     pub watched: WatchedKeys,
 }
 
+impl Shard {
+    /// Moves whenever any database of the shard is modified (see [`Keyspace::version`]).
+    pub fn version(&self) -> u64 {
+        self.dbs
+            .iter()
+            .fold(0u64, |sum, db| sum.wrapping_add(db.version()))
+    }
+}
+
 /// The sharded keyspace.
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
@@ -214,10 +223,15 @@ impl<'a> Locked<'a> {
 
     /// Every locked shard.
     pub fn all(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.indexed().map(|(_, s)| s)
+    }
+
+    /// Every locked shard with its index.
+    pub fn indexed(&mut self) -> impl Iterator<Item = (usize, &mut Shard)> + use<'_, 'a> {
         let (one, many) = match self {
             Locked::None => (None, None),
-            Locked::One(_, g) => (Some(&mut **g), None),
-            Locked::Many(v) => (None, Some(v.iter_mut().map(|(_, g)| &mut **g))),
+            Locked::One(i, g) => (Some((*i, &mut **g)), None),
+            Locked::Many(v) => (None, Some(v.iter_mut().map(|(i, g)| (*i, &mut **g)))),
         };
         one.into_iter().chain(many.into_iter().flatten())
     }
