@@ -13,7 +13,9 @@
 //! `queue`: producers LPUSH unique messages `<id>:<send time in µs>` (one LPUSH per round trip, or `--pipeline N`
 //! LPUSHes per round trip), consumers BRPOP the same list(s). Reported: messages per second (first send to last
 //! receive), end-to-end latency percentiles (send timestamp to receipt, µs, so time spent waiting in the list counts),
-//! and an exactly-once check: every id received exactly once, else the numbers lost and duplicated.
+//! and an exactly-once check: every id received exactly once, else the numbers lost and duplicated. Producers run
+//! flat out by default, so when they outrun the consumers the latency mostly measures the growing backlog; `--rate`
+//! paces them (messages per second in total) to measure latency below saturation.
 //!
 //! `lock`: clients contend for one lock with `SET lock <token> NX PX <ttl>`, retrying at once (no sleep) when it is
 //! taken. A holder runs `INCR holders` (a reply other than 1 is a mutual-exclusion violation), `DECR holders`, then
@@ -86,6 +88,10 @@ struct QueueArgs {
     /// LPUSH commands per producer round trip (1 = one command per round trip, the realistic default).
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    /// Total send rate in messages per second, spread over the producers (0: as fast as they can). Flat out, the
+    /// producers usually outrun the consumers and latency measures the backlog; below capacity it measures the server.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// BRPOP timeout in seconds.
     #[arg(long, default_value_t = 1.0)]
     timeout: f64,
@@ -259,9 +265,17 @@ async fn queue(a: QueueArgs) -> Result<()> {
         first = ids.end;
         let lists = lists.clone();
         let depth = a.pipeline as u64;
+        // Each producer sends its batches on a fixed schedule when a rate is set.
+        let interval = (a.rate > 0.0)
+            .then(|| Duration::from_secs_f64(depth as f64 * a.producers as f64 / a.rate));
         producers.push(tokio::spawn(async move {
             let mut id = ids.start;
+            let mut next = tokio::time::Instant::now();
             while id < ids.end {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until(next).await;
+                    next += interval;
+                }
                 let batch = id..(id + depth).min(ids.end);
                 let mut pipe = redis::pipe();
                 for i in batch.clone() {
@@ -337,8 +351,13 @@ async fn queue(a: QueueArgs) -> Result<()> {
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0),
     );
+    let rate_limit = if a.rate > 0.0 {
+        format!("{} msgs/s", a.rate)
+    } else {
+        "unlimited".to_string()
+    };
     println!(
-        "queue on {}: {} producers (pipeline {}), {} consumers, {} list(s), {total} messages",
+        "queue on {}: {} producers (pipeline {}, rate {rate_limit}), {} consumers, {} list(s), {total} messages",
         a.common.addr, a.producers, a.pipeline, a.consumers, a.lists
     );
     println!(

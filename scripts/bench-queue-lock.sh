@@ -12,6 +12,8 @@
 # Needs redis-server and redis-cli (Debian: redis-server, redis-tools).
 # Environment (all optional):
 #   MESSAGES=100000 PRODUCERS=4 CONSUMERS=4 PIPELINE=1 LISTS=1   queue benchmark
+#   QUEUE_RATES="0 20000"   one queue run per total send rate in msgs/s (0: flat out, latency then measures the
+#                           backlog the producers build; a rate below capacity measures the server's hand-off)
 #   CLIENTS=50 LOCK_SECONDS=5 RELEASES="watch eval delifeq getdel-check"   lock benchmark
 #   RINGKV_BIN=path  BENCH_BIN=path   use these binaries instead of building them
 #   RINGKV_ARGS="--threads 2"         extra ringkv arguments
@@ -22,6 +24,7 @@ PRODUCERS=${PRODUCERS:-4}
 CONSUMERS=${CONSUMERS:-4}
 PIPELINE=${PIPELINE:-1}
 LISTS=${LISTS:-1}
+QUEUE_RATES=${QUEUE_RATES:-"0 20000"}
 CLIENTS=${CLIENTS:-50}
 LOCK_SECONDS=${LOCK_SECONDS:-5} # not SECONDS: bash keeps its own
 RELEASES=${RELEASES:-"watch eval delifeq getdel-check"}
@@ -91,20 +94,23 @@ row() {
             ratio=$(awk -v a="$b" -v b="$a" 'BEGIN { printf "%.2f", a / b }')
         fi
     fi
-    printf '%-26s %-16s %14s %14s %7s\n' "$test" "$label" "$a" "$b" "$ratio"
+    printf '%-32s %-16s %14s %14s %7s\n' "$test" "$label" "$a" "$b" "$ratio"
 }
 
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port"
-printf '%-26s %-16s %14s %14s %7s\n' test metric redis ringkv ratio
+printf '%-32s %-16s %14s %14s %7s\n' test metric redis ringkv ratio
 
-queue_name="queue ${PRODUCERS}p/${CONSUMERS}c x$MESSAGES"
-((PIPELINE > 1)) && queue_name+=" P$PIPELINE"
-run_pair "$queue_name" queue --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
-    --pipeline "$PIPELINE" --lists "$LISTS"
-row "$queue_name" msgs/s msgs_per_s ratio
-row "" "p50 µs" p50_us ratio
-row "" "p99 µs" p99_us ratio
-row "" exactly-once exactly_once
+for rate in $QUEUE_RATES; do
+    name="queue ${PRODUCERS}p/${CONSUMERS}c x$MESSAGES"
+    ((PIPELINE > 1)) && name+=" P$PIPELINE"
+    [[ $rate != 0 ]] && name+=" @$rate/s"
+    run_pair "$name" queue --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
+        --pipeline "$PIPELINE" --lists "$LISTS" --rate "$rate"
+    row "$name" msgs/s msgs_per_s ratio
+    row "" "p50 µs" p50_us ratio
+    row "" "p99 µs" p99_us ratio
+    row "" exactly-once exactly_once
+done
 
 for release in $RELEASES; do
     name="lock $release ${CLIENTS}c"
