@@ -23,86 +23,21 @@ TESTS=${TESTS:-"set get incr mset lpush rpush lpop rpop"}
 DEPTHS=${DEPTHS:-"1 16"}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || {
-        echo "$tool not found (Debian: apt-get install redis-server redis-tools)" >&2
-        exit 1
-    }
-done
+# shellcheck source=scripts/lib-servers.sh
+. "$root/scripts/lib-servers.sh"
+require_tools redis-benchmark
+start_servers
 
-if [[ -z ${RINGKV_BIN:-} ]]; then
-    echo "building ringkv (release)..." >&2
-    (cd "$root" && cargo build --release --quiet)
-    RINGKV_BIN=${CARGO_TARGET_DIR:-$root/target}/release/ringkv
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    if [[ -n ${bench_pid:-} ]]; then kill "$bench_pid" 2>/dev/null || true; fi
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A loopback port nobody listens on (a connect to it is refused).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
-# Waits until the server on port $1 answers PING.
-wait_ready() {
-    local i
-    for i in $(seq 100); do
-        [[ $(redis-cli -p "$1" ping 2>/dev/null) == PONG ]] && return 0
-        sleep 0.1
-    done
-    echo "server on port $1 did not start; its log:" >&2
-    cat "$work/$1.log" >&2
-    exit 1
-}
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    >"$work/$redis_port.log" 2>&1 &
-pids+=($!)
-wait_ready "$redis_port"
-
-ringkv_port=$(free_port)
-# shellcheck disable=SC2086 # RINGKV_ARGS is a list of arguments.
-"$RINGKV_BIN" --port "$ringkv_port" --bind 127.0.0.1 --loglevel warning ${RINGKV_ARGS:-} \
-    >"$work/$ringkv_port.log" 2>&1 &
-pids+=($!)
-wait_ready "$ringkv_port"
-
-# Runs one redis-benchmark and sets $result to its requests per second, or 'n/a' when the run fails. It runs in the
-# background so that a signal interrupts `wait` at once and the EXIT trap stops everything.
-bench_pid=
+# Runs one redis-benchmark and sets $result to its requests per second, or 'n/a' when the run fails.
 run_bench() {
     local port=$1 test=$2 depth=$3 n=$4
-    timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
-        -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err" &
-    bench_pid=$!
     result=n/a
-    if wait "$bench_pid"; then
+    if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
+        -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err"; then
         # Second CSV line, second field: "SET","123456.79",...
         result=$(awk -F'"' 'NR == 2 { print $4 }' "$work/out.csv")
         [[ -n $result ]] || result=n/a
     fi
-    bench_pid=
 }
 
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port;" \

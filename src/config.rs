@@ -163,6 +163,9 @@ pub struct Config {
     /// Log level: debug, verbose, notice or warning (Redis names), or a RUST_LOG filter.
     #[arg(long, default_value = "notice")]
     pub loglevel: String,
+    /// Milliseconds a script may run before SCRIPT KILL can stop it (Redis's busy-reply-threshold).
+    #[arg(long, default_value_t = 5000)]
+    pub busy_reply_threshold: u64,
     /// Worker threads for the async runtime (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -438,6 +441,8 @@ pub struct Settings {
     pub maxclients: AtomicU64,
     /// proto-max-bulk-len.
     pub proto_max_bulk_len: AtomicU64,
+    /// busy-reply-threshold (alias lua-time-limit), in milliseconds.
+    pub busy_reply_threshold: AtomicU64,
     /// Current value of every parameter, by index in [`PARAMS`].
     values: Mutex<Vec<String>>,
 }
@@ -452,6 +457,7 @@ impl Settings {
                 "bind" => config.bind.clone(),
                 "maxclients" => config.maxclients.to_string(),
                 "proto-max-bulk-len" => config.proto_max_bulk_len.to_string(),
+                "busy-reply-threshold" => config.busy_reply_threshold.to_string(),
                 "loglevel" => config.loglevel.clone(),
                 "dir" => std::env::current_dir()
                     .map(|d| d.display().to_string())
@@ -462,6 +468,7 @@ impl Settings {
         Settings {
             maxclients: AtomicU64::new(config.maxclients),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
             values: Mutex::new(
                 PARAMS
                     .iter()
@@ -473,6 +480,10 @@ impl Settings {
     /// Current maxclients.
     pub fn maxclients(&self) -> u64 {
         self.maxclients.load(Ordering::Relaxed)
+    }
+    /// Current busy-reply-threshold.
+    pub fn busy_reply_threshold(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.busy_reply_threshold.load(Ordering::Relaxed))
     }
     /// Current proto-max-bulk-len.
     pub fn proto_max_bulk_len(&self) -> usize {
@@ -531,6 +542,7 @@ impl Settings {
             let atomic = match PARAMS[idx].name {
                 "maxclients" => Some(&self.maxclients),
                 "proto-max-bulk-len" => Some(&self.proto_max_bulk_len),
+                "busy-reply-threshold" => Some(&self.busy_reply_threshold),
                 _ => None,
             };
             if let (Some(a), Ok(n)) = (atomic, value.parse::<u64>()) {

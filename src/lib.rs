@@ -18,5 +18,6 @@ pub mod glob;
 pub mod protocol;
 pub mod proxy;
 pub mod ring;
+pub mod script;
 pub mod server;
 pub mod store;

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::client::ClientRegistry;
 use crate::config::{Config, Settings};
 use crate::connection;
+use crate::script::Scripts;
 use crate::store::{now_ms, Store};
 
 /// Server-wide counters for INFO stats.
@@ -38,6 +39,8 @@ pub struct ServerState {
     pub store: Store,
     /// Connected clients.
     pub clients: ClientRegistry,
+    /// The Lua script cache and the scripts running now.
+    pub scripts: Scripts,
     /// Counters.
     pub stats: Stats,
     /// Process start, for uptime.
@@ -57,6 +60,7 @@ impl ServerState {
             settings: Settings::new(&config),
             store,
             clients: ClientRegistry::default(),
+            scripts: Scripts::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: (0..40).map(|_| fastrand::digit(16)).collect(),

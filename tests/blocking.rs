@@ -278,11 +278,41 @@ fn a_waiter_on_keys_in_different_shards_is_served_exactly_once() {
 fn blocking_commands_inside_multi_do_not_block() {
     let server = Server::start(&[]);
     let mut c = server.raw();
-    if c.line("MULTI") != "+OK\r\n" {
-        return; // transactions arrive with their own issue
-    }
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
     assert_eq!(c.line("BLPOP k 0"), "+QUEUED\r\n");
-    assert_eq!(c.line("EXEC"), "*1\r\n*-1\r\n");
+    assert_eq!(c.line("BLMOVE k d LEFT LEFT 0"), "+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "*2\r\n*-1\r\n$-1\r\n");
+}
+
+#[test]
+fn waiters_are_served_after_the_whole_transaction() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    let mut w = server.raw();
+    w.send_cmd(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    admin.line("MULTI");
+    admin.line("LPUSH k first");
+    admin.line("LPUSH k second");
+    assert_eq!(admin.line("EXEC"), "*2\r\n:1\r\n:2\r\n");
+    assert_eq!(w.reply(), b"*2\r\n$1\r\nk\r\n$6\r\nsecond\r\n");
+}
+
+#[test]
+fn a_push_then_delete_in_one_transaction_leaves_waiters_blocked() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    let mut w = server.raw();
+    w.send_cmd(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    admin.line("MULTI");
+    admin.line("LPUSH k v");
+    admin.line("DEL k");
+    admin.line("EXEC");
+    std::thread::sleep(Duration::from_millis(50));
+    wait_blocked(&mut admin, 1);
+    admin.line("RPUSH k later");
+    assert_eq!(w.reply(), b"*2\r\n$1\r\nk\r\n$5\r\nlater\r\n");
 }
 
 /// Many producers push unique messages, many consumers BLPOP on overlapping key sets with short timeouts, and some

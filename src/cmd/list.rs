@@ -105,18 +105,25 @@ impl Keyspaces for Ctx<'_, '_> {
     }
 }
 
-/// The list at `key`: `None` when the key does not exist, WRONGTYPE when it holds another type.
-fn lookup<'a>(
+/// The list at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
+fn lookup<'a>(db: &'a mut Keyspace, key: &[u8], now: u64) -> Result<Option<&'a List>, CmdError> {
+    match db.get(key, now).map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::List(list)) => Ok(Some(list)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// The list at `key`, to change (which counts as modifying the key, for WATCH).
+fn lookup_mut<'a>(
     db: &'a mut Keyspace,
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'a mut List>, CmdError> {
-    match db.get(key, now) {
+    match db.get_mut(key, now).map(|e| &mut e.value) {
         None => Ok(None),
-        Some(entry) => match &mut entry.value {
-            Value::List(list) => Ok(Some(list)),
-            _ => Err(CmdError::WrongType),
-        },
+        Some(Value::List(list)) => Ok(Some(list)),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -176,7 +183,7 @@ pub(crate) fn pop(
     count: usize,
     now: u64,
 ) -> Result<Option<Popped>, CmdError> {
-    let Some(list) = lookup(db, key, now)? else {
+    let Some(list) = lookup_mut(db, key, now)? else {
         return Ok(None);
     };
     let popped = take(list, end, count);
@@ -218,7 +225,7 @@ pub(crate) fn move_element(
     }
     lookup(dbs.keyspace(dst), dst, now)?;
     let Some(element) =
-        lookup(dbs.keyspace(src), src, now)?.and_then(|list| take(list, from, 1).pop())
+        lookup_mut(dbs.keyspace(src), src, now)?.and_then(|list| take(list, from, 1).pop())
     else {
         return Ok(None);
     };
@@ -374,7 +381,7 @@ fn lset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, element) = (argv.get(1), argv.get(3));
     let now = ctx.now;
     // Redis checks the key before the index: a missing key is "no such key" whatever the index.
-    let list = lookup(ctx.db(key), key, now)?.ok_or(CmdError::NoSuchKey)?;
+    let list = lookup_mut(ctx.db(key), key, now)?.ok_or(CmdError::NoSuchKey)?;
     let index = args::int(argv.get(2))?;
     let i = position(index, list.len()).ok_or_else(|| CmdError::err("index out of range"))?;
     list[i] = element.to_vec();
@@ -412,7 +419,7 @@ fn lrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, count, element) = (argv.get(1), args::int(argv.get(2))?, argv.get(3));
     let now = ctx.now;
     let db = ctx.db(key);
-    let removed = match lookup(db, key, now)? {
+    let removed = match lookup_mut(db, key, now)? {
         Some(list) => remove_matches(list, element, count),
         None => 0,
     };
@@ -429,7 +436,7 @@ fn ltrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     );
     let now = ctx.now;
     let db = ctx.db(key);
-    if let Some(list) = lookup(db, key, now)? {
+    if let Some(list) = lookup_mut(db, key, now)? {
         match clamp_range(start, stop, list.len()) {
             Some((first, last)) => {
                 list.truncate(last + 1);
@@ -451,7 +458,7 @@ fn linsert(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let now = ctx.now;
-    let reply = match lookup(ctx.db(key), key, now)? {
+    let reply = match lookup_mut(ctx.db(key), key, now)? {
         None => 0,
         Some(list) => match list.iter().position(|e| e.as_slice() == pivot) {
             Some(i) => {

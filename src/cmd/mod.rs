@@ -15,6 +15,7 @@ mod error;
 mod keys;
 mod list;
 pub mod ring;
+mod script;
 mod server;
 mod string;
 mod transaction;
@@ -277,7 +278,7 @@ impl Ctx<'_, '_> {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 7] = [
+    let families: [&'static [CommandSpec]; 8] = [
         connection::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,
@@ -285,6 +286,7 @@ static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::
         keys::COMMANDS,
         list::COMMANDS,
         ring::COMMANDS,
+        script::COMMANDS,
     ];
     families
         .into_iter()
@@ -426,6 +428,13 @@ pub fn execute(
 ) -> Flow {
     let mut shards = lock_for(&server.store, spec, argv, client);
     let now = now_ms();
+    // WATCH is spoiled only by real changes (a SET NX that finds the key changes nothing): remember the versions of
+    // the held shards that someone watches, to compare after the command.
+    let watched_before: Vec<(usize, u64)> = shards
+        .indexed()
+        .filter(|(_, s)| !s.watched.is_empty())
+        .map(|(i, s)| (i, s.version()))
+        .collect();
     let mut ctx = Ctx {
         server,
         client,
@@ -438,12 +447,17 @@ pub fn execute(
         ctx.out.error(&e.to_string());
     }
     let flow = ctx.flow;
+    let changed: Vec<usize> = watched_before
+        .into_iter()
+        .filter(|&(i, v)| shards.shard(i).version() != v)
+        .map(|(i, _)| i)
+        .collect();
     let executed = client.executed.take();
     let after_writes = |shards: &mut Locked| match &executed {
         Some(queue) => queue.iter().fold(true, |done, (s, a)| {
-            after_write(server, shards, s, a.argv(), now) && done
+            after_write(server, shards, s, a.argv(), now, &changed) && done
         }),
-        None => after_write(server, shards, spec, argv, now),
+        None => after_write(server, shards, spec, argv, now, &changed),
     };
     if !after_writes(&mut shards) {
         // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
@@ -458,14 +472,16 @@ pub fn execute(
     flow
 }
 
-/// After a write command: spoils the WATCHes on its keys and serves clients blocked on them. Returns false when a
-/// served client needs a shard that is not held (see [`blocking::serve_after_write`]).
+/// After a write command: spoils the WATCHes on its keys in the shards it changed (`changed`), and serves clients
+/// blocked on them. Returns false when a served client needs a shard that is not held (see
+/// [`blocking::serve_after_write`]).
 fn after_write(
     server: &ServerState,
     shards: &mut Locked,
     spec: &CommandSpec,
     argv: Argv,
     now: u64,
+    changed: &[usize],
 ) -> bool {
     if !spec.has(flag::WRITE)
         || shards
@@ -475,15 +491,16 @@ fn after_write(
         return true;
     }
     if spec.has(flag::ALL_SHARDS) {
-        shards.all().for_each(|s| s.watched.touch_all());
+        for &i in changed {
+            shards.shard(i).watched.touch_all();
+        }
     } else {
         for i in spec.key_indices(argv) {
             let key = argv.get(i);
-            // Any database: MOVE and COPY ... DB write a key in another one.
-            shards
-                .shard(server.store.shard_of(key))
-                .watched
-                .touch(key, |_| true);
+            let idx = server.store.shard_of(key);
+            if changed.contains(&idx) {
+                shards.shard(idx).watched.touch(key);
+            }
         }
     }
     blocking::serve_after_write(server, shards, spec, argv, now)

@@ -389,10 +389,10 @@ fn set_generic(
     let (db, out) = ctx.db_out(key);
     let existing = db.get(key, now);
     if opts.get {
-        reply_str(out, existing.as_deref())?;
+        reply_str(out, existing)?;
     }
     let proceed = match opts.cond {
-        Some(cond) => cond.holds(existing.as_deref())?,
+        Some(cond) => cond.holds(existing)?,
         None => true,
     };
     if proceed {
@@ -411,7 +411,7 @@ fn set_generic(
 fn get(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(argv.get(1));
-    reply_str(out, db.get(argv.get(1), now).as_deref())
+    reply_str(out, db.get(argv.get(1), now))
 }
 
 fn set(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -463,7 +463,7 @@ fn getdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
     let (db, out) = ctx.db_out(key);
     let found = db.get(key, now);
-    reply_str(out, found.as_deref())?;
+    reply_str(out, found)?;
     if found.is_some() {
         db.remove(key, now);
     }
@@ -521,7 +521,7 @@ fn mset_generic(
     let pairs = (0..count).map(|i| (argv.get(first + 2 * i), argv.get(first + 2 * i + 1)));
     if let Some(cond) = cond {
         for (key, _) in pairs.clone() {
-            if !cond.holds(ctx.db(key).get(key, now).as_deref())? {
+            if !cond.holds(ctx.db(key).get(key, now))? {
                 return Ok(false);
             }
         }
@@ -671,7 +671,7 @@ fn append(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, tail, now) = (argv.get(1), argv.get(2), ctx.now);
     let max = ctx.server.settings.proto_max_bulk_len();
     let (db, out) = ctx.db_out(key);
-    let len = match db.get(key, now) {
+    let len = match db.get_mut(key, now) {
         Some(e) => {
             let s = as_str_mut(e)?;
             check_size(max, s.len(), tail.len())?;
@@ -738,7 +738,7 @@ fn setrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let offset = usize::try_from(offset).map_err(|_| CmdError::err("offset is out of range"))?;
     let max = ctx.server.settings.proto_max_bulk_len();
     let (db, out) = ctx.db_out(key);
-    let len = match db.get(key, now) {
+    let len = match db.get_mut(key, now) {
         Some(e) => {
             let s = as_str_mut(e)?;
             if !patch.is_empty() {

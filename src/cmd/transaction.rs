@@ -99,7 +99,11 @@ fn exec(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
         }
     }
     ctx.client.in_exec = false;
-    ctx.client.executed = Some(tx.queue);
+    // Extend, not replace: a script inside the transaction has recorded the writes it ran.
+    ctx.client
+        .executed
+        .get_or_insert_with(Vec::new)
+        .extend(tx.queue);
     Ok(())
 }
 
@@ -261,6 +265,20 @@ mod tests {
         c.cmd("MULTI");
         c.cmd("INCR k");
         assert_eq!(c.cmd("EXEC"), "*1\r\n:6\r\n");
+    }
+
+    #[test]
+    fn commands_that_change_nothing_do_not_spoil_a_watch() {
+        let mut c = TestClient::new();
+        let mut other = TestClient::on(c.server.clone());
+        c.cmd("SET lock mine");
+        c.cmd("WATCH lock");
+        assert_eq!(other.cmd("SET lock theirs NX PX 1000"), "$-1\r\n");
+        assert_eq!(other.cmd("SETNX lock theirs"), ":0\r\n");
+        assert_eq!(other.cmd("GET lock"), "$4\r\nmine\r\n");
+        c.cmd("MULTI");
+        c.cmd("DEL lock");
+        assert_eq!(c.cmd("EXEC"), "*1\r\n:1\r\n");
     }
 
     #[test]

@@ -269,18 +269,21 @@ pub fn split_args(line: &[u8], out: &mut Vec<u8>, spans: &mut Vec<Range<usize>>)
             return Some(());
         }
         let start = out.len();
-        let (mut in_dq, mut in_sq) = (false, false);
+        // The quote we are inside, if any. A closing quote must be followed by a space or the end of the line.
+        let mut quote: Option<u8> = None;
         loop {
             let c = at(i);
-            if in_dq {
-                if c == b'\\'
-                    && at(i + 1) == b'x'
-                    && at(i + 2).is_ascii_hexdigit()
-                    && at(i + 3).is_ascii_hexdigit()
+            match quote {
+                Some(b'"')
+                    if c == b'\\'
+                        && at(i + 1) == b'x'
+                        && at(i + 2).is_ascii_hexdigit()
+                        && at(i + 3).is_ascii_hexdigit() =>
                 {
                     out.push(hex(at(i + 2)) * 16 + hex(at(i + 3)));
                     i += 3;
-                } else if c == b'\\' && i + 1 < line.len() {
+                }
+                Some(b'"') if c == b'\\' && i + 1 < line.len() => {
                     i += 1;
                     out.push(match line[i] {
                         b'n' => b'\n',
@@ -290,40 +293,26 @@ pub fn split_args(line: &[u8], out: &mut Vec<u8>, spans: &mut Vec<Range<usize>>)
                         b'a' => 0x07,
                         other => other,
                     });
-                } else if c == b'"' {
-                    if i + 1 < line.len() && !is_space(line[i + 1]) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else if i >= line.len() {
-                    return None;
-                } else {
-                    out.push(c);
                 }
-            } else if in_sq {
-                if c == b'\\' && at(i + 1) == b'\'' {
+                Some(b'\'') if c == b'\\' && at(i + 1) == b'\'' => {
                     i += 1;
                     out.push(b'\'');
-                } else if c == b'\'' {
+                }
+                Some(q) if c == q && i < line.len() => {
                     if i + 1 < line.len() && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
                     break;
-                } else if i >= line.len() {
-                    return None;
-                } else {
-                    out.push(c);
                 }
-            } else {
-                match c {
+                Some(_) if i >= line.len() => return None,
+                Some(_) => out.push(c),
+                None => match c {
                     _ if i >= line.len() => break,
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
-                    b'"' => in_dq = true,
-                    b'\'' => in_sq = true,
+                    b'"' | b'\'' => quote = Some(c),
                     _ => out.push(c),
-                }
+                },
             }
             i += 1;
         }

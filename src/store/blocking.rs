@@ -150,13 +150,23 @@ impl BlockedKeys {
             .collect()
     }
 
-    /// The oldest waiter on `key` in `db` that nobody has claimed yet; claimed ones found first are dropped.
+    /// The oldest waiter on `key` in `db` that nobody has claimed yet. Claimed waiters at the head of the queue are
+    /// dropped on the way (O(1) each); those further back leave when their client ends its wait.
     pub fn front(&mut self, db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
-        self.retain(db, key, |w| !w.is_claimed());
-        let dbs = self.queues.get(key)?;
-        dbs.iter()
-            .find(|(d, _)| *d == db)
-            .and_then(|(_, q)| q.front().cloned())
+        let dbs = self.queues.get_mut(key)?;
+        let pos = dbs.iter().position(|(d, _)| *d == db)?;
+        let queue = &mut dbs[pos].1;
+        while queue.front().is_some_and(|w| w.is_claimed()) {
+            queue.pop_front();
+        }
+        let front = queue.front().cloned();
+        if queue.is_empty() {
+            dbs.swap_remove(pos);
+            if dbs.is_empty() {
+                self.queues.remove(key);
+            }
+        }
+        front
     }
 
     fn retain(&mut self, db: usize, key: &[u8], keep: impl Fn(&Arc<Waiter>) -> bool) {

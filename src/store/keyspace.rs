@@ -56,6 +56,7 @@ pub struct Keyspace {
     hasher: DefaultHashBuilder,
     /// Counters for INFO.
     pub stats: KeyspaceStats,
+    version: u64,
 }
 
 impl Keyspace {
@@ -67,6 +68,7 @@ impl Keyspace {
             len: 0,
             hasher,
             stats: KeyspaceStats::default(),
+            version: 0,
         }
     }
 
@@ -88,8 +90,25 @@ impl Keyspace {
         (hash, (hash >> 58) as usize)
     }
 
-    /// The live entry for `key`, deleting it first if its deadline has passed.
-    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+    /// The live entry for `key`, to read, deleting it first if its deadline has passed.
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.lookup(key, now, false).map(|e| &*e)
+    }
+
+    /// The live entry for `key`, to change in place. This counts as a modification of the keyspace (see
+    /// [`Self::version`]); reading goes through [`Self::get`], so a command that only looks (a SET NX that finds the
+    /// key) does not spoil anyone's WATCH.
+    pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup(key, now, true)
+    }
+
+    /// A counter that moves whenever this keyspace is modified: keys inserted, removed, changed through
+    /// [`Self::get_mut`], given or cleared a deadline. WATCH compares it before and after a command.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn lookup(&mut self, key: &[u8], now: u64, for_update: bool) -> Option<&mut Entry> {
         let (hash, table) = self.locate(key);
         let expired = match self.tables[table].find(hash, |e| *e.key == *key) {
             None => {
@@ -105,6 +124,9 @@ impl Keyspace {
             return None;
         }
         self.stats.hits += 1;
+        if for_update {
+            self.version = self.version.wrapping_add(1);
+        }
         self.tables[table].find_mut(hash, |e| *e.key == *key)
     }
 
@@ -123,14 +145,12 @@ impl Keyspace {
         if self.get(key, now).is_none() {
             self.insert(key, make(), None);
         }
-        let (hash, table) = self.locate(key);
-        self.tables[table]
-            .find_mut(hash, |e| *e.key == *key)
-            .expect("entry was just ensured")
+        self.get_mut(key, now).expect("entry was just ensured")
     }
 
     /// Sets `key` to `value` with deadline `expires_at`, replacing any previous entry. Returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: Value, expires_at: Option<u64>) -> Option<Value> {
+        self.version = self.version.wrapping_add(1);
         let (hash, table) = self.locate(key);
         let deadline = expires_at.unwrap_or(0);
         let hasher = &self.hasher;
@@ -174,6 +194,7 @@ impl Keyspace {
             .ok()?;
         let (entry, _) = slot.remove();
         self.len -= 1;
+        self.version = self.version.wrapping_add(1);
         if entry.expires_at != 0 {
             self.expires.remove(&(entry.expires_at, entry.key.clone()));
         }
@@ -182,7 +203,7 @@ impl Keyspace {
 
     /// Sets (or with `None` clears) the deadline of a live key. Returns false when the key does not exist.
     pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<u64>, now: u64) -> bool {
-        let Some(e) = self.get(key, now) else {
+        let Some(e) = self.get_mut(key, now) else {
             return false;
         };
         let old = std::mem::replace(&mut e.expires_at, expires_at.unwrap_or(0));
@@ -254,6 +275,9 @@ impl Keyspace {
             *t = HashTable::new();
         }
         self.expires.clear();
+        if self.len > 0 {
+            self.version = self.version.wrapping_add(1);
+        }
         self.len = 0;
     }
 }

@@ -43,6 +43,15 @@ pub struct Shard {
     pub watched: WatchedKeys,
 }
 
+impl Shard {
+    /// Moves whenever any database of the shard is modified (see [`Keyspace::version`]).
+    pub fn version(&self) -> u64 {
+        self.dbs
+            .iter()
+            .fold(0u64, |sum, db| sum.wrapping_add(db.version()))
+    }
+}
+
 /// The sharded keyspace.
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
@@ -98,8 +107,12 @@ impl Store {
         );
         match shards {
             [] => Locked::None,
-            [one] => Locked::One(*one, self.shards[*one].lock()),
-            many => Locked::Many(many.iter().map(|&i| (i, self.shards[i].lock())).collect()),
+            [one] => Locked::One(*one, lock_spinning(&self.shards[*one])),
+            many => Locked::Many(
+                many.iter()
+                    .map(|&i| (i, lock_spinning(&self.shards[i])))
+                    .collect(),
+            ),
         }
     }
 
@@ -118,7 +131,31 @@ impl Store {
     pub fn lock_shard(&self, idx: usize) -> MutexGuard<'_, Shard> {
         self.shards[idx].lock()
     }
+
+    /// Locks one shard if it is free now; never waits, so it cannot deadlock whatever the caller holds.
+    pub fn try_lock_shard(&self, idx: usize) -> Option<MutexGuard<'_, Shard>> {
+        self.shards[idx].try_lock()
+    }
 }
+
+/// Locks `shard`, spinning a while before parking the thread. Critical sections here last well under a
+/// microsecond, while parking and waking a thread costs several: a tokio worker that parks stops every connection it
+/// serves, so a short spin wins when the holder is running on another core.
+fn lock_spinning(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    for _ in 0..SPINS {
+        // Test before test-and-set: waiting on a read keeps the cache line shared instead of bouncing it.
+        if !shard.is_locked() {
+            if let Some(guard) = shard.try_lock() {
+                return guard;
+            }
+        }
+        std::hint::spin_loop();
+    }
+    shard.lock()
+}
+
+/// Spin iterations before parking (about 10-20 microseconds).
+const SPINS: usize = 4096;
 
 /// The shards one command holds.
 pub enum Locked<'a> {
@@ -152,6 +189,33 @@ impl<'a> Locked<'a> {
         }
     }
 
+    /// Adds shard `idx`, locked by the caller, to the held set (a script reaching a key it did not declare). How it
+    /// was locked is the caller's deadlock-freedom argument: `try_lock`, or `lock` only above every held index.
+    pub fn add(&mut self, idx: usize, guard: MutexGuard<'a, Shard>) {
+        match std::mem::replace(self, Locked::None) {
+            Locked::None => *self = Locked::One(idx, guard),
+            Locked::One(i, g) => {
+                let mut v = vec![(i, g), (idx, guard)];
+                v.sort_unstable_by_key(|(i, _)| *i);
+                *self = Locked::Many(v);
+            }
+            Locked::Many(mut v) => {
+                let pos = v.partition_point(|(i, _)| *i < idx);
+                v.insert(pos, (idx, guard));
+                *self = Locked::Many(v);
+            }
+        }
+    }
+
+    /// The highest held shard index.
+    pub fn max_index(&self) -> Option<usize> {
+        match self {
+            Locked::None => None,
+            Locked::One(i, _) => Some(*i),
+            Locked::Many(v) => v.last().map(|(i, _)| *i),
+        }
+    }
+
     /// True when exactly one shard is held: then it is the shard of every key of the command.
     pub fn is_single(&self) -> bool {
         matches!(self, Locked::One(..))
@@ -159,11 +223,44 @@ impl<'a> Locked<'a> {
 
     /// Every locked shard.
     pub fn all(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.indexed().map(|(_, s)| s)
+    }
+
+    /// Every locked shard with its index.
+    pub fn indexed(&mut self) -> impl Iterator<Item = (usize, &mut Shard)> + use<'_, 'a> {
         let (one, many) = match self {
             Locked::None => (None, None),
-            Locked::One(_, g) => (Some(&mut **g), None),
-            Locked::Many(v) => (None, Some(v.iter_mut().map(|(_, g)| &mut **g))),
+            Locked::One(i, g) => (Some((*i, &mut **g)), None),
+            Locked::Many(v) => (None, Some(v.iter_mut().map(|(i, g)| (*i, &mut **g)))),
         };
         one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_keeps_the_held_set_sorted_and_reachable() {
+        let store = Store::new(8, 1);
+        let mut held = store.lock(&[]);
+        assert_eq!(held.max_index(), None);
+        held.add(5, store.try_lock_shard(5).unwrap());
+        assert!(held.is_single() && held.holds(5));
+        held.add(2, store.try_lock_shard(2).unwrap());
+        held.add(7, store.lock_shard(7));
+        held.add(3, store.try_lock_shard(3).unwrap());
+        assert_eq!(held.max_index(), Some(7));
+        for i in [2, 3, 5, 7] {
+            assert!(held.holds(i), "{i}");
+            held.shard(i);
+        }
+        assert!(!held.holds(4));
+        // A held shard cannot be taken again without waiting; a free one can.
+        assert!(store.try_lock_shard(3).is_none());
+        assert!(store.try_lock_shard(4).is_some());
+        drop(held);
+        assert!(store.try_lock_shard(3).is_some());
     }
 }

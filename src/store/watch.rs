@@ -52,12 +52,11 @@ impl WatchedKeys {
             }
         }
     }
-    /// Spoils the watchers of `key` in every database in `dbs` (a write touched it).
-    pub fn touch(&self, key: &[u8], dbs: impl Fn(usize) -> bool) {
-        for (db, state) in self.keys.get(key).into_iter().flatten() {
-            if dbs(*db) {
-                state.spoil();
-            }
+    /// Spoils the watchers of `key`, in any database (a write changed it; MOVE and COPY ... DB write a key in
+    /// another database than the client's, so no database is singled out).
+    pub fn touch(&self, key: &[u8]) {
+        for (_, state) in self.keys.get(key).into_iter().flatten() {
+            state.spoil();
         }
     }
     /// Spoils every watcher in this shard (FLUSHALL, FLUSHDB, SWAPDB).

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Queue and lock benchmarks (benches/queue_lock.rs) against a real redis-server and ringkv on loopback, printed side
+# by side with ratios ringkv/redis. Runs are interleaved (each test on one server, then at once on the other, the
+# order swapped every test) so drifting machine load affects both alike.
+#
+# queue: PRODUCERS clients LPUSH MESSAGES messages, CONSUMERS clients BRPOP them; msgs/s, end-to-end latency p50/p99
+#        (µs; for latency a ratio above 1 means ringkv is slower) and the exactly-once check.
+# lock:  CLIENTS clients contend for one SET NX PX lock for LOCK_SECONDS, once per release method in RELEASES;
+#        acquisitions/s, mutual-exclusion violations, locks lost (expired while held) and WATCH release retries.
+# A run that fails on a server (e.g. a release command it lacks) shows 'n/a'; its error is printed below the table.
+#
+# Needs redis-server and redis-cli (Debian: redis-server, redis-tools).
+# Environment (all optional):
+#   MESSAGES=100000 PRODUCERS=4 CONSUMERS=4 PIPELINE=1 LISTS=1   queue benchmark
+#   QUEUE_RATES="0 20000"   one queue run per total send rate in msgs/s (0: flat out, latency then measures the
+#                           backlog the producers build; a rate below capacity measures the server's hand-off)
+#   CLIENTS=50 LOCK_SECONDS=5 RELEASES="watch eval delifeq getdel-check"   lock benchmark
+#   RINGKV_BIN=path  BENCH_BIN=path   use these binaries instead of building them
+#   RINGKV_ARGS="--threads 2"         extra ringkv arguments
+set -euo pipefail
+
+MESSAGES=${MESSAGES:-100000}
+PRODUCERS=${PRODUCERS:-4}
+CONSUMERS=${CONSUMERS:-4}
+PIPELINE=${PIPELINE:-1}
+LISTS=${LISTS:-1}
+QUEUE_RATES=${QUEUE_RATES:-"0 20000"}
+CLIENTS=${CLIENTS:-50}
+LOCK_SECONDS=${LOCK_SECONDS:-5} # not SECONDS: bash keeps its own
+RELEASES=${RELEASES:-"watch eval delifeq getdel-check"}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib-servers.sh
+. "$root/scripts/lib-servers.sh"
+
+if [[ -z ${BENCH_BIN:-} ]]; then
+    echo "building benches/queue_lock.rs (release)..." >&2
+    BENCH_BIN=$(cd "$root" && cargo bench --bench queue_lock --no-run --quiet --message-format=json |
+        grep -o '"executable":"[^"]*/queue_lock-[^"]*"' | cut -d'"' -f4 | tail -n1)
+    [[ -x $BENCH_BIN ]] || {
+        echo "could not find the queue_lock benchmark executable" >&2
+        exit 1
+    }
+fi
+start_servers
+export RUST_BACKTRACE=0 # errors are one line each, without backtraces
+
+# Runs the benchmark (`queue ...` or `lock ...`) against port $1 and sets the associative array `r` to the fields of
+# its RESULT line; on failure `r` is empty and the error goes to $work/errors.
+declare -A r
+run_one() {
+    local port=$1 name=$2
+    shift 2
+    r=()
+    if run_bg timeout 600 "$BENCH_BIN" "$@" --addr "127.0.0.1:$port" >"$work/out" 2>"$work/err"; then
+        local field
+        for field in $(grep '^RESULT ' "$work/out" | cut -d' ' -f3-); do
+            r[${field%%=*}]=${field#*=}
+        done
+    else
+        echo "$name on :$port: $(tr -s ' \n' ' ' <"$work/err")" >>"$work/errors"
+    fi
+}
+
+# Runs one test on both servers (order alternating) and keeps the fields of each in `redis_r` / `ringkv_r`.
+declare -A redis_r ringkv_r
+swap=0
+run_pair() {
+    local name=$1 side k
+    shift
+    local order=(redis ringkv)
+    ((swap)) && order=(ringkv redis)
+    swap=$((1 - swap))
+    for side in "${order[@]}"; do
+        if [[ $side == redis ]]; then
+            run_one "$redis_port" "$name (redis)" "$@"
+            redis_r=()
+            for k in "${!r[@]}"; do redis_r[$k]=${r[$k]}; done
+        else
+            run_one "$ringkv_port" "$name (ringkv)" "$@"
+            ringkv_r=()
+            for k in "${!r[@]}"; do ringkv_r[$k]=${r[$k]}; done
+        fi
+    done
+}
+
+# Prints one table row for field $3 of the last pair; $4 = "ratio" adds ringkv/redis.
+row() {
+    local test=$1 label=$2 field=$3 want_ratio=${4:-}
+    local a=${redis_r[$field]:-n/a} b=${ringkv_r[$field]:-n/a} ratio=
+    if [[ -n $want_ratio ]]; then
+        ratio=n/a
+        if [[ $a != n/a && $b != n/a ]] && ((a > 0)); then
+            ratio=$(awk -v a="$b" -v b="$a" 'BEGIN { printf "%.2f", a / b }')
+        fi
+    fi
+    printf '%-32s %-16s %14s %14s %7s\n' "$test" "$label" "$a" "$b" "$ratio"
+}
+
+echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port"
+printf '%-32s %-16s %14s %14s %7s\n' test metric redis ringkv ratio
+
+for rate in $QUEUE_RATES; do
+    name="queue ${PRODUCERS}p/${CONSUMERS}c x$MESSAGES"
+    ((PIPELINE > 1)) && name+=" P$PIPELINE"
+    [[ $rate != 0 ]] && name+=" @$rate/s"
+    run_pair "$name" queue --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
+        --pipeline "$PIPELINE" --lists "$LISTS" --rate "$rate"
+    row "$name" msgs/s msgs_per_s ratio
+    row "" "p50 µs" p50_us ratio
+    row "" "p99 µs" p99_us ratio
+    row "" exactly-once exactly_once
+done
+
+for release in $RELEASES; do
+    name="lock $release ${CLIENTS}c"
+    run_pair "$name" lock --clients "$CLIENTS" --seconds "$LOCK_SECONDS" --release "$release"
+    row "$name" acquisitions/s acq_per_s ratio
+    row "" violations violations
+    row "" "lost locks" lost
+    row "" "release retries" release_retries
+done
+
+if [[ -s $work/errors ]]; then
+    echo "failed runs:" >&2
+    cat "$work/errors" >&2
+fi

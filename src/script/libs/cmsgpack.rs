@@ -1,0 +1,274 @@
+//! `cmsgpack`: MessagePack pack/unpack as lua-cmsgpack 0.4 does it (what BullMQ's scripts use).
+//!
+//! Packing: integral numbers take the smallest integer form, other numbers float32 when exact else float64,
+//! strings the str forms, tables an array when their keys are exactly 1..n, else a map; nesting past 16 levels and
+//! unsupported types pack as nil. Unpacking returns every value in the string.
+
+use mlua::{Lua, MultiValue, Table, Value};
+
+use super::{check_bytes, positioned};
+
+const MAX_NESTING: usize = 16;
+
+/// Builds the `cmsgpack` table.
+pub fn create(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set(
+        "pack",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.is_empty() {
+                return Err(positioned(lua, "MessagePack pack needs input."));
+            }
+            let mut out = Vec::new();
+            for v in &args {
+                pack(v, &mut out, 0);
+            }
+            lua.create_string(&out)
+        })?,
+    )?;
+    t.set(
+        "unpack",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<_> = args.into_iter().collect();
+            let data = check_bytes(lua, &args, 1, "unpack")?;
+            let mut d = Unpacker {
+                lua,
+                s: &data,
+                pos: 0,
+            };
+            let mut values = Vec::new();
+            while d.pos < data.len() {
+                values.push(d.value(0)?);
+            }
+            Ok(MultiValue::from_iter(values))
+        })?,
+    )?;
+    t.set("_NAME", "cmsgpack")?;
+    t.set("_VERSION", "lua-cmsgpack 0.4.0")?;
+    t.set("_COPYRIGHT", "Copyright (C) 2012, Salvatore Sanfilippo")?;
+    t.set("_DESCRIPTION", "MessagePack C implementation for Lua")?;
+    Ok(t)
+}
+
+fn pack(v: &Value, out: &mut Vec<u8>, level: usize) {
+    match v {
+        Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Integer(i) => pack_int(*i, out),
+        Value::Number(n) => {
+            if n.is_finite() && (*n as i64) as f64 == *n {
+                pack_int(*n as i64, out)
+            } else if (*n as f32) as f64 == *n {
+                out.push(0xca);
+                out.extend_from_slice(&(*n as f32).to_be_bytes());
+            } else {
+                out.push(0xcb);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        Value::String(s) => {
+            let b = s.as_bytes();
+            let n = b.len();
+            if n < 32 {
+                out.push(0xa0 | n as u8);
+            } else if n <= 0xff {
+                out.extend_from_slice(&[0xd9, n as u8]);
+            } else if n <= 0xffff {
+                out.push(0xda);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            } else {
+                out.push(0xdb);
+                out.extend_from_slice(&(n as u32).to_be_bytes());
+            }
+            out.extend_from_slice(&b);
+        }
+        Value::Table(t) if level < MAX_NESTING => match array_len(t) {
+            Some(n) => {
+                header(out, n, 0x90, 0xdc);
+                for i in 1..=n {
+                    pack(&t.raw_get::<Value>(i).unwrap_or(Value::Nil), out, level + 1);
+                }
+            }
+            None => {
+                let pairs: Vec<(Value, Value)> = t.pairs().filter_map(Result::ok).collect();
+                header(out, pairs.len(), 0x80, 0xde);
+                for (k, v) in &pairs {
+                    pack(k, out, level + 1);
+                    pack(v, out, level + 1);
+                }
+            }
+        },
+        _ => out.push(0xc0),
+    }
+}
+
+/// An array or map header: fix form under 16 elements, else the 16- or 32-bit form (`base16`, `base16 + 1`).
+fn header(out: &mut Vec<u8>, n: usize, fix: u8, base16: u8) {
+    if n < 16 {
+        out.push(fix | n as u8);
+    } else if n <= 0xffff {
+        out.push(base16);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(base16 + 1);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+fn pack_int(i: i64, out: &mut Vec<u8>) {
+    if i >= 0 {
+        let u = i as u64;
+        if u <= 0x7f {
+            out.push(u as u8);
+        } else if u <= 0xff {
+            out.extend_from_slice(&[0xcc, u as u8]);
+        } else if u <= 0xffff {
+            out.push(0xcd);
+            out.extend_from_slice(&(u as u16).to_be_bytes());
+        } else if u <= 0xffff_ffff {
+            out.push(0xce);
+            out.extend_from_slice(&(u as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+    } else if i >= -32 {
+        out.push(i as i8 as u8);
+    } else if i >= -128 {
+        out.extend_from_slice(&[0xd0, i as i8 as u8]);
+    } else if i >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(i as i16).to_be_bytes());
+    } else if i >= i32::MIN as i64 {
+        out.push(0xd2);
+        out.extend_from_slice(&(i as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&i.to_be_bytes());
+    }
+}
+
+/// lua-cmsgpack's `table_is_an_array`: `Some(n)` when the keys are exactly the integers 1..n.
+fn array_len(t: &Table) -> Option<usize> {
+    let (mut max, mut count) = (0usize, 0usize);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair.ok()?;
+        let n = match k {
+            Value::Integer(i) if i >= 1 => i as usize,
+            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f as usize,
+            _ => return None,
+        };
+        max = max.max(n);
+        count += 1;
+    }
+    (max == count).then_some(max)
+}
+
+struct Unpacker<'l, 's> {
+    lua: &'l Lua,
+    s: &'s [u8],
+    pos: usize,
+}
+
+impl Unpacker<'_, '_> {
+    fn take(&mut self, n: usize) -> mlua::Result<&[u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.s.len());
+        let Some(end) = end else {
+            return Err(positioned(self.lua, "Missing bytes in input."));
+        };
+        let b = &self.s[self.pos..end];
+        self.pos = end;
+        Ok(b)
+    }
+    fn uint(&mut self, n: usize) -> mlua::Result<u64> {
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| acc << 8 | b as u64))
+    }
+    fn int(&mut self, n: usize) -> mlua::Result<i64> {
+        let u = self.uint(n)?;
+        let shift = 64 - 8 * n as u32;
+        Ok(((u << shift) as i64) >> shift)
+    }
+    fn string(&mut self, n: usize) -> mlua::Result<Value> {
+        let b = self.take(n)?.to_vec();
+        Ok(Value::String(self.lua.create_string(&b)?))
+    }
+    fn array(&mut self, n: usize, level: usize) -> mlua::Result<Value> {
+        let t = self.lua.create_table()?;
+        for i in 1..=n {
+            t.raw_set(i, self.value(level + 1)?)?;
+        }
+        Ok(Value::Table(t))
+    }
+    fn map(&mut self, n: usize, level: usize) -> mlua::Result<Value> {
+        let t = self.lua.create_table()?;
+        for _ in 0..n {
+            let k = self.value(level + 1)?;
+            let v = self.value(level + 1)?;
+            if !k.is_nil() {
+                t.raw_set(k, v)?;
+            }
+        }
+        Ok(Value::Table(t))
+    }
+    fn value(&mut self, level: usize) -> mlua::Result<Value> {
+        if level > 1000 {
+            return Err(positioned(self.lua, "Bad data format in input."));
+        }
+        let c = self.take(1)?[0];
+        let num = |n: f64| Ok(Value::Number(n));
+        match c {
+            0x00..=0x7f => num(c as f64),
+            0xe0..=0xff => num((c as i8) as f64),
+            0x80..=0x8f => self.map((c & 0x0f) as usize, level),
+            0x90..=0x9f => self.array((c & 0x0f) as usize, level),
+            0xa0..=0xbf => self.string((c & 0x1f) as usize),
+            0xc0 => Ok(Value::Nil),
+            0xc2 => Ok(Value::Boolean(false)),
+            0xc3 => Ok(Value::Boolean(true)),
+            0xc4 | 0xd9 => {
+                let n = self.uint(1)? as usize;
+                self.string(n)
+            }
+            0xc5 | 0xda => {
+                let n = self.uint(2)? as usize;
+                self.string(n)
+            }
+            0xc6 | 0xdb => {
+                let n = self.uint(4)? as usize;
+                self.string(n)
+            }
+            0xca => {
+                let b = self.take(4)?;
+                num(f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64)
+            }
+            0xcb => num(f64::from_bits(self.uint(8)?)),
+            0xcc => num(self.uint(1)? as f64),
+            0xcd => num(self.uint(2)? as f64),
+            0xce => num(self.uint(4)? as f64),
+            0xcf => num(self.uint(8)? as f64),
+            0xd0 => num(self.int(1)? as f64),
+            0xd1 => num(self.int(2)? as f64),
+            0xd2 => num(self.int(4)? as f64),
+            0xd3 => num(self.int(8)? as f64),
+            0xdc => {
+                let n = self.uint(2)? as usize;
+                self.array(n, level)
+            }
+            0xdd => {
+                let n = self.uint(4)? as usize;
+                self.array(n, level)
+            }
+            0xde => {
+                let n = self.uint(2)? as usize;
+                self.map(n, level)
+            }
+            0xdf => {
+                let n = self.uint(4)? as usize;
+                self.map(n, level)
+            }
+            _ => Err(positioned(self.lua, "Bad data format in input.")),
+        }
+    }
+}

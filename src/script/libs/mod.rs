@@ -1,0 +1,77 @@
+//! The Lua libraries Redis embeds for scripts, written in Rust over mlua: `cjson`, `cmsgpack`, `bit`, `struct`.
+//!
+//! No crate ships these as mlua modules that build offline, so they are reimplemented here following the C
+//! libraries Redis vendors (lua-cjson 2.1, lua-cmsgpack 0.4, LuaBitOp 1.0, Roberto Ierusalimschy's struct), with
+//! their error messages. Errors that the C libraries raise with `luaL_error` carry the script position
+//! (`user_script:1: ...`), which [`positioned`] adds.
+
+mod bit;
+mod cjson;
+mod cmsgpack;
+mod structlib;
+
+use mlua::{Lua, Table, Value};
+
+/// Every library, by global name, for the sandbox to install.
+pub fn all(lua: &Lua) -> mlua::Result<Table> {
+    let libs = lua.create_table()?;
+    libs.set("cjson", cjson::create(lua)?)?;
+    libs.set("cmsgpack", cmsgpack::create(lua)?)?;
+    libs.set("bit", bit::create(lua)?)?;
+    libs.set("struct", structlib::create(lua)?)?;
+    Ok(libs)
+}
+
+/// An error as `luaL_error` raises it: prefixed with the caller's position when the caller is Lua code (`luaL_where`
+/// at level 1; called through `pcall`, a C function, there is no prefix).
+pub fn positioned(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Error {
+    let prefix = lua
+        .inspect_stack(1, |d| match d.current_line() {
+            Some(line) if d.source().what != "C" => {
+                format!(
+                    "{}:{line}: ",
+                    d.source().short_src.as_deref().unwrap_or("?")
+                )
+            }
+            _ => String::new(),
+        })
+        .unwrap_or_default();
+    mlua::Error::RuntimeError(format!("{prefix}{msg}"))
+}
+
+/// `luaL_argerror`: "bad argument #n to 'f' (msg)".
+pub fn arg_error(lua: &Lua, n: usize, func: &str, msg: &str) -> mlua::Error {
+    positioned(lua, format!("bad argument #{n} to '{func}' ({msg})"))
+}
+
+/// `luaL_checknumber`.
+pub fn check_number(lua: &Lua, args: &[Value], n: usize, func: &str) -> mlua::Result<f64> {
+    let v = args.get(n - 1).unwrap_or(&Value::Nil);
+    super::convert::as_number(v).ok_or_else(|| {
+        let got = if n > args.len() {
+            "no value"
+        } else {
+            v.type_name()
+        };
+        arg_error(lua, n, func, &format!("number expected, got {got}"))
+    })
+}
+
+/// `luaL_checklstring` (numbers are accepted and printed as Lua does).
+pub fn check_bytes(lua: &Lua, args: &[Value], n: usize, func: &str) -> mlua::Result<Vec<u8>> {
+    match args.get(n - 1) {
+        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => {
+            Ok(super::convert::number_text(v).into_bytes())
+        }
+        other => {
+            let got = other.map_or("no value", |v| v.type_name());
+            Err(arg_error(
+                lua,
+                n,
+                func,
+                &format!("string expected, got {got}"),
+            ))
+        }
+    }
+}
