@@ -199,12 +199,18 @@ pub struct Point {
     pub node: u32,
 }
 
+/// The circle is cut into `2^BUCKET_BITS` equal slices to find a position's neighbourhood in O(1).
+const BUCKET_BITS: u32 = 12;
+
 /// The ring: nodes, their sorted points, and the distribution that placed them.
 #[derive(Clone, Debug)]
 pub struct Ring {
     nodes: Vec<Node>,
     points: Vec<Point>,
     dist: Distribution,
+    /// For each slice of the circle, the index of the first point at or after the slice's start (and `points.len()`
+    /// at the end): a lookup searches only the few points of its own slice instead of the whole ring.
+    slice_start: Box<[u32]>,
 }
 
 impl Ring {
@@ -232,10 +238,17 @@ impl Ring {
         }
         points.sort_unstable_by_key(|p| (p.pos, p.node));
         points.dedup_by_key(|p| p.pos);
+        let slice_start = (0..=1u64 << BUCKET_BITS)
+            .map(|b| {
+                let start = b << (32 - BUCKET_BITS);
+                points.partition_point(|p| (p.pos as u64) < start) as u32
+            })
+            .collect();
         Ring {
             nodes,
             points,
             dist,
+            slice_start,
         }
     }
 
@@ -282,7 +295,13 @@ impl Ring {
 
     /// Index of the node that owns ring position `pos` (ketama_dispatch), or `None` on a ring without points.
     pub fn try_owner_of(&self, pos: u32) -> Option<usize> {
-        let i = self.points.partition_point(|p| p.pos < pos);
+        let slice = (pos >> (32 - BUCKET_BITS)) as usize;
+        let (lo, hi) = (
+            self.slice_start[slice] as usize,
+            self.slice_start[slice + 1] as usize,
+        );
+        // The first point at or after `pos` is in this slice, or else it is the first one after it (`hi`).
+        let i = lo + self.points[lo..hi].partition_point(|p| p.pos < pos);
         let point = self.points.get(i).or(self.points.first())?;
         Some(point.node as usize)
     }
@@ -452,6 +471,37 @@ fn point_hash(name: &str, i: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slice_lookup_agrees_with_a_search_of_the_whole_ring() {
+        let ketama = Distribution::Ketama(KeyHash::ALL[0]);
+        for ring in [
+            ring(3, Distribution::Default),
+            ring(32, Distribution::Default),
+            ring(5, ketama),
+            Ring::new(Vec::new()),
+        ] {
+            for i in 0..200_000u64 {
+                let pos = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
+                let whole = ring.points().partition_point(|p| p.pos < pos);
+                let expect = ring
+                    .points()
+                    .get(whole)
+                    .or(ring.points().first())
+                    .map(|p| p.node as usize);
+                assert_eq!(ring.try_owner_of(pos), expect, "position {pos}");
+            }
+            for pos in [0, 1, u32::MAX, u32::MAX - 1] {
+                let whole = ring.points().partition_point(|p| p.pos < pos);
+                let expect = ring
+                    .points()
+                    .get(whole)
+                    .or(ring.points().first())
+                    .map(|p| p.node as usize);
+                assert_eq!(ring.try_owner_of(pos), expect, "position {pos}");
+            }
+        }
+    }
 
     const KETAMA: Distribution = Distribution::Ketama(KeyHash::Fnv1a64);
 
