@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmarks the ringkv proxy against twemproxy (nutcracker) over the same three redis-server backends, and both
+# against one redis-server directly, with redis-benchmark on loopback. Prints requests per second and the ratios
+# ringkv-proxy/twemproxy and ringkv-proxy/direct. Runs are interleaved per test so drifting load affects all alike.
+#
+# Needs redis-server, redis-benchmark, nutcracker (Debian: redis-server redis-tools nutcracker).
+# Environment (all optional):
+#   N_P1=50000 N_P16=200000   requests per run without / with pipelining
+#   CLIENTS=50 KEYSPACE=100000 TESTS="set get" DEPTHS="1 16"
+#   RINGKV_BIN=path           use this binary instead of building target/release/ringkv
+set -euo pipefail
+
+N_P1=${N_P1:-50000}
+N_P16=${N_P16:-200000}
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+TESTS=${TESTS:-"set get"}
+DEPTHS=${DEPTHS:-"1 16"}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib-servers.sh
+source "$root/scripts/lib-servers.sh"
+require_tools redis-benchmark nutcracker
+start_servers # one redis-server ($redis_port, the direct baseline) and a ringkv we do not use here
+
+backends=()
+for _ in 1 2 3; do
+    port=$(free_port)
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >"$work/$port.log" 2>&1 &
+    server_pids+=($!)
+    wait_ready "$port"
+    backends+=("$port")
+done
+
+twem_port=$(free_port)
+{
+    echo "pool:"
+    echo "  listen: 127.0.0.1:$twem_port"
+    echo "  hash: fnv1a_64"
+    echo "  distribution: ketama"
+    echo "  redis: true"
+    echo "  preconnect: true"
+    echo "  servers:"
+    for p in "${backends[@]}"; do echo "   - 127.0.0.1:$p:1"; done
+} >"$work/nutcracker.yml"
+nutcracker -c "$work/nutcracker.yml" -s "$(free_port)" >"$work/$twem_port.log" 2>&1 &
+server_pids+=($!)
+wait_ready "$twem_port"
+
+proxy_port=$(free_port)
+proxy_args=(proxy --port "$proxy_port" --distribution ketama --hash fnv1a_64 --loglevel warning)
+for p in "${backends[@]}"; do proxy_args+=(--backend "127.0.0.1:$p"); done
+"$RINGKV_BIN" "${proxy_args[@]}" >"$work/$proxy_port.log" 2>&1 &
+server_pids+=($!)
+wait_ready "$proxy_port"
+
+# Runs one redis-benchmark and prints its requests per second, or n/a.
+rps() {
+    local port=$1 test=$2 depth=$3 n=$4
+    if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
+        -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err"; then
+        awk -F'"' 'NR == 2 { print $4 }' "$work/out.csv"
+    else
+        echo n/a
+    fi
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo "redis-server $(redis-server --version | awk '{print $3}') x3 behind each proxy; -c $CLIENTS -r $KEYSPACE"
+printf '%-5s %5s %12s %12s %12s %10s %10s\n' test depth direct twemproxy ringkv-proxy vs-twem vs-direct
+for depth in $DEPTHS; do
+    n=$N_P1
+    [[ $depth != 1 ]] && n=$N_P16
+    for test in $TESTS; do
+        direct=$(rps "$redis_port" "$test" "$depth" "$n")
+        twem=$(rps "$twem_port" "$test" "$depth" "$n")
+        ours=$(rps "$proxy_port" "$test" "$depth" "$n")
+        printf '%-5s %5s %12s %12s %12s %10s %10s\n' "$test" "P$depth" "$direct" "$twem" "$ours" \
+            "$(ratio "$ours" "$twem")" "$(ratio "$ours" "$direct")"
+    done
+done
