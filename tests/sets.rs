@@ -269,3 +269,51 @@ fn redis_benchmark_hset_sadd_spop_completes_without_errors() {
     let mut c = server.raw();
     assert_eq!(c.line("TYPE myhash"), "+hash\r\n");
 }
+
+#[tokio::test]
+async fn the_redis_crate_reads_and_writes_sets() {
+    let server = Server::start(&["--shards", "16"]);
+    let mut con = server.client().await;
+    let k = keys_on_distinct_shards("tags", 2);
+    let added: i64 = redis::cmd("SADD")
+        .arg(&k[0])
+        .arg(&["red", "green", "blue"])
+        .query_async(&mut con)
+        .await
+        .expect("sadd");
+    assert_eq!(added, 3);
+    let _: i64 = redis::cmd("SADD")
+        .arg(&k[1])
+        .arg(&["green", "blue", "black"])
+        .query_async(&mut con)
+        .await
+        .expect("sadd");
+    let common: HashSet<String> = redis::cmd("SINTER")
+        .arg(&k[0])
+        .arg(&k[1])
+        .query_async(&mut con)
+        .await
+        .expect("sinter");
+    assert_eq!(common, HashSet::from(["green".into(), "blue".into()]));
+    let is_member: bool = redis::cmd("SISMEMBER")
+        .arg(&k[0])
+        .arg("red")
+        .query_async(&mut con)
+        .await
+        .expect("sismember");
+    assert!(is_member);
+    let flags: Vec<bool> = redis::cmd("SMISMEMBER")
+        .arg(&k[1])
+        .arg(&["red", "black"])
+        .query_async(&mut con)
+        .await
+        .expect("smismember");
+    assert_eq!(flags, [false, true]);
+    let err = redis::cmd("HGET")
+        .arg(&k[0])
+        .arg("x")
+        .query_async::<Option<String>>(&mut con)
+        .await
+        .expect_err("wrong type");
+    assert_eq!(err.code(), Some("WRONGTYPE"));
+}

@@ -109,21 +109,19 @@ impl<V> Dict<V> {
 
     /// Sets `key` to `value` (the key copied in); returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
-        if let Some(old) = self.get_mut(key) {
-            return Some(std::mem::replace(old, value));
-        }
         let (hash, t) = self.locate(key);
-        self.tables[t].insert_unique(
+        let table = &mut self.tables[t];
+        if let Some(slot) = table.find_mut(hash, |s| *s.key == *key) {
+            return Some(std::mem::replace(&mut slot.value, value));
+        }
+        let slot = Slot {
             hash,
-            Slot {
-                hash,
-                key: key.into(),
-                value,
-            },
-            |s| s.hash,
-        );
+            key: key.into(),
+            value,
+        };
+        table.insert_unique(hash, slot, |s| s.hash);
         self.len += 1;
-        self.bound = self.bound.max(self.tables[t].len());
+        self.bound = self.bound.max(table.len());
         if self.len > SPLIT_ABOVE << self.level && self.level < CURSOR_BITS {
             self.relevel(self.level + 1);
         }
