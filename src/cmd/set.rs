@@ -222,14 +222,14 @@ fn spop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         }
         return Ok(());
     };
-    // Everything is returned: the key goes whatever is left to check.
+    // A count reaching the size returns the whole set, in its order, and deletes the key.
     let take_all = count.is_some_and(|n| n >= set.len());
     match count {
         None => match set.pop_random() {
             Some(m) => out.bulk(&m),
             None => out.null(),
         },
-        Some(n) if n >= set.len() => reply_set(out, set.len(), set.iter()),
+        Some(_) if take_all => reply_set(out, set.len(), set.iter()),
         Some(n) => {
             let picked: Vec<Vec<u8>> = sample_distinct(set.iter(), set.len(), n, || set.random())
                 .into_iter()
