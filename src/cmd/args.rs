@@ -60,6 +60,18 @@ pub fn int(s: &[u8]) -> Result<i64, CmdError> {
     parse_i64(s).ok_or(CmdError::NotInteger)
 }
 
+/// An integer argument within `min..=max`, with Redis's `getRangeLongFromObjectOrReply` errors (SRANDMEMBER and
+/// HRANDFIELD counts).
+pub fn int_in_range(s: &[u8], min: i64, max: i64) -> Result<i64, CmdError> {
+    let n = int(s)?;
+    if !(min..=max).contains(&n) {
+        return Err(CmdError::err(format!(
+            "value is out of range, value must between {min} and {max}"
+        )));
+    }
+    Ok(n)
+}
+
 /// A float argument, or Redis's `value is not a valid float`.
 pub fn float(s: &[u8]) -> Result<f64, CmdError> {
     parse_f64(s).ok_or(CmdError::NotFloat)
@@ -68,6 +80,67 @@ pub fn float(s: &[u8]) -> Result<f64, CmdError> {
 /// Case-insensitive keyword comparison (`nx`, `NX`, `Nx` are all NX).
 pub fn is(arg: &[u8], keyword: &str) -> bool {
     arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+/// Parses a SCAN-family cursor as Redis does with `strtoul`: no leading space, an optional sign (a negative number
+/// wraps), decimal digits, nothing after them; an empty string is 0. Anything else, or a value past `u64`, is an
+/// error.
+pub fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::err("invalid cursor");
+    let (negative, digits) = match arg.first() {
+        None => return Ok(0),
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative { v.wrapping_neg() } else { v })
+}
+
+/// The options of SCAN, HSCAN, SSCAN after the cursor, as Redis's `scanGenericCommand` parses them.
+pub struct ScanOpts<'a> {
+    /// COUNT: the work per call (default 10, at least 1).
+    pub count: i64,
+    /// MATCH, unless it is `*` (which matches everything).
+    pub pattern: Option<&'a [u8]>,
+    /// TYPE (SCAN only).
+    pub type_name: Option<&'a [u8]>,
+}
+
+impl<'a> ScanOpts<'a> {
+    /// Parses the options from argument `start`; TYPE is accepted only when `with_type` (the keyspace SCAN).
+    pub fn parse(argv: Argv<'a>, start: usize, with_type: bool) -> Result<Self, CmdError> {
+        let mut opts = ScanOpts {
+            count: 10,
+            pattern: None,
+            type_name: None,
+        };
+        let mut args = Cursor::new(argv, start);
+        while let Some(opt) = args.next() {
+            if is(opt, "COUNT") {
+                opts.count = args.int()?;
+                if opts.count < 1 {
+                    return Err(CmdError::Syntax);
+                }
+            } else if is(opt, "MATCH") {
+                opts.pattern = Some(args.value()?).filter(|p| *p != b"*");
+            } else if with_type && is(opt, "TYPE") {
+                opts.type_name = Some(args.value()?);
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        Ok(opts)
+    }
 }
 
 /// A cursor over the optional arguments of a command, from a start index.

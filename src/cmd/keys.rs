@@ -5,7 +5,7 @@
 //! (shard, scan bucket) pairs: `shard * SCAN_BUCKETS + bucket`. Each call returns whole buckets, and a key never
 //! changes bucket or shard, so a scan returns every key that exists from its start to its end at least once.
 
-use super::args::{self, is, Cursor};
+use super::args::{self, is, Cursor, ScanOpts};
 use super::{flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::{Argv, Reply};
@@ -132,50 +132,16 @@ fn keys(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
-/// Parses a SCAN cursor as Redis does with `strtoul`: no leading space, an optional sign (a negative number wraps),
-/// decimal digits, nothing after them; an empty string is 0. Anything else, or a value past `u64`, is an error.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("invalid cursor");
-    let (negative, digits) = match arg.first() {
-        None => return Ok(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative { v.wrapping_neg() } else { v })
-}
-
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. COUNT is, as in Redis, the work per call: the walk goes
 /// on over buckets and shards until it has visited at least COUNT keys (before MATCH and TYPE filter them) or reaches
 /// the end, where the returned cursor is 0. A cursor past the end (never returned by us) ends the scan at once.
 fn scan(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let cursor = parse_cursor(argv.get(1))?;
-    let (mut count, mut pattern, mut type_name) = (10, None, None);
-    let mut opts = Cursor::new(argv, 2);
-    while let Some(opt) = opts.next() {
-        if is(opt, "COUNT") {
-            count = opts.int()?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is(opt, "MATCH") {
-            pattern = Some(opts.value()?).filter(|p| *p != b"*");
-        } else if is(opt, "TYPE") {
-            type_name = Some(opts.value()?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let cursor = args::scan_cursor(argv.get(1))?;
+    let ScanOpts {
+        count,
+        pattern,
+        type_name,
+    } = ScanOpts::parse(argv, 2, true)?;
     let filter = ScanFilter { pattern, type_name };
     let (db, now) = (ctx.client.db, ctx.now);
     let end = (ctx.server.store.shard_count() * SCAN_BUCKETS) as u64;
@@ -577,6 +543,8 @@ fn encoding(value: &Value) -> &'static str {
         Value::Str(_) => "raw",
         Value::List(items) if listpack_bytes(items.iter()) <= LIST_MAX_LISTPACK_BYTES => "listpack",
         Value::List(_) => "quicklist",
+        Value::Hash(h) => h.encoding(),
+        Value::Set(s) => s.encoding(),
     }
 }
 

@@ -12,11 +12,13 @@ pub mod args;
 pub mod blocking;
 mod connection;
 mod error;
+mod hash;
 mod keys;
 mod list;
 pub mod ring;
 mod script;
 mod server;
+mod set;
 mod string;
 mod transaction;
 
@@ -259,6 +261,17 @@ impl Ctx<'_, '_> {
         )
     }
 
+    /// Read-only access to the keyspaces of every locked key at once, with the reply buffer: for commands that read
+    /// several keys together (SINTER, SUNION, SDIFF...).
+    pub fn dbs_out(&mut self) -> (Dbs<'_>, &mut Reply) {
+        let dbs = Dbs {
+            server: self.server,
+            shards: &*self.shards,
+            db: self.client.db,
+        };
+        (dbs, &mut *self.out)
+    }
+
     /// The keyspace of database `db` (which must exist) in the shard that owns `key`. A shard holds every database
     /// of its keys, so COPY ... DB and MOVE reach another database without locking anything more.
     pub fn db_in(&mut self, key: &[u8], db: usize) -> &mut Keyspace {
@@ -277,8 +290,27 @@ impl Ctx<'_, '_> {
     }
 }
 
+/// Shared views of the locked keyspaces of one database (see [`Ctx::dbs_out`]).
+pub struct Dbs<'a> {
+    server: &'a ServerState,
+    shards: &'a Locked<'a>,
+    db: usize,
+}
+
+impl<'a> Dbs<'a> {
+    /// The keyspace that owns `key` (which the command has locked).
+    pub fn get(&self, key: &[u8]) -> &'a Keyspace {
+        let idx = if self.shards.is_single() {
+            usize::MAX
+        } else {
+            self.server.store.shard_of(key)
+        };
+        &self.shards.shard_ref(idx).dbs[self.db]
+    }
+}
+
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 8] = [
+    let families: [&'static [CommandSpec]; 10] = [
         connection::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,
@@ -287,6 +319,8 @@ static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::
         list::COMMANDS,
         ring::COMMANDS,
         script::COMMANDS,
+        hash::COMMANDS,
+        set::COMMANDS,
     ];
     families
         .into_iter()

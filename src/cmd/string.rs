@@ -639,7 +639,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// `-0` as `0`), as closely as f64 allows: the shortest decimal that reads back to the same double, in plain notation,
 /// rounded to 17 decimals when it has more (so `1e-20` becomes `0`, as in Redis). Where long double carries more digits
 /// the results differ in the last places (Redis: 0.1 + 0.2 = `0.3`; here `0.30000000000000004`).
-fn format_incr_float(v: f64) -> String {
+pub(super) fn format_incr_float(v: f64) -> String {
     // `Display` for f64 is the shortest round-trip decimal and never uses an exponent.
     let shortest = v.to_string();
     let decimals = shortest.split_once('.').map_or(0, |(_, f)| f.len());

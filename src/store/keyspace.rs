@@ -130,6 +130,15 @@ impl Keyspace {
         self.tables[table].find_mut(hash, |e| *e.key == *key)
     }
 
+    /// The live entry for `key` without changing anything (an expired key reads as absent but stays until the next
+    /// [`Self::get`]): for commands that read several keys at once through shared references.
+    pub fn peek(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        let (hash, table) = self.locate(key);
+        self.tables[table]
+            .find(hash, |e| *e.key == *key)
+            .filter(|e| e.expires_at == 0 || e.expires_at > now)
+    }
+
     /// True when `key` exists (and is live).
     pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
         self.get(key, now).is_some()

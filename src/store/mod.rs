@@ -1,4 +1,5 @@
-//! Everything that changes atomically with the keyspace: shards, values, expiry (and, with lists, blocked waiters).
+//! Everything that changes atomically with the keyspace: shards, values (with the hash and set containers), expiry
+//! (and, with lists, blocked waiters).
 //!
 //! The keyspace is split into shards, each a `parking_lot::Mutex<Shard>` holding every database's keys for the part of
 //! the ring it owns, so that MOVE and SWAPDB never cross shards. Keys are placed on shards with the same consistent-hash
@@ -9,7 +10,10 @@
 //! `.await` (parking_lot guards are `!Send`, so the compiler enforces it). Nothing here knows about sockets.
 
 mod blocking;
+mod dict;
+mod hash;
 mod keyspace;
+mod set;
 mod value;
 mod watch;
 
@@ -19,8 +23,9 @@ use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
 
 pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
+pub use dict::Dict;
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
-pub use value::Value;
+pub use value::{Hash, Set, Value};
 pub use watch::{WatchState, WatchedKeys};
 
 use crate::ring::{Node, Ring};
@@ -174,6 +179,19 @@ impl<'a> Locked<'a> {
             Locked::One(i, g) if *i == idx || idx == usize::MAX => g,
             Locked::Many(v) => match v.binary_search_by_key(&idx, |(i, _)| *i) {
                 Ok(pos) => &mut v[pos].1,
+                Err(_) => panic!("shard {idx} used but not locked"),
+            },
+            _ => panic!("shard {idx} used but not locked"),
+        }
+    }
+
+    /// The locked shard `idx`, read-only, so that several shards can be read at once (`usize::MAX`: the only one
+    /// held). Panics like [`Self::shard`].
+    pub fn shard_ref(&self, idx: usize) -> &Shard {
+        match self {
+            Locked::One(i, g) if *i == idx || idx == usize::MAX => g,
+            Locked::Many(v) => match v.binary_search_by_key(&idx, |(i, _)| *i) {
+                Ok(pos) => &v[pos].1,
                 Err(_) => panic!("shard {idx} used but not locked"),
             },
             _ => panic!("shard {idx} used but not locked"),

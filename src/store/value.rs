@@ -2,6 +2,9 @@
 
 use std::collections::VecDeque;
 
+pub use super::hash::Hash;
+pub use super::set::Set;
+
 /// A stored value. Bytes are owned copies: the store never keeps slices of a client's read buffer alive.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -9,6 +12,10 @@ pub enum Value {
     Str(Vec<u8>),
     /// A list: O(1) push/pop at both ends and O(1) access by index.
     List(VecDeque<Vec<u8>>),
+    /// A hash (field -> value).
+    Hash(Hash),
+    /// A set of members.
+    Set(Set),
 }
 
 impl Value {
@@ -17,6 +24,8 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 }
