@@ -119,7 +119,7 @@ fn hsetnx(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Hash>, &mut Reply)) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    f(lookup(db, key, now)?.map(|h| h), out);
+    f(lookup(db, key, now)?, out);
     Ok(())
 }
 

@@ -178,7 +178,7 @@ fn srem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Set>, &mut Reply)) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    f(lookup(db, key, now)?.map(|s| s), out);
+    f(lookup(db, key, now)?, out);
     Ok(())
 }
 
