@@ -361,8 +361,12 @@ fn store(db: &mut Keyspace, key: &[u8], value: &[u8], expiry: Expiry, now: u64) 
 /// Replaces the value of `key` with a string, keeping its deadline (or creating it without one), as Redis's
 /// `dbOverwrite`/`dbAdd` do for INCR and friends.
 fn overwrite(db: &mut Keyspace, key: &[u8], now: u64, value: Vec<u8>) {
-    db.get_or_insert_with(key, now, || Value::Str(Vec::new()))
-        .value = Value::Str(value);
+    match db.get_mut(key, now) {
+        Some(e) => e.value = Value::Str(value),
+        None => {
+            db.insert(key, Value::Str(value), None);
+        }
+    }
 }
 
 /// How a SET-family command answers when it did (or did not) write.
@@ -579,17 +583,25 @@ fn msetex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    let current = match db.get(key, now) {
-        Some(e) => args::int(as_str(e)?)?,
-        None => 0,
+    let mut digits = itoa::Buffer::new();
+    // One lookup, and the number is rewritten in the string's own buffer.
+    let value = match db.get_mut(key, now) {
+        Some(e) => {
+            let s = as_str_mut(e)?;
+            let value = args::int(s)?.checked_add(delta).ok_or(CmdError::Overflow)?;
+            s.clear();
+            s.extend_from_slice(digits.format(value).as_bytes());
+            value
+        }
+        None => {
+            db.insert(
+                key,
+                Value::Str(digits.format(delta).as_bytes().to_vec()),
+                None,
+            );
+            delta
+        }
     };
-    let value = current.checked_add(delta).ok_or(CmdError::Overflow)?;
-    overwrite(
-        db,
-        key,
-        now,
-        itoa::Buffer::new().format(value).as_bytes().to_vec(),
-    );
     out.int(value);
     Ok(())
 }
