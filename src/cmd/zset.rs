@@ -86,6 +86,17 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
 
 const NAN_SCORE: &str = "resulting score is not a number (NaN)";
 
+/// A score or weight argument as Redis's `getDoubleFromObject` reads it: like [`parse_f64`], but a finite number too
+/// large for a double (`1e400`, which `strtod` flags with ERANGE) is refused rather than read as infinity.
+fn score_arg(arg: &[u8]) -> Option<f64> {
+    let v = parse_f64(arg)?;
+    let spelled_inf = arg
+        .iter()
+        .find(|c| !matches!(c, b'+' | b'-'))
+        .is_some_and(|c| c.eq_ignore_ascii_case(&b'i'));
+    (v.is_finite() || spelled_inf).then_some(v)
+}
+
 /// The zset at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
 fn lookup<'a>(db: &'a mut Keyspace, key: &[u8], now: u64) -> Result<Option<&'a ZSet>, CmdError> {
     match db.get(key, now).map(|e| &e.value) {
@@ -213,13 +224,18 @@ fn zadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     }
     let pairs = (at..argv.len())
         .step_by(2)
-        .map(|i| Ok((args::float(argv.get(i))?, argv.get(i + 1))))
+        .map(|i| {
+            Ok((
+                score_arg(argv.get(i)).ok_or(CmdError::NotFloat)?,
+                argv.get(i + 1),
+            ))
+        })
         .collect::<Result<Vec<(f64, &[u8])>, CmdError>>()?;
     add(ctx, argv.get(1), flags, &pairs)
 }
 
 fn zincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let incr = args::float(argv.get(2))?;
+    let incr = score_arg(argv.get(2)).ok_or(CmdError::NotFloat)?;
     let flags = AddFlags {
         incr: true,
         ..AddFlags::default()
@@ -322,7 +338,11 @@ fn rank(ctx: &mut Ctx, argv: Argv, rev: bool) -> CmdResult {
     let withscore = match argv.len() {
         3 => false,
         4 if is(argv.get(3), "WITHSCORE") => true,
-        _ => return Err(CmdError::Syntax),
+        4 => return Err(CmdError::Syntax),
+        _ => {
+            let name = if rev { "zrevrank" } else { "zrank" };
+            return Err(CmdError::WrongArity(name.into()));
+        }
     };
     read(ctx, argv.get(1), |z, out| {
         match z.and_then(|z| z.rank(argv.get(2)).map(|(r, s)| (z.len(), r, s))) {
@@ -364,9 +384,17 @@ struct ScoreRange {
 
 impl ScoreRange {
     fn parse(min: &[u8], max: &[u8]) -> Result<Self, CmdError> {
+        // Redis reads bounds with `strtod`, which takes an empty string as 0.
+        let value = |text: &[u8]| {
+            if text.is_empty() {
+                Some(0.0)
+            } else {
+                parse_f64(text)
+            }
+        };
         let bound = |arg: &[u8]| match arg.strip_prefix(b"(") {
-            Some(rest) => parse_f64(rest).map(|v| (v, true)),
-            None => parse_f64(arg).map(|v| (v, false)),
+            Some(rest) => value(rest).map(|v| (v, true)),
+            None => value(arg).map(|v| (v, false)),
         };
         match (bound(min), bound(max)) {
             (Some((min, min_ex)), Some((max, max_ex))) => Ok(ScoreRange {
@@ -747,8 +775,8 @@ fn reply_popped(out: &mut Reply, popped: &[(Vec<u8>, f64)], nested: bool) {
 fn zpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
     let count = match argv.len() {
         2 => None,
-        3 => match args::int(argv.get(2))? {
-            n if n >= 0 => Some(n as usize),
+        3 => match parse_i64(argv.get(2)) {
+            Some(n) if n >= 0 => Some(n as usize),
             _ => return Err(CmdError::err("value is out of range, must be positive")),
         },
         _ => return Err(CmdError::Syntax),
@@ -781,8 +809,7 @@ fn zpopmax(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn zmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let numkeys = match parse_i64(argv.get(1)) {
         Some(n) if n > 0 => n as usize,
-        Some(_) => return Err(CmdError::err("numkeys should be greater than 0")),
-        None => return Err(CmdError::NotInteger),
+        _ => return Err(CmdError::err("numkeys should be greater than 0")),
     };
     if numkeys > argv.len() - 3 {
         return Err(CmdError::Syntax);
@@ -898,8 +925,7 @@ fn parse_combine<'a>(
     store: bool,
 ) -> Result<Combine<'a>, CmdError> {
     let numkeys = match args::int(argv.get(at))? {
-        n if n < 0 => return Err(CmdError::err("value is out of range, must be positive")),
-        0 => {
+        n if n < 1 => {
             return Err(CmdError::err(format!(
                 "at least 1 input key is needed for '{}' command",
                 String::from_utf8_lossy(argv.get(0)).to_ascii_lowercase()
@@ -921,7 +947,7 @@ fn parse_combine<'a>(
     while let Some(opt) = opts.next() {
         if op != Op::Diff && is(opt, "WEIGHTS") && opts.remaining() >= numkeys {
             for w in c.weights.iter_mut() {
-                *w = parse_f64(opts.value()?)
+                *w = score_arg(opts.value()?)
                     .ok_or_else(|| CmdError::err("weight value is not a float"))?;
             }
         } else if op != Op::Diff && is(opt, "AGGREGATE") && opts.remaining() >= 1 {
@@ -1090,7 +1116,7 @@ fn zscan(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// ZRANDMEMBER key [count [WITHSCORES]], with HRANDFIELD's rules: distinct members for a positive count (the whole set,
-/// in order, when it reaches the size), picks with repetition for a negative one.
+/// highest first, when it reaches the size), picks with repetition for a negative one.
 fn zrandmember(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     if argv.len() == 2 {
         return read(ctx, argv.get(1), |z, out| match z.and_then(ZSet::random) {
@@ -1116,7 +1142,8 @@ fn zrandmember(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let items: Vec<(&[u8], f64)> = if count < 0 {
             (0..n).filter_map(|_| z.random()).collect()
         } else if n >= z.len() {
-            z.iter().collect()
+            // The whole set, highest first, as Redis replies it.
+            z.range(0, true).collect()
         } else {
             sample_distinct(0..z.len(), z.len(), n, || Some(fastrand::usize(..z.len())))
                 .into_iter()
@@ -1188,6 +1215,14 @@ mod tests {
         );
         assert_eq!(c.cmd("ZADD z 1 a 2"), "-ERR syntax error\r\n");
         assert_eq!(c.cmd("ZADD z nan a"), "-ERR value is not a valid float\r\n");
+        assert_eq!(
+            c.cmd("ZADD z 1e400 a"),
+            "-ERR value is not a valid float\r\n"
+        );
+        assert_eq!(
+            c.cmd("ZPOPMIN z x"),
+            "-ERR value is out of range, must be positive\r\n"
+        );
         c.cmd("ZADD inf +inf a");
         assert_eq!(
             c.cmd("ZINCRBY inf -inf a"),
@@ -1258,6 +1293,8 @@ mod tests {
             "-ERR min or max is not a float\r\n"
         );
         assert_eq!(c.cmd("ZRANGE z 0 1 BYLEX BYSCORE"), "-ERR syntax error\r\n");
+        // `strtod` reads an empty bound as 0.
+        assert_eq!(bulks(&c.cmd("ZRANGEBYSCORE z ( 1")), ["a"]);
         assert_eq!(
             c.cmd("ZRANGE z a 1"),
             "-ERR value is not an integer or out of range\r\n"
@@ -1274,6 +1311,10 @@ mod tests {
         assert_eq!(c.cmd("ZRANK z c WITHSCORE"), "*2\r\n:2\r\n$1\r\n3\r\n");
         assert_eq!(c.cmd("ZRANK z x WITHSCORE"), "*-1\r\n");
         assert_eq!(c.cmd("ZRANK z c foo"), "-ERR syntax error\r\n");
+        assert_eq!(
+            c.cmd("ZREVRANK z a b c"),
+            "-ERR wrong number of arguments for 'zrevrank' command\r\n"
+        );
     }
 
     #[test]
@@ -1385,7 +1426,7 @@ mod tests {
         assert_eq!(bulks(&c.cmd("ZSCAN z 0")), ["0", "a", "1", "b", "2"]);
         assert_eq!(
             c.cmd("ZRANDMEMBER z 5 WITHSCORES"),
-            "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+            "*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\n1\r\n"
         );
         assert_eq!(c.cmd("ZRANDMEMBER z -3").matches("\r\n$1\r\n").count(), 3);
         assert_eq!(c.cmd("ZRANDMEMBER nokey"), "$-1\r\n");
