@@ -545,6 +545,7 @@ fn encoding(value: &Value) -> &'static str {
         Value::List(_) => "quicklist",
         Value::Hash(h) => h.encoding(),
         Value::Set(s) => s.encoding(),
+        Value::ZSet(z) => z.encoding(),
     }
 }
 

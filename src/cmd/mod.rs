@@ -21,6 +21,7 @@ mod server;
 mod set;
 mod string;
 mod transaction;
+mod zset;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -125,6 +126,9 @@ pub enum Keys {
         /// Distance between keys.
         step: usize,
     },
+    /// A destination key at 1, then a count at 2 and that many source keys after it (ZUNIONSTORE, ZINTERSTORE,
+    /// ZDIFFSTORE).
+    DestNumKeys,
 }
 
 /// One command: the facts Redis's command table has, plus our handler.
@@ -186,8 +190,13 @@ impl CommandSpec {
     /// Indices of the key arguments in `argv`. A malformed count yields the keys that exist; the handler reports it.
     pub fn key_indices(&self, argv: Argv<'_>) -> impl Iterator<Item = usize> {
         let n = argv.len();
-        let (first, last, step) = match self.keys {
-            Keys::None => (1, 0, 1),
+        let (keys, dest) = match self.keys {
+            Keys::DestNumKeys => (Keys::NumKeys { at: 2, step: 1 }, Some(1)),
+            keys => (keys, None),
+        };
+        let (first, last, step) = match keys {
+            // DestNumKeys was rewritten above.
+            Keys::None | Keys::DestNumKeys => (1, 0, 1),
             Keys::Range { first, last, step } => {
                 let last = if last < 0 { n as isize + last } else { last };
                 (first, last.min(n as isize - 1), step)
@@ -207,9 +216,10 @@ impl CommandSpec {
                 (at + 1, last as isize, step)
             }
         };
-        (first..=last.max(0) as usize)
+        let sources = (first..=last.max(0) as usize)
             .step_by(step)
-            .filter(move |&i| (i as isize) <= last)
+            .filter(move |&i| (i as isize) <= last);
+        dest.filter(|&d| d < n).into_iter().chain(sources)
     }
 }
 
@@ -310,7 +320,7 @@ impl<'a> Dbs<'a> {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 10] = [
+    let families: [&'static [CommandSpec]; 11] = [
         connection::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,
@@ -321,6 +331,7 @@ static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::
         script::COMMANDS,
         hash::COMMANDS,
         set::COMMANDS,
+        zset::COMMANDS,
     ];
     families
         .into_iter()

@@ -236,6 +236,7 @@ fn find_by_full_name(name: &[u8]) -> Option<(String, &'static CommandSpec)> {
 fn legacy_key_range(keys: Keys) -> (i64, i64, i64) {
     match keys {
         Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
+        Keys::DestNumKeys => (1, 1, 1),
         Keys::None | Keys::NumKeys { .. } => (0, 0, 0),
     }
 }
@@ -246,7 +247,8 @@ fn write_command_info(out: &mut Reply, spec: &CommandSpec, name: &str) {
     out.array(10);
     out.bulk(name.as_bytes());
     out.int(spec.arity as i64);
-    let movable = matches!(spec.keys, Keys::NumKeys { .. }).then_some("movablekeys");
+    let movable =
+        matches!(spec.keys, Keys::NumKeys { .. } | Keys::DestNumKeys).then_some("movablekeys");
     let flags: Vec<&str> = flag::NAMES
         .iter()
         .filter(|(f, _)| spec.has(*f))
@@ -419,6 +421,9 @@ fn command_getkeys(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     }
     // A key count that is not a number or names more arguments than exist finds no keys at all, as in Redis.
     let count_ok = match spec.keys {
+        Keys::DestNumKeys => {
+            args::parse_i64(target.get(2)).is_some_and(|n| n >= 0 && n.saturating_add(2) < argc)
+        }
         Keys::NumKeys { at, step } => args::parse_i64(target.get(at)).is_some_and(|n| {
             n >= 0 && (at as i64).saturating_add(n.saturating_mul(step as i64)) < argc
         }),

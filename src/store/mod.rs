@@ -1,5 +1,5 @@
-//! Everything that changes atomically with the keyspace: shards, values (with the hash and set containers), expiry
-//! (and, with lists, blocked waiters).
+//! Everything that changes atomically with the keyspace: shards, values (with the hash, set and sorted set
+//! containers), expiry (and, with lists, blocked waiters).
 //!
 //! The keyspace is split into shards, each a `parking_lot::Mutex<Shard>` holding every database's keys for the part of
 //! the ring it owns, so that MOVE and SWAPDB never cross shards. Keys are placed on shards with the same consistent-hash
@@ -16,6 +16,7 @@ mod keyspace;
 mod set;
 mod value;
 mod watch;
+mod zset;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,7 +26,7 @@ use parking_lot::{Mutex, MutexGuard};
 pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use dict::Dict;
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
-pub use value::{Hash, Set, Value};
+pub use value::{Hash, Set, Value, ZSet};
 pub use watch::{WatchState, WatchedKeys};
 
 use crate::ring::{Node, Ring};

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 pub use super::hash::Hash;
 pub use super::set::Set;
+pub use super::zset::ZSet;
 
 /// A stored value. Bytes are owned copies: the store never keeps slices of a client's read buffer alive.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +17,8 @@ pub enum Value {
     Hash(Hash),
     /// A set of members.
     Set(Set),
+    /// A sorted set (member -> score, ordered by score).
+    ZSet(ZSet),
 }
 
 impl Value {
@@ -26,6 +29,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }
