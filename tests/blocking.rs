@@ -390,3 +390,26 @@ fn queue_stress_delivers_every_message_exactly_once() {
         "a message was lost"
     );
 }
+
+#[test]
+fn bzpopmin_and_bzmpop_wait_for_a_zadd_and_take_the_right_end() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    let mut min = server.raw();
+    min.send_cmd(&["BZPOPMIN", "z1", "z2", "0"]);
+    wait_blocked(&mut admin, 1);
+    let mut max = server.raw();
+    max.send_cmd(&["BZMPOP", "0", "1", "z2", "MAX", "COUNT", "2"]);
+    wait_blocked(&mut admin, 2);
+    assert_eq!(admin.line("ZADD z2 1 a 2 b 3 c"), ":3\r\n");
+    // The first blocked client is served first, after the whole ZADD, from the low end.
+    assert_eq!(min.reply(), b"*3\r\n$2\r\nz2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(
+        max.reply(),
+        b"*2\r\n$2\r\nz2\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
+    assert_eq!(admin.line("EXISTS z2"), ":0\r\n");
+    assert_eq!(admin.line("BZPOPMAX z2 0.01"), "*-1\r\n");
+    admin.line("HELLO 3");
+    assert_eq!(admin.line("BZPOPMIN z2 0.01"), "_\r\n");
+}

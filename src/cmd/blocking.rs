@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::list::{self, Keyspaces};
+use super::zset;
 use super::{args, CmdError, CmdResult, CommandSpec, Ctx, Flow};
 use crate::client::Blocked;
 use crate::protocol::{Argv, Reply};
@@ -47,7 +48,7 @@ pub fn block(
         // Inside a transaction a blocking command answers at once, as its timeout would (BLMOVE: a plain nil).
         match op {
             BlockOp::Move { .. } => ctx.out.null(),
-            BlockOp::Pop { .. } => ctx.out.null_array(),
+            BlockOp::Pop { .. } | BlockOp::ZPop { .. } => ctx.out.null_array(),
         }
         return Ok(());
     }
@@ -126,7 +127,11 @@ fn serve(
             let Some(waiter) = shard.blocked.front(db, &key) else {
                 break;
             };
-            if !list::has_elements(&mut shard.dbs[db], &key, now) {
+            let has_data = match waiter.op {
+                BlockOp::ZPop { .. } => zset::has_members(&mut shard.dbs[db], &key, now),
+                _ => list::has_elements(&mut shard.dbs[db], &key, now),
+            };
+            if !has_data {
                 break;
             }
             if let BlockOp::Move { dest, .. } = &waiter.op {
@@ -157,6 +162,12 @@ fn serve(
                             elements.iter().for_each(|e| out.bulk(e));
                         }
                     }
+                }
+                BlockOp::ZPop { max, count } => {
+                    let n = count.unwrap_or(1);
+                    let popped = zset::pop_key(held.keyspace(&key), &key, *max, n, now);
+                    let popped = popped.ok().flatten().unwrap_or_default();
+                    zset::reply_key_popped(&mut out, &key, &popped, *count);
                 }
                 BlockOp::Move { dest, from, to } => {
                     match list::move_element(&mut held, &key, dest, *from, *to, now) {

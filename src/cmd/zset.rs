@@ -14,15 +14,21 @@ use std::collections::HashMap;
 
 use super::args::{self, is, parse_f64, parse_i64, Cursor, ScanOpts};
 use super::set::{reply_scan, sample_distinct};
-use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::reply::format_double;
 use crate::protocol::{Argv, Reply};
-use crate::store::{Keyspace, Set, Value, ZSet};
+use crate::store::{BlockOp, Keyspace, Set, Value, ZSet};
 
 const KEY1: Keys = Keys::Range {
     first: 1,
     last: 1,
+    step: 1,
+};
+/// BZPOPMIN/BZPOPMAX: every argument but the last (the timeout) is a key.
+const KEYS_BUT_LAST: Keys = Keys::Range {
+    first: 1,
+    last: -2,
     step: 1,
 };
 const KEY1_2: Keys = Keys::Range {
@@ -53,6 +59,27 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zpopmin", -2, WRITE | FAST, KEY1, zpopmin),
     CommandSpec::new("zpopmax", -2, WRITE | FAST, KEY1, zpopmax),
     CommandSpec::new("zmpop", -4, WRITE, NUMKEYS1, zmpop),
+    CommandSpec::new(
+        "bzpopmin",
+        -3,
+        WRITE | FAST | BLOCKING,
+        KEYS_BUT_LAST,
+        bzpopmin,
+    ),
+    CommandSpec::new(
+        "bzpopmax",
+        -3,
+        WRITE | FAST | BLOCKING,
+        KEYS_BUT_LAST,
+        bzpopmax,
+    ),
+    CommandSpec::new(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        Keys::NumKeys { at: 2, step: 1 },
+        bzmpop,
+    ),
     CommandSpec::new("zremrangebyscore", 4, WRITE, KEY1, zremrangebyscore),
     CommandSpec::new("zremrangebyrank", 4, WRITE, KEY1, zremrangebyrank),
     CommandSpec::new("zremrangebylex", 4, WRITE, KEY1, zremrangebylex),
@@ -804,17 +831,61 @@ fn zpopmax(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     zpop(ctx, argv, true)
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key; replies [key, pairs], or a
-/// null array when every key is empty.
-fn zmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let numkeys = match parse_i64(argv.get(1)) {
+/// Pops up to `count` members of the zset at `key` from the low (or, with `max`, high) end, deleting the key when it
+/// empties. `None` when the key does not exist; WRONGTYPE for another type. Blocked clients are served with it too.
+pub(crate) fn pop_key(
+    db: &mut Keyspace,
+    key: &[u8],
+    max: bool,
+    count: usize,
+    now: u64,
+) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+    let Some(z) = lookup_mut(db, key, now)? else {
+        return Ok(None);
+    };
+    let popped = pop(z, max, count);
+    remove_if_empty(db, key, now);
+    Ok(Some(popped))
+}
+
+/// True when `key` holds a non-empty zset (a blocked BZPOPMIN can be served).
+pub(crate) fn has_members(db: &mut Keyspace, key: &[u8], now: u64) -> bool {
+    matches!(lookup(db, key, now), Ok(Some(z)) if !z.is_empty())
+}
+
+/// The reply of a BZPOPMIN/BZPOPMAX (`count: None`: `[key, member, score]`) or of a ZMPOP/BZMPOP (`[key, pairs]`).
+pub(crate) fn reply_key_popped(
+    out: &mut Reply,
+    key: &[u8],
+    popped: &[(Vec<u8>, f64)],
+    count: Option<usize>,
+) {
+    match (count, popped.first()) {
+        (None, Some((m, s))) => {
+            out.array(3);
+            out.bulk(key);
+            out.bulk(m);
+            out.double(*s);
+        }
+        _ => {
+            out.array(2);
+            out.bulk(key);
+            reply_popped(out, popped, true);
+        }
+    }
+}
+
+/// The arguments of ZMPOP / BZMPOP from the count at index `at`: `numkeys key [key ...] MIN|MAX [COUNT count]`.
+/// Returns the number of keys, whether to pop the highest scores, and the count.
+fn mpop_args(argv: Argv, at: usize) -> Result<(usize, bool, usize), CmdError> {
+    let numkeys = match parse_i64(argv.get(at)) {
         Some(n) if n > 0 => n as usize,
         _ => return Err(CmdError::err("numkeys should be greater than 0")),
     };
-    if numkeys > argv.len() - 3 {
+    if numkeys > argv.len() - at - 2 {
         return Err(CmdError::Syntax);
     }
-    let mut opts = Cursor::new(argv, 2 + numkeys);
+    let mut opts = Cursor::new(argv, at + 1 + numkeys);
     let max = match opts.next() {
         Some(w) if is(w, "MIN") => false,
         Some(w) if is(w, "MAX") => true,
@@ -830,21 +901,71 @@ fn zmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             _ => return Err(CmdError::err("count should be greater than 0")),
         };
     }
+    Ok((numkeys, max, count))
+}
+
+/// Pops for ZMPOP/BZMPOP/BZPOPMIN/BZPOPMAX from the first of `keys` that exists and replies. False (nothing
+/// replied) when none does.
+fn pop_first_and_reply<'k>(
+    ctx: &mut Ctx,
+    keys: impl Iterator<Item = &'k [u8]>,
+    max: bool,
+    count: Option<usize>,
+) -> Result<bool, CmdError> {
     let now = ctx.now;
-    for key in argv.iter_from(2).take(numkeys) {
-        if lookup(ctx.db(key), key, now)?.is_none() {
-            continue;
+    for key in keys {
+        let (db, out) = ctx.db_out(key);
+        if let Some(popped) = pop_key(db, key, max, count.unwrap_or(1), now)? {
+            reply_key_popped(out, key, &popped, count);
+            return Ok(true);
         }
-        return modify(ctx, key, |z, out| {
-            let popped = z.map_or_else(Vec::new, |z| pop(z, max, count));
-            out.array(2);
-            out.bulk(key);
-            reply_popped(out, &popped, true);
-            Ok(())
-        });
     }
-    ctx.out.null_array();
+    Ok(false)
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key; replies [key, pairs], or a
+/// null array when every key is empty.
+fn zmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (numkeys, max, count) = mpop_args(argv, 1)?;
+    if !pop_first_and_reply(ctx, argv.iter_from(2).take(numkeys), max, Some(count))? {
+        ctx.out.null_array();
+    }
     Ok(())
+}
+
+fn bzpopmin(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    bzpop(ctx, argv, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    bzpop(ctx, argv, true)
+}
+
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]` from the first non-empty zset, else block.
+fn bzpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
+    let timeout = blocking::parse_timeout(argv.get(argv.len() - 1))?;
+    let keys = || argv.iter_from(1).take(argv.len() - 2);
+    if pop_first_and_reply(ctx, keys(), max, None)? {
+        return Ok(());
+    }
+    let op = BlockOp::ZPop { max, count: None };
+    blocking::block(ctx, keys().map(<[u8]>::to_vec).collect(), op, timeout)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP, or block. Its arguments are checked before
+/// its timeout, as in Redis.
+fn bzmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (numkeys, max, count) = mpop_args(argv, 2)?;
+    let timeout = blocking::parse_timeout(argv.get(1))?;
+    let keys = || argv.iter_from(3).take(numkeys);
+    if pop_first_and_reply(ctx, keys(), max, Some(count))? {
+        return Ok(());
+    }
+    let op = BlockOp::ZPop {
+        max,
+        count: Some(count),
+    };
+    blocking::block(ctx, keys().map(<[u8]>::to_vec).collect(), op, timeout)
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -1461,5 +1582,31 @@ mod tests {
         ] {
             assert_eq!(c.cmd(cmd), WRONG, "{cmd}");
         }
+    }
+}
+
+#[cfg(test)]
+mod blocking_tests {
+    use crate::cmd::testing::TestClient;
+
+    #[test]
+    fn blocking_pops_answer_at_once_when_data_is_there_or_inside_exec() {
+        let mut c = TestClient::new();
+        c.cmd("ZADD z 1 a 2 b");
+        assert_eq!(
+            c.cmd("BZPOPMAX nokey z 0"),
+            "*3\r\n$1\r\nz\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(
+            c.cmd("BZMPOP 0 0 z MIN"),
+            "-ERR numkeys should be greater than 0\r\n"
+        );
+        assert_eq!(c.cmd("BZPOPMIN z -1"), "-ERR timeout is negative\r\n");
+        c.cmd("SET s x");
+        assert!(c.cmd("BZPOPMIN s 0").starts_with("-WRONGTYPE"));
+        c.cmd("MULTI");
+        c.cmd("BZPOPMIN empty 0");
+        c.cmd("BZMPOP 0 1 empty MIN");
+        assert_eq!(c.cmd("EXEC"), "*2\r\n*-1\r\n*-1\r\n");
     }
 }

@@ -34,6 +34,14 @@ pub enum BlockOp {
         /// BLMPOP's COUNT.
         count: Option<usize>,
     },
+    /// BZPOPMIN/BZPOPMAX (`count: None`, reply `[key, member, score]`) or BZMPOP (`Some(n)`, reply
+    /// `[key, [[member, score], ...]]`).
+    ZPop {
+        /// Pop the highest scores instead of the lowest.
+        max: bool,
+        /// BZMPOP's COUNT.
+        count: Option<usize>,
+    },
     /// BLMOVE/BRPOPLPUSH: pop from the ready key, push onto `dest`, reply with the element.
     Move {
         /// Destination list.
