@@ -779,8 +779,8 @@ fn zremrangebyrank(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 // Pops.
 
 /// Removes up to `count` members from the low end (or the high end when `max`), in pop order.
-fn pop(z: &mut ZSet, max: bool, count: usize) -> Vec<(Vec<u8>, f64)> {
-    let popped: Vec<(Vec<u8>, f64)> = z
+fn pop(z: &mut ZSet, max: bool, count: usize) -> Popped {
+    let popped: Popped = z
         .range(0, max)
         .take(count)
         .map(|(m, s)| (m.to_vec(), s))
@@ -831,6 +831,9 @@ fn zpopmax(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     zpop(ctx, argv, true)
 }
 
+/// Members with their scores, in the order they were popped.
+pub(crate) type Popped = Vec<(Vec<u8>, f64)>;
+
 /// Pops up to `count` members of the zset at `key` from the low (or, with `max`, high) end, deleting the key when it
 /// empties. `None` when the key does not exist; WRONGTYPE for another type. Blocked clients are served with it too.
 pub(crate) fn pop_key(
@@ -839,7 +842,7 @@ pub(crate) fn pop_key(
     max: bool,
     count: usize,
     now: u64,
-) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+) -> Result<Option<Popped>, CmdError> {
     let Some(z) = lookup_mut(db, key, now)? else {
         return Ok(None);
     };
