@@ -332,12 +332,12 @@ fn resolve_with_parent(
                 break;
             }
             let room = 128 - args.len();
-            let text = String::from_utf8_lossy(arg);
+            let text = String::from_utf8_lossy(c_string(arg));
             args.push_str(&format!("'{}' ", truncate(&text, room)));
         }
         return Err(CmdError::err(format!(
             "unknown command '{}', with args beginning with: {args}",
-            truncate(&String::from_utf8_lossy(name), 128)
+            truncate(&String::from_utf8_lossy(c_string(name)), 128)
         )));
     };
     if spec.subcommands.is_empty() || argv.len() < 2 {
@@ -348,7 +348,7 @@ fn resolve_with_parent(
     let Some(sub) = lookup_sub(spec, sub_name) else {
         return Err(CmdError::err(format!(
             "unknown subcommand '{}'. Try {} HELP.",
-            truncate(&String::from_utf8_lossy(sub_name), 128),
+            truncate(&String::from_utf8_lossy(c_string(sub_name)), 128),
             spec.name.to_ascii_uppercase()
         )));
     };
@@ -362,6 +362,11 @@ fn check_arity(spec: &CommandSpec, argc: usize, full_name: &str) -> CmdResult {
         return Err(CmdError::WrongArity(full_name.to_string()));
     }
     Ok(())
+}
+
+/// The bytes before the first NUL: Redis formats the names in this error with `%s`, which stops there.
+fn c_string(arg: &[u8]) -> &[u8] {
+    arg.split(|&b| b == 0).next().unwrap_or(arg)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -590,6 +595,12 @@ mod tests {
         assert_eq!(
             resolve(argv.argv()).err().unwrap().to_string(),
             "ERR wrong number of arguments for 'get' command"
+        );
+        // Redis prints these names with %s: a NUL ends them.
+        let argv = OwnedArgv::from_args(["GET\0x", "a\0b", "c"]);
+        assert_eq!(
+            resolve(argv.argv()).err().unwrap().to_string(),
+            "ERR unknown command 'GET', with args beginning with: 'a' 'c' "
         );
         let argv = OwnedArgv::from_args(["client", "nope"]);
         assert_eq!(
