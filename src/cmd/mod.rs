@@ -400,6 +400,18 @@ pub fn dispatch(
     let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
+            if lookup(argv.get(0)).is_some_and(|s| s.name == "exec") {
+                // Redis answers a rejected EXEC (wrong arity) with execCommandAbort: the transaction is discarded,
+                // in or out of MULTI.
+                client.multi = None;
+                transaction::unwatch_all(server, client);
+                let e = e.to_string();
+                let why = e.strip_prefix("ERR ").unwrap_or(&e);
+                out.error(&format!(
+                    "EXECABORT Transaction discarded because of: {why}"
+                ));
+                return Flow::Continue;
+            }
             if let Some(tx) = &mut client.multi {
                 tx.aborted = true;
             }
