@@ -14,6 +14,7 @@ mod connection;
 mod error;
 mod keys;
 mod list;
+mod long_double;
 mod server;
 mod string;
 mod transaction;
