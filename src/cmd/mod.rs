@@ -12,6 +12,8 @@ pub mod args;
 pub mod blocking;
 mod connection;
 mod error;
+#[cfg(test)]
+mod fuzz_tests;
 mod keys;
 mod list;
 mod long_double;
