@@ -203,7 +203,7 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         } else {
             return Err(CmdError::err(format!(
                 "Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(opt)
+                String::from_utf8_lossy(args::c_str(opt))
             )));
         }
     }
@@ -343,7 +343,7 @@ fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
-            String::from_utf8_lossy(name)
+            String::from_utf8_lossy(args::c_str(name))
         )))
     }
 }
@@ -426,7 +426,7 @@ fn parse_kill_filter(argv: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
             if value != b"default" {
                 return Err(CmdError::err(format!(
                     "No such user '{}'",
-                    String::from_utf8_lossy(value)
+                    String::from_utf8_lossy(args::c_str(value))
                 )));
             }
         } else if is(opt, "SKIPME") {

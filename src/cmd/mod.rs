@@ -335,12 +335,12 @@ fn resolve_with_parent(
                 break;
             }
             let room = 128 - args.len();
-            let text = String::from_utf8_lossy(c_string(arg));
+            let text = String::from_utf8_lossy(args::c_str(arg));
             args.push_str(&format!("'{}' ", truncate(&text, room)));
         }
         return Err(CmdError::err(format!(
             "unknown command '{}', with args beginning with: {args}",
-            truncate(&String::from_utf8_lossy(c_string(name)), 128)
+            truncate(&String::from_utf8_lossy(args::c_str(name)), 128)
         )));
     };
     if spec.subcommands.is_empty() || argv.len() < 2 {
@@ -351,7 +351,7 @@ fn resolve_with_parent(
     let Some(sub) = lookup_sub(spec, sub_name) else {
         return Err(CmdError::err(format!(
             "unknown subcommand '{}'. Try {} HELP.",
-            truncate(&String::from_utf8_lossy(c_string(sub_name)), 128),
+            truncate(&String::from_utf8_lossy(args::c_str(sub_name)), 128),
             spec.name.to_ascii_uppercase()
         )));
     };
@@ -365,11 +365,6 @@ fn check_arity(spec: &CommandSpec, argc: usize, full_name: &str) -> CmdResult {
         return Err(CmdError::WrongArity(full_name.to_string()));
     }
     Ok(())
-}
-
-/// The bytes before the first NUL: Redis formats the names in this error with `%s`, which stops there.
-fn c_string(arg: &[u8]) -> &[u8] {
-    arg.split(|&b| b == 0).next().unwrap_or(arg)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
