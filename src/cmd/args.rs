@@ -55,6 +55,11 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// The bytes before the first NUL: what Redis shows of an argument it formats into an error with `%s`.
+pub fn c_str(arg: &[u8]) -> &[u8] {
+    arg.split(|&b| b == 0).next().unwrap_or(arg)
+}
+
 /// An integer argument, or Redis's `value is not an integer or out of range`.
 pub fn int(s: &[u8]) -> Result<i64, CmdError> {
     parse_i64(s).ok_or(CmdError::NotInteger)

@@ -14,17 +14,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::list::{self, Keyspaces};
+use super::long_double::LongDouble;
 use super::zset;
-use super::{args, CmdError, CmdResult, CommandSpec, Ctx, Flow};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Flow};
 use crate::client::Blocked;
 use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
 use crate::store::{BlockOp, Keyspace, Locked, Waiter};
 
-/// Parses a blocking timeout in seconds (a double; 0 waits forever) with Redis's errors.
+/// Parses a blocking timeout in seconds (0 waits forever) with Redis's errors. Redis reads it as a `long double`
+/// (`strtold`: hexadecimal floats too, and `1e400` is "out of range" rather than "not a float").
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let secs = args::parse_f64(arg)
-        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
+    let secs = LongDouble::parse(arg)
+        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?
+        .to_f64();
     let ms = (secs * 1000.0).ceil();
     if ms > i64::MAX as f64 {
         return Err(CmdError::err("timeout is out of range"));

@@ -144,7 +144,15 @@ fn quit(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let db = args::parse_i64(argv.get(1)).ok_or_else(|| CmdError::err("invalid DB index"))?;
+    // Redis reads the index with getIntFromObjectOrReply: an integer first, then one that fits an int.
+    let db = args::int(argv.get(1))?;
+    if i32::try_from(db).is_err() {
+        return Err(CmdError::err(format!(
+            "value is out of range, value must between {} and {}",
+            i32::MIN,
+            i32::MAX
+        )));
+    }
     if db < 0 || db as usize >= ctx.server.config.databases {
         return Err(CmdError::DbIndex);
     }
@@ -195,7 +203,7 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         } else {
             return Err(CmdError::err(format!(
                 "Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(opt)
+                String::from_utf8_lossy(args::c_str(opt))
             )));
         }
     }
@@ -335,7 +343,7 @@ fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
-            String::from_utf8_lossy(name)
+            String::from_utf8_lossy(args::c_str(name))
         )))
     }
 }
@@ -418,7 +426,7 @@ fn parse_kill_filter(argv: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
             if value != b"default" {
                 return Err(CmdError::err(format!(
                     "No such user '{}'",
-                    String::from_utf8_lossy(value)
+                    String::from_utf8_lossy(args::c_str(value))
                 )));
             }
         } else if is(opt, "SKIPME") {
@@ -573,6 +581,24 @@ fn client_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use crate::cmd::testing::TestClient;
+
+    #[test]
+    fn select_reads_its_index_as_redis_does() {
+        let mut c = TestClient::new();
+        for arg in ["abc", "1.0", ""] {
+            assert_eq!(
+                c.run(&["SELECT", arg]),
+                "-ERR value is not an integer or out of range\r\n"
+            );
+        }
+        assert_eq!(
+            c.cmd("SELECT 9999999999"),
+            "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n"
+        );
+        assert_eq!(c.cmd("SELECT 16"), "-ERR DB index is out of range\r\n");
+        assert_eq!(c.cmd("SELECT -1"), "-ERR DB index is out of range\r\n");
+        assert_eq!(c.cmd("SELECT 15"), "+OK\r\n");
+    }
 
     #[test]
     fn client_setname_validates_and_getname_reads_back() {

@@ -357,7 +357,7 @@ impl ExpireCondition {
             } else {
                 return Err(CmdError::err(format!(
                     "Unsupported option {}",
-                    String::from_utf8_lossy(opt)
+                    String::from_utf8_lossy(args::c_str(opt))
                 )));
             };
             *flag = true;
@@ -1065,6 +1065,11 @@ mod tests {
         assert_eq!(c.cmd("EXPIRE a 10 foo"), "-ERR Unsupported option foo\r\n");
         // Options are checked before the time.
         assert_eq!(c.cmd("EXPIRE a x foo"), "-ERR Unsupported option foo\r\n");
+        // Redis formats the option with %s: a NUL ends it.
+        assert_eq!(
+            c.run(&["EXPIRE", "a", "10", "f\0oo"]),
+            "-ERR Unsupported option f\r\n"
+        );
         assert_eq!(
             c.cmd("EXPIRE a x"),
             "-ERR value is not an integer or out of range\r\n"

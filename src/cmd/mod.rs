@@ -12,9 +12,12 @@ pub mod args;
 pub mod blocking;
 mod connection;
 mod error;
+#[cfg(test)]
+mod fuzz_tests;
 mod hash;
 mod keys;
 mod list;
+mod long_double;
 pub mod ring;
 mod script;
 mod server;
@@ -382,12 +385,12 @@ fn resolve_with_parent(
                 break;
             }
             let room = 128 - args.len();
-            let text = String::from_utf8_lossy(arg);
+            let text = String::from_utf8_lossy(args::c_str(arg));
             args.push_str(&format!("'{}' ", truncate(&text, room)));
         }
         return Err(CmdError::err(format!(
             "unknown command '{}', with args beginning with: {args}",
-            truncate(&String::from_utf8_lossy(name), 128)
+            truncate(&String::from_utf8_lossy(args::c_str(name)), 128)
         )));
     };
     if spec.subcommands.is_empty() || argv.len() < 2 {
@@ -398,7 +401,7 @@ fn resolve_with_parent(
     let Some(sub) = lookup_sub(spec, sub_name) else {
         return Err(CmdError::err(format!(
             "unknown subcommand '{}'. Try {} HELP.",
-            truncate(&String::from_utf8_lossy(sub_name), 128),
+            truncate(&String::from_utf8_lossy(args::c_str(sub_name)), 128),
             spec.name.to_ascii_uppercase()
         )));
     };
@@ -445,6 +448,18 @@ pub fn dispatch(
     let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
+            if lookup(argv.get(0)).is_some_and(|s| s.name == "exec") {
+                // Redis answers a rejected EXEC (wrong arity) with execCommandAbort: the transaction is discarded,
+                // in or out of MULTI.
+                client.multi = None;
+                transaction::unwatch_all(server, client);
+                let e = e.to_string();
+                let why = e.strip_prefix("ERR ").unwrap_or(&e);
+                out.error(&format!(
+                    "EXECABORT Transaction discarded because of: {why}"
+                ));
+                return Flow::Continue;
+            }
             if let Some(tx) = &mut client.multi {
                 tx.aborted = true;
             }
@@ -655,6 +670,12 @@ mod tests {
         assert_eq!(
             resolve(argv.argv()).err().unwrap().to_string(),
             "ERR wrong number of arguments for 'get' command"
+        );
+        // Redis prints these names with %s: a NUL ends them.
+        let argv = OwnedArgv::from_args(["GET\0x", "a\0b", "c"]);
+        assert_eq!(
+            resolve(argv.argv()).err().unwrap().to_string(),
+            "ERR unknown command 'GET', with args beginning with: 'a' 'c' "
         );
         let argv = OwnedArgv::from_args(["client", "nope"]);
         assert_eq!(

@@ -885,7 +885,7 @@ fn debug(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     }
     Err(CmdError::err(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(sub)
+        String::from_utf8_lossy(args::c_str(sub))
     )))
 }
 

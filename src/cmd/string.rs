@@ -16,6 +16,7 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::args::{self, is, Cursor};
+use super::long_double::LongDouble;
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
 use crate::store::{Entry, Keyspace, Value};
@@ -627,46 +628,24 @@ fn decrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// INCRBYFLOAT. Redis reports, in order: WRONGTYPE, a stored value that is not a float, an increment that is not a
-/// float, a NaN/infinite result. Redis computes in `long double`; we use f64, so `1e400` is infinite here (an error)
-/// and hexadecimal floats (`0x10`, which `strtold` reads) are rejected by [`args::parse_f64`].
+/// float, a NaN/infinite result. Like Redis it reads, adds and prints in `long double` precision (see
+/// [`LongDouble`]), so `0.1 + 0.2` is `0.3` and `1e400` is a valid increment.
 fn incrbyfloat(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
-    let incr = args::float(argv.get(2));
+    let float = |s: &[u8]| LongDouble::parse(s).ok_or(CmdError::NotFloat);
+    let incr = float(argv.get(2));
     let (db, out) = ctx.db_out(key);
     let current = match db.get(key, now) {
-        Some(e) => args::float(as_str(e)?)?,
-        None => 0.0,
+        Some(e) => float(as_str(e)?)?,
+        None => LongDouble::ZERO,
     };
-    let value = current + incr?;
-    if !value.is_finite() {
-        return Err(CmdError::err("increment would produce NaN or Infinity"));
-    }
-    let text = format_incr_float(value);
+    let text = current
+        .add(incr?)
+        .to_human()
+        .ok_or_else(|| CmdError::err("increment would produce NaN or Infinity"))?;
     out.bulk(text.as_bytes());
     overwrite(db, key, now, text.into_bytes());
     Ok(())
-}
-
-/// Formats an INCRBYFLOAT result like Redis's `ld2string(LD_STR_HUMAN)` (`%.17Lf`, trailing zeros and dot trimmed,
-/// `-0` as `0`), as closely as f64 allows: the shortest decimal that reads back to the same double, in plain notation,
-/// rounded to 17 decimals when it has more (so `1e-20` becomes `0`, as in Redis). Where long double carries more digits
-/// the results differ in the last places (Redis: 0.1 + 0.2 = `0.3`; here `0.30000000000000004`).
-pub(super) fn format_incr_float(v: f64) -> String {
-    // `Display` for f64 is the shortest round-trip decimal and never uses an exponent.
-    let shortest = v.to_string();
-    let decimals = shortest.split_once('.').map_or(0, |(_, f)| f.len());
-    let mut s = if decimals > 17 {
-        format!("{v:.17}")
-    } else {
-        shortest
-    };
-    if s.contains('.') {
-        s.truncate(s.trim_end_matches('0').trim_end_matches('.').len());
-    }
-    if s == "-0" {
-        s.remove(0);
-    }
-    s
 }
 
 /// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len.
@@ -1278,7 +1257,13 @@ mod tests {
         c.cmd("SET f 0");
         assert_eq!(c.cmd("INCRBYFLOAT f -0"), bulk("0"));
         assert_eq!(c.cmd("INCRBYFLOAT f 1.0e5"), bulk("100000"));
-        assert_eq!(c.cmd("INCRBYFLOAT f 1e21"), bulk("1000000000000000100000"));
+        // long double precision, as Redis: f64 would give 1000000000000000100000 and 0.30000000000000004.
+        assert_eq!(c.cmd("INCRBYFLOAT g 1e21"), bulk("1000000000000000000000"));
+        assert_eq!(c.cmd("INCRBYFLOAT h 0.1"), bulk("0.1"));
+        assert_eq!(c.cmd("INCRBYFLOAT h 0.2"), bulk("0.3"));
+        // printf's rounding of an exact tie at the 17th decimal: to even.
+        c.cmd("SET h 0.000003814697265625");
+        assert_eq!(c.cmd("INCRBYFLOAT h 0"), bulk("0.00000381469726562"));
         c.cmd("SET t 1 PX 100000");
         assert_eq!(c.cmd("INCRBYFLOAT t 1"), bulk("2"));
         assert!(deadline(&c, "t").is_some());
@@ -1293,27 +1278,18 @@ mod tests {
         assert_eq!(c.run(&["INCRBYFLOAT", "f", " 1"]), NOT_FLOAT);
         let nan_inf = "-ERR increment would produce NaN or Infinity\r\n";
         assert_eq!(c.cmd("INCRBYFLOAT f inf"), nan_inf);
-        assert_eq!(
-            c.cmd("INCRBYFLOAT f 1.7e308"),
-            bulk(&format!("{}", 1.7e308))
-        );
-        assert_eq!(c.cmd("INCRBYFLOAT f 1.7e308"), nan_inf);
+        // Beyond f64's range but not long double's: 1e4932 + 1e4932 is the first overflow.
+        assert!(c
+            .cmd("INCRBYFLOAT f 1e400")
+            .starts_with("$401\r\n1000000000"));
+        c.cmd("SET f 1e4932");
+        assert_eq!(c.cmd("INCRBYFLOAT f 1e4932"), nan_inf);
+        assert_eq!(c.cmd("INCRBYFLOAT f 1e5000"), NOT_FLOAT);
         c.cmd("SET f abc");
         assert_eq!(c.cmd("INCRBYFLOAT f 1"), NOT_FLOAT);
         assert_eq!(c.cmd("INCRBYFLOAT f xyz"), NOT_FLOAT);
         put_list(&c, "l");
         assert_eq!(c.cmd("INCRBYFLOAT l abc"), WRONGTYPE);
-    }
-
-    #[test]
-    fn incr_float_format_trims_like_ld2string() {
-        assert_eq!(format_incr_float(10.6), "10.6");
-        assert_eq!(format_incr_float(-4989.4), "-4989.4");
-        assert_eq!(format_incr_float(-0.0), "0");
-        assert_eq!(format_incr_float(-1e-20), "0");
-        assert_eq!(format_incr_float(1.5e-17), "0.00000000000000002");
-        assert_eq!(format_incr_float(1e21), "1000000000000000000000");
-        assert_eq!(format_incr_float(3.0), "3");
     }
 
     #[test]

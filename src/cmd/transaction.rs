@@ -234,6 +234,19 @@ mod tests {
     }
 
     #[test]
+    fn exec_with_arguments_discards_the_transaction() {
+        let abort = "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+        let mut c = TestClient::new();
+        c.cmd("MULTI");
+        c.cmd("SET a 1");
+        assert_eq!(c.cmd("EXEC x"), abort);
+        assert_eq!(c.cmd("EXEC"), "-ERR EXEC without MULTI\r\n");
+        assert_eq!(c.cmd("EXISTS a"), ":0\r\n");
+        // Outside MULTI too, as Redis's execCommandAbort.
+        assert_eq!(c.cmd("EXEC x"), abort);
+    }
+
+    #[test]
     fn a_write_by_another_client_spoils_a_watch() {
         let mut c = TestClient::new();
         let mut other = TestClient::on(c.server.clone());
