@@ -8,6 +8,7 @@
 use super::args::{self, is, ScanOpts};
 use super::long_double::LongDouble;
 use super::set::{reply_scan, sample_distinct};
+use super::typed::{lookup, lookup_mut};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::{Argv, Reply};
@@ -43,28 +44,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hrandfield", -2, READONLY, KEY1, hrandfield),
     CommandSpec::new("hscan", -3, READONLY, KEY1, hscan),
 ];
-
-/// The hash at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
-fn lookup<'a>(db: &'a mut Keyspace, key: &[u8], now: u64) -> Result<Option<&'a Hash>, CmdError> {
-    match db.get(key, now).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::Hash(v)) => Ok(Some(v)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-/// The hash at `key`, to change (which counts as modifying the key, for WATCH).
-fn lookup_mut<'a>(
-    db: &'a mut Keyspace,
-    key: &[u8],
-    now: u64,
-) -> Result<Option<&'a mut Hash>, CmdError> {
-    match db.get_mut(key, now).map(|e| &mut e.value) {
-        None => Ok(None),
-        Some(Value::Hash(v)) => Ok(Some(v)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
 
 /// The hash at `key`, created empty when missing (the caller must then put a field in it); WRONGTYPE for another type.
 fn lookup_or_create<'a>(
@@ -119,7 +98,7 @@ fn hsetnx(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Hash>, &mut Reply)) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    f(lookup(db, key, now)?, out);
+    f(lookup::<Hash>(db, key, now)?, out);
     Ok(())
 }
 
@@ -197,7 +176,7 @@ fn hstrlen(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn hdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
     let db = ctx.db(key);
-    let Some(hash) = lookup_mut(db, key, now)? else {
+    let Some(hash) = lookup_mut::<Hash>(db, key, now)? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -220,7 +199,9 @@ fn increment<T>(
 ) -> Result<T, CmdError> {
     let (key, field, now) = (argv.get(1), argv.get(2), ctx.now);
     let db = ctx.db(key);
-    let value = step(parse(lookup(db, key, now)?.and_then(|h| h.get(field)))?)?;
+    let value = step(parse(
+        lookup::<Hash>(db, key, now)?.and_then(|h| h.get(field)),
+    )?)?;
     // Created only now, with the field in it: a failed increment never leaves an empty hash behind.
     lookup_or_create(db, key, now)?.set(field, &text(&value));
     Ok(value)
@@ -337,7 +318,7 @@ fn hscan(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let cursor = args::scan_cursor(argv.get(2))?;
     let (key, now) = (argv.get(1), ctx.now);
     let (db, out) = ctx.db_out(key);
-    let Some(hash) = lookup(db, key, now)? else {
+    let Some(hash) = lookup::<Hash>(db, key, now)? else {
         reply_scan(out, 0, &[]);
         return Ok(());
     };

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use super::args::{self, is, parse_i64};
 use super::blocking;
+use super::typed::{lookup, lookup_mut, remove_if_empty};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
 use crate::store::{BlockOp, End, Keyspace, Value};
@@ -105,35 +106,6 @@ impl Keyspaces for Ctx<'_, '_> {
     }
 }
 
-/// The list at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
-fn lookup<'a>(db: &'a mut Keyspace, key: &[u8], now: u64) -> Result<Option<&'a List>, CmdError> {
-    match db.get(key, now).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::List(list)) => Ok(Some(list)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-/// The list at `key`, to change (which counts as modifying the key, for WATCH).
-fn lookup_mut<'a>(
-    db: &'a mut Keyspace,
-    key: &[u8],
-    now: u64,
-) -> Result<Option<&'a mut List>, CmdError> {
-    match db.get_mut(key, now).map(|e| &mut e.value) {
-        None => Ok(None),
-        Some(Value::List(list)) => Ok(Some(list)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-/// Deletes `key` if it holds an empty list, keeping the invariant that list keys are never empty.
-fn remove_if_empty(db: &mut Keyspace, key: &[u8], now: u64) {
-    if matches!(lookup(db, key, now), Ok(Some(list)) if list.is_empty()) {
-        db.remove(key, now);
-    }
-}
-
 /// Takes up to `n` elements from one end, in the order they leave it.
 fn take(list: &mut List, end: End, n: usize) -> Popped {
     let n = n.min(list.len());
@@ -183,11 +155,11 @@ pub(crate) fn pop(
     count: usize,
     now: u64,
 ) -> Result<Option<Popped>, CmdError> {
-    let Some(list) = lookup_mut(db, key, now)? else {
+    let Some(list) = lookup_mut::<List>(db, key, now)? else {
         return Ok(None);
     };
     let popped = take(list, end, count);
-    remove_if_empty(db, key, now);
+    remove_if_empty::<List>(db, key, now);
     Ok(Some(popped))
 }
 
@@ -220,18 +192,18 @@ pub(crate) fn move_element(
     to: End,
     now: u64,
 ) -> Result<Option<Vec<u8>>, CmdError> {
-    if lookup(dbs.keyspace(src), src, now)?.is_none() {
+    if lookup::<List>(dbs.keyspace(src), src, now)?.is_none() {
         return Ok(None);
     }
-    lookup(dbs.keyspace(dst), dst, now)?;
+    lookup::<List>(dbs.keyspace(dst), dst, now)?;
     let Some(element) =
-        lookup_mut(dbs.keyspace(src), src, now)?.and_then(|list| take(list, from, 1).pop())
+        lookup_mut::<List>(dbs.keyspace(src), src, now)?.and_then(|list| take(list, from, 1).pop())
     else {
         return Ok(None);
     };
     push(dbs.keyspace(dst), dst, to, [element.clone()], true, now)?;
     // Only now: when src == dst the push has just refilled it.
-    remove_if_empty(dbs.keyspace(src), src, now);
+    remove_if_empty::<List>(dbs.keyspace(src), src, now);
     Ok(Some(element))
 }
 
@@ -339,7 +311,7 @@ fn pop_command(ctx: &mut Ctx, argv: Argv, end: End, name: &str) -> CmdResult {
 fn llen(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let key = argv.get(1);
     let now = ctx.now;
-    let len = lookup(ctx.db(key), key, now)?.map_or(0, |list| list.len());
+    let len = lookup::<List>(ctx.db(key), key, now)?.map_or(0, |list| list.len());
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -352,7 +324,7 @@ fn lrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     );
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    let list = lookup(db, key, now)?;
+    let list = lookup::<List>(db, key, now)?;
     match list.and_then(|list| Some((clamp_range(start, stop, list.len())?, list))) {
         Some(((first, last), list)) => reply_elements(out, list.range(first..=last)),
         None => out.array(0),
@@ -365,7 +337,7 @@ fn lindex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
     // Redis looks the key up before it parses the index: a missing key is nil whatever the index.
-    let Some(list) = lookup(db, key, now)? else {
+    let Some(list) = lookup::<List>(db, key, now)? else {
         out.null();
         return Ok(());
     };
@@ -381,7 +353,7 @@ fn lset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, element) = (argv.get(1), argv.get(3));
     let now = ctx.now;
     // Redis checks the key before the index: a missing key is "no such key" whatever the index.
-    let list = lookup_mut(ctx.db(key), key, now)?.ok_or(CmdError::NoSuchKey)?;
+    let list = lookup_mut::<List>(ctx.db(key), key, now)?.ok_or(CmdError::NoSuchKey)?;
     let index = args::int(argv.get(2))?;
     let i = position(index, list.len()).ok_or_else(|| CmdError::err("index out of range"))?;
     list[i] = element.to_vec();
@@ -419,11 +391,11 @@ fn lrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, count, element) = (argv.get(1), args::int(argv.get(2))?, argv.get(3));
     let now = ctx.now;
     let db = ctx.db(key);
-    let removed = match lookup_mut(db, key, now)? {
+    let removed = match lookup_mut::<List>(db, key, now)? {
         Some(list) => remove_matches(list, element, count),
         None => 0,
     };
-    remove_if_empty(db, key, now);
+    remove_if_empty::<List>(db, key, now);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -436,7 +408,7 @@ fn ltrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     );
     let now = ctx.now;
     let db = ctx.db(key);
-    if let Some(list) = lookup_mut(db, key, now)? {
+    if let Some(list) = lookup_mut::<List>(db, key, now)? {
         match clamp_range(start, stop, list.len()) {
             Some((first, last)) => {
                 list.truncate(last + 1);
@@ -445,7 +417,7 @@ fn ltrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             None => list.clear(),
         }
     }
-    remove_if_empty(db, key, now);
+    remove_if_empty::<List>(db, key, now);
     ctx.out.ok();
     Ok(())
 }
@@ -458,7 +430,7 @@ fn linsert(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let now = ctx.now;
-    let reply = match lookup_mut(ctx.db(key), key, now)? {
+    let reply = match lookup_mut::<List>(ctx.db(key), key, now)? {
         None => 0,
         Some(list) => match list.iter().position(|e| e.as_slice() == pivot) {
             Some(i) => {
@@ -526,7 +498,7 @@ fn lpos(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let o = lpos_options(argv)?;
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    let Some(list) = lookup(db, key, now)? else {
+    let Some(list) = lookup::<List>(db, key, now)? else {
         match o.count {
             Some(_) => out.array(0),
             None => out.null(),
@@ -713,7 +685,7 @@ fn bmove(ctx: &mut Ctx, argv: Argv, from: End, to: End, timeout: &[u8]) -> CmdRe
 
 /// True when `key` holds a non-empty list (a waiter on it can be served).
 pub(crate) fn has_elements(db: &mut Keyspace, key: &[u8], now: u64) -> bool {
-    matches!(lookup(db, key, now), Ok(Some(list)) if !list.is_empty())
+    matches!(lookup::<List>(db, key, now), Ok(Some(list)) if !list.is_empty())
 }
 
 #[cfg(test)]

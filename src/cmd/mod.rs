@@ -24,6 +24,7 @@ mod server;
 mod set;
 mod string;
 mod transaction;
+mod typed;
 mod zset;
 
 use std::collections::HashMap;

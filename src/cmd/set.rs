@@ -13,6 +13,7 @@
 use std::hash::Hash as StdHash;
 
 use super::args::{self, is, parse_i64, Cursor, ScanOpts};
+use super::typed::{lookup, lookup_mut, remove_if_empty};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::{Argv, Reply};
@@ -61,28 +62,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sscan", -3, READONLY, KEY1, sscan),
 ];
 
-/// The set at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
-fn lookup<'a>(db: &'a mut Keyspace, key: &[u8], now: u64) -> Result<Option<&'a Set>, CmdError> {
-    match db.get(key, now).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::Set(v)) => Ok(Some(v)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-/// The set at `key`, to change (which counts as modifying the key, for WATCH).
-fn lookup_mut<'a>(
-    db: &'a mut Keyspace,
-    key: &[u8],
-    now: u64,
-) -> Result<Option<&'a mut Set>, CmdError> {
-    match db.get_mut(key, now).map(|e| &mut e.value) {
-        None => Ok(None),
-        Some(Value::Set(v)) => Ok(Some(v)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
 /// The set at `key`, created (in the encoding Redis picks for `first` and `size_hint` members) when missing; the caller
 /// must then add a member. WRONGTYPE for another type.
 fn lookup_or_create<'a>(
@@ -96,13 +75,6 @@ fn lookup_or_create<'a>(
     match &mut db.get_or_insert_with(key, now, make).value {
         Value::Set(s) => Ok(s),
         _ => Err(CmdError::WrongType),
-    }
-}
-
-/// Deletes `key` if it holds an empty set, keeping the invariant that set keys are never empty.
-fn remove_if_empty(db: &mut Keyspace, key: &[u8], now: u64) {
-    if matches!(lookup(db, key, now), Ok(Some(s)) if s.is_empty()) {
-        db.remove(key, now);
     }
 }
 
@@ -165,11 +137,11 @@ fn sadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn srem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
     let db = ctx.db(key);
-    let removed = match lookup_mut(db, key, now)? {
+    let removed = match lookup_mut::<Set>(db, key, now)? {
         Some(set) => argv.iter_from(2).filter(|m| set.remove(m)).count(),
         None => 0,
     };
-    remove_if_empty(db, key, now);
+    remove_if_empty::<Set>(db, key, now);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -178,7 +150,7 @@ fn srem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Set>, &mut Reply)) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    f(lookup(db, key, now)?, out);
+    f(lookup::<Set>(db, key, now)?, out);
     Ok(())
 }
 
@@ -226,7 +198,7 @@ fn spop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     };
     let (key, now) = (argv.get(1), ctx.now);
     let (db, out) = ctx.db_out(key);
-    let Some(set) = lookup_mut(db, key, now)? else {
+    let Some(set) = lookup_mut::<Set>(db, key, now)? else {
         match count {
             None => out.null(),
             Some(_) => out.set(0),
@@ -255,7 +227,7 @@ fn spop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     if take_all {
         db.remove(key, now);
     } else {
-        remove_if_empty(db, key, now);
+        remove_if_empty::<Set>(db, key, now);
     }
     Ok(())
 }
@@ -299,18 +271,18 @@ fn srandmember(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// onto the same key only reports membership.
 fn smove(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (src, dst, member, now) = (argv.get(1), argv.get(2), argv.get(3), ctx.now);
-    if lookup(ctx.db(src), src, now)?.is_none() {
+    if lookup::<Set>(ctx.db(src), src, now)?.is_none() {
         ctx.out.int(0);
         return Ok(());
     }
-    lookup(ctx.db(dst), dst, now)?;
-    let moved = match lookup_mut(ctx.db(src), src, now)? {
+    lookup::<Set>(ctx.db(dst), dst, now)?;
+    let moved = match lookup_mut::<Set>(ctx.db(src), src, now)? {
         Some(s) if src == dst => s.contains(member),
         Some(s) => s.remove(member),
         None => false,
     };
     if moved && src != dst {
-        remove_if_empty(ctx.db(src), src, now);
+        remove_if_empty::<Set>(ctx.db(src), src, now);
         lookup_or_create(ctx.db(dst), dst, now, member, 1)?.insert(member);
     }
     ctx.out.int(moved as i64);
@@ -321,7 +293,7 @@ fn smove(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn check_sets(ctx: &mut Ctx, keys: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
     for key in keys {
-        lookup(ctx.db(key), key, now)?;
+        lookup::<Set>(ctx.db(key), key, now)?;
     }
     Ok(())
 }
@@ -502,7 +474,7 @@ fn sscan(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let cursor = args::scan_cursor(argv.get(2))?;
     let (key, now) = (argv.get(1), ctx.now);
     let (db, out) = ctx.db_out(key);
-    let Some(set) = lookup(db, key, now)? else {
+    let Some(set) = lookup::<Set>(db, key, now)? else {
         reply_scan(out, 0, &[]);
         return Ok(());
     };

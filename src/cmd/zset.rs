@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use super::args::{self, is, parse_f64, parse_i64, Cursor, ScanOpts};
 use super::set::{reply_scan, sample_distinct};
+use super::typed::{lookup, lookup_mut, remove_if_empty};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::reply::format_double;
@@ -124,40 +125,11 @@ fn score_arg(arg: &[u8]) -> Option<f64> {
     (v.is_finite() || spelled_inf).then_some(v)
 }
 
-/// The zset at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
-fn lookup<'a>(db: &'a mut Keyspace, key: &[u8], now: u64) -> Result<Option<&'a ZSet>, CmdError> {
-    match db.get(key, now).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-/// The zset at `key`, to change (which counts as modifying the key, for WATCH).
-fn lookup_mut<'a>(
-    db: &'a mut Keyspace,
-    key: &[u8],
-    now: u64,
-) -> Result<Option<&'a mut ZSet>, CmdError> {
-    match db.get_mut(key, now).map(|e| &mut e.value) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-/// Deletes `key` if it holds an empty zset, keeping the invariant that zset keys are never empty.
-fn remove_if_empty(db: &mut Keyspace, key: &[u8], now: u64) {
-    if matches!(lookup(db, key, now), Ok(Some(z)) if z.is_empty()) {
-        db.remove(key, now);
-    }
-}
-
 /// Runs `f` on the zset at `key` (or `None`) with the reply buffer.
 fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&ZSet>, &mut Reply)) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    f(lookup(db, key, now)?, out);
+    f(lookup::<ZSet>(db, key, now)?, out);
     Ok(())
 }
 
@@ -169,8 +141,8 @@ fn modify<T>(
 ) -> Result<T, CmdError> {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    let result = f(lookup_mut(db, key, now)?, out);
-    remove_if_empty(db, key, now);
+    let result = f(lookup_mut::<ZSet>(db, key, now)?, out);
+    remove_if_empty::<ZSet>(db, key, now);
     result
 }
 
@@ -275,7 +247,7 @@ fn zincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    if lookup(db, key, now)?.is_none() && !flags.xx {
+    if lookup::<ZSet>(db, key, now)?.is_none() && !flags.xx {
         let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
         db.insert(
             key,
@@ -284,7 +256,7 @@ fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> Cm
         );
     }
     let (mut added, mut changed, mut last) = (0, 0, None);
-    let result = match lookup_mut(db, key, now)? {
+    let result = match lookup_mut::<ZSet>(db, key, now)? {
         None => Ok(()),
         Some(z) => pairs.iter().try_for_each(|&(score, member)| {
             last = None;
@@ -313,7 +285,7 @@ fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> Cm
             Ok(())
         }),
     };
-    remove_if_empty(db, key, now);
+    remove_if_empty::<ZSet>(db, key, now);
     result?;
     match (flags.incr, last) {
         (true, Some(score)) => out.double(score),
@@ -699,7 +671,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], mut result: ZSet) {
 fn zrangestore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let q = parse_range(argv, 3, true, None, None)?;
     let (src, now) = (argv.get(2), ctx.now);
-    let result = match lookup(ctx.db(src), src, now)? {
+    let result = match lookup::<ZSet>(ctx.db(src), src, now)? {
         Some(z) => to_zset(q.items(z)),
         None => ZSet::default(),
     };
@@ -843,17 +815,17 @@ pub(crate) fn pop_key(
     count: usize,
     now: u64,
 ) -> Result<Option<Popped>, CmdError> {
-    let Some(z) = lookup_mut(db, key, now)? else {
+    let Some(z) = lookup_mut::<ZSet>(db, key, now)? else {
         return Ok(None);
     };
     let popped = pop(z, max, count);
-    remove_if_empty(db, key, now);
+    remove_if_empty::<ZSet>(db, key, now);
     Ok(Some(popped))
 }
 
 /// True when `key` holds a non-empty zset (a blocked BZPOPMIN can be served).
 pub(crate) fn has_members(db: &mut Keyspace, key: &[u8], now: u64) -> bool {
-    matches!(lookup(db, key, now), Ok(Some(z)) if !z.is_empty())
+    matches!(lookup::<ZSet>(db, key, now), Ok(Some(z)) if !z.is_empty())
 }
 
 /// The reply of a BZPOPMIN/BZPOPMAX (`count: None`: `[key, member, score]`) or of a ZMPOP/BZMPOP (`[key, pairs]`).
@@ -1212,7 +1184,7 @@ fn zscan(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let cursor = args::scan_cursor(argv.get(2))?;
     let (key, now) = (argv.get(1), ctx.now);
     let (db, out) = ctx.db_out(key);
-    let Some(z) = lookup(db, key, now)? else {
+    let Some(z) = lookup::<ZSet>(db, key, now)? else {
         reply_scan(out, 0, &[]);
         return Ok(());
     };

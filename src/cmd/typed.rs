@@ -1,0 +1,76 @@
+//! Typed access to a key's value for the container families (lists, hashes, sets, sorted sets): WRONGTYPE for another
+//! type, reading apart from changing (only a change spoils a WATCH, see [`Keyspace::get_mut`]), and the invariant that
+//! a container never exists empty.
+
+use std::collections::VecDeque;
+
+use super::CmdError;
+use crate::store::{Hash, Keyspace, Set, Value, ZSet};
+
+/// A value type stored under a key that holds several elements.
+pub(crate) trait Container: Sized {
+    /// The container inside `value`, if it is of this type.
+    fn of(value: &Value) -> Option<&Self>;
+    /// The same, to change.
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    /// True when it holds no element (and so must not exist).
+    fn is_empty(&self) -> bool;
+}
+
+/// The container at `key`, to read: `None` when the key does not exist, WRONGTYPE when it holds another type.
+pub(crate) fn lookup<'a, T: Container>(
+    db: &'a mut Keyspace,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a T>, CmdError> {
+    match db.get(key, now) {
+        None => Ok(None),
+        Some(e) => T::of(&e.value).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// The container at `key`, to change (which counts as modifying the key, for WATCH).
+pub(crate) fn lookup_mut<'a, T: Container>(
+    db: &'a mut Keyspace,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a mut T>, CmdError> {
+    match db.get_mut(key, now) {
+        None => Ok(None),
+        Some(e) => T::of_mut(&mut e.value).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// Deletes `key` if it holds an empty container of type `T`.
+pub(crate) fn remove_if_empty<T: Container>(db: &mut Keyspace, key: &[u8], now: u64) {
+    if matches!(lookup::<T>(db, key, now), Ok(Some(c)) if c.is_empty()) {
+        db.remove(key, now);
+    }
+}
+
+macro_rules! container {
+    ($type:ty, $variant:ident) => {
+        impl Container for $type {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn is_empty(&self) -> bool {
+                <$type>::is_empty(self)
+            }
+        }
+    };
+}
+
+container!(VecDeque<Vec<u8>>, List);
+container!(Hash, Hash);
+container!(Set, Set);
+container!(ZSet, ZSet);
