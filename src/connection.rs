@@ -3,6 +3,8 @@
 //! Replies to pipelined requests are batched into a single write per read. A protocol error gets Redis's error reply
 //! after the replies to the requests before it, then the connection closes; command errors never close it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -40,6 +42,14 @@ async fn serve(
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new(state.settings.proto_max_bulk_len());
     let mut out = Reply::new(false);
+    // Made once and polled on every read: building these futures per read costs a registration each time.
+    let stop = async {
+        tokio::select! {
+            _ = info.killed() => {}
+            _ = state.shutdown_requested() => {}
+        }
+    };
+    tokio::pin!(stop);
     loop {
         // Run every complete request already buffered (after a blocked command, the rest of its pipeline).
         parser.set_max_bulk(state.settings.proto_max_bulk_len());
@@ -81,7 +91,8 @@ async fn serve(
                     .blocked
                     .take()
                     .expect("Flow::Block comes with a blocked command");
-                if !wait_blocked(stream, state, client, blocked, &mut rbuf, &mut out).await? {
+                let stop = stop.as_mut();
+                if !wait_blocked(stream, state, client, blocked, &mut rbuf, &mut out, stop).await? {
                     return Ok(());
                 }
                 continue;
@@ -90,8 +101,7 @@ async fn serve(
         reserve_for_next_read(&mut rbuf, &parser);
         let n = tokio::select! {
             n = stream.read_buf(&mut rbuf) => n?,
-            _ = info.killed() => return Ok(()),
-            _ = state.shutdown_requested() => return Ok(()),
+            _ = &mut stop => return Ok(()),
         };
         if n == 0 {
             return Ok(());
@@ -143,9 +153,9 @@ async fn wait_blocked(
     mut blocked: Blocked,
     rbuf: &mut BytesMut,
     out: &mut Reply,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
 ) -> std::io::Result<bool> {
     let waiter = blocked.waiter.clone();
-    let info = client.info.clone();
     let deadline = blocked.deadline;
     let timed_out = async move {
         match deadline {
@@ -174,14 +184,13 @@ async fn wait_blocked(
                     closing = true;
                 }
             }
-            _ = info.killed(), if !closing => closing = true,
-            _ = state.shutdown_requested(), if !closing => closing = true,
+            _ = &mut stop, if !closing => closing = true,
         }
         if closing && waiter.claim() {
             break;
         }
     }
-    *info.waiter.lock() = None;
+    *client.info.waiter.lock() = None;
     blocking::end_wait(state, &waiter);
     Ok(!closing)
 }

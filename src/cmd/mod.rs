@@ -27,7 +27,6 @@ mod transaction;
 mod typed;
 mod zset;
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 pub use connection::REDIS_VERSION;
@@ -323,26 +322,27 @@ impl<'a> Dbs<'a> {
     }
 }
 
-static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let families: [&'static [CommandSpec]; 11] = [
-        connection::COMMANDS,
-        transaction::COMMANDS,
-        server::COMMANDS,
-        string::COMMANDS,
-        keys::COMMANDS,
-        list::COMMANDS,
-        ring::COMMANDS,
-        script::COMMANDS,
-        hash::COMMANDS,
-        set::COMMANDS,
-        zset::COMMANDS,
-    ];
-    families
-        .into_iter()
-        .flatten()
-        .map(|c| (c.name, c))
-        .collect()
-});
+static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
+    LazyLock::new(|| {
+        let families: [&'static [CommandSpec]; 11] = [
+            connection::COMMANDS,
+            transaction::COMMANDS,
+            server::COMMANDS,
+            string::COMMANDS,
+            keys::COMMANDS,
+            list::COMMANDS,
+            ring::COMMANDS,
+            script::COMMANDS,
+            hash::COMMANDS,
+            set::COMMANDS,
+            zset::COMMANDS,
+        ];
+        families
+            .into_iter()
+            .flatten()
+            .map(|c| (c.name, c))
+            .collect()
+    });
 
 /// Every command, for COMMAND COUNT / LIST / INFO.
 pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
