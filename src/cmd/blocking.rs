@@ -150,7 +150,7 @@ fn serve(
                 shards: &mut *shards,
                 db,
             };
-            let mut out = Reply::new(waiter.resp3);
+            let mut out = Reply::scratch(waiter.resp3);
             match &waiter.op {
                 BlockOp::Pop { end, count } => {
                     let n = count.unwrap_or(1);
@@ -209,7 +209,7 @@ pub fn end_wait(server: &ServerState, waiter: &Arc<Waiter>) {
 
 /// The reply of a wait that timed out (or was unblocked with TIMEOUT): a null array, as Redis.
 pub fn timeout_reply(resp3: bool) -> Vec<u8> {
-    let mut out = Reply::new(resp3);
+    let mut out = Reply::scratch(resp3);
     out.null_array();
     out.buf
 }

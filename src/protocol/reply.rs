@@ -19,6 +19,14 @@ impl Reply {
             resp3,
         }
     }
+    /// An empty buffer that allocates only as it grows: for a single short reply (a script's `redis.call`, a served
+    /// waiter) where reserving a connection-sized buffer would cost more than the reply.
+    pub fn scratch(resp3: bool) -> Self {
+        Reply {
+            buf: Vec::new(),
+            resp3,
+        }
+    }
     /// True when the client speaks RESP3.
     pub fn resp3(&self) -> bool {
         self.resp3

@@ -277,7 +277,7 @@ mod tests {
 
     fn reply_of(lua: &Lua, code: &str, resp3_client: bool, resp3_script: bool) -> String {
         let v: Value = lua.load(code).eval().unwrap();
-        let mut out = Reply::new(resp3_client);
+        let mut out = Reply::scratch(resp3_client);
         lua_to_reply(&v, &mut out, resp3_script);
         String::from_utf8_lossy(&out.buf).into_owned()
     }

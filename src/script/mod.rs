@@ -599,7 +599,7 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
     if let Err(msg) = lock_keys(st, spec, argv.argv()) {
         return fail(&msg);
     }
-    let mut out = Reply::new(st.resp.get() == 3);
+    let mut out = Reply::scratch(st.resp.get() == 3);
     let ctx = &mut *st.ctx;
     let mut inner = Ctx {
         server: ctx.server,
