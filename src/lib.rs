@@ -6,7 +6,11 @@
 //! 3. [`cmd`] looks the command up case-insensitively, checks its arity from its [`cmd::CommandSpec`], locks the
 //!    shards of its keys in ascending order ([`store`]) and runs the handler, which writes its reply straight into the
 //!    output buffer with [`protocol::reply`].
-//! 4. When no complete request is left in the read buffer, [`connection`] writes all replies at once.
+//! 4. Still holding those shards after a write, the dispatcher spoils the WATCHes on the keys it changed and serves
+//!    clients blocked on them ([`cmd::blocking`]), oldest first. EXEC and scripts ([`script`]) lock every shard their
+//!    commands need before they start, so they are atomic too.
+//! 5. When no complete request is left in the read buffer, [`connection`] writes all replies at once; a blocked
+//!    client waits there (still reading, to notice a hang-up) until it is served, times out or is unblocked.
 //!
 //! Keys are placed on shards by the same consistent-hash [`ring`] the proxy uses for backends.
 
