@@ -124,6 +124,14 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    // A RESP2 subscriber cannot take a plain reply between its messages: Redis answers with a `pong` message.
+    if ctx.client.pubsub.is_some() && !ctx.out.resp3() && argv.len() <= 2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out
+            .bulk(if argv.len() == 2 { argv.get(1) } else { b"" });
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv.get(1)),
@@ -236,6 +244,7 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     ctx.client.multi = None;
     ctx.client.unwatch_pending = true;
+    super::unsubscribe_all(ctx.server, ctx.client);
     ctx.client.select(0);
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.out.set_resp3(false);
@@ -314,7 +323,7 @@ fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn client_line(c: &ClientInfo) -> String {
     let (lib_name, lib_ver) = c.lib.lock().clone();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
          user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
@@ -324,11 +333,24 @@ fn client_line(c: &ClientInfo) -> String {
         c.name_string(),
         c.created.elapsed().as_secs(),
         c.idle_secs(),
-        if c.waiter.lock().is_some() { "b" } else { "N" },
+        client_flags(c),
         c.db.load(Ordering::Relaxed),
+        c.sub.load(Ordering::Relaxed),
+        c.psub.load(Ordering::Relaxed),
         c.last_cmd(),
         c.resp.load(Ordering::Relaxed),
     )
+}
+
+/// CLIENT LIST `flags=`: `b` blocked, `P` subscribed, else `N`.
+fn client_flags(c: &ClientInfo) -> &'static str {
+    if c.waiter.lock().is_some() {
+        "b"
+    } else if c.sub.load(Ordering::Relaxed) + c.psub.load(Ordering::Relaxed) > 0 {
+        "P"
+    } else {
+        "N"
+    }
 }
 
 /// Redis's client types; every ringkv client is `normal`.
