@@ -206,6 +206,11 @@ async fn wait_blocked(
                 }
             }
             _ = &mut stop, if !closing => closing = true,
+            // A RESP3 subscriber may block; messages published meanwhile still reach it.
+            _ = next_messages(client, out), if !closing => tokio::select! {
+                written = flush(stream, state, out) => written?,
+                _ = &mut stop => closing = true,
+            },
         }
         if closing && waiter.claim() {
             break;

@@ -287,6 +287,11 @@ impl PubSub {
             .map_or(0, |c| c.len())
     }
 
+    /// Channels with at least one subscriber (INFO `pubsub_channels`).
+    pub fn channel_count(&self) -> usize {
+        self.inner.read().channels.len()
+    }
+
     /// Distinct patterns subscribed to by anyone (PUBSUB NUMPAT, as Redis 7 counts them).
     pub fn numpat(&self) -> usize {
         self.inner.read().patterns.len()

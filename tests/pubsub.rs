@@ -81,11 +81,23 @@ const TRANSCRIPT: &[Step] = &[
     (3, "QUIT", 1),
 ];
 
-/// Runs [`TRANSCRIPT`] against the server at `addr`; returns each reply (HELLO's, which names the server, left out).
-fn run_transcript(addr: &str) -> Vec<(usize, &'static str, Vec<u8>)> {
-    let mut clients: Vec<Raw> = (0..4).map(|_| Raw::connect(addr)).collect();
+/// A RESP3 subscriber blocked in BLPOP still receives messages, then its BLPOP reply.
+const BLOCKED_SUBSCRIBER: &[Step] = &[
+    (0, "HELLO 3", 1),
+    (0, "SUBSCRIBE c", 1),
+    (0, "BLPOP list 0", 0),
+    (1, "PUBLISH c while-blocked", 1),
+    (0, "", 1),
+    (1, "LPUSH list x", 1),
+    (0, "", 1),
+];
+
+/// Runs `steps` against the server at `addr`; returns each reply (HELLO's, which names the server, left out).
+fn run_transcript(addr: &str, steps: &[Step]) -> Vec<(usize, &'static str, Vec<u8>)> {
+    let count = steps.iter().map(|s| s.0 + 1).max().unwrap_or(0);
+    let mut clients: Vec<Raw> = (0..count).map(|_| Raw::connect(addr)).collect();
     let mut replies = Vec::new();
-    for &(c, command, n) in TRANSCRIPT {
+    for &(c, command, n) in steps {
         if !command.is_empty() {
             clients[c].send_cmd(&command.split(' ').collect::<Vec<_>>());
         }
@@ -95,18 +107,19 @@ fn run_transcript(addr: &str) -> Vec<(usize, &'static str, Vec<u8>)> {
                 replies.push((c, command, reply));
             }
         }
+        if command == "QUIT" {
+            assert!(clients[c].read_to_close().is_empty());
+        }
     }
-    // QUIT closed the last connection.
-    assert!(clients[3].read_to_close().is_empty());
     replies
 }
 
-#[test]
-fn replies_match_redis_byte_for_byte() {
+/// Runs `steps` against ringkv and a real redis-server and compares every reply byte for byte.
+fn assert_same_as_redis(steps: &[Step]) {
     let server = Server::start(&[]);
-    let ours = run_transcript(&server.addr());
+    let ours = run_transcript(&server.addr(), steps);
     let Some(redis) = redis_server(0) else { return };
-    let theirs = run_transcript(&redis.addr());
+    let theirs = run_transcript(&redis.addr(), steps);
     assert_eq!(ours.len(), theirs.len());
     for (a, b) in ours.iter().zip(&theirs) {
         assert_eq!(
@@ -117,6 +130,16 @@ fn replies_match_redis_byte_for_byte() {
             a.1
         );
     }
+}
+
+#[test]
+fn replies_match_redis_byte_for_byte() {
+    assert_same_as_redis(TRANSCRIPT);
+}
+
+#[test]
+fn a_blocked_resp3_subscriber_still_receives_messages() {
+    assert_same_as_redis(BLOCKED_SUBSCRIBER);
 }
 
 /// The fields of `INFO memory` we read: RSS in bytes.

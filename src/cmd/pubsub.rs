@@ -401,6 +401,11 @@ mod tests {
         );
         let list = c.cmd("CLIENT LIST");
         assert!(list.contains("flags=P db=0 sub=2 psub=2 "), "{list}");
+        let stats = c.cmd("INFO stats");
+        assert!(
+            stats.contains("pubsub_channels:2\r\npubsub_patterns:2\r\npubsubshard_channels:0\r\n"),
+            "{stats}"
+        );
         other.cmd("RESET");
         assert_eq!(c.cmd("PUBSUB NUMPAT"), ":0\r\n");
         assert_eq!(c.cmd("PUBLISH c1 m"), ":0\r\n");
