@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 use parking_lot::RwLock;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::client::ClientInfo;
 use crate::glob;
@@ -47,21 +47,26 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    /// Queues `msg` without waiting; a subscriber over its limit (or gone) is disconnected instead.
+    /// Queues `msg` without waiting; a subscriber over its limit is disconnected instead.
     fn deliver(&self, msg: &Bytes) {
         let before = self.pending.fetch_add(msg.len(), Ordering::AcqRel);
-        if before + msg.len() > OUTPUT_LIMIT_BYTES || self.tx.try_send(msg.clone()).is_err() {
-            if before <= OUTPUT_LIMIT_BYTES {
-                tracing::warn!(
-                    id = self.info.id,
-                    "closing pubsub client: output buffer limit reached"
-                );
+        if before + msg.len() <= OUTPUT_LIMIT_BYTES {
+            match self.tx.try_send(msg.clone()) {
+                // A closed queue: the connection is going away and drops its subscriptions itself.
+                Ok(()) | Err(TrySendError::Closed(_)) => return,
+                Err(TrySendError::Full(_)) => {}
             }
-            // Keep `pending` above the limit so nothing more is queued before the connection closes.
-            self.pending
-                .fetch_add(OUTPUT_LIMIT_BYTES + 1, Ordering::AcqRel);
-            self.info.kill();
         }
+        if before <= OUTPUT_LIMIT_BYTES {
+            tracing::warn!(
+                id = self.info.id,
+                "closing pubsub client: output buffer limit reached"
+            );
+        }
+        // Keep `pending` above the limit so nothing more is queued before the connection closes.
+        self.pending
+            .fetch_add(OUTPUT_LIMIT_BYTES + 1, Ordering::AcqRel);
+        self.info.kill();
     }
 }
 

@@ -70,6 +70,10 @@ const TRANSCRIPT: &[Step] = &[
     (2, "PSUBSCRIBE r*", 1),
     (1, "PUBLISH rr x", 1),
     (2, "", 1),
+    // Scripts may publish, not subscribe.
+    (1, "EVAL return(redis.call('publish','rr','lua')) 0", 1),
+    (2, "", 1),
+    (1, "EVAL return(redis.call('subscribe','x')) 0", 1),
     // SUBSCRIBE inside MULTI runs at EXEC, and the client is then in subscriber mode.
     (3, "MULTI", 1),
     (3, "SUBSCRIBE m", 1),
