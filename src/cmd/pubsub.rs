@@ -1,4 +1,5 @@
-//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and the PUBSUB container.
+//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and the PUBSUB container. Sharded
+//! Pub/Sub (SSUBSCRIBE, SPUBLISH) is not implemented: PUBSUB SHARDCHANNELS / SHARDNUMSUB report no shard channel.
 //!
 //! The registry is [`crate::pubsub`]; a client's own subscriptions live in `Client::pubsub`, which is `Some` exactly
 //! while it has one (RESP2 subscriber mode, see [`subscriber_mode_error`]). Messages reach an idle subscriber through
@@ -6,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use super::{args, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::client::Client;
 use crate::protocol::{Argv, Reply};
 use crate::pubsub::{Kind, Subscriptions};
@@ -72,6 +73,20 @@ const PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
         PUBSUB | LOADING | STALE,
         Keys::None,
         pubsub_numpat,
+    ),
+    CommandSpec::new(
+        "shardchannels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        Keys::None,
+        pubsub_shardchannels,
+    ),
+    CommandSpec::new(
+        "shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        Keys::None,
+        pubsub_shardnumsub,
     ),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, pubsub_help),
 ];
@@ -210,14 +225,7 @@ fn publish(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 fn pubsub_channels(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let pattern =
-        match argv.len() {
-            2 => None,
-            3 => Some(argv.get(2)),
-            _ => return Err(CmdError::err(
-                "unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.",
-            )),
-        };
+    let pattern = optional_pattern(argv)?;
     let channels = ctx.server.pubsub.channels(pattern);
     ctx.out.array(channels.len());
     for c in &channels {
@@ -226,11 +234,41 @@ fn pubsub_channels(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
+/// The optional pattern of CHANNELS / SHARDCHANNELS; more arguments get Redis's subcommand syntax error, which
+/// names the subcommand as the client spelled it.
+fn optional_pattern(argv: Argv<'_>) -> Result<Option<&[u8]>, CmdError> {
+    match argv.len() {
+        2 => Ok(None),
+        3 => Ok(Some(argv.get(2))),
+        _ => Err(CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(args::c_str(argv.get(1)))
+        ))),
+    }
+}
+
 fn pubsub_numsub(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     ctx.out.array((argv.len() - 2) * 2);
     for channel in argv.iter_from(2) {
         ctx.out.bulk(channel);
         ctx.out.int(ctx.server.pubsub.numsub(channel) as i64);
+    }
+    Ok(())
+}
+
+/// PUBSUB SHARDCHANNELS: ringkv has no shard channels (no SSUBSCRIBE), so none is active.
+fn pubsub_shardchannels(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    optional_pattern(argv)?;
+    ctx.out.array(0);
+    Ok(())
+}
+
+/// PUBSUB SHARDNUMSUB: every shard channel has no subscriber (no SSUBSCRIBE).
+fn pubsub_shardnumsub(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    ctx.out.array((argv.len() - 2) * 2);
+    for channel in argv.iter_from(2) {
+        ctx.out.bulk(channel);
+        ctx.out.int(0);
     }
     Ok(())
 }
