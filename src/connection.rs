@@ -2,6 +2,10 @@
 //!
 //! Replies to pipelined requests are batched into a single write per read. A protocol error gets Redis's error reply
 //! after the replies to the requests before it, then the connection closes; command errors never close it.
+//!
+//! A subscribed client (Pub/Sub) also owns a bounded queue of messages published to it: while idle (or blocked) the
+//! connection writes them as they come, a batch per write, and before running each request it sends the messages
+//! queued so far, so they precede that request's reply as in Redis.
 
 use std::future::Future;
 use std::pin::Pin;

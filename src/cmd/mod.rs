@@ -442,15 +442,8 @@ pub fn dispatch(
     let spec = resolve_with_parent(argv).and_then(|(parent, spec)| {
         let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
         client.info.set_last_cmd(Some((parent.name, sub)));
-        if client.pubsub.is_some() {
-            let full = sub.map_or_else(
-                || parent.name.to_string(),
-                |s| format!("{}|{s}", parent.name),
-            );
-            if let Some(e) = pubsub::subscriber_mode_error(client, out.resp3(), parent.name, &full)
-            {
-                return Err(e);
-            }
+        if let Some(e) = pubsub::subscriber_mode_error(client, out.resp3(), parent.name, sub) {
+            return Err(e);
         }
         match &client.multi {
             Some(_) if spec.has(flag::NO_MULTI) => {

@@ -104,20 +104,25 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
     "reset",
 ];
 
-/// Redis's refusal of `full_name` (`get`, `pubsub|numpat`) for a RESP2 client in subscriber mode, or `None` when the
-/// command may run. RESP3 clients may run anything while subscribed.
+/// Redis's refusal of a command (`parent`, or `parent|sub`) for a RESP2 client in subscriber mode, or `None` when
+/// it may run. RESP3 clients may run anything while subscribed.
 pub fn subscriber_mode_error(
     client: &Client,
     resp3: bool,
-    top: &str,
-    full_name: &str,
+    parent: &str,
+    sub: Option<&str>,
 ) -> Option<CmdError> {
-    (client.pubsub.is_some() && !resp3 && !ALLOWED_WHILE_SUBSCRIBED.contains(&top)).then(|| {
-        CmdError::err(format!(
-            "Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed \
-             in this context"
-        ))
-    })
+    if client.pubsub.is_none() || resp3 || ALLOWED_WHILE_SUBSCRIBED.contains(&parent) {
+        return None;
+    }
+    let name = match sub {
+        Some(sub) => format!("{parent}|{sub}"),
+        None => parent.to_string(),
+    };
+    Some(CmdError::err(format!(
+        "Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this \
+         context"
+    )))
 }
 
 /// Drops every subscription of `client` without replies (RESET, disconnect).
