@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::cmd::CommandSpec;
 use crate::protocol::OwnedArgv;
+use crate::pubsub::Subscriptions;
 use crate::store::{Waiter, WatchState};
 
 /// What other connections may see or change of a client (CLIENT LIST, CLIENT KILL).
@@ -39,6 +40,10 @@ pub struct ClientInfo {
     last_cmd: Mutex<Option<(&'static str, Option<&'static str>)>>,
     /// The waiter while the client is blocked (CLIENT UNBLOCK, `flags=b`).
     pub waiter: Mutex<Option<Arc<Waiter>>>,
+    /// Channel subscriptions (CLIENT LIST `sub=`).
+    pub sub: AtomicU32,
+    /// Pattern subscriptions (CLIENT LIST `psub=`).
+    pub psub: AtomicU32,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -102,6 +107,8 @@ pub struct Client {
     pub watch: Option<Watch>,
     /// Set when the watch must be dropped once the command's locks are released.
     pub unwatch_pending: bool,
+    /// Channel and pattern subscriptions; `Some` exactly while there is at least one (subscriber mode).
+    pub pubsub: Option<Box<Subscriptions>>,
 }
 
 /// Commands queued between MULTI and EXEC.
@@ -167,6 +174,8 @@ impl ClientRegistry {
             last_active_ms: AtomicU64::new(0),
             last_cmd: Mutex::new(None),
             waiter: Mutex::new(None),
+            sub: AtomicU32::new(0),
+            psub: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });
@@ -180,6 +189,7 @@ impl ClientRegistry {
             executed: None,
             watch: None,
             unwatch_pending: false,
+            pubsub: None,
         }
     }
     /// Removes a closed connection.

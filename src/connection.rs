@@ -2,6 +2,10 @@
 //!
 //! Replies to pipelined requests are batched into a single write per read. A protocol error gets Redis's error reply
 //! after the replies to the requests before it, then the connection closes; command errors never close it.
+//!
+//! A subscribed client (Pub/Sub) also owns a bounded queue of messages published to it: while idle (or blocked) the
+//! connection writes them as they come, a batch per write, and before running each request it sends the messages
+//! queued so far, so they precede that request's reply as in Redis.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +34,7 @@ pub async fn handle(mut stream: TcpStream, state: Arc<ServerState>, mut client: 
         tracing::debug!(id = info.id, "connection closed: {e}");
     }
     cmd::unwatch_all(&state, &mut client);
+    cmd::unsubscribe_all(&state, &mut client);
     state.clients.unregister(info.id);
 }
 
@@ -60,6 +65,10 @@ async fn serve(
             match parser.parse(&rbuf[at..]) {
                 Ok(Some(used)) => {
                     let argv = parser.argv(&rbuf[at..]);
+                    if let Some(subs) = &mut client.pubsub {
+                        // Messages published before this command was read go out before its reply.
+                        subs.drain(&mut out);
+                    }
                     if !argv.is_empty() {
                         flow = cmd::dispatch(state, client, argv, &mut out);
                         commands += 1;
@@ -99,9 +108,17 @@ async fn serve(
             }
         }
         reserve_for_next_read(&mut rbuf, &parser);
-        let n = tokio::select! {
-            n = stream.read_buf(&mut rbuf) => n?,
-            _ = &mut stop => return Ok(()),
+        // While idle, a subscriber also writes the messages published to it, a batch per write.
+        let n = loop {
+            tokio::select! {
+                n = stream.read_buf(&mut rbuf) => break n?,
+                _ = next_messages(client, &mut out) => tokio::select! {
+                    written = flush(stream, state, &mut out) => written?,
+                    // A subscriber that stops reading blocks this write until the publisher disconnects it.
+                    _ = &mut stop => return Ok(()),
+                },
+                _ = &mut stop => return Ok(()),
+            }
         };
         if n == 0 {
             return Ok(());
@@ -118,6 +135,14 @@ async fn serve(
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
         info.touch();
+    }
+}
+
+/// Waits for messages published to a subscribed client and appends them to `out`; never resolves otherwise.
+async fn next_messages(client: &mut Client, out: &mut Reply) {
+    match &mut client.pubsub {
+        Some(subs) => subs.recv(out).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -185,6 +210,11 @@ async fn wait_blocked(
                 }
             }
             _ = &mut stop, if !closing => closing = true,
+            // A RESP3 subscriber may block; messages published meanwhile still reach it.
+            _ = next_messages(client, out), if !closing => tokio::select! {
+                written = flush(stream, state, out) => written?,
+                _ = &mut stop => closing = true,
+            },
         }
         if closing && waiter.claim() {
             break;

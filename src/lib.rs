@@ -21,6 +21,7 @@ pub mod connection;
 pub mod glob;
 pub mod protocol;
 pub mod proxy;
+pub mod pubsub;
 pub mod ring;
 pub mod script;
 pub mod server;

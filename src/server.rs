@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::client::ClientRegistry;
 use crate::config::{Config, Settings};
 use crate::connection;
+use crate::pubsub::PubSub;
 use crate::script::Scripts;
 use crate::store::{now_ms, Store};
 
@@ -41,6 +42,8 @@ pub struct ServerState {
     pub clients: ClientRegistry,
     /// The Lua script cache and the scripts running now.
     pub scripts: Scripts,
+    /// Channel and pattern subscriptions.
+    pub pubsub: PubSub,
     /// Counters.
     pub stats: Stats,
     /// Process start, for uptime.
@@ -61,6 +64,7 @@ impl ServerState {
             store,
             clients: ClientRegistry::default(),
             scripts: Scripts::default(),
+            pubsub: PubSub::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: (0..40).map(|_| fastrand::digit(16)).collect(),

@@ -124,6 +124,14 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    // A RESP2 subscriber cannot take a plain reply between its messages: Redis answers with a `pong` message.
+    if ctx.client.pubsub.is_some() && !ctx.out.resp3() && argv.len() <= 2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out
+            .bulk(if argv.len() == 2 { argv.get(1) } else { b"" });
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv.get(1)),
@@ -236,6 +244,7 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     ctx.client.multi = None;
     ctx.client.unwatch_pending = true;
+    super::unsubscribe_all(ctx.server, ctx.client);
     ctx.client.select(0);
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.out.set_resp3(false);
@@ -314,7 +323,7 @@ fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn client_line(c: &ClientInfo) -> String {
     let (lib_name, lib_ver) = c.lib.lock().clone();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
          user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
@@ -324,35 +333,67 @@ fn client_line(c: &ClientInfo) -> String {
         c.name_string(),
         c.created.elapsed().as_secs(),
         c.idle_secs(),
-        if c.waiter.lock().is_some() { "b" } else { "N" },
+        client_flags(c),
         c.db.load(Ordering::Relaxed),
+        c.sub.load(Ordering::Relaxed),
+        c.psub.load(Ordering::Relaxed),
         c.last_cmd(),
         c.resp.load(Ordering::Relaxed),
     )
 }
 
-/// Redis's client types; every ringkv client is `normal`.
-fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
-    if is(name, "normal") {
-        Ok(true)
-    } else if ["master", "replica", "slave", "pubsub"]
-        .iter()
-        .any(|t| is(name, t))
-    {
-        Ok(false)
+/// CLIENT LIST `flags=`: `b` blocked, `P` subscribed, else `N`.
+fn client_flags(c: &ClientInfo) -> &'static str {
+    if c.waiter.lock().is_some() {
+        "b"
+    } else if ClientType::of(c) == ClientType::PubSub {
+        "P"
     } else {
-        Err(CmdError::err(format!(
-            "Unknown client type '{}'",
-            String::from_utf8_lossy(args::c_str(name))
-        )))
+        "N"
+    }
+}
+
+/// Redis's client types: `pubsub` while subscribed, else `normal`; ringkv has no masters or replicas.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    PubSub,
+    /// `master`, `replica`, `slave`: valid names that select nobody.
+    None,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Result<Self, CmdError> {
+        if is(name, "normal") {
+            Ok(ClientType::Normal)
+        } else if is(name, "pubsub") {
+            Ok(ClientType::PubSub)
+        } else if ["master", "replica", "slave"].iter().any(|t| is(name, t)) {
+            Ok(ClientType::None)
+        } else {
+            Err(CmdError::err(format!(
+                "Unknown client type '{}'",
+                String::from_utf8_lossy(args::c_str(name))
+            )))
+        }
+    }
+    fn of(c: &ClientInfo) -> Self {
+        if c.sub.load(Ordering::Relaxed) + c.psub.load(Ordering::Relaxed) > 0 {
+            ClientType::PubSub
+        } else {
+            ClientType::Normal
+        }
     }
 }
 
 fn client_list(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let clients = ctx.server.clients.snapshot();
     let chosen: Vec<_> = if argv.len() == 4 && is(argv.get(2), "TYPE") {
-        let normal = client_type_is_normal(argv.get(3))?;
-        clients.into_iter().filter(|_| normal).collect()
+        let kind = ClientType::parse(argv.get(3))?;
+        clients
+            .into_iter()
+            .filter(|c| ClientType::of(c) == kind)
+            .collect()
     } else if argv.len() > 3 && is(argv.get(2), "ID") {
         let ids = argv
             .iter_from(3)
@@ -382,7 +423,7 @@ fn client_info(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 #[derive(Default)]
 struct KillFilter<'a> {
     id: Option<u64>,
-    normal: Option<bool>,
+    kind: Option<ClientType>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
     skipme: bool,
@@ -391,7 +432,7 @@ struct KillFilter<'a> {
 impl KillFilter<'_> {
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
         self.id.is_none_or(|id| id == c.id)
-            && self.normal != Some(false)
+            && self.kind.is_none_or(|k| k == ClientType::of(c))
             && self.addr.is_none_or(|a| a == c.addr.to_string().as_bytes())
             && self
                 .laddr
@@ -417,7 +458,7 @@ fn parse_kill_filter(argv: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
                 .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
             f.id = Some(id as u64);
         } else if is(opt, "TYPE") {
-            f.normal = Some(client_type_is_normal(value)?);
+            f.kind = Some(ClientType::parse(value)?);
         } else if is(opt, "ADDR") {
             f.addr = Some(value);
         } else if is(opt, "LADDR") {
@@ -696,6 +737,17 @@ mod tests {
         assert!(only_b.contains(&format!("id={} ", b.client.id())));
         assert!(!only_b.contains(&format!("id={} ", a.client.id())));
         assert_eq!(a.cmd("CLIENT LIST TYPE pubsub"), "$0\r\n\r\n");
+        b.cmd("SUBSCRIBE c");
+        let pubsub = a.cmd("CLIENT LIST TYPE pubsub");
+        assert!(
+            pubsub.contains(&format!("id={} ", b.client.id())),
+            "{pubsub}"
+        );
+        assert!(!a
+            .cmd("CLIENT LIST TYPE normal")
+            .contains(&format!("id={} ", b.client.id())));
+        assert_eq!(a.cmd("CLIENT LIST TYPE master"), "$0\r\n\r\n");
+        b.cmd("RESET");
         assert_eq!(
             a.cmd("CLIENT LIST TYPE foo"),
             "-ERR Unknown client type 'foo'\r\n"

@@ -18,6 +18,7 @@ mod hash;
 mod keys;
 mod list;
 mod long_double;
+mod pubsub;
 pub mod ring;
 mod script;
 mod server;
@@ -31,6 +32,7 @@ use std::sync::LazyLock;
 
 pub use connection::REDIS_VERSION;
 pub use error::CmdError;
+pub use pubsub::unsubscribe_all;
 pub use transaction::unwatch_all;
 
 use crate::client::Client;
@@ -324,7 +326,7 @@ impl<'a> Dbs<'a> {
 
 static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| {
-        let families: [&'static [CommandSpec]; 11] = [
+        let families: [&'static [CommandSpec]; 12] = [
             connection::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
@@ -336,6 +338,7 @@ static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
             hash::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            pubsub::COMMANDS,
         ];
         families
             .into_iter()
@@ -439,6 +442,9 @@ pub fn dispatch(
     let spec = resolve_with_parent(argv).and_then(|(parent, spec)| {
         let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
         client.info.set_last_cmd(Some((parent.name, sub)));
+        if let Some(e) = pubsub::subscriber_mode_error(client, out.resp3(), parent.name, sub) {
+            return Err(e);
+        }
         match &client.multi {
             Some(_) if spec.has(flag::NO_MULTI) => {
                 Err(CmdError::err("Command not allowed inside a transaction"))

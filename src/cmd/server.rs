@@ -601,6 +601,9 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
                 ("evicted_keys", "0".into()),
                 ("keyspace_hits", ks.hits.to_string()),
                 ("keyspace_misses", ks.misses.to_string()),
+                ("pubsub_channels", server.pubsub.channel_count().to_string()),
+                ("pubsub_patterns", server.pubsub.numpat().to_string()),
+                ("pubsubshard_channels", "0".into()),
             ]
         }
         "replication" => vec![

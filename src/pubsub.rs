@@ -1,0 +1,420 @@
+//! The Pub/Sub registry: channel -> subscribers and pattern -> subscribers, with no I/O.
+//!
+//! Each subscribed connection owns a [`Subscriptions`]: its channel and pattern sets and the receiving end of a bounded
+//! queue of encoded messages. PUBLISH encodes a message once per protocol (RESP2 array / RESP3 push), shares the bytes
+//! with every receiver and never blocks: a subscriber whose queue holds more than [`OUTPUT_LIMIT_BYTES`] bytes or
+//! [`OUTPUT_LIMIT_MESSAGES`] messages is disconnected (like Redis's `client-output-buffer-limit pubsub 32mb`), so a
+//! subscriber that stops reading never costs unbounded memory. Once over the limit it stays over (its pending count is
+//! never decreased for the refused message), so it gets nothing more before its connection closes.
+//!
+//! Invariant: a client id is registered under a channel (pattern) exactly when that channel (pattern) is in its
+//! `Subscriptions`; both change together, under the registry's write lock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hashbrown::{HashMap, HashSet};
+use parking_lot::RwLock;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::client::ClientInfo;
+use crate::glob;
+use crate::protocol::Reply;
+
+/// Most bytes of messages queued for one subscriber before it is disconnected (Redis's pubsub hard limit).
+pub const OUTPUT_LIMIT_BYTES: usize = 32 * 1024 * 1024;
+/// Most messages queued for one subscriber before it is disconnected (bounds the per-message overhead of tiny ones).
+pub const OUTPUT_LIMIT_MESSAGES: usize = 1 << 16;
+/// Most messages a connection takes from its queue for one write.
+const BATCH: usize = 1024;
+
+/// Channel subscriptions or pattern subscriptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// SUBSCRIBE / UNSUBSCRIBE.
+    Channel,
+    /// PSUBSCRIBE / PUNSUBSCRIBE.
+    Pattern,
+}
+
+/// The registry's handle on one subscribed connection.
+struct Subscriber {
+    info: Arc<ClientInfo>,
+    tx: mpsc::Sender<Bytes>,
+    /// Bytes queued and not yet taken by the connection.
+    pending: Arc<AtomicUsize>,
+}
+
+impl Subscriber {
+    /// Queues `msg` without waiting; a subscriber over its limit is disconnected instead.
+    fn deliver(&self, msg: &Bytes) {
+        let before = self.pending.fetch_add(msg.len(), Ordering::AcqRel);
+        if before + msg.len() <= OUTPUT_LIMIT_BYTES {
+            match self.tx.try_send(msg.clone()) {
+                // A closed queue: the connection is going away and drops its subscriptions itself.
+                Ok(()) | Err(TrySendError::Closed(_)) => return,
+                Err(TrySendError::Full(_)) => {}
+            }
+        }
+        if before <= OUTPUT_LIMIT_BYTES {
+            tracing::warn!(
+                id = self.info.id,
+                "closing pubsub client: output buffer limit reached"
+            );
+        }
+        // Keep `pending` above the limit so nothing more is queued before the connection closes.
+        self.pending
+            .fetch_add(OUTPUT_LIMIT_BYTES + 1, Ordering::AcqRel);
+        self.info.kill();
+    }
+}
+
+/// One connection's subscriptions and the receiving end of its message queue.
+pub struct Subscriptions {
+    channels: HashSet<Vec<u8>>,
+    patterns: HashSet<Vec<u8>>,
+    rx: mpsc::Receiver<Bytes>,
+    handle: Arc<Subscriber>,
+    batch: Vec<Bytes>,
+}
+
+impl Subscriptions {
+    /// An empty subscription set for the client `info`.
+    pub fn new(info: Arc<ClientInfo>) -> Self {
+        let (tx, rx) = mpsc::channel(OUTPUT_LIMIT_MESSAGES);
+        Subscriptions {
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            rx,
+            handle: Arc::new(Subscriber {
+                info,
+                tx,
+                pending: Arc::new(AtomicUsize::new(0)),
+            }),
+            batch: Vec::new(),
+        }
+    }
+    /// Channels plus patterns: the count Redis reports in (un)subscribe replies.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+    /// The number of subscriptions of one kind.
+    pub fn len(&self, kind: Kind) -> usize {
+        self.set(kind).len()
+    }
+    /// The names subscribed to of one kind (unordered, as Redis's dict).
+    pub fn names(&self, kind: Kind) -> Vec<Vec<u8>> {
+        self.set(kind).iter().cloned().collect()
+    }
+    fn set(&self, kind: Kind) -> &HashSet<Vec<u8>> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Pattern => &self.patterns,
+        }
+    }
+    fn set_mut(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+        }
+    }
+    /// Waits for at least one message, then appends up to a batch of queued messages to `out`.
+    pub async fn recv(&mut self, out: &mut Reply) {
+        if self.rx.recv_many(&mut self.batch, BATCH).await > 0 {
+            self.take_batch(out);
+        }
+    }
+    /// Appends every message queued now to `out` (so they precede replies to commands read after them).
+    pub fn drain(&mut self, out: &mut Reply) {
+        while let Ok(msg) = self.rx.try_recv() {
+            self.batch.push(msg);
+            if self.batch.len() >= BATCH {
+                self.take_batch(out);
+            }
+        }
+        self.take_batch(out);
+    }
+    fn take_batch(&mut self, out: &mut Reply) {
+        let mut taken = 0;
+        for msg in self.batch.drain(..) {
+            taken += msg.len();
+            out.raw(&msg);
+        }
+        self.handle.pending.fetch_sub(taken, Ordering::AcqRel);
+    }
+}
+
+type Table = HashMap<Vec<u8>, HashMap<u64, Arc<Subscriber>>>;
+
+/// Every channel and pattern subscription of the server.
+#[derive(Default)]
+pub struct PubSub {
+    inner: RwLock<Tables>,
+}
+
+#[derive(Default)]
+struct Tables {
+    channels: Table,
+    patterns: Table,
+}
+
+impl Tables {
+    fn table(&mut self, kind: Kind) -> &mut Table {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+        }
+    }
+}
+
+/// A message encoded for each protocol on first use, so a PUBLISH encodes it at most twice.
+struct Encoded<'a> {
+    parts: [&'a [u8]; 3],
+    forms: [Option<Bytes>; 2],
+}
+
+impl<'a> Encoded<'a> {
+    fn new(parts: [&'a [u8]; 3]) -> Self {
+        Encoded {
+            parts,
+            forms: [None, None],
+        }
+    }
+    /// `message channel payload` (an empty pattern slot) or `pmessage pattern channel payload`.
+    fn get(&mut self, resp3: bool) -> &Bytes {
+        let parts = self.parts;
+        self.forms[resp3 as usize].get_or_insert_with(|| {
+            let mut r = Reply::new(resp3);
+            let [kind, pattern, rest] = parts;
+            let pmessage = kind == b"pmessage";
+            r.push(if pmessage { 4 } else { 3 });
+            r.bulk(kind);
+            if pmessage {
+                r.bulk(pattern);
+            }
+            r.buf.extend_from_slice(rest);
+            // Copied: the encoder's buffer has a large capacity that would count against no limit.
+            Bytes::copy_from_slice(&r.buf)
+        })
+    }
+}
+
+impl PubSub {
+    /// Subscribes `subs` to `name`; false when it already was.
+    pub fn subscribe(&self, subs: &mut Subscriptions, kind: Kind, name: &[u8]) -> bool {
+        if subs.set(kind).contains(name) {
+            return false;
+        }
+        let mut tables = self.inner.write();
+        tables
+            .table(kind)
+            .entry_ref(name)
+            .or_default()
+            .insert(subs.handle.info.id, subs.handle.clone());
+        subs.set_mut(kind).insert(name.to_vec());
+        true
+    }
+
+    /// Unsubscribes `subs` from `name`; false when it was not subscribed.
+    pub fn unsubscribe(&self, subs: &mut Subscriptions, kind: Kind, name: &[u8]) -> bool {
+        if !subs.set_mut(kind).remove(name) {
+            return false;
+        }
+        let mut tables = self.inner.write();
+        let table = tables.table(kind);
+        if let Some(clients) = table.get_mut(name) {
+            clients.remove(&subs.handle.info.id);
+            if clients.is_empty() {
+                table.remove(name);
+            }
+        }
+        true
+    }
+
+    /// Drops every subscription of `subs` (RESET, disconnect).
+    pub fn unsubscribe_all(&self, subs: &mut Subscriptions) {
+        for kind in [Kind::Channel, Kind::Pattern] {
+            for name in subs.names(kind) {
+                self.unsubscribe(subs, kind, &name);
+            }
+        }
+    }
+
+    /// Sends `payload` to the subscribers of `channel` and of every pattern matching it; returns the number of
+    /// deliveries (a client subscribed to the channel and to a matching pattern counts twice, as in Redis). A
+    /// publisher subscribed itself gets its message through its queue too, so after PUBLISH's reply, as Redis 7.2
+    /// orders it (7.0 sent it before).
+    pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
+        let mut rest = Reply::new(false);
+        rest.bulk(channel);
+        rest.bulk(payload);
+        let tables = self.inner.read();
+        let mut receivers = 0;
+        let mut send = |encoded: &mut Encoded, clients: &HashMap<u64, Arc<Subscriber>>| {
+            for sub in clients.values() {
+                let resp3 = sub.info.resp.load(Ordering::Relaxed) == 3;
+                sub.deliver(encoded.get(resp3));
+                receivers += 1;
+            }
+        };
+        if let Some(clients) = tables.channels.get(channel) {
+            send(&mut Encoded::new([b"message", b"", &rest.buf]), clients);
+        }
+        for (pattern, clients) in &tables.patterns {
+            if glob::matches(pattern, channel, false) {
+                send(
+                    &mut Encoded::new([b"pmessage", pattern, &rest.buf]),
+                    clients,
+                );
+            }
+        }
+        receivers
+    }
+
+    /// Channels with at least one subscriber, optionally only those matching `pattern` (PUBSUB CHANNELS).
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.inner
+            .read()
+            .channels
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Subscribers of `channel`, not counting pattern subscriptions (PUBSUB NUMSUB).
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.inner
+            .read()
+            .channels
+            .get(channel)
+            .map_or(0, |c| c.len())
+    }
+
+    /// Channels with at least one subscriber (INFO `pubsub_channels`).
+    pub fn channel_count(&self) -> usize {
+        self.inner.read().channels.len()
+    }
+
+    /// Distinct patterns subscribed to by anyone (PUBSUB NUMPAT, as Redis 7 counts them).
+    pub fn numpat(&self) -> usize {
+        self.inner.read().patterns.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    use crate::client::ClientRegistry;
+
+    fn subscriber(clients: &ClientRegistry, resp: usize) -> Subscriptions {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let client = clients.register(addr, addr);
+        client.info.resp.store(resp, Ordering::Relaxed);
+        Subscriptions::new(client.info)
+    }
+
+    fn received(subs: &mut Subscriptions) -> String {
+        let mut out = Reply::new(false);
+        subs.drain(&mut out);
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    fn publish(ps: &PubSub, channel: &str, payload: &str) -> usize {
+        ps.publish(channel.as_bytes(), payload.as_bytes())
+    }
+
+    #[test]
+    fn publish_encodes_per_subscriber_protocol_and_counts_receivers() {
+        let (clients, ps) = (ClientRegistry::default(), PubSub::default());
+        let (mut a, mut b) = (subscriber(&clients, 2), subscriber(&clients, 3));
+        assert!(ps.subscribe(&mut a, Kind::Channel, b"news"));
+        assert!(!ps.subscribe(&mut a, Kind::Channel, b"news"));
+        assert!(ps.subscribe(&mut b, Kind::Pattern, b"n?ws"));
+        assert_eq!(publish(&ps, "news", "hi"), 2);
+        assert_eq!(
+            received(&mut a),
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            received(&mut b),
+            ">4\r\n$8\r\npmessage\r\n$4\r\nn?ws\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(publish(&ps, "other", "x"), 0);
+        assert_eq!(received(&mut a), "");
+    }
+
+    #[test]
+    fn channel_and_matching_pattern_both_deliver() {
+        let (clients, ps) = (ClientRegistry::default(), PubSub::default());
+        let mut a = subscriber(&clients, 2);
+        ps.subscribe(&mut a, Kind::Channel, b"c1");
+        ps.subscribe(&mut a, Kind::Pattern, b"c*");
+        ps.subscribe(&mut a, Kind::Pattern, b"[^c]*");
+        assert_eq!(publish(&ps, "c1", "m"), 2);
+        let got = received(&mut a);
+        assert!(got.starts_with("*3\r\n$7\r\nmessage"), "{got}");
+        assert!(got.contains("pmessage\r\n$2\r\nc*"), "{got}");
+    }
+
+    #[test]
+    fn unsubscribe_removes_empty_entries_and_counts_follow() {
+        let (clients, ps) = (ClientRegistry::default(), PubSub::default());
+        let (mut a, mut b) = (subscriber(&clients, 2), subscriber(&clients, 2));
+        ps.subscribe(&mut a, Kind::Channel, b"x");
+        ps.subscribe(&mut b, Kind::Channel, b"x");
+        ps.subscribe(&mut a, Kind::Pattern, b"p*");
+        ps.subscribe(&mut b, Kind::Pattern, b"p*");
+        assert_eq!((ps.numsub(b"x"), ps.numpat(), a.count()), (2, 1, 2));
+        assert!(ps.unsubscribe(&mut a, Kind::Channel, b"x"));
+        assert!(!ps.unsubscribe(&mut a, Kind::Channel, b"x"));
+        assert_eq!(ps.numsub(b"x"), 1);
+        ps.unsubscribe_all(&mut b);
+        ps.unsubscribe_all(&mut a);
+        assert_eq!((ps.numsub(b"x"), ps.numpat(), a.count()), (0, 0, 0));
+        assert!(ps.channels(None).is_empty());
+    }
+
+    #[test]
+    fn channels_filter_with_redis_glob() {
+        let (clients, ps) = (ClientRegistry::default(), PubSub::default());
+        let mut a = subscriber(&clients, 2);
+        for c in ["news.tech", "news.art", "sport", "n{x}"] {
+            ps.subscribe(&mut a, Kind::Channel, c.as_bytes());
+        }
+        let mut got = ps.channels(Some(b"news.*"));
+        got.sort();
+        assert_eq!(got, vec![b"news.art".to_vec(), b"news.tech".to_vec()]);
+        assert_eq!(ps.channels(Some(b"n{x}")), vec![b"n{x}".to_vec()]);
+        assert_eq!(ps.channels(None).len(), 4);
+    }
+
+    #[test]
+    fn a_subscriber_over_its_limit_is_killed_and_gets_nothing_more() {
+        let (clients, ps) = (ClientRegistry::default(), PubSub::default());
+        let (mut slow, mut ok) = (subscriber(&clients, 2), subscriber(&clients, 2));
+        ps.subscribe(&mut slow, Kind::Channel, b"c");
+        ps.subscribe(&mut ok, Kind::Channel, b"c");
+        let payload = "x".repeat(1024 * 1024);
+        for _ in 0..(OUTPUT_LIMIT_BYTES / payload.len() + 1) {
+            assert_eq!(publish(&ps, "c", &payload), 2);
+            // `ok` keeps up.
+            assert!(received(&mut ok).ends_with("x\r\n"));
+        }
+        let killed = slow.handle.info.clone();
+        assert!(slow.handle.pending.load(Ordering::Relaxed) > OUTPUT_LIMIT_BYTES);
+        let taken = received(&mut slow).len();
+        assert!(taken <= OUTPUT_LIMIT_BYTES, "{taken}");
+        publish(&ps, "c", "after");
+        assert_eq!(received(&mut slow), "");
+        let mut fut = std::pin::pin!(killed.killed());
+        let waker = std::task::Waker::noop();
+        assert!(fut
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_ready());
+    }
+}
