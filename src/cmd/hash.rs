@@ -14,35 +14,29 @@ use crate::glob;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Hash, Keyspace, Value};
 
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, KEY1, hset),
-    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, hsetnx),
-    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, KEY1, hmset),
-    CommandSpec::new("hget", 3, READONLY | FAST, KEY1, hget),
-    CommandSpec::new("hmget", -3, READONLY | FAST, KEY1, hmget),
-    CommandSpec::new("hgetall", 2, READONLY, KEY1, hgetall),
-    CommandSpec::new("hkeys", 2, READONLY, KEY1, hkeys),
-    CommandSpec::new("hvals", 2, READONLY, KEY1, hvals),
-    CommandSpec::new("hdel", -3, WRITE | FAST, KEY1, hdel),
-    CommandSpec::new("hexists", 3, READONLY | FAST, KEY1, hexists),
-    CommandSpec::new("hlen", 2, READONLY | FAST, KEY1, hlen),
-    CommandSpec::new("hstrlen", 3, READONLY | FAST, KEY1, hstrlen),
-    CommandSpec::new("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, hincrby),
+    CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, Keys::FIRST, hset),
+    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, Keys::FIRST, hsetnx),
+    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, Keys::FIRST, hmset),
+    CommandSpec::new("hget", 3, READONLY | FAST, Keys::FIRST, hget),
+    CommandSpec::new("hmget", -3, READONLY | FAST, Keys::FIRST, hmget),
+    CommandSpec::new("hgetall", 2, READONLY, Keys::FIRST, hgetall),
+    CommandSpec::new("hkeys", 2, READONLY, Keys::FIRST, hkeys),
+    CommandSpec::new("hvals", 2, READONLY, Keys::FIRST, hvals),
+    CommandSpec::new("hdel", -3, WRITE | FAST, Keys::FIRST, hdel),
+    CommandSpec::new("hexists", 3, READONLY | FAST, Keys::FIRST, hexists),
+    CommandSpec::new("hlen", 2, READONLY | FAST, Keys::FIRST, hlen),
+    CommandSpec::new("hstrlen", 3, READONLY | FAST, Keys::FIRST, hstrlen),
+    CommandSpec::new("hincrby", 4, WRITE | DENYOOM | FAST, Keys::FIRST, hincrby),
     CommandSpec::new(
         "hincrbyfloat",
         4,
         WRITE | DENYOOM | FAST,
-        KEY1,
+        Keys::FIRST,
         hincrbyfloat,
     ),
-    CommandSpec::new("hrandfield", -2, READONLY, KEY1, hrandfield),
-    CommandSpec::new("hscan", -3, READONLY, KEY1, hscan),
+    CommandSpec::new("hrandfield", -2, READONLY, Keys::FIRST, hrandfield),
+    CommandSpec::new("hscan", -3, READONLY, Keys::FIRST, hscan),
 ];
 
 /// The hash at `key`, created empty when missing (the caller must then put a field in it); WRONGTYPE for another type.

@@ -11,25 +11,6 @@ use crate::glob;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Entry, Locked, Value, SCAN_BUCKETS};
 
-const ALL_KEYS: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-
-/// A source key and a destination key (RENAME, COPY).
-const KEY1_AND_2: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-
 /// The key of an OBJECT subcommand.
 const KEY2: Keys = Keys::Range {
     first: 2,
@@ -38,27 +19,27 @@ const KEY2: Keys = Keys::Range {
 };
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("del", -2, WRITE, ALL_KEYS, del),
-    CommandSpec::new("unlink", -2, WRITE | FAST, ALL_KEYS, del),
-    CommandSpec::new("exists", -2, READONLY | FAST, ALL_KEYS, exists),
-    CommandSpec::new("touch", -2, READONLY | FAST, ALL_KEYS, exists),
-    CommandSpec::new("type", 2, READONLY | FAST, KEY1, type_of),
+    CommandSpec::new("del", -2, WRITE, Keys::ALL, del),
+    CommandSpec::new("unlink", -2, WRITE | FAST, Keys::ALL, del),
+    CommandSpec::new("exists", -2, READONLY | FAST, Keys::ALL, exists),
+    CommandSpec::new("touch", -2, READONLY | FAST, Keys::ALL, exists),
+    CommandSpec::new("type", 2, READONLY | FAST, Keys::FIRST, type_of),
     CommandSpec::new("keys", 2, READONLY | ALL_SHARDS, Keys::None, keys),
     CommandSpec::new("scan", -2, READONLY | ALL_SHARDS, Keys::None, scan),
     CommandSpec::new("randomkey", 1, READONLY | ALL_SHARDS, Keys::None, randomkey),
-    CommandSpec::new("rename", 3, WRITE, KEY1_AND_2, rename),
-    CommandSpec::new("renamenx", 3, WRITE | FAST, KEY1_AND_2, renamenx),
-    CommandSpec::new("copy", -3, WRITE | DENYOOM, KEY1_AND_2, copy),
-    CommandSpec::new("move", 3, WRITE | FAST, KEY1, move_key),
-    CommandSpec::new("expire", -3, WRITE | FAST, KEY1, expire),
-    CommandSpec::new("pexpire", -3, WRITE | FAST, KEY1, pexpire),
-    CommandSpec::new("expireat", -3, WRITE | FAST, KEY1, expireat),
-    CommandSpec::new("pexpireat", -3, WRITE | FAST, KEY1, pexpireat),
-    CommandSpec::new("ttl", 2, READONLY | FAST, KEY1, ttl),
-    CommandSpec::new("pttl", 2, READONLY | FAST, KEY1, pttl),
-    CommandSpec::new("expiretime", 2, READONLY | FAST, KEY1, expiretime),
-    CommandSpec::new("pexpiretime", 2, READONLY | FAST, KEY1, pexpiretime),
-    CommandSpec::new("persist", 2, WRITE | FAST, KEY1, persist),
+    CommandSpec::new("rename", 3, WRITE, Keys::FIRST_TWO, rename),
+    CommandSpec::new("renamenx", 3, WRITE | FAST, Keys::FIRST_TWO, renamenx),
+    CommandSpec::new("copy", -3, WRITE | DENYOOM, Keys::FIRST_TWO, copy),
+    CommandSpec::new("move", 3, WRITE | FAST, Keys::FIRST, move_key),
+    CommandSpec::new("expire", -3, WRITE | FAST, Keys::FIRST, expire),
+    CommandSpec::new("pexpire", -3, WRITE | FAST, Keys::FIRST, pexpire),
+    CommandSpec::new("expireat", -3, WRITE | FAST, Keys::FIRST, expireat),
+    CommandSpec::new("pexpireat", -3, WRITE | FAST, Keys::FIRST, pexpireat),
+    CommandSpec::new("ttl", 2, READONLY | FAST, Keys::FIRST, ttl),
+    CommandSpec::new("pttl", 2, READONLY | FAST, Keys::FIRST, pttl),
+    CommandSpec::new("expiretime", 2, READONLY | FAST, Keys::FIRST, expiretime),
+    CommandSpec::new("pexpiretime", 2, READONLY | FAST, Keys::FIRST, pexpiretime),
+    CommandSpec::new("persist", 2, WRITE | FAST, Keys::FIRST, persist),
     CommandSpec::container("object", 0, OBJECT_SUBCOMMANDS),
 ];
 

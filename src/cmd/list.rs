@@ -20,49 +20,38 @@ use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
 use crate::store::{BlockOp, End, Keyspace, Value};
 
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-/// BLPOP/BRPOP: every argument but the last (the timeout) is a key.
-const KEYS_BUT_LAST: Keys = Keys::Range {
-    first: 1,
-    last: -2,
-    step: 1,
-};
-const KEY1_2: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("lpush", -3, WRITE | DENYOOM | FAST, KEY1, lpush),
-    CommandSpec::new("rpush", -3, WRITE | DENYOOM | FAST, KEY1, rpush),
-    CommandSpec::new("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, lpushx),
-    CommandSpec::new("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, rpushx),
-    CommandSpec::new("lpop", -2, WRITE | FAST, KEY1, lpop),
-    CommandSpec::new("rpop", -2, WRITE | FAST, KEY1, rpop),
-    CommandSpec::new("llen", 2, READONLY | FAST, KEY1, llen),
-    CommandSpec::new("lrange", 4, READONLY, KEY1, lrange),
-    CommandSpec::new("lindex", 3, READONLY, KEY1, lindex),
-    CommandSpec::new("lset", 4, WRITE | DENYOOM, KEY1, lset),
-    CommandSpec::new("lrem", 4, WRITE, KEY1, lrem),
-    CommandSpec::new("ltrim", 4, WRITE, KEY1, ltrim),
-    CommandSpec::new("linsert", 5, WRITE | DENYOOM, KEY1, linsert),
-    CommandSpec::new("lpos", -3, READONLY, KEY1, lpos),
-    CommandSpec::new("lmove", 5, WRITE | DENYOOM, KEY1_2, lmove),
-    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, KEY1_2, rpoplpush),
+    CommandSpec::new("lpush", -3, WRITE | DENYOOM | FAST, Keys::FIRST, lpush),
+    CommandSpec::new("rpush", -3, WRITE | DENYOOM | FAST, Keys::FIRST, rpush),
+    CommandSpec::new("lpushx", -3, WRITE | DENYOOM | FAST, Keys::FIRST, lpushx),
+    CommandSpec::new("rpushx", -3, WRITE | DENYOOM | FAST, Keys::FIRST, rpushx),
+    CommandSpec::new("lpop", -2, WRITE | FAST, Keys::FIRST, lpop),
+    CommandSpec::new("rpop", -2, WRITE | FAST, Keys::FIRST, rpop),
+    CommandSpec::new("llen", 2, READONLY | FAST, Keys::FIRST, llen),
+    CommandSpec::new("lrange", 4, READONLY, Keys::FIRST, lrange),
+    CommandSpec::new("lindex", 3, READONLY, Keys::FIRST, lindex),
+    CommandSpec::new("lset", 4, WRITE | DENYOOM, Keys::FIRST, lset),
+    CommandSpec::new("lrem", 4, WRITE, Keys::FIRST, lrem),
+    CommandSpec::new("ltrim", 4, WRITE, Keys::FIRST, ltrim),
+    CommandSpec::new("linsert", 5, WRITE | DENYOOM, Keys::FIRST, linsert),
+    CommandSpec::new("lpos", -3, READONLY, Keys::FIRST, lpos),
+    CommandSpec::new("lmove", 5, WRITE | DENYOOM, Keys::FIRST_TWO, lmove),
+    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, Keys::FIRST_TWO, rpoplpush),
     CommandSpec::new("lmpop", -4, WRITE, Keys::NumKeys { at: 1, step: 1 }, lmpop),
-    CommandSpec::new("blpop", -3, WRITE | BLOCKING, KEYS_BUT_LAST, blpop),
-    CommandSpec::new("brpop", -3, WRITE | BLOCKING, KEYS_BUT_LAST, brpop),
-    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, KEY1_2, blmove),
+    CommandSpec::new("blpop", -3, WRITE | BLOCKING, Keys::ALL_BUT_LAST, blpop),
+    CommandSpec::new("brpop", -3, WRITE | BLOCKING, Keys::ALL_BUT_LAST, brpop),
+    CommandSpec::new(
+        "blmove",
+        6,
+        WRITE | DENYOOM | BLOCKING,
+        Keys::FIRST_TWO,
+        blmove,
+    ),
     CommandSpec::new(
         "brpoplpush",
         4,
         WRITE | DENYOOM | BLOCKING,
-        KEY1_2,
+        Keys::FIRST_TWO,
         brpoplpush,
     ),
     CommandSpec::new(

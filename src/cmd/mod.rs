@@ -136,6 +136,33 @@ pub enum Keys {
     DestNumKeys,
 }
 
+impl Keys {
+    /// The first argument is the key (GET, LPUSH, HSET...).
+    pub const FIRST: Keys = Keys::Range {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+    /// The first two arguments are keys (RENAME, LMOVE, SMOVE...).
+    pub const FIRST_TWO: Keys = Keys::Range {
+        first: 1,
+        last: 2,
+        step: 1,
+    };
+    /// Every argument is a key (DEL, EXISTS, MGET, WATCH...).
+    pub const ALL: Keys = Keys::Range {
+        first: 1,
+        last: -1,
+        step: 1,
+    };
+    /// Every argument but the last, a timeout, is a key (BLPOP, BZPOPMIN...).
+    pub const ALL_BUT_LAST: Keys = Keys::Range {
+        first: 1,
+        last: -2,
+        step: 1,
+    };
+}
+
 /// One command: the facts Redis's command table has, plus our handler.
 pub struct CommandSpec {
     /// Lower-case name (`get`, or for a subcommand just `kill`).
@@ -701,6 +728,20 @@ pub mod testing {
     use crate::config::Config;
     use crate::protocol::{OwnedArgv, Reply};
     use crate::server::ServerState;
+
+    /// Redis's WRONGTYPE error line.
+    pub const WRONG: &str =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+
+    /// The bulk strings of a reply, in order, wherever they are nested.
+    pub fn bulks(reply: &str) -> Vec<String> {
+        let lines: Vec<&str> = reply.split("\r\n").collect();
+        lines
+            .windows(2)
+            .filter(|w| w[0].starts_with('$'))
+            .map(|w| w[1].to_string())
+            .collect()
+    }
 
     /// A server of its own with one connected client.
     pub struct TestClient {

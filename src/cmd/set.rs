@@ -19,39 +19,22 @@ use crate::glob;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Keyspace, Set, Value};
 
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KEY1_2: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-/// SINTER, SUNION, SDIFF and their STORE forms (whose first key is the destination).
-const ALL_KEYS: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sadd", -3, WRITE | DENYOOM | FAST, KEY1, sadd),
-    CommandSpec::new("srem", -3, WRITE | FAST, KEY1, srem),
-    CommandSpec::new("smembers", 2, READONLY, KEY1, smembers),
-    CommandSpec::new("sismember", 3, READONLY | FAST, KEY1, sismember),
-    CommandSpec::new("smismember", -3, READONLY | FAST, KEY1, smismember),
-    CommandSpec::new("scard", 2, READONLY | FAST, KEY1, scard),
-    CommandSpec::new("spop", -2, WRITE | FAST, KEY1, spop),
-    CommandSpec::new("srandmember", -2, READONLY, KEY1, srandmember),
-    CommandSpec::new("smove", 4, WRITE | FAST, KEY1_2, smove),
-    CommandSpec::new("sinter", -2, READONLY, ALL_KEYS, sinter),
-    CommandSpec::new("sunion", -2, READONLY, ALL_KEYS, sunion),
-    CommandSpec::new("sdiff", -2, READONLY, ALL_KEYS, sdiff),
-    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, ALL_KEYS, sinterstore),
-    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, ALL_KEYS, sunionstore),
-    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, ALL_KEYS, sdiffstore),
+    CommandSpec::new("sadd", -3, WRITE | DENYOOM | FAST, Keys::FIRST, sadd),
+    CommandSpec::new("srem", -3, WRITE | FAST, Keys::FIRST, srem),
+    CommandSpec::new("smembers", 2, READONLY, Keys::FIRST, smembers),
+    CommandSpec::new("sismember", 3, READONLY | FAST, Keys::FIRST, sismember),
+    CommandSpec::new("smismember", -3, READONLY | FAST, Keys::FIRST, smismember),
+    CommandSpec::new("scard", 2, READONLY | FAST, Keys::FIRST, scard),
+    CommandSpec::new("spop", -2, WRITE | FAST, Keys::FIRST, spop),
+    CommandSpec::new("srandmember", -2, READONLY, Keys::FIRST, srandmember),
+    CommandSpec::new("smove", 4, WRITE | FAST, Keys::FIRST_TWO, smove),
+    CommandSpec::new("sinter", -2, READONLY, Keys::ALL, sinter),
+    CommandSpec::new("sunion", -2, READONLY, Keys::ALL, sunion),
+    CommandSpec::new("sdiff", -2, READONLY, Keys::ALL, sdiff),
+    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, Keys::ALL, sinterstore),
+    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, Keys::ALL, sunionstore),
+    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, Keys::ALL, sdiffstore),
     CommandSpec::new(
         "sintercard",
         -3,
@@ -59,7 +42,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys::NumKeys { at: 1, step: 1 },
         sintercard,
     ),
-    CommandSpec::new("sscan", -3, READONLY, KEY1, sscan),
+    CommandSpec::new("sscan", -3, READONLY, Keys::FIRST, sscan),
 ];
 
 /// The set at `key`, created (in the encoding Redis picks for `first` and `size_hint` members) when missing; the caller
@@ -495,17 +478,7 @@ mod tests {
 
     use crate::cmd::testing::TestClient;
 
-    const WRONG: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
-
-    /// The bulk strings of a flat reply, in order.
-    fn bulks(reply: &str) -> Vec<String> {
-        let lines: Vec<&str> = reply.split("\r\n").collect();
-        lines
-            .windows(2)
-            .filter(|w| w[0].starts_with('$'))
-            .map(|w| w[1].to_string())
-            .collect()
-    }
+    use crate::cmd::testing::{bulks, WRONG};
 
     #[test]
     fn sadd_and_srem_count_changes_and_an_emptied_set_disappears() {

@@ -21,16 +21,6 @@ use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
 use crate::store::{Entry, Keyspace, Value};
 
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const ALL_KEYS: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
 const PAIRS: Keys = Keys::Range {
     first: 1,
     last: -1,
@@ -38,15 +28,15 @@ const PAIRS: Keys = Keys::Range {
 };
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("get", 2, READONLY | FAST, KEY1, get),
-    CommandSpec::new("set", -3, WRITE | DENYOOM, KEY1, set),
-    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, KEY1, setnx),
-    CommandSpec::new("setex", 4, WRITE | DENYOOM, KEY1, setex),
-    CommandSpec::new("psetex", 4, WRITE | DENYOOM, KEY1, psetex),
-    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, KEY1, getset),
-    CommandSpec::new("getdel", 2, WRITE | FAST, KEY1, getdel),
-    CommandSpec::new("getex", -2, WRITE | FAST, KEY1, getex),
-    CommandSpec::new("mget", -2, READONLY | FAST, ALL_KEYS, mget),
+    CommandSpec::new("get", 2, READONLY | FAST, Keys::FIRST, get),
+    CommandSpec::new("set", -3, WRITE | DENYOOM, Keys::FIRST, set),
+    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, Keys::FIRST, setnx),
+    CommandSpec::new("setex", 4, WRITE | DENYOOM, Keys::FIRST, setex),
+    CommandSpec::new("psetex", 4, WRITE | DENYOOM, Keys::FIRST, psetex),
+    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, Keys::FIRST, getset),
+    CommandSpec::new("getdel", 2, WRITE | FAST, Keys::FIRST, getdel),
+    CommandSpec::new("getex", -2, WRITE | FAST, Keys::FIRST, getex),
+    CommandSpec::new("mget", -2, READONLY | FAST, Keys::ALL, mget),
     CommandSpec::new("mset", -3, WRITE | DENYOOM, PAIRS, mset),
     CommandSpec::new("msetnx", -3, WRITE | DENYOOM, PAIRS, msetnx),
     CommandSpec::new(
@@ -56,19 +46,25 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys::NumKeys { at: 1, step: 2 },
         msetex,
     ),
-    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, KEY1, incr),
-    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, KEY1, decr),
-    CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, KEY1, incrby),
-    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, KEY1, decrby),
-    CommandSpec::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, incrbyfloat),
-    CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, KEY1, append),
-    CommandSpec::new("strlen", 2, READONLY | FAST, KEY1, strlen),
-    CommandSpec::new("getrange", 4, READONLY, KEY1, getrange),
-    CommandSpec::new("substr", 4, READONLY, KEY1, getrange),
-    CommandSpec::new("setrange", 4, WRITE | DENYOOM, KEY1, setrange),
-    CommandSpec::new("digest", 2, READONLY | FAST, KEY1, digest),
-    CommandSpec::new("delex", -2, WRITE | FAST, KEY1, delex),
-    CommandSpec::new("delifeq", 3, WRITE | FAST, KEY1, delifeq),
+    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, Keys::FIRST, incr),
+    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, Keys::FIRST, decr),
+    CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, Keys::FIRST, incrby),
+    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, Keys::FIRST, decrby),
+    CommandSpec::new(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        Keys::FIRST,
+        incrbyfloat,
+    ),
+    CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, Keys::FIRST, append),
+    CommandSpec::new("strlen", 2, READONLY | FAST, Keys::FIRST, strlen),
+    CommandSpec::new("getrange", 4, READONLY, Keys::FIRST, getrange),
+    CommandSpec::new("substr", 4, READONLY, Keys::FIRST, getrange),
+    CommandSpec::new("setrange", 4, WRITE | DENYOOM, Keys::FIRST, setrange),
+    CommandSpec::new("digest", 2, READONLY | FAST, Keys::FIRST, digest),
+    CommandSpec::new("delex", -2, WRITE | FAST, Keys::FIRST, delex),
+    CommandSpec::new("delifeq", 3, WRITE | FAST, Keys::FIRST, delifeq),
 ];
 
 /// The string a live entry holds, or WRONGTYPE.

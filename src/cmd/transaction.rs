@@ -15,12 +15,6 @@ use crate::protocol::Argv;
 use crate::server::ServerState;
 use crate::store::WatchState;
 
-const ALL_KEYS: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-
 pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "multi",
@@ -47,7 +41,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         "watch",
         -2,
         NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        ALL_KEYS,
+        Keys::ALL,
         watch,
     ),
     CommandSpec::new(

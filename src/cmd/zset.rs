@@ -21,57 +21,53 @@ use crate::protocol::reply::format_double;
 use crate::protocol::{Argv, Reply};
 use crate::store::{BlockOp, Keyspace, Set, Value, ZSet};
 
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-/// BZPOPMIN/BZPOPMAX: every argument but the last (the timeout) is a key.
-const KEYS_BUT_LAST: Keys = Keys::Range {
-    first: 1,
-    last: -2,
-    step: 1,
-};
-const KEY1_2: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
 const NUMKEYS1: Keys = Keys::NumKeys { at: 1, step: 1 };
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, KEY1, zadd),
-    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, zincrby),
-    CommandSpec::new("zrem", -3, WRITE | FAST, KEY1, zrem),
-    CommandSpec::new("zscore", 3, READONLY | FAST, KEY1, zscore),
-    CommandSpec::new("zmscore", -3, READONLY | FAST, KEY1, zmscore),
-    CommandSpec::new("zcard", 2, READONLY | FAST, KEY1, zcard),
-    CommandSpec::new("zcount", 4, READONLY | FAST, KEY1, zcount),
-    CommandSpec::new("zlexcount", 4, READONLY | FAST, KEY1, zlexcount),
-    CommandSpec::new("zrange", -4, READONLY, KEY1, zrange),
-    CommandSpec::new("zrangebyscore", -4, READONLY, KEY1, zrangebyscore),
-    CommandSpec::new("zrevrangebyscore", -4, READONLY, KEY1, zrevrangebyscore),
-    CommandSpec::new("zrangebylex", -4, READONLY, KEY1, zrangebylex),
-    CommandSpec::new("zrevrangebylex", -4, READONLY, KEY1, zrevrangebylex),
-    CommandSpec::new("zrevrange", -4, READONLY, KEY1, zrevrange),
-    CommandSpec::new("zrangestore", -5, WRITE | DENYOOM, KEY1_2, zrangestore),
-    CommandSpec::new("zrank", -3, READONLY | FAST, KEY1, zrank),
-    CommandSpec::new("zrevrank", -3, READONLY | FAST, KEY1, zrevrank),
-    CommandSpec::new("zpopmin", -2, WRITE | FAST, KEY1, zpopmin),
-    CommandSpec::new("zpopmax", -2, WRITE | FAST, KEY1, zpopmax),
+    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, Keys::FIRST, zadd),
+    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, Keys::FIRST, zincrby),
+    CommandSpec::new("zrem", -3, WRITE | FAST, Keys::FIRST, zrem),
+    CommandSpec::new("zscore", 3, READONLY | FAST, Keys::FIRST, zscore),
+    CommandSpec::new("zmscore", -3, READONLY | FAST, Keys::FIRST, zmscore),
+    CommandSpec::new("zcard", 2, READONLY | FAST, Keys::FIRST, zcard),
+    CommandSpec::new("zcount", 4, READONLY | FAST, Keys::FIRST, zcount),
+    CommandSpec::new("zlexcount", 4, READONLY | FAST, Keys::FIRST, zlexcount),
+    CommandSpec::new("zrange", -4, READONLY, Keys::FIRST, zrange),
+    CommandSpec::new("zrangebyscore", -4, READONLY, Keys::FIRST, zrangebyscore),
+    CommandSpec::new(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        Keys::FIRST,
+        zrevrangebyscore,
+    ),
+    CommandSpec::new("zrangebylex", -4, READONLY, Keys::FIRST, zrangebylex),
+    CommandSpec::new("zrevrangebylex", -4, READONLY, Keys::FIRST, zrevrangebylex),
+    CommandSpec::new("zrevrange", -4, READONLY, Keys::FIRST, zrevrange),
+    CommandSpec::new(
+        "zrangestore",
+        -5,
+        WRITE | DENYOOM,
+        Keys::FIRST_TWO,
+        zrangestore,
+    ),
+    CommandSpec::new("zrank", -3, READONLY | FAST, Keys::FIRST, zrank),
+    CommandSpec::new("zrevrank", -3, READONLY | FAST, Keys::FIRST, zrevrank),
+    CommandSpec::new("zpopmin", -2, WRITE | FAST, Keys::FIRST, zpopmin),
+    CommandSpec::new("zpopmax", -2, WRITE | FAST, Keys::FIRST, zpopmax),
     CommandSpec::new("zmpop", -4, WRITE, NUMKEYS1, zmpop),
     CommandSpec::new(
         "bzpopmin",
         -3,
         WRITE | FAST | BLOCKING,
-        KEYS_BUT_LAST,
+        Keys::ALL_BUT_LAST,
         bzpopmin,
     ),
     CommandSpec::new(
         "bzpopmax",
         -3,
         WRITE | FAST | BLOCKING,
-        KEYS_BUT_LAST,
+        Keys::ALL_BUT_LAST,
         bzpopmax,
     ),
     CommandSpec::new(
@@ -81,9 +77,9 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys::NumKeys { at: 2, step: 1 },
         bzmpop,
     ),
-    CommandSpec::new("zremrangebyscore", 4, WRITE, KEY1, zremrangebyscore),
-    CommandSpec::new("zremrangebyrank", 4, WRITE, KEY1, zremrangebyrank),
-    CommandSpec::new("zremrangebylex", 4, WRITE, KEY1, zremrangebylex),
+    CommandSpec::new("zremrangebyscore", 4, WRITE, Keys::FIRST, zremrangebyscore),
+    CommandSpec::new("zremrangebyrank", 4, WRITE, Keys::FIRST, zremrangebyrank),
+    CommandSpec::new("zremrangebylex", 4, WRITE, Keys::FIRST, zremrangebylex),
     CommandSpec::new(
         "zunionstore",
         -4,
@@ -108,8 +104,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zunion", -3, READONLY, NUMKEYS1, zunion),
     CommandSpec::new("zinter", -3, READONLY, NUMKEYS1, zinter),
     CommandSpec::new("zdiff", -3, READONLY, NUMKEYS1, zdiff),
-    CommandSpec::new("zscan", -3, READONLY, KEY1, zscan),
-    CommandSpec::new("zrandmember", -2, READONLY, KEY1, zrandmember),
+    CommandSpec::new("zscan", -3, READONLY, Keys::FIRST, zscan),
+    CommandSpec::new("zrandmember", -2, READONLY, Keys::FIRST, zrandmember),
 ];
 
 const NAN_SCORE: &str = "resulting score is not a number (NaN)";
@@ -1254,17 +1250,7 @@ fn zrandmember(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 mod tests {
     use crate::cmd::testing::TestClient;
 
-    const WRONG: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
-
-    /// The bulk strings of a flat reply, in order.
-    fn bulks(reply: &str) -> Vec<String> {
-        let lines: Vec<&str> = reply.split("\r\n").collect();
-        lines
-            .windows(2)
-            .filter(|w| w[0].starts_with('$'))
-            .map(|w| w[1].to_string())
-            .collect()
-    }
+    use crate::cmd::testing::{bulks, WRONG};
 
     #[test]
     fn zadd_counts_added_and_with_ch_changed_and_an_emptied_zset_disappears() {
