@@ -410,7 +410,7 @@ mod tests {
     fn every_hash_command_refuses_another_type() {
         let mut c = TestClient::new();
         c.cmd("SET s x");
-        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        let wrong = crate::cmd::testing::WRONG;
         for cmd in [
             "HSET s a 1",
             "HSETNX s a 1",

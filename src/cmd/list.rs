@@ -683,8 +683,7 @@ mod tests {
     use crate::cmd::testing::TestClient;
     use crate::store::now_ms;
 
-    const WRONGTYPE: &str =
-        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    use crate::cmd::testing::WRONG as WRONGTYPE;
     const RANK_ZERO: &str =
         "-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or \
                              use negative to start from the end of the list\r\n";

@@ -816,8 +816,7 @@ mod tests {
 
     const NIL: &str = "$-1\r\n";
     const OK: &str = "+OK\r\n";
-    const WRONGTYPE: &str =
-        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    use crate::cmd::testing::WRONG as WRONGTYPE;
     const SYNTAX: &str = "-ERR syntax error\r\n";
     const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
     const NOT_FLOAT: &str = "-ERR value is not a valid float\r\n";
