@@ -104,11 +104,18 @@ fn ring_lookup(c: &mut Criterion) {
     });
 }
 
+fn blocking_timeout(c: &mut Criterion) {
+    c.bench_function("args/parse_timeout", |b| {
+        b.iter(|| ringkv::cmd::blocking::parse_timeout(black_box(b"0.5")))
+    });
+}
+
 criterion_group!(
     benches,
     parse_pipeline,
     encode_replies,
     store_get_set,
-    ring_lookup
+    ring_lookup,
+    blocking_timeout
 );
 criterion_main!(benches);

@@ -25,6 +25,9 @@ use crate::store::{BlockOp, Keyspace, Locked, Waiter};
 /// Parses a blocking timeout in seconds (0 waits forever) with Redis's errors. Redis reads it as a `long double`
 /// (`strtold`: hexadecimal floats too, and `1e400` is "out of range" rather than "not a float").
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+    if let Some(ms) = plain_decimal_ms(arg) {
+        return Ok((ms > 0).then(|| Duration::from_millis(ms)));
+    }
     let secs = LongDouble::parse(arg)
         .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?
         .to_f64();
@@ -38,6 +41,24 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     // Durations far beyond any real wait are clamped so that deadline arithmetic cannot overflow.
     const FOREVER_MS: f64 = 100.0 * 365.0 * 24.0 * 3600.0 * 1000.0;
     Ok((ms > 0.0).then(|| Duration::from_millis(ms.min(FOREVER_MS) as u64)))
+}
+
+/// Milliseconds, rounded up, of a plain decimal number of seconds (`5`, `0.25`: at most 9 digits on each side of the
+/// point), computed exactly; `None` for anything else, which takes the long-double path Redis uses. Every blocking
+/// command parses a timeout, and the long-double parser costs microseconds.
+fn plain_decimal_ms(arg: &[u8]) -> Option<u64> {
+    let (int, frac) = match arg.iter().position(|&c| c == b'.') {
+        Some(dot) => (&arg[..dot], &arg[dot + 1..]),
+        None => (arg, &b""[..]),
+    };
+    let digits = |s: &[u8]| s.len() <= 9 && s.iter().all(u8::is_ascii_digit);
+    if int.is_empty() || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let value = |s: &[u8]| s.iter().fold(0u64, |n, &c| n * 10 + (c - b'0') as u64);
+    // The fraction in nanoseconds, then rounded up to whole milliseconds.
+    let frac_ns = value(frac) * 10u64.pow(9 - frac.len() as u32);
+    Some(value(int) * 1000 + frac_ns.div_ceil(1_000_000))
 }
 
 /// Blocks the calling client on `keys` (all locked by the command) until one can serve `op` or `timeout` passes.
@@ -226,4 +247,39 @@ pub fn unblock(waiter: &Waiter, with_error: bool) -> bool {
     };
     waiter.complete(reply);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_decimals_take_the_exact_fast_path() {
+        for (arg, ms) in [
+            ("0", 0),
+            ("5", 5000),
+            ("0.25", 250),
+            ("0.0011", 2),
+            ("1.", 1000),
+            ("0.001", 1),
+        ] {
+            assert_eq!(plain_decimal_ms(arg.as_bytes()), Some(ms), "{arg}");
+        }
+        for arg in ["-1", "1e3", "inf", "", ".5", "0x10", "1234567890"] {
+            assert_eq!(plain_decimal_ms(arg.as_bytes()), None, "{arg}");
+        }
+        assert_eq!(
+            parse_timeout(b"0.25").unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(parse_timeout(b"0").unwrap(), None);
+        assert_eq!(
+            parse_timeout(b".5").unwrap(),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_timeout(b"-0.5").unwrap_err().to_string(),
+            "ERR timeout is negative"
+        );
+    }
 }
