@@ -9,18 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode, Raw, Server};
-
-/// Sends `commands` pipelined in chunks and returns the replies in order.
-fn pipeline(c: &mut Raw, commands: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
-    let mut replies = Vec::with_capacity(commands.len());
-    for part in commands.chunks(50) {
-        let bytes: Vec<u8> = part.iter().flat_map(|cmd| encode(cmd)).collect();
-        c.send(&bytes);
-        replies.extend(part.iter().map(|_| c.reply()));
-    }
-    replies
-}
+use common::{pipeline, Server};
 
 /// HSET commands putting `field:i` = `value:i` for `range` into `key`, 1000 fields per command.
 fn hset_batches(key: &str, range: std::ops::Range<usize>) -> Vec<Vec<Vec<u8>>> {

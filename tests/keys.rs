@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Raw, Server};
+use common::{bulks, Raw, Server};
 
 const SHARDS: usize = 8;
 
@@ -16,15 +16,10 @@ fn start() -> Server {
     Server::start(&["--shards", &SHARDS.to_string()])
 }
 
-/// Runs `commands` pipelined (one write) and checks every reply is `expect`.
+/// Runs `commands` pipelined and checks every reply is `expect`.
 fn pipeline(c: &mut Raw, commands: &[Vec<String>], expect: &[u8]) {
-    let mut bytes = Vec::new();
-    for cmd in commands {
-        bytes.extend(common::encode(cmd));
-    }
-    c.send(&bytes);
-    for cmd in commands {
-        assert_eq!(c.reply(), expect, "{cmd:?}");
+    for (cmd, reply) in commands.iter().zip(common::pipeline(c, commands)) {
+        assert_eq!(reply, expect, "{cmd:?}");
     }
 }
 
@@ -32,18 +27,6 @@ fn sets(prefix: &str, n: usize) -> Vec<Vec<String>> {
     (0..n)
         .map(|i| vec!["SET".into(), format!("{prefix}:{i}"), "v".into()])
         .collect()
-}
-
-/// Decodes a flat RESP2 array of bulk strings.
-fn bulks(reply: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(reply);
-    let mut lines = text.split("\r\n").skip(1);
-    let mut out = Vec::new();
-    while let (Some(len), Some(s)) = (lines.next(), lines.next()) {
-        assert!(len.starts_with('$'), "not a bulk string in {text:?}");
-        out.push(s.to_string());
-    }
-    out
 }
 
 /// One SCAN call: the next cursor and the keys.

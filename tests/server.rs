@@ -11,24 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::Server;
-
-/// The tool's path, or `None` (test skipped) when it is missing outside CI. Panics when it is missing under CI.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is required when CI=true"
-        );
-        eprintln!("{name} not installed: skipping");
-    }
-    found
-}
+use common::{required_program, Server};
 
 /// Runs `program args...` with `stdin` as its input and returns its output, failing after 60 seconds.
 fn run(program: &PathBuf, args: &[&str], stdin: &[u8]) -> Output {
@@ -60,7 +43,9 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn redis_cli_interactive_session_runs_commands() {
-    let Some(cli) = tool("redis-cli") else { return };
+    let Some(cli) = required_program("redis-cli") else {
+        return;
+    };
     let server = Server::start(&[]);
     let port = server.port.to_string();
     // No command arguments: redis-cli starts its REPL, which first asks COMMAND DOCS for its help table.
@@ -76,7 +61,9 @@ fn redis_cli_interactive_session_runs_commands() {
 
 #[test]
 fn redis_cli_with_arguments_reads_info_and_config() {
-    let Some(cli) = tool("redis-cli") else { return };
+    let Some(cli) = required_program("redis-cli") else {
+        return;
+    };
     let server = Server::start(&[]);
     let port = server.port.to_string();
     let info = run(&cli, &["-p", &port, "INFO", "server"], b"");
@@ -89,7 +76,9 @@ fn redis_cli_with_arguments_reads_info_and_config() {
 
 #[test]
 fn redis_cli_pipe_mode_gets_every_reply() {
-    let Some(cli) = tool("redis-cli") else { return };
+    let Some(cli) = required_program("redis-cli") else {
+        return;
+    };
     let server = Server::start(&[]);
     let port = server.port.to_string();
     let mut input = Vec::new();
@@ -105,7 +94,7 @@ fn redis_cli_pipe_mode_gets_every_reply() {
 
 #[test]
 fn redis_benchmark_completes_without_errors() {
-    let Some(bench) = tool("redis-benchmark") else {
+    let Some(bench) = required_program("redis-benchmark") else {
         return;
     };
     let server = Server::start(&[]);

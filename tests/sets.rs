@@ -7,41 +7,14 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{encode, Raw, Server};
-use ringkv::store::Store;
+use common::{bulks, encode, keys_on_distinct_shards, required_program, Raw, Server};
 
 const SHARDS: usize = 16;
-
-/// `n` keys with the given prefix, each on a different shard of a `--shards 16` server (found with the ring the
-/// server places keys with).
-fn keys_on_distinct_shards(prefix: &str, n: usize) -> Vec<String> {
-    let store = Store::new(SHARDS, 1);
-    let mut seen = HashSet::new();
-    let keys: Vec<String> = (0..10_000)
-        .map(|i| format!("{prefix}:{i}"))
-        .filter(|k| seen.insert(store.shard_of(k.as_bytes())))
-        .take(n)
-        .collect();
-    assert_eq!(keys.len(), n);
-    keys
-}
-
-/// The bulk strings of a reply, in order.
-fn bulks(reply: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(reply);
-    let lines: Vec<&str> = text.split("\r\n").collect();
-    lines
-        .windows(2)
-        .filter(|w| w[0].starts_with('$'))
-        .map(|w| w[1].to_string())
-        .collect()
-}
 
 /// SADD `key` with the members, in one command.
 fn sadd(c: &mut Raw, key: &str, members: impl IntoIterator<Item = String>) -> Vec<u8> {
@@ -62,7 +35,7 @@ fn range(from: usize, to: usize) -> impl Iterator<Item = String> {
 fn store_forms_combine_sets_living_on_different_shards() {
     let server = Server::start(&["--shards", "16"]);
     let mut c = server.raw();
-    let k = keys_on_distinct_shards("set", 4);
+    let k = keys_on_distinct_shards("set", 4, SHARDS);
     let (a, b, s3, dst) = (&k[0], &k[1], &k[2], &k[3]);
     sadd(&mut c, a, range(0, 1000));
     sadd(&mut c, b, range(500, 1500));
@@ -87,7 +60,7 @@ fn store_forms_combine_sets_living_on_different_shards() {
 #[test]
 fn smove_and_sunion_are_atomic_across_shards() {
     let server = Server::start(&["--shards", "16"]);
-    let k = keys_on_distinct_shards("pool", 2);
+    let k = keys_on_distinct_shards("pool", 2, SHARDS);
     let mut c = server.raw();
     sadd(&mut c, &k[0], range(0, 100));
     let stop = Arc::new(AtomicBool::new(false));
@@ -225,26 +198,9 @@ fn srandmember_and_spop_pick_uniformly_in_every_encoding() {
     assert_eq!(c.cmd(&["EXISTS", "large"]), b":0\r\n");
 }
 
-/// The tool's path, or `None` (test skipped) when it is missing outside CI. Panics when it is missing under CI.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is required when CI=true"
-        );
-        eprintln!("{name} not installed: skipping");
-    }
-    found
-}
-
 #[test]
 fn redis_benchmark_hset_sadd_spop_completes_without_errors() {
-    let Some(bench) = tool("redis-benchmark") else {
+    let Some(bench) = required_program("redis-benchmark") else {
         return;
     };
     let server = Server::start(&[]);
@@ -274,7 +230,7 @@ fn redis_benchmark_hset_sadd_spop_completes_without_errors() {
 async fn the_redis_crate_reads_and_writes_sets() {
     let server = Server::start(&["--shards", "16"]);
     let mut con = server.client().await;
-    let k = keys_on_distinct_shards("tags", 2);
+    let k = keys_on_distinct_shards("tags", 2, SHARDS);
     let added: i64 = redis::cmd("SADD")
         .arg(&k[0])
         .arg(&["red", "green", "blue"])

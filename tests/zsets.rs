@@ -6,45 +6,12 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{encode, Raw, Server};
-use ringkv::store::Store;
+use common::{bulks, keys_on_distinct_shards, pipeline, Server};
 
 const SHARDS: usize = 16;
-
-/// `n` keys with the given prefix, each on a different shard of a `--shards 16` server.
-fn keys_on_distinct_shards(prefix: &str, n: usize) -> Vec<String> {
-    let store = Store::new(SHARDS, 1);
-    let mut seen = HashSet::new();
-    let keys: Vec<String> = (0..10_000)
-        .map(|i| format!("{prefix}:{i}"))
-        .filter(|k| seen.insert(store.shard_of(k.as_bytes())))
-        .take(n)
-        .collect();
-    assert_eq!(keys.len(), n);
-    keys
-}
-
-/// The bulk strings of a reply, in order.
-fn bulks(reply: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(reply);
-    let lines: Vec<&str> = text.split("\r\n").collect();
-    lines
-        .windows(2)
-        .filter(|w| w[0].starts_with('$'))
-        .map(|w| w[1].to_string())
-        .collect()
-}
-
-/// Sends every command at once and reads all the replies (one round trip, so timing measures the server).
-fn pipeline(c: &mut Raw, cmds: &[Vec<String>]) -> Vec<Vec<u8>> {
-    let bytes: Vec<u8> = cmds.iter().flat_map(|cmd| encode(cmd)).collect();
-    c.send(&bytes);
-    cmds.iter().map(|_| c.reply()).collect()
-}
 
 #[test]
 fn ranks_and_rank_ranges_on_a_100k_member_zset_stay_fast() {
@@ -140,7 +107,7 @@ fn zrange_variants_agree_with_each_other() {
 fn union_intersection_and_rangestore_work_across_shards() {
     let server = Server::start(&["--shards", "16"]);
     let mut c = server.raw();
-    let k = keys_on_distinct_shards("z", 4);
+    let k = keys_on_distinct_shards("z", 4, SHARDS);
     let (a, b, s, dst) = (&k[0], &k[1], &k[2], &k[3]);
     c.cmd(&["ZADD", a, "1", "x", "2", "y"]);
     c.cmd(&["ZADD", b, "10", "y", "20", "z"]);

@@ -230,18 +230,62 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Finds an external program the tests need. Under CI (`CI=true`) a missing program fails the test; elsewhere the
-/// test is skipped with a note.
-pub fn required_program(path: &str) -> Option<&str> {
-    if std::path::Path::new(path).exists() {
-        return Some(path);
+/// Finds an external program the tests need, by name on PATH (`redis-cli`) or by path. Under CI (`CI=true`) a
+/// missing program fails the test; elsewhere the test is skipped with a note.
+pub fn required_program(name: &str) -> Option<std::path::PathBuf> {
+    let found = if name.contains('/') {
+        Some(std::path::PathBuf::from(name)).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is required under CI"
+        );
+        eprintln!("skipping: {name} is not installed");
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{path} is required under CI"
-    );
-    eprintln!("skipping: {path} is not installed");
-    None
+    found
+}
+
+/// The bulk strings of a reply, in order, wherever they are nested.
+pub fn bulks(reply: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(reply);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with('$'))
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+/// `n` keys with the given prefix, each on a different shard of a server started with `--shards <shards>` (found
+/// with the ring the server places keys with).
+pub fn keys_on_distinct_shards(prefix: &str, n: usize, shards: usize) -> Vec<String> {
+    let store = ringkv::store::Store::new(shards, 1);
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| seen.insert(store.shard_of(k.as_bytes())))
+        .take(n)
+        .collect();
+    assert_eq!(keys.len(), n);
+    keys
+}
+
+/// Sends `commands` pipelined, 50 at a time, and returns the replies in order.
+pub fn pipeline<A: AsRef<[u8]>>(c: &mut Raw, commands: &[Vec<A>]) -> Vec<Vec<u8>> {
+    let mut replies = Vec::with_capacity(commands.len());
+    for part in commands.chunks(50) {
+        let bytes: Vec<u8> = part.iter().flat_map(|cmd| encode(cmd)).collect();
+        c.send(&bytes);
+        replies.extend(part.iter().map(|_| c.reply()));
+    }
+    replies
 }
 
 /// Waits until something accepts connections on `port`.
