@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::list::{self, Keyspaces};
 use super::long_double::LongDouble;
-use super::zset;
+use super::{stream, zset};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flow};
 use crate::client::Blocked;
 use crate::protocol::{Argv, Reply};
@@ -72,7 +72,9 @@ pub fn block(
         // Inside a transaction a blocking command answers at once, as its timeout would (BLMOVE: a plain nil).
         match op {
             BlockOp::Move { .. } => ctx.out.null(),
-            BlockOp::Pop { .. } | BlockOp::ZPop { .. } => ctx.out.null_array(),
+            BlockOp::Pop { .. } | BlockOp::ZPop { .. } | BlockOp::XRead { .. } => {
+                ctx.out.null_array()
+            }
         }
         return Ok(());
     }
@@ -146,6 +148,9 @@ fn serve(
 ) -> bool {
     let store = &server.store;
     while let Some((db, key)) = ready.pop() {
+        if !serve_stream_readers(server, shards, db, &key, now) {
+            return false;
+        }
         loop {
             let shard = shards.shard(store.shard_of(&key));
             let Some(waiter) = shard.blocked.front(db, &key) else {
@@ -153,6 +158,8 @@ fn serve(
             };
             let has_data = match waiter.op {
                 BlockOp::ZPop { .. } => zset::has_members(&mut shard.dbs[db], &key, now),
+                // Served by `serve_stream_readers`; an unsatisfied reader waits for a newer entry.
+                BlockOp::XRead { .. } => false,
                 _ => list::has_elements(&mut shard.dbs[db], &key, now),
             };
             if !has_data {
@@ -203,7 +210,39 @@ fn serve(
                         Err(e) => out.error(&e.to_string()),
                     }
                 }
+                BlockOp::XRead { .. } => unreachable!("readers are never judged to have data here"),
             }
+            waiter.complete(out.buf);
+        }
+    }
+    true
+}
+
+/// Serves every XREAD blocked on `key` (in `db`) for which one of its streams now has entries after its ID, oldest
+/// first: readers take nothing away, so one does not starve another. Returns false when a reader also waits on a
+/// key in a shard not held (its reply covers all its keys, as Redis 7.2's re-executed XREAD does).
+fn serve_stream_readers(
+    server: &ServerState,
+    shards: &mut Locked,
+    db: usize,
+    key: &[u8],
+    now: u64,
+) -> bool {
+    let store = &server.store;
+    let waiting = shards.shard(store.shard_of(key)).blocked.waiting(db, key);
+    for waiter in waiting {
+        let BlockOp::XRead { after, count } = &waiter.op else {
+            continue;
+        };
+        if waiter.keys.iter().any(|k| !shards.holds(store.shard_of(k))) {
+            return false;
+        }
+        let mut out = Reply::new(waiter.resp3);
+        let held = &*shards;
+        let served = stream::reply_ready(&mut out, &waiter.keys, after, *count, |k| {
+            held.shard_ref(store.shard_of(k)).dbs[db].peek(k, now)
+        });
+        if served && waiter.claim() {
             waiter.complete(out.buf);
         }
     }

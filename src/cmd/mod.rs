@@ -23,6 +23,7 @@ pub mod ring;
 mod script;
 mod server;
 mod set;
+mod stream;
 mod string;
 mod transaction;
 mod typed;
@@ -134,6 +135,12 @@ pub enum Keys {
     /// A destination key at 1, then a count at 2 and that many source keys after it (ZUNIONSTORE, ZINTERSTORE,
     /// ZDIFFSTORE).
     DestNumKeys,
+    /// The keys follow the first argument (after the name) equal to `keyword`, case-insensitively, and fill the first
+    /// half of what remains; the second half holds one ID per key (XREAD and XREADGROUP's `STREAMS`).
+    AfterKeyword {
+        /// The keyword, lower-case.
+        keyword: &'static str,
+    },
 }
 
 impl Keys {
@@ -229,6 +236,13 @@ impl CommandSpec {
         let (first, last, step) = match keys {
             // DestNumKeys was rewritten above.
             Keys::None | Keys::DestNumKeys => (1, 0, 1),
+            Keys::AfterKeyword { keyword } => {
+                match (1..n).find(|&i| args::is(argv.get(i), keyword)) {
+                    // Half of the rest, rounded down: an odd count is the handler's error to report.
+                    Some(at) => (at + 1, (at + (n - at - 1) / 2) as isize, 1),
+                    None => (1, 0, 1),
+                }
+            }
             Keys::Range { first, last, step } => {
                 let last = if last < 0 { n as isize + last } else { last };
                 (first, last.min(n as isize - 1), step)
@@ -353,7 +367,7 @@ impl<'a> Dbs<'a> {
 
 static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| {
-        let families: [&'static [CommandSpec]; 12] = [
+        let families: [&'static [CommandSpec]; 13] = [
             connection::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
@@ -366,6 +380,7 @@ static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
             set::COMMANDS,
             zset::COMMANDS,
             pubsub::COMMANDS,
+            stream::COMMANDS,
         ];
         families
             .into_iter()
@@ -691,6 +706,30 @@ mod tests {
             let argv = OwnedArgv::from_args(["msetex", count]);
             assert_eq!(msetex.key_indices(argv.argv()).count(), 0, "{count}");
         }
+    }
+
+    #[test]
+    fn keys_after_a_keyword_are_the_first_half_of_the_rest() {
+        let spec = CommandSpec::new(
+            "xread",
+            -4,
+            flag::READONLY,
+            Keys::AfterKeyword { keyword: "streams" },
+            no_handler,
+        );
+        let keys = |args: &[&str]| {
+            let argv = OwnedArgv::from_args(args);
+            spec.key_indices(argv.argv()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&["xread", "COUNT", "1", "STREAMS", "a", "b", "0", "0"]),
+            vec![4, 5]
+        );
+        assert_eq!(keys(&["xread", "streams", "a", "0"]), vec![2]);
+        // An odd count locks the keys of the first half; the handler rejects the command.
+        assert_eq!(keys(&["xread", "streams", "a", "b", "0"]), vec![2]);
+        assert_eq!(keys(&["xread", "streams"]), Vec::<usize>::new());
+        assert_eq!(keys(&["xread", "count", "1"]), Vec::<usize>::new());
     }
 
     #[test]

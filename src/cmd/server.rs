@@ -237,7 +237,7 @@ fn legacy_key_range(keys: Keys) -> (i64, i64, i64) {
     match keys {
         Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
         Keys::DestNumKeys => (1, 1, 1),
-        Keys::None | Keys::NumKeys { .. } => (0, 0, 0),
+        Keys::None | Keys::NumKeys { .. } | Keys::AfterKeyword { .. } => (0, 0, 0),
     }
 }
 
@@ -247,8 +247,11 @@ fn write_command_info(out: &mut Reply, spec: &CommandSpec, name: &str) {
     out.array(10);
     out.bulk(name.as_bytes());
     out.int(spec.arity as i64);
-    let movable =
-        matches!(spec.keys, Keys::NumKeys { .. } | Keys::DestNumKeys).then_some("movablekeys");
+    let movable = matches!(
+        spec.keys,
+        Keys::NumKeys { .. } | Keys::DestNumKeys | Keys::AfterKeyword { .. }
+    )
+    .then_some("movablekeys");
     let flags: Vec<&str> = flag::NAMES
         .iter()
         .filter(|(f, _)| spec.has(*f))

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::stream::StreamId;
+
 /// One end of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
@@ -50,6 +52,14 @@ pub enum BlockOp {
         from: End,
         /// End pushed onto the destination.
         to: End,
+    },
+    /// XREAD BLOCK: reply with the entries after `after[i]` of every waited-on key `i` that has some. Reading
+    /// consumes nothing, so every satisfied reader on a key is served, not only the oldest.
+    XRead {
+        /// Per key (in `Waiter::keys` order), the ID the reader has seen (`$` already resolved).
+        after: Vec<StreamId>,
+        /// COUNT (None: all).
+        count: Option<usize>,
     },
 }
 
@@ -177,6 +187,17 @@ impl BlockedKeys {
         front
     }
 
+    /// Every unclaimed waiter on `key` in `db`, oldest first.
+    pub fn waiting(&self, db: usize, key: &[u8]) -> Vec<Arc<Waiter>> {
+        self.queues
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|(d, _)| *d == db)
+            .flat_map(|(_, q)| q.iter().filter(|w| !w.is_claimed()).cloned())
+            .collect()
+    }
+
     fn retain(&mut self, db: usize, key: &[u8], keep: impl Fn(&Arc<Waiter>) -> bool) {
         let Some(dbs) = self.queues.get_mut(key) else {
             return;
@@ -227,6 +248,13 @@ mod tests {
         b.remove(0, b"k", &w2);
         assert_eq!(b.front(0, b"k").unwrap().client_id, 3);
         assert!(b.front(1, b"k").is_none(), "queues are per database");
+        assert_eq!(
+            b.waiting(0, b"k")
+                .iter()
+                .map(|w| w.client_id)
+                .collect::<Vec<_>>(),
+            vec![3]
+        );
         b.remove(0, b"k", &w3);
         assert!(b.is_empty());
     }

@@ -14,6 +14,7 @@ mod dict;
 mod hash;
 mod keyspace;
 mod set;
+pub mod stream;
 mod value;
 mod watch;
 mod zset;
@@ -26,7 +27,7 @@ use parking_lot::{Mutex, MutexGuard};
 pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use dict::Dict;
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
-pub use value::{Hash, Set, Value, ZSet};
+pub use value::{Hash, Set, Stream, Value, ZSet};
 pub use watch::{WatchState, WatchedKeys};
 
 use crate::ring::{Node, Ring};

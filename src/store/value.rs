@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 pub use super::hash::Hash;
 pub use super::set::Set;
+pub use super::stream::Stream;
 pub use super::zset::ZSet;
 
 /// A stored value. Bytes are owned copies: the store never keeps slices of a client's read buffer alive.
@@ -19,6 +20,8 @@ pub enum Value {
     Set(Set),
     /// A sorted set (member -> score, ordered by score).
     ZSet(ZSet),
+    /// A stream (entries ordered by ID).
+    Stream(Stream),
 }
 
 impl Value {
@@ -30,6 +33,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }

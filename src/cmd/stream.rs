@@ -1,0 +1,840 @@
+//! Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM and XREAD (with BLOCK).
+//!
+//! The value lives in [`crate::store::Stream`]. Unlike the other containers a stream key survives losing its last
+//! entry (XDEL, XTRIM), as in Redis; only DEL and friends remove it.
+//!
+//! IDs are parsed as Redis's `streamGenericParseIDOrReply` does: `ms[-seq]` with C `strtoull` leniency for numbers
+//! above `i64::MAX`, `-`/`+` only where a range bound is expected, `ms-*` only in XADD.
+//!
+//! Approximate trimming (`~`): Redis removes only whole radix-tree nodes, which hold 100 entries by default
+//! (`stream-node-max-entries`). ringkv keeps no nodes; it trims in multiples of 100 entries from the head, which is
+//! what Redis does for a stream built by XADD alone with small entries, and never trims more than asked.
+
+use std::time::Duration;
+
+use super::args::{c_str, is, parse_i64};
+use super::typed::{lookup, lookup_mut, Container};
+use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use crate::protocol::{Argv, Reply};
+use crate::store::stream::{AppendError, Fields, IdSpec, StreamId};
+use crate::store::{BlockOp, Entry, Stream, Value};
+
+const KEY1: Keys = Keys::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+
+pub(super) const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("xadd", -5, WRITE | DENYOOM | FAST, KEY1, xadd),
+    CommandSpec::new("xlen", 2, READONLY | FAST, KEY1, xlen),
+    CommandSpec::new("xrange", -4, READONLY, KEY1, xrange),
+    CommandSpec::new("xrevrange", -4, READONLY, KEY1, xrevrange),
+    CommandSpec::new("xdel", -3, WRITE | FAST, KEY1, xdel),
+    CommandSpec::new("xtrim", -4, WRITE, KEY1, xtrim),
+    CommandSpec::new(
+        "xread",
+        -4,
+        READONLY | BLOCKING,
+        Keys::AfterKeyword { keyword: "streams" },
+        xread,
+    ),
+];
+
+/// Entries per radix-tree node in Redis (`stream-node-max-entries`): the unit of approximate trimming.
+const NODE_ENTRIES: usize = 100;
+
+impl Container for Stream {
+    fn of(value: &Value) -> Option<&Self> {
+        match value {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn of_mut(value: &mut Value) -> Option<&mut Self> {
+        match value {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// A stream without entries still exists, so it never counts as empty for [`super::typed::remove_if_empty`].
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+fn invalid_id() -> CmdError {
+    CmdError::err("Invalid stream ID specified as stream command argument")
+}
+
+/// Redis's `string2ull`: a non-negative `i64`, else what C `strtoull` accepts whole (leading white space, a sign,
+/// values up to `u64::MAX`; a `-` negates modulo 2^64 as C does).
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if let Some(n) = parse_i64(s) {
+        return u64::try_from(n).ok();
+    }
+    let s = &s[s
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t'..=b'\r'))
+        .count()..];
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
+/// The sequence part of an ID argument.
+enum Seq {
+    Missing,
+    Star,
+    Given(u64),
+}
+
+/// Splits `ms[-seq]` (already cut at a NUL, as Redis reads it as a C string).
+fn split_id(arg: &[u8], star_ok: bool) -> Option<(u64, Seq)> {
+    let (ms, seq) = match arg.iter().position(|&c| c == b'-') {
+        Some(dash) => (&arg[..dash], Some(&arg[dash + 1..])),
+        None => (arg, None),
+    };
+    let seq = match seq {
+        None => Seq::Missing,
+        Some(b"*") if star_ok => Seq::Star,
+        Some(seq) => Seq::Given(parse_u64(seq)?),
+    };
+    Some((parse_u64(ms)?, seq))
+}
+
+/// Redis keeps ID arguments in a 128-byte buffer and refuses longer ones.
+fn id_text(arg: &[u8]) -> Result<&[u8], CmdError> {
+    if arg.len() > 127 {
+        return Err(invalid_id());
+    }
+    Ok(c_str(arg))
+}
+
+/// A stream ID argument; a missing sequence reads as `missing_seq`. `-` and `+` (the extremes) only when not
+/// `strict`.
+fn parse_id(arg: &[u8], missing_seq: u64, strict: bool) -> Result<StreamId, CmdError> {
+    let text = id_text(arg)?;
+    match text {
+        b"-" if !strict => Ok(StreamId::MIN),
+        b"+" if !strict => Ok(StreamId::MAX),
+        _ => match split_id(text, false).ok_or_else(invalid_id)? {
+            (ms, Seq::Given(seq)) => Ok(StreamId::new(ms, seq)),
+            (ms, _) => Ok(StreamId::new(ms, missing_seq)),
+        },
+    }
+}
+
+/// A strict ID with a missing sequence read as 0 (XDEL, XREAD, MINID).
+fn parse_strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
+    parse_id(arg, 0, true)
+}
+
+/// The entries of one stream: `[[id, [field, value, ...]], ...]` (arrays in RESP3 too).
+fn reply_entries(out: &mut Reply, entries: &[(StreamId, &Fields)]) {
+    out.array(entries.len());
+    for (id, fields) in entries {
+        reply_entry(out, *id, fields);
+    }
+}
+
+fn reply_entry(out: &mut Reply, id: StreamId, fields: &Fields) {
+    out.array(2);
+    out.bulk(id.to_string().as_bytes());
+    out.array(fields.len() * 2);
+    for (f, v) in fields {
+        out.bulk(f);
+        out.bulk(v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// XADD and XTRIM.
+
+/// How to trim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    MaxLen(u64),
+    MinId(StreamId),
+}
+
+/// A trimming request (XADD's options or XTRIM's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Trim {
+    strategy: Strategy,
+    approx: bool,
+    /// Most entries to remove (0: no limit).
+    limit: u64,
+}
+
+/// The options XADD and XTRIM share, parsed as Redis's `streamParseAddOrTrimArgsOrReply`.
+struct AddOrTrim {
+    trim: Option<Trim>,
+    nomkstream: bool,
+    /// XADD's ID, and the index of its argument.
+    id: Option<(IdSpec, usize)>,
+}
+
+fn parse_add_or_trim(argv: Argv, xadd: bool) -> Result<AddOrTrim, CmdError> {
+    let mut strategy = None;
+    let mut approx = false;
+    let mut limit = None;
+    let mut nomkstream = false;
+    let mut id = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        let opt = argv.get(i);
+        if xadd && c_str(opt) == b"*" {
+            id = Some((IdSpec::Auto, i));
+            break;
+        }
+        if (is(opt, "maxlen") || is(opt, "minid")) && more > 0 {
+            if strategy.is_some() {
+                return Err(CmdError::err(
+                    "syntax error, MAXLEN and MINID options at the same time are not compatible",
+                ));
+            }
+            let next = argv.get(i + 1);
+            approx = more >= 2 && next == b"~";
+            if more >= 2 && (next == b"~" || next == b"=") {
+                i += 1;
+            }
+            let arg = argv.get(i + 1);
+            strategy = Some(if is(opt, "maxlen") {
+                let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;
+                Strategy::MaxLen(
+                    u64::try_from(n)
+                        .map_err(|_| CmdError::err("The MAXLEN argument must be >= 0."))?,
+                )
+            } else {
+                Strategy::MinId(parse_strict_id(arg)?)
+            });
+            i += 2;
+        } else if is(opt, "limit") && more > 0 {
+            let n = parse_i64(argv.get(i + 1)).ok_or(CmdError::NotInteger)?;
+            limit = Some(
+                u64::try_from(n).map_err(|_| CmdError::err("The LIMIT argument must be >= 0."))?,
+            );
+            i += 2;
+        } else if xadd && is(opt, "nomkstream") {
+            nomkstream = true;
+            i += 1;
+        } else if xadd {
+            id = Some((parse_add_id(opt)?, i));
+            break;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if limit.is_some() && strategy.is_none() {
+        return Err(CmdError::err(
+            "syntax error, LIMIT cannot be used without specifying a trimming strategy",
+        ));
+    }
+    if !xadd && strategy.is_none() {
+        return Err(CmdError::err(
+            "syntax error, XTRIM must be called with a trimming strategy",
+        ));
+    }
+    if limit.is_some() && !approx {
+        return Err(CmdError::err(
+            "syntax error, LIMIT cannot be used without the special ~ option",
+        ));
+    }
+    // Redis's default limit for `~`: 100 nodes' worth of entries.
+    let default_limit = if approx { 100 * NODE_ENTRIES as u64 } else { 0 };
+    let trim = strategy.map(|strategy| Trim {
+        strategy,
+        approx,
+        limit: limit.unwrap_or(default_limit),
+    });
+    Ok(AddOrTrim {
+        trim,
+        nomkstream,
+        id,
+    })
+}
+
+/// XADD's explicit ID: `ms-seq`, `ms` (sequence 0) or `ms-*`.
+fn parse_add_id(arg: &[u8]) -> Result<IdSpec, CmdError> {
+    let text = id_text(arg)?;
+    match split_id(text, true).ok_or_else(invalid_id)? {
+        (ms, Seq::Star) => Ok(IdSpec::Ms(ms)),
+        (ms, Seq::Missing) => Ok(IdSpec::Exact(StreamId::new(ms, 0))),
+        (ms, Seq::Given(seq)) => Ok(IdSpec::Exact(StreamId::new(ms, seq))),
+    }
+}
+
+/// Trims `stream` as `trim` asks; returns how many entries went.
+fn apply_trim(stream: &mut Stream, trim: Trim) -> usize {
+    let excess = match trim.strategy {
+        Strategy::MaxLen(max) => stream
+            .len()
+            .saturating_sub(usize::try_from(max).unwrap_or(usize::MAX)),
+        Strategy::MinId(min) => stream.count_below(min),
+    };
+    let limit = match trim.limit {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    let n = if trim.approx {
+        // Whole nodes only, and only nodes that fit in the limit.
+        excess.min(limit) / NODE_ENTRIES * NODE_ENTRIES
+    } else {
+        excess
+    };
+    stream.trim_head(n)
+}
+
+fn xadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let parsed = parse_add_or_trim(argv, true)?;
+    let fields_at = parsed.id.map_or(argv.len() + 1, |(_, at)| at + 1);
+    let pairs = argv.len().saturating_sub(fields_at);
+    if fields_at > argv.len() || pairs < 2 || pairs % 2 == 1 {
+        return Err(CmdError::WrongArity("xadd".into()));
+    }
+    let Some((spec, _)) = parsed.id else {
+        return Err(CmdError::WrongArity("xadd".into()));
+    };
+    if spec == IdSpec::Exact(StreamId::MIN) {
+        return Err(CmdError::err(
+            "The ID specified in XADD must be greater than 0-0",
+        ));
+    }
+    let fields: Fields = argv
+        .iter_from(fields_at)
+        .collect::<Vec<_>>()
+        .chunks_exact(2)
+        .map(|p| (p[0].to_vec(), p[1].to_vec()))
+        .collect();
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    let add = |stream: &mut Stream| -> Result<StreamId, CmdError> {
+        let id = stream.append(spec, fields, now).map_err(|e| match e {
+            AppendError::NotGreater => CmdError::err(
+                "The ID specified in XADD is equal or smaller than the target stream top item",
+            ),
+            AppendError::Exhausted => CmdError::err(
+                "The stream has exhausted the last possible ID, unable to add more items",
+            ),
+        })?;
+        if let Some(trim) = parsed.trim {
+            apply_trim(stream, trim);
+        }
+        Ok(id)
+    };
+    let id = match lookup_mut::<Stream>(db, key, now)? {
+        Some(stream) => add(stream)?,
+        None if parsed.nomkstream => {
+            out.null();
+            return Ok(());
+        }
+        None => {
+            let mut stream = Stream::new();
+            let id = add(&mut stream)?;
+            db.insert(key, Value::Stream(stream), None);
+            id
+        }
+    };
+    out.bulk(id.to_string().as_bytes());
+    Ok(())
+}
+
+fn xtrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let Some(trim) = parse_add_or_trim(argv, false)?.trim else {
+        return Err(CmdError::Syntax);
+    };
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    let removed = match lookup::<Stream>(db, key, now)? {
+        None => 0,
+        Some(_) => lookup_mut::<Stream>(db, key, now)?.map_or(0, |s| apply_trim(s, trim)),
+    };
+    out.int(removed as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// XLEN, XRANGE, XREVRANGE, XDEL.
+
+fn xlen(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    let len = lookup::<Stream>(db, key, now)?.map_or(0, Stream::len);
+    out.int(len as i64);
+    Ok(())
+}
+
+fn xrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    range(ctx, argv, false)
+}
+
+fn xrevrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    range(ctx, argv, true)
+}
+
+/// A range bound: `(id` excludes `id` (and then `-`/`+` are invalid).
+fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdError> {
+    match arg.strip_prefix(b"(") {
+        Some(rest) if !rest.is_empty() => Ok((parse_id(rest, missing_seq, true)?, true)),
+        _ => Ok((parse_id(arg, missing_seq, false)?, false)),
+    }
+}
+
+fn range(ctx: &mut Ctx, argv: Argv, rev: bool) -> CmdResult {
+    let (start_arg, end_arg) = if rev {
+        (argv.get(3), argv.get(2))
+    } else {
+        (argv.get(2), argv.get(3))
+    };
+    let (start, excl) = interval_id(start_arg, 0)?;
+    let start = match excl {
+        true => start
+            .next()
+            .ok_or_else(|| CmdError::err("invalid start ID for the interval"))?,
+        false => start,
+    };
+    let (end, excl) = interval_id(end_arg, u64::MAX)?;
+    let end = match excl {
+        true => end
+            .prev()
+            .ok_or_else(|| CmdError::err("invalid end ID for the interval"))?,
+        false => end,
+    };
+    let mut count = None;
+    let mut i = 4;
+    while i < argv.len() {
+        if is(argv.get(i), "count") && i + 1 < argv.len() {
+            let n = parse_i64(argv.get(i + 1)).ok_or(CmdError::NotInteger)?;
+            count = Some(usize::try_from(n.max(0)).unwrap_or(usize::MAX));
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    match lookup::<Stream>(db, key, now)? {
+        None => out.array(0),
+        // Redis answers COUNT 0 on an existing stream with a null array.
+        Some(_) if count == Some(0) => out.null_array(),
+        Some(stream) => reply_entries(out, &stream.range(start, end, rev, count)),
+    }
+    Ok(())
+}
+
+fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let ids = argv
+        .iter_from(2)
+        .map(parse_strict_id)
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    let deleted = match lookup::<Stream>(db, key, now)? {
+        None => 0,
+        Some(_) => lookup_mut::<Stream>(db, key, now)?.map_or(0, |s| s.delete(&ids)),
+    };
+    out.int(deleted as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// XREAD.
+
+/// XREAD's arguments.
+struct ReadArgs<'a> {
+    count: Option<usize>,
+    /// BLOCK's milliseconds.
+    block: Option<u64>,
+    keys: Vec<&'a [u8]>,
+    ids: Vec<&'a [u8]>,
+}
+
+fn parse_read(argv: Argv<'_>) -> Result<ReadArgs<'_>, CmdError> {
+    let mut count = None;
+    let mut block = None;
+    let mut i = 1;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        let opt = argv.get(i);
+        if is(opt, "block") && more > 0 {
+            let ms = parse_i64(argv.get(i + 1))
+                .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+            block = Some(u64::try_from(ms).map_err(|_| CmdError::err("timeout is negative"))?);
+            i += 2;
+        } else if is(opt, "count") && more > 0 {
+            let n = parse_i64(argv.get(i + 1)).ok_or(CmdError::NotInteger)?;
+            // COUNT 0 (or less) means no limit.
+            count = usize::try_from(n).ok().filter(|&n| n > 0);
+            i += 2;
+        } else if is(opt, "streams") && more > 0 {
+            let rest: Vec<&[u8]> = argv.iter_from(i + 1).collect();
+            if rest.len() % 2 != 0 {
+                return Err(CmdError::err(
+                    "Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
+                ));
+            }
+            let (keys, ids) = rest.split_at(rest.len() / 2);
+            return Ok(ReadArgs {
+                count,
+                block,
+                keys: keys.to_vec(),
+                ids: ids.to_vec(),
+            });
+        } else if is(opt, "group") && more >= 2 {
+            return Err(CmdError::err(
+                "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+            ));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Err(CmdError::Syntax)
+}
+
+fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let args = parse_read(argv)?;
+    // Redis checks each key's type and then parses its ID, key by key.
+    let now = ctx.now;
+    let mut after = Vec::with_capacity(args.keys.len());
+    for (key, id) in args.keys.iter().zip(&args.ids) {
+        let stream = lookup::<Stream>(ctx.db(key), key, now)?;
+        after.push(match c_str(id) {
+            b"$" => stream.map_or(StreamId::MIN, Stream::last_id),
+            b">" => {
+                return Err(CmdError::err(
+                    "The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> \
+                     option.",
+                ))
+            }
+            _ => parse_strict_id(id)?,
+        });
+    }
+    let (dbs, out) = ctx.dbs_out();
+    let served = reply_ready(out, &args.keys, &after, args.count, |key| {
+        dbs.get(key).peek(key, now)
+    });
+    match args.block {
+        _ if served => Ok(()),
+        None => {
+            out.null_array();
+            Ok(())
+        }
+        Some(ms) => {
+            let op = BlockOp::XRead {
+                after,
+                count: args.count,
+            };
+            let keys = args.keys.iter().map(|k| k.to_vec()).collect();
+            blocking::block(ctx, keys, op, (ms > 0).then(|| Duration::from_millis(ms)))
+        }
+    }
+}
+
+/// The entries of one stream after an ID.
+type Ready<'a, 'k> = (&'k [u8], Vec<(StreamId, &'a Fields)>);
+
+/// Writes XREAD's reply for the `keys` whose stream (found through `entry`) has entries after the matching `after`
+/// ID, at most `count` each: `[[key, entries], ...]` in RESP2, a map in RESP3. Writes nothing and returns false when
+/// none has. Shared by XREAD and the serving of blocked readers.
+pub(super) fn reply_ready<'a, K: AsRef<[u8]>>(
+    out: &mut Reply,
+    keys: &[K],
+    after: &[StreamId],
+    count: Option<usize>,
+    entry: impl Fn(&[u8]) -> Option<&'a Entry>,
+) -> bool {
+    let ready: Vec<Ready<'a, '_>> = keys
+        .iter()
+        .zip(after)
+        .filter_map(|(key, &after)| {
+            let key = key.as_ref();
+            let Some(Value::Stream(s)) = entry(key).map(|e| &e.value) else {
+                return None;
+            };
+            let start = s
+                .last()
+                .filter(|(last, _)| **last > after)
+                .and(after.next())?;
+            Some((key, s.range(start, StreamId::MAX, false, count)))
+        })
+        .collect();
+    if ready.is_empty() {
+        return false;
+    }
+    if out.resp3() {
+        out.map(ready.len());
+    } else {
+        out.array(ready.len());
+    }
+    for (key, entries) in &ready {
+        if !out.resp3() {
+            out.array(2);
+        }
+        out.bulk(key);
+        reply_entries(out, entries);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::testing::TestClient;
+
+    const NOT_GREATER: &str =
+        "-ERR The ID specified in XADD is equal or smaller than the target stream top item\r\n";
+    const INVALID: &str = "-ERR Invalid stream ID specified as stream command argument\r\n";
+
+    #[test]
+    fn xadd_explicit_ids_must_grow() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd("XADD s 1-1 a 1"), "$3\r\n1-1\r\n");
+        assert_eq!(c.cmd("XADD s 1-1 a 1"), NOT_GREATER);
+        assert_eq!(c.cmd("XADD s 1 a 1"), NOT_GREATER);
+        assert_eq!(c.cmd("XADD s 1-* a 1"), "$3\r\n1-2\r\n");
+        assert_eq!(c.cmd("XADD s 2 a 1"), "$3\r\n2-0\r\n");
+        assert_eq!(
+            c.cmd("XADD s 0-0 a 1"),
+            "-ERR The ID specified in XADD must be greater than 0-0\r\n"
+        );
+        assert_eq!(c.cmd("XADD t 0-* a 1"), "$3\r\n0-1\r\n");
+        assert_eq!(c.cmd("XADD s abc a 1"), INVALID);
+        assert_eq!(c.cmd("XADD s - a 1"), INVALID);
+        assert_eq!(c.cmd("XLEN s"), ":3\r\n");
+    }
+
+    #[test]
+    fn xadd_checks_field_pairs_and_options() {
+        let mut c = TestClient::new();
+        let arity = "-ERR wrong number of arguments for 'xadd' command\r\n";
+        assert_eq!(c.cmd("XADD s 5-1 a"), arity);
+        assert_eq!(c.cmd("XADD s 5-1 a 1 b"), arity);
+        assert_eq!(c.cmd("XADD s NOMKSTREAM MAXLEN 1"), arity);
+        assert_eq!(
+            c.cmd("XADD s MAXLEN -1 * a 1"),
+            "-ERR The MAXLEN argument must be >= 0.\r\n"
+        );
+        assert_eq!(
+            c.cmd("XADD s LIMIT 5 * a 1"),
+            "-ERR syntax error, LIMIT cannot be used without specifying a trimming strategy\r\n"
+        );
+        assert_eq!(
+            c.cmd("XADD s MAXLEN 2 LIMIT 5 * a 1"),
+            "-ERR syntax error, LIMIT cannot be used without the special ~ option\r\n"
+        );
+        assert_eq!(
+            c.cmd("XADD s MAXLEN 1 MINID 2 * a 1"),
+            "-ERR syntax error, MAXLEN and MINID options at the same time are not compatible\r\n"
+        );
+        assert_eq!(c.cmd("XADD s NOMKSTREAM * a 1"), "$-1\r\n");
+        assert_eq!(c.cmd("EXISTS s"), ":0\r\n");
+        c.cmd("SET str x");
+        assert_eq!(
+            c.cmd("XADD str * a 1"),
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+        );
+    }
+
+    #[test]
+    fn xadd_auto_ids_use_the_clock() {
+        let mut c = TestClient::new();
+        let reply = c.cmd("XADD s * a 1");
+        let id = reply.lines().nth(1).unwrap().to_string();
+        let (ms, seq) = id.split_once('-').unwrap();
+        assert!(ms.parse::<u64>().unwrap() > 1_700_000_000_000);
+        assert_eq!(seq, "0");
+        // An explicit ID far in the future makes `*` continue its millisecond.
+        c.cmd("XADD s 99999999999999-5 a 1");
+        assert_eq!(c.cmd("XADD s * a 1"), "$16\r\n99999999999999-6\r\n");
+    }
+
+    #[test]
+    fn xadd_maxlen_and_xtrim_trim_from_the_head() {
+        let mut c = TestClient::new();
+        for i in 1..=5 {
+            c.cmd(&format!("XADD s {i} f v"));
+        }
+        c.cmd("XADD s MAXLEN 3 6 f v");
+        assert_eq!(c.cmd("XLEN s"), ":3\r\n");
+        assert_eq!(c.cmd("XTRIM s MINID 5"), ":1\r\n");
+        assert_eq!(c.cmd("XTRIM s MAXLEN = 0"), ":2\r\n");
+        // Trimming to empty keeps the key, as in Redis.
+        assert_eq!(c.cmd("TYPE s"), "+stream\r\n");
+        assert_eq!(c.cmd("XTRIM nokey MAXLEN 0"), ":0\r\n");
+        assert_eq!(
+            c.cmd("XTRIM s LIMIT 1"),
+            "-ERR syntax error, LIMIT cannot be used without specifying a trimming strategy\r\n"
+        );
+        assert_eq!(c.cmd("XTRIM s FOO 1"), "-ERR syntax error\r\n");
+    }
+
+    #[test]
+    fn approximate_trim_removes_whole_nodes_only() {
+        let mut c = TestClient::new();
+        for i in 1..=250 {
+            c.cmd(&format!("XADD s {i} f v"));
+        }
+        assert_eq!(c.cmd("XTRIM s MAXLEN ~ 200"), ":0\r\n");
+        assert_eq!(c.cmd("XTRIM s MAXLEN ~ 10"), ":200\r\n");
+        assert_eq!(c.cmd("XLEN s"), ":50\r\n");
+        for i in 251..=450 {
+            c.cmd(&format!("XADD s {i} f v"));
+        }
+        assert_eq!(c.cmd("XTRIM s MAXLEN ~ 0 LIMIT 150"), ":100\r\n");
+    }
+
+    #[test]
+    fn xrange_bounds_exclusion_and_count() {
+        let mut c = TestClient::new();
+        for id in ["1-1", "1-2", "2-0"] {
+            c.cmd(&format!("XADD s {id} f {id}"));
+        }
+        let entry = |id: &str| format!("*2\r\n$3\r\n{id}\r\n*2\r\n$1\r\nf\r\n$3\r\n{id}\r\n");
+        assert_eq!(
+            c.cmd("XRANGE s 1 1"),
+            format!("*2\r\n{}{}", entry("1-1"), entry("1-2"))
+        );
+        assert_eq!(
+            c.cmd("XRANGE s (1-1 + COUNT 1"),
+            format!("*1\r\n{}", entry("1-2"))
+        );
+        assert_eq!(
+            c.cmd("XREVRANGE s + - COUNT 1"),
+            format!("*1\r\n{}", entry("2-0"))
+        );
+        assert_eq!(
+            c.cmd("XREVRANGE s (2-0 (1-1"),
+            format!("*1\r\n{}", entry("1-2"))
+        );
+        assert_eq!(c.cmd("XRANGE s - + COUNT 0"), "*-1\r\n");
+        assert_eq!(c.cmd("XRANGE nokey - + COUNT 0"), "*0\r\n");
+        assert_eq!(c.cmd("XRANGE s 3 +"), "*0\r\n");
+        assert_eq!(
+            c.cmd("XRANGE s (18446744073709551615-18446744073709551615 +"),
+            "-ERR invalid start ID for the interval\r\n"
+        );
+        assert_eq!(
+            c.cmd("XRANGE s - (0-0"),
+            "-ERR invalid end ID for the interval\r\n"
+        );
+        assert_eq!(c.cmd("XRANGE s (- +"), INVALID);
+        assert_eq!(c.cmd("XRANGE s - + FOO"), "-ERR syntax error\r\n");
+    }
+
+    #[test]
+    fn xdel_counts_existing_entries_and_keeps_the_top_id() {
+        let mut c = TestClient::new();
+        c.cmd("XADD s 1-1 a 1");
+        c.cmd("XADD s 2-1 a 1");
+        assert_eq!(c.cmd("XDEL s 1-1 abc"), INVALID);
+        assert_eq!(c.cmd("XDEL s 1-1 2-1 3"), ":2\r\n");
+        assert_eq!(c.cmd("XLEN s"), ":0\r\n");
+        assert_eq!(c.cmd("XADD s 2-1 a 1"), NOT_GREATER);
+        assert_eq!(c.cmd("XDEL nokey 1"), ":0\r\n");
+    }
+
+    #[test]
+    fn ids_above_i64_read_like_strtoull() {
+        let mut c = TestClient::new();
+        assert_eq!(
+            c.cmd("XADD s 18446744073709551615-0 a 1"),
+            "$22\r\n18446744073709551615-0\r\n"
+        );
+        assert_eq!(c.cmd("XADD s 18446744073709551616-0 a 1"), INVALID);
+        assert_eq!(c.cmd("XADD s -1-0 a 1"), INVALID);
+    }
+
+    #[test]
+    fn xread_serves_streams_with_newer_entries() {
+        let mut c = TestClient::new();
+        c.cmd("XADD a 1-1 f v");
+        c.cmd("XADD b 2-1 f v");
+        let entry = |id: &str| format!("*2\r\n$3\r\n{id}\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
+        assert_eq!(
+            c.cmd("XREAD COUNT 1 STREAMS a b 0 2-1"),
+            format!("*1\r\n*2\r\n$1\r\na\r\n*1\r\n{}", entry("1-1"))
+        );
+        assert_eq!(c.cmd("XREAD STREAMS a b $ $"), "*-1\r\n");
+        assert_eq!(c.cmd("XREAD STREAMS nokey 0"), "*-1\r\n");
+        c.cmd("HELLO 3");
+        assert_eq!(
+            c.cmd("XREAD STREAMS a b 0 0"),
+            format!(
+                "%2\r\n$1\r\na\r\n*1\r\n{}$1\r\nb\r\n*1\r\n{}",
+                entry("1-1"),
+                entry("2-1")
+            )
+        );
+        assert_eq!(c.cmd("XREAD STREAMS a 5"), "_\r\n");
+    }
+
+    #[test]
+    fn xread_argument_errors_read_like_redis() {
+        let mut c = TestClient::new();
+        c.cmd("XADD s 1-1 f v");
+        c.cmd("SET str x");
+        assert_eq!(
+            c.cmd("XREAD STREAMS s"),
+            "-ERR wrong number of arguments for 'xread' command\r\n"
+        );
+        assert_eq!(
+            c.cmd("XREAD STREAMS s t 0"),
+            "-ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.\r\n"
+        );
+        assert_eq!(
+            c.cmd("XREAD STREAMS str s x 0"),
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+        );
+        assert_eq!(c.cmd("XREAD STREAMS s +"), INVALID);
+        assert_eq!(
+            c.cmd("XREAD COUNT x STREAMS s 0"),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(c.cmd("XREAD FOO STREAMS s 0"), "-ERR syntax error\r\n");
+        assert_eq!(
+            c.cmd("XREAD BLOCK -1 STREAMS s 0"),
+            "-ERR timeout is negative\r\n"
+        );
+        assert_eq!(
+            c.cmd("XREAD GROUP g c STREAMS s 0"),
+            "-ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.\r\n"
+        );
+        assert_eq!(
+            c.cmd("XREAD STREAMS s >"),
+            "-ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.\r\n"
+        );
+    }
+
+    #[test]
+    fn streams_work_with_the_generic_key_commands() {
+        let mut c = TestClient::new();
+        c.cmd("XADD s 1-1 f v");
+        assert_eq!(c.cmd("TYPE s"), "+stream\r\n");
+        assert_eq!(c.cmd("OBJECT ENCODING s"), "$6\r\nstream\r\n");
+        assert_eq!(c.cmd("COPY s t"), ":1\r\n");
+        assert_eq!(c.cmd("RENAME t u"), "+OK\r\n");
+        assert_eq!(c.cmd("XLEN u"), ":1\r\n");
+        c.cmd("SET str x");
+        // The cursor and the two stream keys, not the string.
+        let scan = c.cmd("SCAN 0 COUNT 100 TYPE stream");
+        assert_eq!(scan.matches("$1\r\n").count(), 3, "{scan}");
+        assert!(!scan.contains("str"));
+        assert_eq!(
+            c.cmd("COMMAND GETKEYS XREAD COUNT 1 STREAMS a b 0 0"),
+            "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+        );
+    }
+}
