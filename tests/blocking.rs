@@ -10,21 +10,23 @@ use std::time::{Duration, Instant};
 
 use common::{Raw, Server};
 
-/// Waits until `n` clients are blocked (CLIENT LIST flags=b), so a test can rely on the order clients blocked in.
-fn wait_blocked(c: &mut Raw, n: usize) {
+/// Waits (at most 10 s) until the number of blocked clients (CLIENT LIST flags=b) satisfies `done`.
+fn wait_for_blocked(c: &mut Raw, done: impl Fn(usize) -> bool, what: &str) {
     let start = Instant::now();
     loop {
         let list = String::from_utf8(c.cmd(&["CLIENT", "LIST"])).unwrap();
         let blocked = list.lines().filter(|l| l.contains(" flags=b ")).count();
-        if blocked >= n {
+        if done(blocked) {
             return;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "only {blocked} of {n} clients blocked:\n{list}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}:\n{list}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Waits until `n` clients are blocked, so a test can rely on the order clients blocked in.
+fn wait_blocked(c: &mut Raw, n: usize) {
+    wait_for_blocked(c, |b| b >= n, &format!("fewer than {n} clients blocked"));
 }
 
 #[test]
@@ -177,17 +179,7 @@ fn a_waiter_that_disconnected_never_takes_an_element() {
 }
 
 fn wait_blocked_count_zero(c: &mut Raw) {
-    let start = Instant::now();
-    while String::from_utf8(c.cmd(&["CLIENT", "LIST"]))
-        .unwrap()
-        .contains(" flags=b ")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "a gone client stayed blocked"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_blocked(c, |b| b == 0, "a gone client stayed blocked");
 }
 
 #[test]

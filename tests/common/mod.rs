@@ -252,6 +252,42 @@ pub fn required_program(name: &str) -> Option<std::path::PathBuf> {
     found
 }
 
+/// Runs `redis-benchmark -q -t <tests> -n <requests>` against `port` and checks every test finished without an error
+/// reply. Returns false (test skipped) when redis-benchmark is not installed outside CI.
+pub fn redis_benchmark_runs_clean(port: u16, tests: &[&str], requests: usize) -> bool {
+    let Some(bench) = required_program("redis-benchmark") else {
+        return false;
+    };
+    let out = Command::new(bench)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            &tests.join(","),
+            "-n",
+            &requests.to_string(),
+            "-q",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout} {stderr}");
+    for test in tests {
+        // `-q` prints one line per test, e.g. "MSET (10 keys): 28169.01 requests per second".
+        let finished = stdout.split(['\r', '\n']).any(|l| {
+            l.trim_start().to_ascii_lowercase().starts_with(test)
+                && l.contains("requests per second")
+        });
+        assert!(finished, "{test} missing: {stdout}");
+    }
+    assert!(
+        !stdout.contains("ERR") && !stderr.contains("ERR"),
+        "{stdout} {stderr}"
+    );
+    true
+}
+
 /// The bulk strings of a reply, in order, wherever they are nested.
 pub fn bulks(reply: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(reply);
