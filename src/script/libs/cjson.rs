@@ -83,7 +83,7 @@ fn encode(lua: &Lua, v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result
                     format!("Cannot serialise, excessive nesting ({})", depth + 1),
                 ));
             }
-            match array_length(t) {
+            match super::integer_keys(t) {
                 Some((max, items)) if max > 0 => {
                     if max > items * 2 && max > 10 {
                         return Err(positioned(
@@ -133,22 +133,6 @@ fn encode(lua: &Lua, v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result
         other => return Err(unsupported(other)),
     }
     Ok(())
-}
-
-/// lua-cjson's `lua_array_length`: `Some((max key, key count))` when every key is a positive integer.
-fn array_length(t: &Table) -> Option<(usize, usize)> {
-    let (mut max, mut items) = (0usize, 0usize);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair.ok()?;
-        let n = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f as usize,
-            _ => return None,
-        };
-        max = max.max(n);
-        items += 1;
-    }
-    Some((max, items))
 }
 
 fn escape(s: &[u8], out: &mut Vec<u8>) {

@@ -149,18 +149,7 @@ fn pack_int(i: i64, out: &mut Vec<u8>) {
 
 /// lua-cmsgpack's `table_is_an_array`: `Some(n)` when the keys are exactly the integers 1..n.
 fn array_len(t: &Table) -> Option<usize> {
-    let (mut max, mut count) = (0usize, 0usize);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair.ok()?;
-        let n = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f as usize,
-            _ => return None,
-        };
-        max = max.max(n);
-        count += 1;
-    }
-    (max == count).then_some(max)
+    super::integer_keys(t).and_then(|(max, count)| (max == count).then_some(max))
 }
 
 struct Unpacker<'l, 's> {

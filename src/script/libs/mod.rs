@@ -75,3 +75,20 @@ pub fn check_bytes(lua: &Lua, args: &[Value], n: usize, func: &str) -> mlua::Res
         }
     }
 }
+
+/// `Some((largest key, number of keys))` when every key of `t` is a positive integer (possibly stored as a float), as
+/// lua-cjson's `lua_array_length` and lua-cmsgpack's `table_is_an_array` both check before encoding an array.
+fn integer_keys(t: &mlua::Table) -> Option<(usize, usize)> {
+    let (mut max, mut count) = (0usize, 0usize);
+    for pair in t.pairs::<mlua::Value, mlua::Value>() {
+        let (k, _) = pair.ok()?;
+        let n = match k {
+            mlua::Value::Integer(i) if i >= 1 => i as usize,
+            mlua::Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f as usize,
+            _ => return None,
+        };
+        max = max.max(n);
+        count += 1;
+    }
+    Some((max, count))
+}
