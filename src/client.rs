@@ -109,6 +109,35 @@ pub struct Client {
     pub unwatch_pending: bool,
     /// Channel and pattern subscriptions; `Some` exactly while there is at least one (subscriber mode).
     pub pubsub: Option<Box<Subscriptions>>,
+    /// CLIENT REPLY: whether command replies are sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY modes. Only command replies are dropped; Pub/Sub messages still flow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    /// Replies are sent (the default).
+    On,
+    /// No reply is sent until CLIENT REPLY ON.
+    Off,
+    /// The reply to the next command is dropped, then replies resume.
+    SkipNext,
+}
+
+impl Client {
+    /// Called before each command: true when this command's reply is the one CLIENT REPLY SKIP drops.
+    pub fn take_skip(&mut self) -> bool {
+        let skip = self.reply_mode == ReplyMode::SkipNext;
+        if skip {
+            self.reply_mode = ReplyMode::On;
+        }
+        skip
+    }
+    /// After a command: true when its reply is not sent (skipped, or the mode is not ON after it ran, which also
+    /// silences CLIENT REPLY OFF|SKIP themselves, as in Redis).
+    pub fn reply_suppressed(&self, skipped: bool) -> bool {
+        skipped || self.reply_mode != ReplyMode::On
+    }
 }
 
 /// Commands queued between MULTI and EXEC.
@@ -190,6 +219,7 @@ impl ClientRegistry {
             watch: None,
             unwatch_pending: false,
             pubsub: None,
+            reply_mode: ReplyMode::On,
         }
     }
     /// Removes a closed connection.

@@ -61,6 +61,8 @@ async fn serve(
         let mut flow = Flow::Continue;
         let mut at = 0;
         let mut commands = 0;
+        // CLIENT REPLY OFF|SKIP: the last command's reply is dropped (a blocked one's too, when it comes).
+        let mut silent = false;
         while flow == Flow::Continue {
             match parser.parse(&rbuf[at..]) {
                 Ok(Some(used)) => {
@@ -70,7 +72,12 @@ async fn serve(
                         subs.drain(&mut out);
                     }
                     if !argv.is_empty() {
+                        let (mark, skip) = (out.buf.len(), client.take_skip());
                         flow = cmd::dispatch(state, client, argv, &mut out);
+                        silent = client.reply_suppressed(skip);
+                        if silent {
+                            out.buf.truncate(mark);
+                        }
                         commands += 1;
                     }
                     at += used;
@@ -103,6 +110,10 @@ async fn serve(
                 let stop = stop.as_mut();
                 if !wait_blocked(stream, state, client, blocked, &mut rbuf, &mut out, stop).await? {
                     return Ok(());
+                }
+                if silent {
+                    // Only the blocked command's reply is left in `out`: messages were written as they came.
+                    out.buf.clear();
                 }
                 continue;
             }

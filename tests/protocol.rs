@@ -357,3 +357,44 @@ fn hello_with_unsupported_version_is_refused_and_keeps_the_protocol() {
     );
     assert_eq!(c.line("GET missing"), "_\r\n");
 }
+
+#[test]
+fn client_reply_off_and_skip_drop_replies_in_order() {
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    // OFF silences itself and everything up to ON; SKIP silences itself and the next command only.
+    let mut input = Vec::new();
+    for line in [
+        "CLIENT REPLY OFF",
+        "SET a 1",
+        "CLIENT REPLY SKIP",
+        "INCR a",
+        "CLIENT REPLY ON",
+        "GET a",
+        "CLIENT REPLY SKIP",
+        "INCR a",
+        "GET a",
+    ] {
+        input.extend_from_slice(format!("{line}\r\n").as_bytes());
+    }
+    c.send(&input);
+    assert_eq!(replies(&mut c, 3), "+OK\r\n$1\r\n2\r\n$1\r\n3\r\n");
+}
+
+#[test]
+fn client_reply_off_drops_a_blocked_commands_reply_too() {
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    c.send(b"CLIENT REPLY OFF\r\nBLPOP q 5\r\n");
+    let mut pusher = server.raw();
+    // Wait until the BLPOP is parked, so the push serves it rather than landing first.
+    for _ in 0..500 {
+        if pusher.line("CLIENT LIST").contains("cmd=blpop") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(pusher.line("RPUSH q x"), ":1\r\n");
+    c.send(b"CLIENT REPLY ON\r\nLLEN q\r\n");
+    assert_eq!(replies(&mut c, 2), "+OK\r\n:0\r\n");
+}

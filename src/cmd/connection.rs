@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::args::{self, is};
 use super::{blocking, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Flow, Keys};
-use crate::client::ClientInfo;
+use crate::client::{ClientInfo, ReplyMode};
 use crate::protocol::Argv;
 
 /// The Redis version we are compatible with, reported by HELLO and INFO.
@@ -530,19 +530,24 @@ fn client_on_off(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
-/// CLIENT REPLY: only ON, the state every connection is always in; OFF and SKIP would need replies to be dropped.
+/// CLIENT REPLY ON|OFF|SKIP: the connection drops replies as the mode says (see `Client::reply_suppressed`). SKIP
+/// while OFF changes nothing, as in Redis.
 fn client_reply(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let mode = argv.get(2);
-    if is(mode, "ON") {
-        ctx.out.ok();
-        Ok(())
-    } else if is(mode, "OFF") || is(mode, "SKIP") {
-        Err(CmdError::err(
-            "CLIENT REPLY OFF|SKIP is not supported by ringkv",
-        ))
+    ctx.client.reply_mode = if is(mode, "ON") {
+        ReplyMode::On
+    } else if is(mode, "OFF") {
+        ReplyMode::Off
+    } else if is(mode, "SKIP") {
+        match ctx.client.reply_mode {
+            ReplyMode::Off => ReplyMode::Off,
+            _ => ReplyMode::SkipNext,
+        }
     } else {
-        Err(CmdError::Syntax)
-    }
+        return Err(CmdError::Syntax);
+    };
+    ctx.out.ok();
+    Ok(())
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command as a timeout (default) or with the
@@ -600,8 +605,8 @@ fn client_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
-            "REPLY ON",
-            "    Replies are always on: ringkv does not support OFF and SKIP.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "SETINFO <option> <value>",
