@@ -1,6 +1,6 @@
 //! [`Dict`]: the large-container table behind hashes and sets (Redis's `hashtable` encoding).
 //!
-//! A `Dict` is `2^level` hashbrown tables; an entry lives in the table named by the top `level` bits of its hash.
+//! A `Dict` is `2^level` hashbrown tables; an entry lives in the table named by the top `level` bits of its scan position (32 bits of its hash).
 //! That split is what gives HSCAN/SSCAN Redis's guarantee (every element present from the start to the end of a scan
 //! is returned at least once) without access to hashbrown's buckets:
 //! - a scan cursor is a position in a 32-bit hash space, and each call returns whole tables, in position order;
@@ -62,7 +62,14 @@ impl<V: PartialEq> PartialEq for Dict<V> {
 
 /// The table index of `hash` at `level`.
 fn table_at(hash: u64, level: u32) -> usize {
-    hash.checked_shr(64 - level).unwrap_or(0) as usize
+    position(hash).checked_shr(CURSOR_BITS - level).unwrap_or(0) as usize
+}
+
+/// Where an entry sits in the 32-bit scan space: hash bits 25..57. Not the top bits, which hashbrown keeps as each
+/// entry's 7-bit tag (all entries of a table would share it, and every probe would compare keys), nor the low bits,
+/// which pick its bucket.
+fn position(hash: u64) -> u32 {
+    (hash >> 25) as u32
 }
 
 impl<V> Dict<V> {
