@@ -46,7 +46,7 @@ fn lookup_or_create<'a>(
     now: u64,
 ) -> Result<&'a mut Hash, CmdError> {
     match &mut db
-        .get_or_insert_with(key, now, || Value::Hash(Hash::new()))
+        .get_or_insert_with(key, now, || Value::Hash(Box::default()))
         .value
     {
         Value::Hash(h) => Ok(h),

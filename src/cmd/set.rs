@@ -54,7 +54,7 @@ fn lookup_or_create<'a>(
     first: &[u8],
     size_hint: usize,
 ) -> Result<&'a mut Set, CmdError> {
-    let make = || Value::Set(Set::for_members(first, size_hint));
+    let make = || Value::Set(Set::for_members(first, size_hint).into());
     match &mut db.get_or_insert_with(key, now, make).value {
         Value::Set(s) => Ok(s),
         _ => Err(CmdError::WrongType),
@@ -356,7 +356,7 @@ fn with_sets<T>(
     let sets: Vec<Option<&Set>> = keys
         .iter()
         .map(|k| match dbs.get(k).peek(k, now).map(|e| &e.value) {
-            Some(Value::Set(s)) => Some(s),
+            Some(Value::Set(s)) => Some(&**s),
             _ => None,
         })
         .collect();
@@ -398,7 +398,7 @@ fn store(ctx: &mut Ctx, argv: Argv, op: impl FnOnce(&[Option<&Set>]) -> Set) -> 
     if result.is_empty() {
         db.remove(dst, now);
     } else {
-        db.insert(dst, Value::Set(result), None);
+        db.insert(dst, Value::Set(result.into()), None);
     }
     ctx.out.int(len as i64);
     Ok(())

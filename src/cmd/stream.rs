@@ -341,7 +341,7 @@ fn xadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         None => {
             let mut stream = Stream::new();
             let id = add(&mut stream)?;
-            db.insert(key, Value::Stream(stream), None);
+            db.insert(key, Value::Stream(stream.into()), None);
             id
         }
     };

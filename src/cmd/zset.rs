@@ -247,7 +247,7 @@ fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> Cm
         let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
         db.insert(
             key,
-            Value::ZSet(ZSet::with_hint(pairs.len(), max_len)),
+            Value::ZSet(ZSet::with_hint(pairs.len(), max_len).into()),
             None,
         );
     }
@@ -658,7 +658,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], mut result: ZSet) {
         db.remove(dst, now);
     } else {
         result.compact_encoding();
-        db.insert(dst, Value::ZSet(result), None);
+        db.insert(dst, Value::ZSet(result.into()), None);
     }
     ctx.out.int(len as i64);
 }

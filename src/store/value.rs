@@ -15,13 +15,13 @@ pub enum Value {
     /// A list: O(1) push/pop at both ends and O(1) access by index.
     List(VecDeque<Vec<u8>>),
     /// A hash (field -> value).
-    Hash(Hash),
+    Hash(Box<Hash>),
     /// A set of members.
-    Set(Set),
+    Set(Box<Set>),
     /// A sorted set (member -> score, ordered by score).
-    ZSet(ZSet),
+    ZSet(Box<ZSet>),
     /// A stream (entries ordered by ID).
-    Stream(Stream),
+    Stream(Box<Stream>),
 }
 
 impl Value {
