@@ -106,26 +106,95 @@ impl OrderTree {
         }
     }
 
-    /// Splits `t` into the prefix of elements for which `before` holds (it must hold for a prefix of the order) and
-    /// the rest.
-    fn split(&mut self, t: u32, before: &dyn Fn(f64, &[u8]) -> bool) -> (u32, u32) {
+    /// Splits `t` into the elements below `key` and the rest.
+    fn split(&mut self, t: u32, key: (f64, &[u8])) -> (u32, u32) {
         if t == NIL {
             return (NIL, NIL);
         }
         let n = &self.nodes[t as usize];
-        if before(n.score, &n.member) {
+        if compare((n.score, &n.member), key) == Ordering::Less {
             let right = n.right;
-            let (l, r) = self.split(right, before);
+            let (l, r) = self.split(right, key);
             self.nodes[t as usize].right = l;
             self.update(t);
             (t, r)
         } else {
             let left = n.left;
-            let (l, r) = self.split(left, before);
+            let (l, r) = self.split(left, key);
             self.nodes[t as usize].left = r;
             self.update(t);
             (l, t)
         }
+    }
+
+    /// Points the link `at` (a parent and which child, or the root when `None`) to `t`.
+    fn relink(&mut self, at: Option<(u32, Ordering)>, t: u32) {
+        match at {
+            None => self.root = t,
+            Some((p, Ordering::Less)) => self.nodes[p as usize].left = t,
+            Some((p, _)) => self.nodes[p as usize].right = t,
+        }
+    }
+
+    /// Puts the unlinked node `id` in its place: down the path while the nodes outrank it (each gains it in its
+    /// subtree), then it takes over the subtree there, split around it. One pass over the path, and the split is of a
+    /// subtree that is small in expectation, unlike a split and two merges of the whole tree.
+    fn attach(&mut self, id: u32) {
+        let (score, priority) = (
+            self.nodes[id as usize].score,
+            self.nodes[id as usize].priority,
+        );
+        let member = std::mem::take(&mut self.nodes[id as usize].member);
+        let (mut at, mut t) = (None, self.root);
+        while t != NIL && self.nodes[t as usize].priority >= priority {
+            let n = &mut self.nodes[t as usize];
+            n.size += 1;
+            let side = compare((score, &member), (n.score, &n.member));
+            at = Some((t, side));
+            t = if side == Ordering::Less {
+                n.left
+            } else {
+                n.right
+            };
+        }
+        let (l, r) = self.split(t, (score, &member));
+        let size = 1 + self.size(l) + self.size(r);
+        let n = &mut self.nodes[id as usize];
+        (n.member, n.left, n.right, n.size) = (member, l, r, size as u32);
+        self.relink(at, id);
+    }
+
+    /// Unlinks the node of an element from the tree and returns it, or `None` when the element is not there.
+    fn detach(&mut self, key: (f64, &[u8])) -> Option<u32> {
+        // Find it first: sizes on the path shrink only if it is there (the second walk is then in cache).
+        let mut t = self.root;
+        loop {
+            if t == NIL {
+                return None;
+            }
+            let n = &self.nodes[t as usize];
+            match compare(key, (n.score, &n.member)) {
+                Ordering::Less => t = n.left,
+                Ordering::Greater => t = n.right,
+                Ordering::Equal => break,
+            }
+        }
+        let (mut at, mut p) = (None, self.root);
+        while p != t {
+            let n = &mut self.nodes[p as usize];
+            n.size -= 1;
+            let side = compare(key, (n.score, &n.member));
+            at = Some((p, side));
+            p = if side == Ordering::Less {
+                n.left
+            } else {
+                n.right
+            };
+        }
+        let (left, right) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
+        let joined = self.merge(left, right);
+        self.relink(at, joined);
+        Some(t)
     }
 
     /// Adds an element, which must not be in the tree.
@@ -148,29 +217,32 @@ impl OrderTree {
                 (self.nodes.len() - 1) as u32
             }
         };
-        let (l, r) = self.split(self.root, &|s, m| {
-            compare((s, m), (score, member)) == Ordering::Less
-        });
-        let l = self.merge(l, id);
-        self.root = self.merge(l, r);
+        self.attach(id);
+    }
+
+    /// Moves an element to a new score, reusing its node.
+    pub fn rescore(&mut self, score: f64, member: &[u8], new_score: f64) {
+        match self.detach((score, member)) {
+            Some(id) => {
+                self.nodes[id as usize].score = new_score;
+                self.attach(id);
+            }
+            None => self.insert(new_score, member),
+        }
     }
 
     /// Removes an element; true when it was there.
     pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        let key = (score, member);
-        let (l, r) = self.split(self.root, &|s, m| compare((s, m), key) == Ordering::Less);
-        let (found, r) = self.split(r, &|s, m| compare((s, m), key) != Ordering::Greater);
-        if found != NIL {
-            // Only the one equal element can be in `found`.
-            self.nodes[found as usize].member = Box::default();
-            self.free.push(found);
-        }
-        self.root = self.merge(l, r);
+        let Some(id) = self.detach((score, member)) else {
+            return false;
+        };
+        self.nodes[id as usize].member = Box::default();
+        self.free.push(id);
         if self.root == NIL {
             // Nothing is left: give the arena back.
             *self = OrderTree::new();
         }
-        found != NIL
+        true
     }
 
     /// How many elements the prefix for which `before` holds has (`before` must hold for a prefix of the order).
@@ -343,12 +415,9 @@ impl ZSet {
         let old = self.scores.insert(member, score);
         match old {
             Some(s) if s == score => return old,
-            Some(s) => {
-                self.order.remove(s, member);
-            }
-            None => {}
+            Some(s) => self.order.rescore(s, member, score),
+            None => self.order.insert(score, member),
         }
-        self.order.insert(score, member);
         if !fits_listpack(self.len(), member.len()) {
             self.skiplist = true;
         }
@@ -443,7 +512,7 @@ mod tests {
         let mut z = ZSet::default();
         let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
         let mut rng = fastrand::Rng::with_seed(7);
-        for _ in 0..4000 {
+        for step in 0..4000 {
             let member = format!("m{}", rng.u32(..300)).into_bytes();
             let score = rng.i32(-50..50) as f64 / 4.0;
             model.retain(|(_, m)| *m != member);
@@ -455,10 +524,13 @@ mod tests {
             }
             model.sort_by(|a, b| compare((a.0, &a.1), (b.0, &b.1)));
             assert_eq!(z.len(), model.len());
-        }
-        for (i, (s, m)) in model.iter().enumerate() {
-            assert_eq!(z.rank(m), Some((i, *s)));
-            assert_eq!(z.get(i), Some((&m[..], *s)));
+            if step % 97 == 0 || step == 3999 {
+                // Subtree sizes stay right through every kind of change, or ranks drift.
+                for (i, (s, m)) in model.iter().enumerate() {
+                    assert_eq!(z.rank(m), Some((i, *s)));
+                    assert_eq!(z.get(i), Some((&m[..], *s)));
+                }
+            }
         }
         let start = model.len() / 3;
         let forward: Vec<&[u8]> = z.range(start, false).map(|(m, _)| m).collect();
