@@ -20,6 +20,7 @@ use crate::client::{Blocked, Client};
 use crate::cmd::{self, blocking, Flow};
 use crate::protocol::{Reply, RequestParser};
 use crate::server::ServerState;
+use crate::store::HeldShard;
 
 const READ_CHUNK: usize = 16 * 1024;
 /// An output buffer larger than this is freed after it is written, so one big reply does not pin memory.
@@ -57,43 +58,7 @@ async fn serve(
     tokio::pin!(stop);
     loop {
         // Run every complete request already buffered (after a blocked command, the rest of its pipeline).
-        parser.set_max_bulk(state.settings.proto_max_bulk_len());
-        let mut flow = Flow::Continue;
-        let mut at = 0;
-        let mut commands = 0;
-        // CLIENT REPLY OFF|SKIP: the last command's reply is dropped (a blocked one's too, when it comes).
-        let mut silent = false;
-        while flow == Flow::Continue {
-            match parser.parse(&rbuf[at..]) {
-                Ok(Some(used)) => {
-                    let argv = parser.argv(&rbuf[at..]);
-                    if let Some(subs) = &mut client.pubsub {
-                        // Messages published before this command was read go out before its reply.
-                        subs.drain(&mut out);
-                    }
-                    if !argv.is_empty() {
-                        let (mark, skip) = (out.buf.len(), client.take_skip());
-                        flow = cmd::dispatch(state, client, argv, &mut out);
-                        silent = client.reply_suppressed(skip);
-                        if silent {
-                            out.buf.truncate(mark);
-                        }
-                        commands += 1;
-                    }
-                    at += used;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    out.error(&format!("ERR {e}"));
-                    flow = Flow::Close;
-                }
-            }
-        }
-        rbuf.advance(at);
-        state
-            .stats
-            .commands_processed
-            .fetch_add(commands, Ordering::Relaxed);
+        let (flow, silent) = run_buffered(state, client, &mut parser, &mut rbuf, &mut out);
         flush(stream, state, &mut out).await?;
         match flow {
             Flow::Continue => {}
@@ -147,6 +112,55 @@ async fn serve(
             .fetch_add(n as u64, Ordering::Relaxed);
         info.touch();
     }
+}
+
+/// Runs every complete request in `rbuf` (consuming them) until one stops the batch (blocks, closes, breaks the
+/// protocol), appending replies to `out`. Returns what to do next, and whether the last command's reply is
+/// suppressed by CLIENT REPLY OFF|SKIP (for a blocked command, its reply still to come).
+fn run_buffered(
+    state: &ServerState,
+    client: &mut Client,
+    parser: &mut RequestParser,
+    rbuf: &mut BytesMut,
+    out: &mut Reply,
+) -> (Flow, bool) {
+    parser.set_max_bulk(state.settings.proto_max_bulk_len());
+    let (mut flow, mut at, mut commands, mut silent) = (Flow::Continue, 0, 0, false);
+    // The shard lock kept between the commands of this batch; dropped with this function, before any write.
+    let mut held = HeldShard::default();
+    while flow == Flow::Continue {
+        match parser.parse(&rbuf[at..]) {
+            Ok(Some(used)) => {
+                let argv = parser.argv(&rbuf[at..]);
+                if let Some(subs) = &mut client.pubsub {
+                    // Messages published before this command was read go out before its reply.
+                    subs.drain(out);
+                }
+                if !argv.is_empty() {
+                    let (mark, skip) = (out.buf.len(), client.take_skip());
+                    flow = cmd::dispatch(state, client, argv, out, &mut held);
+                    silent = client.reply_suppressed(skip);
+                    if silent {
+                        out.buf.truncate(mark);
+                    }
+                    commands += 1;
+                }
+                at += used;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                out.error(&format!("ERR {e}"));
+                flow = Flow::Close;
+            }
+        }
+    }
+    drop(held);
+    rbuf.advance(at);
+    state
+        .stats
+        .commands_processed
+        .fetch_add(commands, Ordering::Relaxed);
+    (flow, silent)
 }
 
 /// Waits for messages published to a subscribed client and appends them to `out`; never resolves otherwise.

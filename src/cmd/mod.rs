@@ -39,7 +39,7 @@ pub use transaction::unwatch_all;
 use crate::client::Client;
 use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
-use crate::store::{now_ms, Keyspace, Locked, Store};
+use crate::store::{now_ms, HeldShard, Keyspace, Locked, Store};
 
 /// What a handler returns; the error is written as the reply.
 pub type CmdResult = Result<(), CmdError>;
@@ -474,12 +474,14 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Runs one request for `client`, writing its reply to `out`. Inside MULTI, commands are queued instead.
-pub fn dispatch(
-    server: &ServerState,
+/// Runs one request for `client`, writing its reply to `out`. Inside MULTI, commands are queued instead. `held` is
+/// the shard lock kept from the previous command of the same pipeline (see [`HeldShard`]).
+pub fn dispatch<'s>(
+    server: &'s ServerState,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Reply,
+    held: &mut HeldShard<'s>,
 ) -> Flow {
     let spec = resolve_with_parent(argv).and_then(|(parent, spec)| {
         let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
@@ -501,6 +503,7 @@ pub fn dispatch(
                 // Redis answers a rejected EXEC (wrong arity) with execCommandAbort: the transaction is discarded,
                 // in or out of MULTI.
                 client.multi = None;
+                held.release();
                 transaction::unwatch_all(server, client);
                 let e = e.to_string();
                 let why = e.strip_prefix("ERR ").unwrap_or(&e);
@@ -523,19 +526,20 @@ pub fn dispatch(
             return Flow::Continue;
         }
     }
-    execute(server, client, spec, argv, out)
+    execute(server, client, spec, argv, out, held)
 }
 
 /// Locks the shards `spec` needs for `argv`, runs its handler, then does the after-write work (spoiling WATCHes,
 /// serving blocked clients) for it, or for every command of a transaction it ran, before releasing the locks.
-pub fn execute(
-    server: &ServerState,
+pub fn execute<'s>(
+    server: &'s ServerState,
     client: &mut Client,
     spec: &CommandSpec,
     argv: Argv<'_>,
     out: &mut Reply,
+    held: &mut HeldShard<'s>,
 ) -> Flow {
-    let mut shards = lock_for(&server.store, spec, argv, client);
+    let mut shards = lock_for(&server.store, spec, argv, client, held);
     let now = now_ms();
     // WATCH is spoiled only by real changes (a SET NX that finds the key changes nothing): remember the versions of
     // the held shards that someone watches, to compare after the command.
@@ -572,6 +576,8 @@ pub fn execute(
         // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
         drop(shards);
         after_writes(&mut server.store.lock_all());
+    } else if flow == Flow::Continue && !client.unwatch_pending {
+        held.keep(shards);
     } else {
         drop(shards);
     }
@@ -616,13 +622,32 @@ fn after_write(
 }
 
 /// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
-/// command; always in ascending order.
+/// command; always in ascending order. A single shard comes from `held` when it holds that one; in every other case
+/// `held` is released first, so no lock is ever held while waiting for another (and handlers that lock shards
+/// themselves find them free).
 fn lock_for<'s>(
     store: &'s Store,
     spec: &CommandSpec,
     argv: Argv<'_>,
     client: &Client,
+    held: &mut HeldShard<'s>,
 ) -> Locked<'s> {
+    if !spec.has(flag::TRANSACTION | flag::ALL_SHARDS) {
+        let mut shards = spec.key_indices(argv).map(|i| store.shard_of(argv.get(i)));
+        if let Some(first) = shards.next() {
+            // Collecting an empty iterator does not allocate: the single-shard path stays allocation-free.
+            let mut others: Vec<usize> = shards.filter(|&s| s != first).collect();
+            if others.is_empty() {
+                return held.take(first).unwrap_or_else(|| store.lock(&[first]));
+            }
+            held.release();
+            others.push(first);
+            others.sort_unstable();
+            others.dedup();
+            return store.lock(&others);
+        }
+    }
+    held.release();
     if spec.has(flag::TRANSACTION) {
         let queue = client.multi.as_ref().map_or(&[][..], |tx| &tx.queue[..]);
         if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
@@ -642,19 +667,7 @@ fn lock_for<'s>(
     if spec.has(flag::ALL_SHARDS) {
         return store.lock_all();
     }
-    let mut shards = spec.key_indices(argv).map(|i| store.shard_of(argv.get(i)));
-    let Some(first) = shards.next() else {
-        return Locked::None;
-    };
-    // Collecting an empty iterator does not allocate: the single-shard path stays allocation-free.
-    let mut others: Vec<usize> = shards.filter(|&s| s != first).collect();
-    if others.is_empty() {
-        return store.lock(&[first]);
-    }
-    others.push(first);
-    others.sort_unstable();
-    others.dedup();
-    store.lock(&others)
+    Locked::None
 }
 
 /// Writes a HELP reply: the lines as status strings, as Redis's `addReplyHelp` does.
@@ -811,7 +824,13 @@ pub mod testing {
         /// Runs one command and returns its raw reply bytes.
         pub fn run_bytes<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
             let argv = OwnedArgv::from_args(args);
-            super::dispatch(&self.server, &mut self.client, argv.argv(), &mut self.out);
+            super::dispatch(
+                &self.server,
+                &mut self.client,
+                argv.argv(),
+                &mut self.out,
+                &mut crate::store::HeldShard::default(),
+            );
             std::mem::take(&mut self.out.buf)
         }
         /// Runs one command and returns its reply as text (`+OK\r\n`, `$1\r\na\r\n`...).

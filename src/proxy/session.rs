@@ -31,6 +31,7 @@ use crate::client::Client;
 use crate::cmd::ring::{Change, NodeState, RingView};
 use crate::cmd::{self, args, flag, CmdError, CommandSpec, Flow};
 use crate::protocol::{Argv, Reply, RequestParser};
+use crate::store::HeldShard;
 
 /// A reply that is ready or will be.
 enum Pending {
@@ -249,7 +250,13 @@ impl Session {
     /// Runs a keyless command on the proxy's local command table.
     fn local(&mut self, argv: Argv<'_>) -> Pending {
         let mut out = Reply::new(false);
-        match cmd::dispatch(&self.state.local, &mut self.client, argv, &mut out) {
+        match cmd::dispatch(
+            &self.state.local,
+            &mut self.client,
+            argv,
+            &mut out,
+            &mut HeldShard::default(),
+        ) {
             Flow::Close => Pending::Close(out.buf),
             _ => Pending::Ready(out.buf),
         }

@@ -164,6 +164,34 @@ fn lock_spinning(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 /// Spin iterations before parking (about 10-20 microseconds).
 const SPINS: usize = 4096;
 
+/// The one shard lock a connection keeps between the commands of a pipeline that all use that shard: a hot key then
+/// changes hands between threads once per batch of requests instead of once per request, and its data stays in one
+/// core's cache. The connection drops it before it writes replies or waits, so no lock is ever held across I/O (a
+/// `MutexGuard` is not `Send`: the compiler rejects holding one across an `.await`).
+#[derive(Default)]
+pub struct HeldShard<'a>(Option<(usize, MutexGuard<'a, Shard>)>);
+
+impl<'a> HeldShard<'a> {
+    /// The held lock, when it is shard `idx`; otherwise releases whatever is held.
+    pub fn take(&mut self, idx: usize) -> Option<Locked<'a>> {
+        match self.0.take() {
+            Some((i, guard)) if i == idx => Some(Locked::One(i, guard)),
+            _ => None,
+        }
+    }
+    /// Releases the held lock, if any.
+    pub fn release(&mut self) {
+        self.0 = None;
+    }
+    /// Keeps a command's lock for the next command when it is a single shard; releases anything else.
+    pub fn keep(&mut self, locked: Locked<'a>) {
+        self.0 = match locked {
+            Locked::One(i, guard) => Some((i, guard)),
+            _ => None,
+        };
+    }
+}
+
 /// The shards one command holds.
 pub enum Locked<'a> {
     /// A command that touches no keys.
