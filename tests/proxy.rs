@@ -487,3 +487,143 @@ fn quit_answers_what_was_pipelined_before_it_then_closes() {
     c.send(&batch);
     assert_eq!(text(c.read_to_close()), "+OK\r\n$1\r\n1\r\n+OK\r\n");
 }
+
+/// The backends (by address) whose script cache holds `sha`, asked directly.
+fn backends_with_script(cluster: &Cluster, sha: &str) -> Vec<String> {
+    cluster
+        .addrs
+        .iter()
+        .filter(|a| text(cluster.backend(a).cmd(&["SCRIPT", "EXISTS", sha])) == "*1\r\n:1\r\n")
+        .cloned()
+        .collect()
+}
+
+fn scripts(cluster: &Cluster) {
+    let mut c = cluster.proxy.raw();
+    let set = "return redis.call('SET', KEYS[1], ARGV[1])";
+    let set_sha = text(c.cmd(&["SCRIPT", "LOAD", set]));
+    assert!(set_sha.starts_with("$40\r\n"), "{set_sha}");
+    let set_sha = set_sha[5..45].to_string();
+    assert_eq!(backends_with_script(cluster, &set_sha), cluster.addrs);
+
+    // Routed by the keys: each key lands on its owner.
+    for i in 0..12 {
+        let key = format!("s{i}");
+        assert_eq!(
+            text(c.cmd(&["EVALSHA", &set_sha, "1", &key, "v"])),
+            "+OK\r\n"
+        );
+        let node = owner(&mut c, &key);
+        assert_eq!(text(Raw::connect(&node).cmd(&["GET", &key])), "$1\r\nv\r\n");
+    }
+    let (a, b) = first_two_on_different_nodes(&mut c);
+    let two = "return redis.call('MSET', KEYS[1], 1, KEYS[2], 2)";
+    assert!(text(c.cmd(&["EVAL", two, "2", &a, &b])).starts_with("-CROSSSLOT"));
+    assert_eq!(
+        text(c.cmd(&["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "s0"])),
+        "$1\r\nv\r\n"
+    );
+
+    // Without keys: always the backend owning the script's SHA1, so only that one caches it.
+    let keyless = "return 'keyless'";
+    for _ in 0..3 {
+        assert_eq!(text(c.cmd(&["EVAL", keyless, "0"])), "$7\r\nkeyless\r\n");
+    }
+    let keyless_sha = text(Raw::connect(&cluster.addrs[0]).cmd(&["SCRIPT", "LOAD", keyless]));
+    let keyless_sha = keyless_sha[5..45].to_string();
+    let _ = text(Raw::connect(&cluster.addrs[0]).cmd(&["SCRIPT", "FLUSH"]));
+    assert_eq!(text(c.cmd(&["EVAL", keyless, "0"])), "$7\r\nkeyless\r\n");
+    assert_eq!(
+        backends_with_script(cluster, &keyless_sha),
+        vec![owner(&mut c, &keyless_sha)]
+    );
+    // EXISTS is 1 only where every backend has it; the FLUSH above removed the SET script from one backend.
+    assert_eq!(
+        text(c.cmd(&["SCRIPT", "EXISTS", &keyless_sha, &set_sha, "nope"])),
+        "*3\r\n:0\r\n:0\r\n:0\r\n"
+    );
+    assert_eq!(
+        text(c.cmd(&["SCRIPT", "LOAD", set])),
+        format!("$40\r\n{set_sha}\r\n")
+    );
+    assert_eq!(text(c.cmd(&["SCRIPT", "EXISTS", &set_sha])), "*1\r\n:1\r\n");
+
+    // NOSCRIPT repair: a backend that lost its scripts (restart, flush) is given the body again, unseen by the client.
+    for addr in &cluster.addrs {
+        assert_eq!(
+            text(cluster.backend(addr).cmd(&["SCRIPT", "FLUSH"])),
+            "+OK\r\n"
+        );
+    }
+    for i in 0..12 {
+        let key = format!("s{i}");
+        assert_eq!(
+            text(c.cmd(&["EVALSHA", &set_sha, "1", &key, "again"])),
+            "+OK\r\n",
+            "{key}"
+        );
+    }
+    assert_eq!(
+        text(c.cmd(&["EVALSHA", &keyless_sha, "0"])),
+        "$7\r\nkeyless\r\n"
+    );
+    // ... also inside a transaction, where the body is loaded before MULTI.
+    for addr in &cluster.addrs {
+        assert_eq!(
+            text(cluster.backend(addr).cmd(&["SCRIPT", "FLUSH"])),
+            "+OK\r\n"
+        );
+    }
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(
+        text(c.cmd(&["EVALSHA", &set_sha, "1", "{t}x", "tx"])),
+        "+QUEUED\r\n"
+    );
+    assert_eq!(c.line("GET {t}x"), "+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "*2\r\n+OK\r\n$2\r\ntx\r\n");
+
+    // SCRIPT FLUSH through the proxy forgets: EVALSHA then fails as on Redis.
+    assert_eq!(c.line("SCRIPT FLUSH"), "+OK\r\n");
+    assert_eq!(
+        text(c.cmd(&["EVALSHA", &set_sha, "1", "s0", "x"])),
+        "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+    );
+    assert_eq!(text(c.cmd(&["SCRIPT", "EXISTS", &set_sha])), "*1\r\n:0\r\n");
+    assert_eq!(
+        c.line("SCRIPT KILL"),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+}
+
+#[test]
+fn scripts_are_routed_by_keys_loaded_everywhere_and_repaired_on_noscript_over_ringkv() {
+    scripts(&Cluster::ringkv(3, &[]));
+}
+
+#[test]
+fn scripts_are_routed_by_keys_loaded_everywhere_and_repaired_on_noscript_over_redis() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    scripts(&cluster);
+}
+
+#[test]
+fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
+    let cluster = Cluster::ringkv(2, &[]);
+    let extra = Server::start(&[]);
+    let mut c = cluster.proxy.raw();
+    let get = "return redis.call('GET', KEYS[1])";
+    let sha = text(c.cmd(&["SCRIPT", "LOAD", get]))[5..45].to_string();
+    assert!(text(c.cmd(&["RING", "ADD", &extra.addr()])).starts_with("*6\r\n"));
+    let key = (0..)
+        .map(|i| format!("n{i}"))
+        .find(|k| owner(&mut c, k) == extra.addr())
+        .expect("a key on the new node");
+    assert_eq!(text(c.cmd(&["SET", &key, "new"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["EVALSHA", &sha, "1", &key])), "$3\r\nnew\r\n");
+    assert_eq!(
+        text(extra.raw().cmd(&["SCRIPT", "EXISTS", &sha])),
+        "*1\r\n:1\r\n"
+    );
+}

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use parking_lot::RwLock;
+use hashbrown::HashMap;
+use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ProxyConfig};
@@ -89,6 +90,8 @@ pub struct ProxyState {
     pub local: ServerState,
     /// Process start, for INFO.
     pub started: Instant,
+    /// Script bodies seen in EVAL and SCRIPT LOAD, by lower-case SHA1: what repairs a backend's `NOSCRIPT`.
+    scripts: Mutex<HashMap<String, Arc<[u8]>>>,
 }
 
 impl ProxyState {
@@ -116,6 +119,7 @@ impl ProxyState {
             config,
             local: ServerState::new(local),
             started: Instant::now(),
+            scripts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -139,6 +143,25 @@ impl ProxyState {
         ));
         *guard = next.clone();
         next
+    }
+
+    /// Remembers a script body under its SHA1 (lower-case hex).
+    pub fn remember_script(&self, sha: String, body: &[u8]) {
+        self.scripts
+            .lock()
+            .entry(sha)
+            .or_insert_with(|| body.into());
+    }
+
+    /// The body of a script seen before, by SHA1 in any case.
+    pub fn script(&self, sha: &[u8]) -> Option<Arc<[u8]>> {
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.scripts.lock().get(&sha).cloned()
+    }
+
+    /// Forgets every script (SCRIPT FLUSH), so an EVALSHA fails afterwards as it does on Redis.
+    pub fn forget_scripts(&self) {
+        self.scripts.lock().clear();
     }
 
     /// A new backend with this proxy's connection settings.

@@ -10,6 +10,8 @@
 //! - MGET, DEL, UNLINK, EXISTS, TOUCH, MSET: split per backend and merged (MGET in key order, counts summed);
 //! - other commands whose keys span backends (MSETNX included): `CROSSSLOT`, never a partial answer;
 //! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
+//! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
+//!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
 //! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
 //!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
@@ -126,6 +128,8 @@ type Part<'a> = (usize, Vec<usize>, Vec<&'a [u8]>);
 /// An open MULTI: the queued requests, the backend they all map to, and whether one was refused.
 struct Multi {
     queued: Vec<Vec<u8>>,
+    /// SCRIPT LOAD requests sent before MULTI (scripts the queued EVALSHAs need).
+    preload: Vec<Vec<u8>>,
     backend: Option<usize>,
     failed: bool,
 }
@@ -242,6 +246,10 @@ impl Session {
             // An odd argument count must fail as a whole, before any part is written.
             "mset" if argv.len() % 2 == 0 => error(CmdError::WrongArity("mset".into())),
             "mset" => self.split(spec, argv, raw, &topo, 2, |parts, _| merge_ok(parts)),
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => {
+                self.script_call(spec, argv, raw, &topo)
+            }
+            "script" => self.script_cmd(argv, raw, &topo),
             _ => self.forward(spec, argv, raw, &topo),
         }
     }
@@ -277,7 +285,7 @@ impl Session {
         raw: &[u8],
         topo: &Topology,
     ) -> Pending {
-        let backend = match single_backend(spec, argv, topo) {
+        let backend = match owner(spec, argv, topo) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 return error(format!(
@@ -342,6 +350,75 @@ impl Session {
             }
             merge(replies, order)
         })
+    }
+
+    /// EVAL / EVALSHA (and _RO): routed by their keys (or their SHA1 without keys). An EVAL's body is remembered; an
+    /// EVALSHA that a backend answers with `NOSCRIPT` (restarted, flushed, or added by RING ADD since the script was
+    /// loaded) is retried once after loading the remembered body there.
+    fn script_call(
+        &mut self,
+        spec: &CommandSpec,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+    ) -> Pending {
+        let backend = match owner(spec, argv, topo) {
+            Ok(Some(b)) => topo.backends[b].clone(),
+            Ok(None) => return error(no_backend()),
+            Err(e) => return error(e),
+        };
+        let bytes = request_bytes(argv, raw);
+        let Some(sha) = evalsha_target(argv) else {
+            self.state
+                .remember_script(crate::script::sha1_hex(argv.get(1)), argv.get(1));
+            return wait(backend.send(self.slot, bytes, 1));
+        };
+        let sha = sha.to_vec();
+        let state = self.state.clone();
+        let slot = self.slot;
+        let first = backend.send(slot, bytes.clone(), 1);
+        wait(async move {
+            let reply = first.await;
+            if !reply.starts_with(b"-NOSCRIPT") {
+                return reply;
+            }
+            let Some(body) = state.script(&sha) else {
+                return reply;
+            };
+            let mut retry = script_load(&body);
+            retry.extend_from_slice(&bytes);
+            backend.send(slot, retry, 2).await
+        })
+    }
+
+    /// SCRIPT LOAD / EXISTS / FLUSH / KILL go to every backend; SCRIPT HELP is answered here.
+    fn script_cmd(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
+        let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
+        let raw = &request_bytes(argv, raw);
+        match sub.as_str() {
+            "load" => {
+                let body = argv.get(2).to_vec();
+                let state = self.state.clone();
+                fan_out(topo, self.slot, raw, move |replies| {
+                    let reply = merge_same(replies);
+                    if let Some(sha) = resp::bulk(&reply) {
+                        state.remember_script(String::from_utf8_lossy(sha).into_owned(), &body);
+                    }
+                    reply
+                })
+            }
+            "exists" => fan_out(topo, self.slot, raw, merge_all_ones),
+            "flush" => {
+                self.state.forget_scripts();
+                fan_out(topo, self.slot, raw, merge_ok)
+            }
+            "kill" => fan_out(topo, self.slot, raw, merge_any_ok),
+            "help" => self.local(argv),
+            _ => error(format!(
+                "ERR SCRIPT {} is not supported by the proxy",
+                sub.to_ascii_uppercase()
+            )),
+        }
     }
 
     fn scan(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {
@@ -501,6 +578,7 @@ impl Session {
         }
         self.multi = Some(Multi {
             queued: Vec::new(),
+            preload: Vec::new(),
             backend: self.watch.as_ref().map(|w| w.backend),
             failed: false,
         });
@@ -518,7 +596,7 @@ impl Session {
         let Some(multi) = self.multi.as_mut() else {
             return error("ERR internal: no transaction");
         };
-        let outcome = match single_backend(spec, argv, topo) {
+        let outcome = match owner(spec, argv, topo) {
             Ok(Some(b)) if multi.backend.is_none_or(|t| t == b) => Ok(b),
             Ok(Some(_)) => Err(CROSSSLOT.to_string()),
             Ok(None) => Err(format!(
@@ -530,6 +608,11 @@ impl Session {
         match outcome {
             Ok(b) => {
                 multi.backend = Some(b);
+                // A backend that lacks the script would fail this EVALSHA inside EXEC, where it cannot be retried:
+                // the known body is loaded just before the transaction instead.
+                if let Some(body) = evalsha_target(argv).and_then(|sha| self.state.script(sha)) {
+                    multi.preload.push(script_load(&body));
+                }
                 multi.queued.push(request_bytes(argv, raw));
                 Pending::Ready(b"+QUEUED\r\n".to_vec())
             }
@@ -551,8 +634,9 @@ impl Session {
         let Some(backend) = multi.backend else {
             return Pending::Ready(b"*0\r\n".to_vec());
         };
-        let n = multi.queued.len() + 2;
-        let mut bundle = encode([&b"MULTI"[..]].into_iter());
+        let n = multi.preload.len() + multi.queued.len() + 2;
+        let mut bundle = multi.preload.concat();
+        bundle.extend_from_slice(&encode([&b"MULTI"[..]].into_iter()));
         for q in &multi.queued {
             bundle.extend_from_slice(q);
         }
@@ -623,6 +707,44 @@ fn single_backend(
     Ok(found)
 }
 
+/// [`single_backend`], except that a script call without keys (EVAL/EVALSHA with numkeys 0) goes to the backend
+/// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend.
+fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<usize>, String> {
+    match single_backend(spec, argv, topo)? {
+        None if is_script_call(argv) => {
+            let sha = script_sha(argv);
+            topo.locate(sha.as_bytes()).map(Some).ok_or_else(no_backend)
+        }
+        found => Ok(found),
+    }
+}
+
+/// EVAL, EVAL_RO, EVALSHA or EVALSHA_RO.
+fn is_script_call(argv: Argv<'_>) -> bool {
+    ["eval", "eval_ro", "evalsha", "evalsha_ro"]
+        .iter()
+        .any(|n| args::is(argv.get(0), n))
+}
+
+/// The SHA1 an EVAL/EVALSHA names, lower-case (as Redis matches it).
+fn script_sha(argv: Argv<'_>) -> String {
+    match evalsha_target(argv) {
+        Some(sha) => String::from_utf8_lossy(sha).to_ascii_lowercase(),
+        None => crate::script::sha1_hex(argv.get(1)),
+    }
+}
+
+/// The SHA1 argument of EVALSHA / EVALSHA_RO.
+fn evalsha_target(argv: Argv<'_>) -> Option<&[u8]> {
+    let name = argv.get(0);
+    (args::is(name, "evalsha") || args::is(name, "evalsha_ro")).then(|| argv.get(1))
+}
+
+/// `SCRIPT LOAD body` as a request.
+fn script_load(body: &[u8]) -> Vec<u8> {
+    encode([&b"SCRIPT"[..], b"LOAD", body].into_iter())
+}
+
 fn no_backend() -> String {
     "ERR no backend available: every backend is ejected".to_string()
 }
@@ -652,7 +774,7 @@ fn fan_out(
     topo: &Topology,
     slot: usize,
     raw: &[u8],
-    merge: fn(Vec<Vec<u8>>) -> Vec<u8>,
+    merge: impl FnOnce(Vec<Vec<u8>>) -> Vec<u8> + Send + 'static,
 ) -> Pending {
     let sent: Vec<_> = topo
         .backends
@@ -661,6 +783,9 @@ fn fan_out(
         .filter(|(i, _)| topo.ejected[*i].is_none())
         .map(|(_, b)| b.send(slot, raw.to_vec(), 1))
         .collect();
+    if sent.is_empty() {
+        return error(no_backend());
+    }
     wait(async move {
         let mut replies = Vec::with_capacity(sent.len());
         for f in sent {
@@ -708,6 +833,53 @@ fn merge_concat(replies: Vec<Vec<u8>>) -> Vec<u8> {
     out.array(items.len());
     for i in items {
         out.raw(i);
+    }
+    out.buf
+}
+
+/// Replies that should all be the same (SCRIPT LOAD's SHA1): the first error, else the first reply.
+fn merge_same(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    replies.into_iter().next().unwrap_or_default()
+}
+
+/// SCRIPT KILL: OK when a script was killed anywhere, else the first backend's error (NOTBUSY).
+fn merge_any_ok(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    match replies.iter().find(|r| r.as_slice() == b"+OK\r\n") {
+        Some(ok) => ok.clone(),
+        None => replies.into_iter().next().unwrap_or_default(),
+    }
+}
+
+/// SCRIPT EXISTS: per SHA1, 1 only when every backend has the script (an EVALSHA may go to any of them).
+fn merge_all_ones(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    let mut all: Option<Vec<bool>> = None;
+    for r in &replies {
+        let Some(flags) = resp::elements(r).map(|e| {
+            e.iter()
+                .map(|x| resp::integer(x) == Some(1))
+                .collect::<Vec<_>>()
+        }) else {
+            return b"-ERR unexpected reply from a backend\r\n".to_vec();
+        };
+        all = Some(match all {
+            Some(prev) if prev.len() == flags.len() => {
+                prev.iter().zip(&flags).map(|(a, b)| *a && *b).collect()
+            }
+            Some(_) => return b"-ERR unexpected reply from a backend\r\n".to_vec(),
+            None => flags,
+        });
+    }
+    let all = all.unwrap_or_default();
+    let mut out = Reply::new(false);
+    out.array(all.len());
+    for f in all {
+        out.int(i64::from(f));
     }
     out.buf
 }
