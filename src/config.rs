@@ -97,6 +97,10 @@ pub struct ProxyConfig {
     /// How long an ejected backend stays out before it is tried again, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub server_retry_timeout: u64,
+    /// PING every backend this often, in milliseconds (0: no health check). Failed checks count towards
+    /// --server-failure-limit; with a health check, an ejected backend returns only once a PING succeeds.
+    #[arg(long, default_value_t = 1000)]
+    pub health_check_interval_ms: u64,
     /// Log level: debug, verbose, notice or warning (Redis names), or a RUST_LOG filter.
     #[arg(long, default_value = "notice")]
     pub loglevel: String,

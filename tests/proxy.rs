@@ -627,3 +627,81 @@ fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
         "*1\r\n:1\r\n"
     );
 }
+
+/// The INFO line of backend `i` (`backendI:addr=...`).
+fn backend_info(c: &mut Raw, i: usize) -> String {
+    let info = c.line("INFO");
+    let prefix = format!("backend{i}:");
+    info.split("\r\n")
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {info}"))
+        .to_string()
+}
+
+/// Polls `done` every 20 ms for up to `secs` seconds.
+fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn health_checks_eject_an_idle_dead_backend_and_readmit_it_only_once_it_answers() {
+    let mut cluster = Cluster::ringkv(
+        3,
+        &[
+            "--auto-eject",
+            "--server-failure-limit",
+            "2",
+            "--server-retry-timeout",
+            "300",
+            "--health-check-interval-ms",
+            "100",
+        ],
+    );
+    let mut c = cluster.proxy.raw();
+    let dead = cluster.addrs[2].clone();
+    let key = (0..)
+        .map(|i| format!("h{i}"))
+        .find(|k| owner(&mut c, k) == dead)
+        .expect("a key on the third backend");
+    eventually(3, "no successful check", || {
+        backend_info(&mut c, 2).contains("last_check=ok,ping_us=")
+    });
+    let port = cluster.ringkv[2].port;
+    cluster.ringkv[2].kill();
+    // No client request goes to it: the health check alone notices.
+    eventually(3, "not ejected", || owner(&mut c, &key) != dead);
+    let line = backend_info(&mut c, 2);
+    assert!(line.contains("status=ejected"), "{line}");
+    assert!(line.contains("last_check=failed,ping_us=-1"), "{line}");
+    // Past the retry time it stays out while it does not answer.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_ne!(owner(&mut c, &key), dead);
+    assert_eq!(text(c.cmd(&["SET", &key, "meanwhile"])), "+OK\r\n");
+
+    cluster.ringkv[2] = Server::start_on(port, &[]);
+    eventually(3, "not re-admitted", || owner(&mut c, &key) == dead);
+    assert_eq!(text(c.cmd(&["SET", &key, "back"])), "+OK\r\n");
+    assert_eq!(
+        text(Raw::connect(&dead).cmd(&["GET", &key])),
+        "$4\r\nback\r\n"
+    );
+    let line = backend_info(&mut c, 2);
+    assert!(line.contains("status=up,failures=0"), "{line}");
+}
+
+#[test]
+fn health_checks_report_a_dead_backend_in_info_without_client_traffic() {
+    let mut cluster = Cluster::ringkv(2, &["--health-check-interval-ms", "50"]);
+    let mut c = cluster.proxy.raw();
+    cluster.ringkv[1].kill();
+    eventually(3, "failures not counted", || {
+        let line = backend_info(&mut c, 1);
+        line.contains("status=down (connect failed") && !line.contains("failures=1,")
+    });
+    assert!(c.line("INFO").contains("health_check_interval_ms:50\r\n"));
+    assert!(backend_info(&mut c, 0).contains("status=up,failures=0"));
+}

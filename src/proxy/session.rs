@@ -475,23 +475,33 @@ impl Session {
             state.local.clients.len()
         ));
         text.push_str(&format!(
-            "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n",
+            "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n\
+             server_failure_limit:{}\r\nserver_retry_timeout_ms:{}\r\nhealth_check_interval_ms:{}\r\n",
             topo.ring.distribution().name(),
             topo.ring.distribution().key_hash_name(),
             topo.backends.len(),
             topo.epoch,
-            if state.config.auto_eject { "yes" } else { "no" }
+            if state.config.auto_eject { "yes" } else { "no" },
+            state.config.server_failure_limit,
+            state.config.server_retry_timeout,
+            state.config.health_check_interval_ms,
         ));
         let shares = topo.ring.shares();
+        let now = std::time::Instant::now();
         for (i, b) in topo.backends.iter().enumerate() {
+            let (check, rtt) = b.health.last_check();
+            let ejected_for =
+                topo.ejected[i].map_or(0, |until| until.saturating_duration_since(now).as_millis());
             text.push_str(&format!(
-                "backend{i}:addr={},weight={},share={:.4},status={},failures={},requests={}\r\n",
+                "backend{i}:addr={},weight={},share={:.4},status={},failures={},requests={},last_check={check},\
+                 ping_us={},ejected_for_ms={ejected_for}\r\n",
                 b.addr,
                 b.weight,
                 shares[i],
                 topo.status(i).replace([',', ':'], " "),
                 b.health.failures.load(std::sync::atomic::Ordering::Relaxed),
                 b.health.requests.load(std::sync::atomic::Ordering::Relaxed),
+                rtt.map_or(-1, |us| us as i64),
             ));
         }
         let mut out = Reply::new(false);
