@@ -705,3 +705,33 @@ fn health_checks_report_a_dead_backend_in_info_without_client_traffic() {
     assert!(c.line("INFO").contains("health_check_interval_ms:50\r\n"));
     assert!(backend_info(&mut c, 0).contains("status=up,failures=0"));
 }
+
+#[test]
+fn a_config_file_gives_backends_and_options_and_the_command_line_overrides_it() {
+    let backends: Vec<Server> = (0..3).map(|_| Server::start(&[])).collect();
+    let mut file = String::from("# ringkv proxy\nport 1\ndistribution ketama\nhash fnv1a_64\n");
+    file.push_str("health-check-interval-ms 5000\n");
+    for b in &backends {
+        file.push_str(&format!("backend {}\n", b.addr()));
+    }
+    let path = std::env::temp_dir().join(format!("ringkv-proxy-test-{}.conf", std::process::id()));
+    std::fs::write(&path, file).unwrap();
+    // The helper's `--port 0` overrides the file's port; this `--health-check-interval-ms` overrides the file's.
+    let proxy = Server::start_proxy(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--health-check-interval-ms",
+        "700",
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    let mut c = proxy.raw();
+    let info = c.line("INFO");
+    assert!(
+        info.contains("distribution:ketama\r\nkey_hash:fnv1a_64\r\nbackends:3\r\n"),
+        "{info}"
+    );
+    assert!(info.contains("health_check_interval_ms:700\r\n"), "{info}");
+    assert_eq!(c.line("SET k v"), "+OK\r\n");
+    let node = owner(&mut c, "k");
+    assert_eq!(text(Raw::connect(&node).cmd(&["GET", "k"])), "$1\r\nv\r\n");
+}
