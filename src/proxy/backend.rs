@@ -343,6 +343,11 @@ impl Conn {
         first: Request,
         rx: &mut mpsc::UnboundedReceiver<Request>,
     ) -> Result<(), String> {
+        // Let every client task that is ready run first, so the requests they queue for this backend go out in this
+        // same write: one write (and one wake-up of the backend) per scheduler round rather than per request, as an
+        // event loop like twemproxy's batches naturally. Without this, tokio runs this task right after the client
+        // that woke it, and each write carries one request.
+        tokio::task::yield_now().await;
         let deadline = self.request_timeout.map(|t| Instant::now() + t);
         self.wbuf.clear();
         let mut next = Some(first);
