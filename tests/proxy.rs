@@ -735,3 +735,32 @@ fn a_config_file_gives_backends_and_options_and_the_command_line_overrides_it() 
     let node = owner(&mut c, "k");
     assert_eq!(text(Raw::connect(&node).cmd(&["GET", "k"])), "$1\r\nv\r\n");
 }
+
+#[test]
+fn publish_goes_to_the_backend_owning_the_channel_and_subscribing_is_refused_clearly() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let owner_addr = owner(&mut c, "news");
+    let mut sub = Raw::connect(&owner_addr);
+    assert_eq!(
+        text(sub.cmd(&["SUBSCRIBE", "news"])),
+        "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    assert_eq!(c.line("PUBLISH news hello"), ":1\r\n");
+    assert_eq!(
+        text(sub.reply()),
+        "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+    );
+    for refused in ["SUBSCRIBE news", "PSUBSCRIBE n*", "PUBSUB CHANNELS"] {
+        let got = c.line(refused);
+        assert!(
+            got.contains("is not supported by the proxy"),
+            "{refused}: {got}"
+        );
+    }
+    assert_eq!(
+        c.line("HELLO 3"),
+        "-NOPROTO unsupported protocol version\r\n"
+    );
+    assert!(c.line("HELLO 2").starts_with("*14\r\n"));
+}

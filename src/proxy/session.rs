@@ -12,7 +12,9 @@
 //! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
 //! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
 //!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
-//! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
+//! - PUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
+//!   backend directly);
+//! - PING, ECHO, HELLO (RESP2 only), COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
 //!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
 
@@ -300,6 +302,16 @@ impl Session {
                 self.script_call(spec, argv, raw, &topo)
             }
             "script" => self.script_cmd(argv, raw, &topo),
+            // The channel is placed on the ring like a key, so subscribers know where to listen (RING LOCATE).
+            "publish" => match topo.locate(argv.get(1)) {
+                Some(b) => wait(topo.backends[b].send(self.slot, request_bytes(argv, raw), 1)),
+                None => error(no_backend()),
+            },
+            _ if spec.has(flag::PUBSUB) => error(format!(
+                "ERR '{}' is not supported by the proxy: subscribe on the backend that owns the channel \
+                 (RING LOCATE channel), where PUBLISH through the proxy delivers",
+                String::from_utf8_lossy(argv.get(0))
+            )),
             _ => self.forward(spec, argv, raw, &topo),
         }
     }
