@@ -2,12 +2,15 @@
 # Benchmarks the ringkv proxy against twemproxy (nutcracker) over the same three redis-server backends, and both
 # against one redis-server directly, with redis-benchmark on loopback. Prints requests per second and the ratios
 # ringkv-proxy/twemproxy and ringkv-proxy/direct. Runs are interleaved per test so drifting load affects all alike.
+# It also prints each proxy's own CPU time per request (user + system, from /proc), which other load on the machine
+# hardly changes: on shared cores the cpu ratio is the steadier comparison of the two proxies.
 #
 # Needs redis-server, redis-benchmark, nutcracker (Debian: redis-server redis-tools nutcracker).
 # Environment (all optional):
 #   N_P1=50000 N_P16=200000   requests per run without / with pipelining
 #   CLIENTS=50 KEYSPACE=100000 TESTS="set get" DEPTHS="1 16"
 #   RINGKV_BIN=path           use this binary instead of building target/release/ringkv
+#   PROXY_ARGS="--threads 1"  extra options for ringkv proxy
 set -euo pipefail
 
 N_P1=${N_P1:-50000}
@@ -45,37 +48,52 @@ twem_port=$(free_port)
 } >"$work/nutcracker.yml"
 nutcracker -c "$work/nutcracker.yml" -s "$(free_port)" >"$work/$twem_port.log" 2>&1 &
 server_pids+=($!)
+twem_pid=$!
 wait_ready "$twem_port"
 
 proxy_port=$(free_port)
-proxy_args=(proxy --port "$proxy_port" --distribution ketama --hash fnv1a_64 --loglevel warning)
+# shellcheck disable=SC2206 # PROXY_ARGS is a list of arguments.
+proxy_args=(proxy --port "$proxy_port" --distribution ketama --hash fnv1a_64 --loglevel warning ${PROXY_ARGS:-})
 for p in "${backends[@]}"; do proxy_args+=(--backend "127.0.0.1:$p"); done
 "$RINGKV_BIN" "${proxy_args[@]}" >"$work/$proxy_port.log" 2>&1 &
 server_pids+=($!)
+proxy_pid=$!
 wait_ready "$proxy_port"
 
-# Runs one redis-benchmark and prints its requests per second, or n/a.
+# CPU time (user + system, in clock ticks) process $1 has used so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
+# Runs one redis-benchmark and prints its requests per second (or n/a); with a pid $5, also that process's CPU
+# microseconds per request.
 rps() {
-    local port=$1 test=$2 depth=$3 n=$4
+    local port=$1 test=$2 depth=$3 n=$4 pid=${5:-} before
+    [[ -n $pid ]] && before=$(ticks "$pid")
     if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
         -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err"; then
-        awk -F'"' 'NR == 2 { print $4 }' "$work/out.csv"
+        awk -F'"' 'NR == 2 { printf "%s", $4 }' "$work/out.csv"
     else
-        echo n/a
+        printf n/a
     fi
+    [[ -n $pid ]] && awk -v t=$(($(ticks "$pid") - before)) -v us="$tick_us" -v n="$n" \
+        'BEGIN { printf " %.2f", t * us / n }'
+    echo
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo "redis-server $(redis-server --version | awk '{print $3}') x3 behind each proxy; -c $CLIENTS -r $KEYSPACE"
-printf '%-5s %5s %12s %12s %12s %10s %10s\n' test depth direct twemproxy ringkv-proxy vs-twem vs-direct
+echo "requests/s, and each proxy's CPU us/request (cpu-vs-twem < 1: ringkv proxy spends less CPU per request)"
+printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s\n' test depth direct twemproxy ringkv-proxy vs-twem \
+    vs-direct twem-cpu ours-cpu cpu-vs-twem
 for depth in $DEPTHS; do
     n=$N_P1
     [[ $depth != 1 ]] && n=$N_P16
     for test in $TESTS; do
         direct=$(rps "$redis_port" "$test" "$depth" "$n")
-        twem=$(rps "$twem_port" "$test" "$depth" "$n")
-        ours=$(rps "$proxy_port" "$test" "$depth" "$n")
-        printf '%-5s %5s %12s %12s %12s %10s %10s\n' "$test" "P$depth" "$direct" "$twem" "$ours" \
-            "$(ratio "$ours" "$twem")" "$(ratio "$ours" "$direct")"
+        read -r twem twem_cpu <<<"$(rps "$twem_port" "$test" "$depth" "$n" "$twem_pid")"
+        read -r ours ours_cpu <<<"$(rps "$proxy_port" "$test" "$depth" "$n" "$proxy_pid")"
+        printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s\n' "$test" "P$depth" "$direct" "$twem" "$ours" \
+            "$(ratio "$ours" "$twem")" "$(ratio "$ours" "$direct")" "$twem_cpu" "$ours_cpu" \
+            "$(ratio "$ours_cpu" "$twem_cpu")"
     done
 done

@@ -72,8 +72,12 @@ pub struct ProxyConfig {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
+    /// A config file of `option value` lines with these options' long names (`backend 127.0.0.1:6379`, `auto-eject
+    /// yes`, `#` comments); options given on the command line override it (any --backend replaces all its backends).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// A backend, `HOST:PORT[:WEIGHT]`; repeat for each.
-    #[arg(long = "backend", required = true, value_parser = parse_backend)]
+    #[arg(long = "backend", required_unless_present = "config", value_parser = parse_backend)]
     pub backends: Vec<BackendSpec>,
     /// Placement: `default` (ringkv's ring) or `ketama` (twemproxy-compatible).
     #[arg(long, default_value = "default")]
@@ -97,6 +101,10 @@ pub struct ProxyConfig {
     /// How long an ejected backend stays out before it is tried again, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub server_retry_timeout: u64,
+    /// PING every backend this often, in milliseconds (0: no health check). Failed checks count towards
+    /// --server-failure-limit; with a health check, an ejected backend returns only once a PING succeeds.
+    #[arg(long, default_value_t = 1000)]
+    pub health_check_interval_ms: u64,
     /// Log level: debug, verbose, notice or warning (Redis names), or a RUST_LOG filter.
     #[arg(long, default_value = "notice")]
     pub loglevel: String,
@@ -105,7 +113,44 @@ pub struct ProxyConfig {
     pub threads: usize,
 }
 
+/// `ringkv proxy`'s options alone, to parse a config file's options followed by the command line's: the later
+/// occurrence of an option wins.
+#[derive(Parser, Debug)]
+#[command(name = "ringkv proxy", args_override_self = true)]
+struct ProxyArgs {
+    #[command(flatten)]
+    config: ProxyConfig,
+}
+
 impl ProxyConfig {
+    /// With `--config FILE`: the file's options, overridden by `cli` (the arguments after `proxy`, which produced
+    /// `self`). Without: `self`.
+    pub fn with_file(self, cli: &[String]) -> Result<ProxyConfig, String> {
+        let Some(path) = &self.config else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading config file {}: {e}", path.display()))?;
+        let file = file_args(&text).map_err(|e| format!("{}:{e}", path.display()))?;
+        let cli_backends = cli
+            .iter()
+            .any(|a| a == "--backend" || a.starts_with("--backend="));
+        let mut args = vec!["ringkv proxy".to_string()];
+        for pair in file.chunks(2) {
+            if !(cli_backends && pair[0] == "--backend") {
+                args.extend(pair.iter().filter(|a| !a.is_empty()).cloned());
+            }
+        }
+        args.extend(cli.iter().cloned());
+        let config = ProxyArgs::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .config;
+        if config.backends.is_empty() {
+            return Err(format!("no backend in {} nor --backend", path.display()));
+        }
+        Ok(config)
+    }
+
     /// The placement the options ask for.
     pub fn placement(&self) -> Result<Distribution, String> {
         match (self.distribution.as_str(), self.hash.as_deref()) {
@@ -122,6 +167,43 @@ impl ProxyConfig {
             )),
         }
     }
+}
+
+/// A proxy config file as command-line arguments, in `[--option, value]` pairs (value empty for a flag that is on).
+/// Each line is `option value` (the long option name without dashes), `option yes|no` for a flag; blank lines and
+/// lines starting with `#` are skipped; a value may be double-quoted.
+fn file_args(text: &str) -> Result<Vec<String>, String> {
+    let command = <ProxyArgs as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        let at = n + 1;
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(name) && name != "config")
+            .ok_or_else(|| format!("{at}: unknown option '{name}'"))?;
+        if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+            match value {
+                "yes" | "true" => out.extend([format!("--{name}"), String::new()]),
+                "no" | "false" => {}
+                _ => return Err(format!("{at}: '{name}' takes yes or no, not '{value}'")),
+            }
+        } else if value.is_empty() {
+            return Err(format!("{at}: '{name}' needs a value"));
+        } else {
+            out.extend([format!("--{name}"), value.to_string()]);
+        }
+    }
+    Ok(out)
 }
 
 /// The `tracing` filter for a Redis-style log level.
@@ -560,6 +642,57 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::new(&Config::defaults())
+    }
+
+    /// The proxy config from `file` (written to a temporary file) and the command line `cli`.
+    fn proxy_config(file: &str, cli: &[&str]) -> Result<ProxyConfig, String> {
+        let path = std::env::temp_dir().join(format!(
+            "ringkv-proxy-{}-{}.conf",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::write(&path, file).unwrap();
+        let mut args = vec!["--config".to_string(), path.display().to_string()];
+        args.extend(cli.iter().map(|a| a.to_string()));
+        let parsed =
+            ProxyArgs::try_parse_from(std::iter::once("p".to_string()).chain(args.clone()))
+                .map_err(|e| e.to_string())
+                .and_then(|p| p.config.with_file(&args));
+        let _ = std::fs::remove_file(&path);
+        parsed
+    }
+
+    #[test]
+    fn proxy_config_file_gives_options_and_the_command_line_overrides_them() {
+        let file =
+            "# three redis\nbackend 127.0.0.1:6379\nbackend 127.0.0.1:6380:2\n\n  port 7100\n\
+                    distribution ketama\nhash \"md5\"\nauto-eject yes\ntimeout-ms 250\n";
+        let c = proxy_config(file, &["--timeout-ms", "900"]).unwrap();
+        let addrs: Vec<_> = c
+            .backends
+            .iter()
+            .map(|b| (b.addr.as_str(), b.weight))
+            .collect();
+        assert_eq!(addrs, [("127.0.0.1:6379", 1), ("127.0.0.1:6380", 2)]);
+        assert_eq!((c.port, c.timeout_ms, c.auto_eject), (7100, 900, true));
+        assert_eq!(c.placement().unwrap().name(), "ketama");
+        // Backends on the command line replace the file's.
+        let c = proxy_config(file, &["--backend", "10.0.0.1:7000", "--port", "1"]).unwrap();
+        assert_eq!(c.backends.len(), 1);
+        assert_eq!((c.port, c.timeout_ms), (1, 250));
+    }
+
+    #[test]
+    fn proxy_config_file_errors_name_the_line() {
+        let bad = |file: &str| proxy_config(file, &[]).unwrap_err();
+        assert!(bad("backend 127.0.0.1:1\nlisten 7000\n").ends_with(":2: unknown option 'listen'"));
+        assert!(
+            bad("auto-eject maybe\n").ends_with(":1: 'auto-eject' takes yes or no, not 'maybe'")
+        );
+        assert!(bad("port\n").ends_with(":1: 'port' needs a value"));
+        assert!(bad("config other.conf\n").contains("unknown option 'config'"));
+        assert!(bad("port 7000\n").contains("no backend"));
+        assert!(bad("backend nope\n").contains("'nope' is not HOST:PORT[:WEIGHT]"));
     }
 
     #[test]

@@ -19,6 +19,11 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Some(Role::Proxy(config)) => {
+            let cli: Vec<String> = std::env::args_os()
+                .skip(2)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let config = config.with_file(&cli).map_err(anyhow::Error::msg)?;
             let what = format!("proxying on {}:{}", config.bind, config.port);
             run(&config.loglevel.clone(), config.threads, what, async move {
                 ringkv::proxy::run(config).await

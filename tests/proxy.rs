@@ -487,3 +487,280 @@ fn quit_answers_what_was_pipelined_before_it_then_closes() {
     c.send(&batch);
     assert_eq!(text(c.read_to_close()), "+OK\r\n$1\r\n1\r\n+OK\r\n");
 }
+
+/// The backends (by address) whose script cache holds `sha`, asked directly.
+fn backends_with_script(cluster: &Cluster, sha: &str) -> Vec<String> {
+    cluster
+        .addrs
+        .iter()
+        .filter(|a| text(cluster.backend(a).cmd(&["SCRIPT", "EXISTS", sha])) == "*1\r\n:1\r\n")
+        .cloned()
+        .collect()
+}
+
+fn scripts(cluster: &Cluster) {
+    let mut c = cluster.proxy.raw();
+    let set = "return redis.call('SET', KEYS[1], ARGV[1])";
+    let set_sha = text(c.cmd(&["SCRIPT", "LOAD", set]));
+    assert!(set_sha.starts_with("$40\r\n"), "{set_sha}");
+    let set_sha = set_sha[5..45].to_string();
+    assert_eq!(backends_with_script(cluster, &set_sha), cluster.addrs);
+
+    // Routed by the keys: each key lands on its owner.
+    for i in 0..12 {
+        let key = format!("s{i}");
+        assert_eq!(
+            text(c.cmd(&["EVALSHA", &set_sha, "1", &key, "v"])),
+            "+OK\r\n"
+        );
+        let node = owner(&mut c, &key);
+        assert_eq!(text(Raw::connect(&node).cmd(&["GET", &key])), "$1\r\nv\r\n");
+    }
+    let (a, b) = first_two_on_different_nodes(&mut c);
+    let two = "return redis.call('MSET', KEYS[1], 1, KEYS[2], 2)";
+    assert!(text(c.cmd(&["EVAL", two, "2", &a, &b])).starts_with("-CROSSSLOT"));
+    assert_eq!(
+        text(c.cmd(&["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "s0"])),
+        "$1\r\nv\r\n"
+    );
+
+    // Without keys: always the backend owning the script's SHA1, so only that one caches it.
+    let keyless = "return 'keyless'";
+    for _ in 0..3 {
+        assert_eq!(text(c.cmd(&["EVAL", keyless, "0"])), "$7\r\nkeyless\r\n");
+    }
+    let keyless_sha = text(Raw::connect(&cluster.addrs[0]).cmd(&["SCRIPT", "LOAD", keyless]));
+    let keyless_sha = keyless_sha[5..45].to_string();
+    let _ = text(Raw::connect(&cluster.addrs[0]).cmd(&["SCRIPT", "FLUSH"]));
+    assert_eq!(text(c.cmd(&["EVAL", keyless, "0"])), "$7\r\nkeyless\r\n");
+    assert_eq!(
+        backends_with_script(cluster, &keyless_sha),
+        vec![owner(&mut c, &keyless_sha)]
+    );
+    // EXISTS is 1 only where every backend has it; the FLUSH above removed the SET script from one backend.
+    assert_eq!(
+        text(c.cmd(&["SCRIPT", "EXISTS", &keyless_sha, &set_sha, "nope"])),
+        "*3\r\n:0\r\n:0\r\n:0\r\n"
+    );
+    assert_eq!(
+        text(c.cmd(&["SCRIPT", "LOAD", set])),
+        format!("$40\r\n{set_sha}\r\n")
+    );
+    assert_eq!(text(c.cmd(&["SCRIPT", "EXISTS", &set_sha])), "*1\r\n:1\r\n");
+
+    // NOSCRIPT repair: a backend that lost its scripts (restart, flush) is given the body again, unseen by the client.
+    for addr in &cluster.addrs {
+        assert_eq!(
+            text(cluster.backend(addr).cmd(&["SCRIPT", "FLUSH"])),
+            "+OK\r\n"
+        );
+    }
+    for i in 0..12 {
+        let key = format!("s{i}");
+        assert_eq!(
+            text(c.cmd(&["EVALSHA", &set_sha, "1", &key, "again"])),
+            "+OK\r\n",
+            "{key}"
+        );
+    }
+    assert_eq!(
+        text(c.cmd(&["EVALSHA", &keyless_sha, "0"])),
+        "$7\r\nkeyless\r\n"
+    );
+    // ... also inside a transaction, where the body is loaded before MULTI.
+    for addr in &cluster.addrs {
+        assert_eq!(
+            text(cluster.backend(addr).cmd(&["SCRIPT", "FLUSH"])),
+            "+OK\r\n"
+        );
+    }
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(
+        text(c.cmd(&["EVALSHA", &set_sha, "1", "{t}x", "tx"])),
+        "+QUEUED\r\n"
+    );
+    assert_eq!(c.line("GET {t}x"), "+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "*2\r\n+OK\r\n$2\r\ntx\r\n");
+
+    // SCRIPT FLUSH through the proxy forgets: EVALSHA then fails as on Redis.
+    assert_eq!(c.line("SCRIPT FLUSH"), "+OK\r\n");
+    assert_eq!(
+        text(c.cmd(&["EVALSHA", &set_sha, "1", "s0", "x"])),
+        "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+    );
+    assert_eq!(text(c.cmd(&["SCRIPT", "EXISTS", &set_sha])), "*1\r\n:0\r\n");
+    assert_eq!(
+        c.line("SCRIPT KILL"),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+}
+
+#[test]
+fn scripts_are_routed_by_keys_loaded_everywhere_and_repaired_on_noscript_over_ringkv() {
+    scripts(&Cluster::ringkv(3, &[]));
+}
+
+#[test]
+fn scripts_are_routed_by_keys_loaded_everywhere_and_repaired_on_noscript_over_redis() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    scripts(&cluster);
+}
+
+#[test]
+fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
+    let cluster = Cluster::ringkv(2, &[]);
+    let extra = Server::start(&[]);
+    let mut c = cluster.proxy.raw();
+    let get = "return redis.call('GET', KEYS[1])";
+    let sha = text(c.cmd(&["SCRIPT", "LOAD", get]))[5..45].to_string();
+    assert!(text(c.cmd(&["RING", "ADD", &extra.addr()])).starts_with("*6\r\n"));
+    let key = (0..)
+        .map(|i| format!("n{i}"))
+        .find(|k| owner(&mut c, k) == extra.addr())
+        .expect("a key on the new node");
+    assert_eq!(text(c.cmd(&["SET", &key, "new"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["EVALSHA", &sha, "1", &key])), "$3\r\nnew\r\n");
+    assert_eq!(
+        text(extra.raw().cmd(&["SCRIPT", "EXISTS", &sha])),
+        "*1\r\n:1\r\n"
+    );
+}
+
+/// The INFO line of backend `i` (`backendI:addr=...`).
+fn backend_info(c: &mut Raw, i: usize) -> String {
+    let info = c.line("INFO");
+    let prefix = format!("backend{i}:");
+    info.split("\r\n")
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {info}"))
+        .to_string()
+}
+
+/// Polls `done` every 20 ms for up to `secs` seconds.
+fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn health_checks_eject_an_idle_dead_backend_and_readmit_it_only_once_it_answers() {
+    let mut cluster = Cluster::ringkv(
+        3,
+        &[
+            "--auto-eject",
+            "--server-failure-limit",
+            "2",
+            "--server-retry-timeout",
+            "300",
+            "--health-check-interval-ms",
+            "100",
+        ],
+    );
+    let mut c = cluster.proxy.raw();
+    let dead = cluster.addrs[2].clone();
+    let key = (0..)
+        .map(|i| format!("h{i}"))
+        .find(|k| owner(&mut c, k) == dead)
+        .expect("a key on the third backend");
+    eventually(3, "no successful check", || {
+        backend_info(&mut c, 2).contains("last_check=ok,ping_us=")
+    });
+    let port = cluster.ringkv[2].port;
+    cluster.ringkv[2].kill();
+    // No client request goes to it: the health check alone notices.
+    eventually(3, "not ejected", || owner(&mut c, &key) != dead);
+    let line = backend_info(&mut c, 2);
+    assert!(line.contains("status=ejected"), "{line}");
+    assert!(line.contains("last_check=failed,ping_us=-1"), "{line}");
+    // Past the retry time it stays out while it does not answer.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_ne!(owner(&mut c, &key), dead);
+    assert_eq!(text(c.cmd(&["SET", &key, "meanwhile"])), "+OK\r\n");
+
+    cluster.ringkv[2] = Server::start_on(port, &[]);
+    eventually(3, "not re-admitted", || owner(&mut c, &key) == dead);
+    assert_eq!(text(c.cmd(&["SET", &key, "back"])), "+OK\r\n");
+    assert_eq!(
+        text(Raw::connect(&dead).cmd(&["GET", &key])),
+        "$4\r\nback\r\n"
+    );
+    let line = backend_info(&mut c, 2);
+    assert!(line.contains("status=up,failures=0"), "{line}");
+}
+
+#[test]
+fn health_checks_report_a_dead_backend_in_info_without_client_traffic() {
+    let mut cluster = Cluster::ringkv(2, &["--health-check-interval-ms", "50"]);
+    let mut c = cluster.proxy.raw();
+    cluster.ringkv[1].kill();
+    eventually(3, "failures not counted", || {
+        let line = backend_info(&mut c, 1);
+        line.contains("status=down (connect failed") && !line.contains("failures=1,")
+    });
+    assert!(c.line("INFO").contains("health_check_interval_ms:50\r\n"));
+    assert!(backend_info(&mut c, 0).contains("status=up,failures=0"));
+}
+
+#[test]
+fn a_config_file_gives_backends_and_options_and_the_command_line_overrides_it() {
+    let backends: Vec<Server> = (0..3).map(|_| Server::start(&[])).collect();
+    let mut file = String::from("# ringkv proxy\nport 1\ndistribution ketama\nhash fnv1a_64\n");
+    file.push_str("health-check-interval-ms 5000\n");
+    for b in &backends {
+        file.push_str(&format!("backend {}\n", b.addr()));
+    }
+    let path = std::env::temp_dir().join(format!("ringkv-proxy-test-{}.conf", std::process::id()));
+    std::fs::write(&path, file).unwrap();
+    // The helper's `--port 0` overrides the file's port; this `--health-check-interval-ms` overrides the file's.
+    let proxy = Server::start_proxy(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--health-check-interval-ms",
+        "700",
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    let mut c = proxy.raw();
+    let info = c.line("INFO");
+    assert!(
+        info.contains("distribution:ketama\r\nkey_hash:fnv1a_64\r\nbackends:3\r\n"),
+        "{info}"
+    );
+    assert!(info.contains("health_check_interval_ms:700\r\n"), "{info}");
+    assert_eq!(c.line("SET k v"), "+OK\r\n");
+    let node = owner(&mut c, "k");
+    assert_eq!(text(Raw::connect(&node).cmd(&["GET", "k"])), "$1\r\nv\r\n");
+}
+
+#[test]
+fn publish_goes_to_the_backend_owning_the_channel_and_subscribing_is_refused_clearly() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let owner_addr = owner(&mut c, "news");
+    let mut sub = Raw::connect(&owner_addr);
+    assert_eq!(
+        text(sub.cmd(&["SUBSCRIBE", "news"])),
+        "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    assert_eq!(c.line("PUBLISH news hello"), ":1\r\n");
+    assert_eq!(
+        text(sub.reply()),
+        "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+    );
+    for refused in ["SUBSCRIBE news", "PSUBSCRIBE n*", "PUBSUB CHANNELS"] {
+        let got = c.line(refused);
+        assert!(
+            got.contains("is not supported by the proxy"),
+            "{refused}: {got}"
+        );
+    }
+    assert_eq!(
+        c.line("HELLO 3"),
+        "-NOPROTO unsupported protocol version\r\n"
+    );
+    assert!(c.line("HELLO 2").starts_with("*14\r\n"));
+}

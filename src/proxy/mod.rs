@@ -15,12 +15,14 @@ pub mod backend;
 pub mod resp;
 pub mod session;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use parking_lot::RwLock;
+use hashbrown::HashMap;
+use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ProxyConfig};
@@ -89,6 +91,8 @@ pub struct ProxyState {
     pub local: ServerState,
     /// Process start, for INFO.
     pub started: Instant,
+    /// Script bodies seen in EVAL and SCRIPT LOAD, by lower-case SHA1: what repairs a backend's `NOSCRIPT`.
+    scripts: Mutex<HashMap<String, Arc<[u8]>>>,
 }
 
 impl ProxyState {
@@ -116,6 +120,7 @@ impl ProxyState {
             config,
             local: ServerState::new(local),
             started: Instant::now(),
+            scripts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -141,6 +146,25 @@ impl ProxyState {
         next
     }
 
+    /// Remembers a script body under its SHA1 (lower-case hex).
+    pub fn remember_script(&self, sha: String, body: &[u8]) {
+        self.scripts
+            .lock()
+            .entry(sha)
+            .or_insert_with(|| body.into());
+    }
+
+    /// The body of a script seen before, by SHA1 in any case.
+    pub fn script(&self, sha: &[u8]) -> Option<Arc<[u8]>> {
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.scripts.lock().get(&sha).cloned()
+    }
+
+    /// Forgets every script (SCRIPT FLUSH), so an EVALSHA fails afterwards as it does on Redis.
+    pub fn forget_scripts(&self) {
+        self.scripts.lock().clear();
+    }
+
     /// A new backend with this proxy's connection settings.
     pub fn new_backend(&self, addr: String, weight: u32) -> Arc<Backend> {
         let timeout = Duration::from_millis(self.config.timeout_ms.max(1));
@@ -163,6 +187,10 @@ pub async fn run(config: ProxyConfig) -> anyhow::Result<()> {
     if state.config.auto_eject {
         tokio::spawn(eject_failing(state.clone()));
     }
+    if state.config.health_check_interval_ms > 0 {
+        let every = Duration::from_millis(state.config.health_check_interval_ms);
+        tokio::spawn(health_check(state.clone(), every));
+    }
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(pair) => pair,
@@ -179,11 +207,36 @@ pub async fn run(config: ProxyConfig) -> anyhow::Result<()> {
     }
 }
 
+/// The health check: every interval, a PING to each backend on its probe connection (all sent at once, each bounded
+/// by the request time-out). Its outcome feeds the same failure counter as client requests do, so an idle backend
+/// that died is noticed (and, with auto-eject, ejected) without a client paying for it.
+async fn health_check(state: Arc<ProxyState>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let topo = state.topology();
+        let checks: Vec<_> = topo.backends.iter().map(|b| b.check()).collect();
+        for check in checks {
+            check.await;
+        }
+    }
+}
+
 /// twemproxy's auto_eject_hosts: a backend that failed `server_failure_limit` times in a row leaves the ring for
-/// `server_retry_timeout` ms, then comes back (and leaves again if it keeps failing).
+/// `server_retry_timeout` ms. Then, without health checks, it comes back (and leaves again if it keeps failing, as in
+/// twemproxy); with health checks, it comes back only once its last contact succeeded, so clients are not sent to a
+/// backend known to be down.
 async fn eject_failing(state: Arc<ProxyState>) {
     let limit = state.config.server_failure_limit.max(1);
     let retry = Duration::from_millis(state.config.server_retry_timeout);
+    let checked = state.config.health_check_interval_ms > 0;
+    let failures = |b: &Backend| b.health.failures.load(Ordering::Relaxed);
+    // What backend `b`, ejected until `out` (or in the ring), should be now.
+    let next = |b: &Backend, out: Option<Instant>, now: Instant| match out {
+        Some(until) if now < until || (checked && failures(b) > 0) => Some(until),
+        Some(_) => None,
+        None if failures(b) >= limit => Some(now + retry),
+        None => None,
+    };
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let topo = state.topology();
@@ -192,10 +245,7 @@ async fn eject_failing(state: Arc<ProxyState>) {
             .backends
             .iter()
             .zip(&topo.ejected)
-            .any(|(b, out)| match out {
-                Some(until) => now >= *until,
-                None => b.health.failures.load(std::sync::atomic::Ordering::Relaxed) >= limit,
-            });
+            .any(|(b, out)| next(b, *out, now) != *out);
         if !changed {
             continue;
         }
@@ -204,23 +254,20 @@ async fn eject_failing(state: Arc<ProxyState>) {
                 .backends
                 .iter()
                 .zip(&t.ejected)
-                .map(|(b, out)| match out {
-                    Some(until) if now < *until => Some(*until),
-                    Some(_) => {
-                        // Re-admitted: it gets `limit` fresh failures before it is ejected again.
-                        b.health
-                            .failures
-                            .store(0, std::sync::atomic::Ordering::Relaxed);
-                        tracing::info!("backend {} re-admitted to the ring", b.addr);
-                        None
+                .map(|(b, out)| {
+                    let after = next(b, *out, now);
+                    match (out, after) {
+                        (Some(_), None) => {
+                            // Re-admitted: it gets `limit` fresh failures before it is ejected again.
+                            b.health.failures.store(0, Ordering::Relaxed);
+                            tracing::info!("backend {} re-admitted to the ring", b.addr);
+                        }
+                        (None, Some(_)) => {
+                            tracing::warn!("backend {} ejected from the ring", b.addr)
+                        }
+                        _ => {}
                     }
-                    None if b.health.failures.load(std::sync::atomic::Ordering::Relaxed)
-                        >= limit =>
-                    {
-                        tracing::warn!("backend {} ejected from the ring", b.addr);
-                        Some(now + retry)
-                    }
-                    None => None,
+                    after
                 })
                 .collect();
             (t.backends.clone(), ejected)

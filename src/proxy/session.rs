@@ -1,8 +1,8 @@
 //! One proxy client: parse its requests, route each, and write the replies back in request order.
 //!
-//! The reader half parses requests and turns each into a [`Pending`] reply: ready bytes (answered by the proxy) or a
-//! future of the backend reply(ies). The writer half awaits them strictly in order, so a pipeline that spans backends
-//! is answered in the order it was sent. A request's keys are read through the shared command table
+//! Each request becomes a [`Pending`] reply: ready bytes (answered by the proxy) or a future of the backend
+//! reply(ies). Replies are written strictly in request order, so a pipeline that spans backends is answered in the
+//! order it was sent. A request's keys are read through the shared command table
 //! ([`cmd::resolve`] then [`CommandSpec::key_indices`]); its bytes are forwarded as received.
 //!
 //! Routing rules:
@@ -10,19 +10,24 @@
 //! - MGET, DEL, UNLINK, EXISTS, TOUCH, MSET: split per backend and merged (MGET in key order, counts summed);
 //! - other commands whose keys span backends (MSETNX included): `CROSSSLOT`, never a partial answer;
 //! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
-//! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
+//! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
+//!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
+//! - PUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
+//!   backend directly);
+//! - PING, ECHO, HELLO (RESP2 only), COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
 //!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use super::backend::Dedicated;
 use super::resp;
@@ -55,66 +60,167 @@ const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves one client until it quits or disconnects.
+///
+/// One task does both halves: it reads and routes requests while replies are owed, and whenever the oldest owed reply
+/// is ready it gathers every reply that is ready after it and writes them in one write. A single task (rather than a
+/// reader and a writer task joined by a channel) saves a task wake-up and a channel hop per request, which is most of
+/// a proxy's own cost on a request that is not pipelined.
 pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
     let id = client.info.id;
-    let (mut rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::channel(1024);
-    let writer = tokio::spawn(write_replies(wr, rx));
-    let slot = id as usize;
+    let (mut rd, mut wr) = stream.into_split();
     let mut session = Session {
         state: state.clone(),
         client,
-        slot,
+        slot: id as usize,
         multi: None,
         watch: None,
     };
-    let quit = session.read_requests(&mut rd, &tx).await;
-    drop(tx);
-    drop(session);
-    let mut writer = writer;
-    match quit {
-        // QUIT: the replies owed are written (each bounded by the backend time-out), then the socket closes.
-        Ok(true) => {
-            let _ = (&mut writer).await;
-        }
-        // Gone (or killed): like Redis, drop what it can no longer read. Dropping the waiting futures also closes any
-        // dedicated connection, so a blocked pop cannot take an element for a client that left.
-        Ok(false) => writer.abort(),
-        Err(e) => {
-            tracing::debug!(id, "proxy client closed: {e}");
-            writer.abort();
-        }
+    match session.serve(&mut rd, &mut wr).await {
+        Ok(()) => {}
+        Err(e) => tracing::debug!(id, "proxy client closed: {e}"),
     }
+    // Dropping the session drops the replies still owed (as Redis drops what a gone client can no longer read), and
+    // with them any dedicated connection, so a blocked pop cannot take an element for a client that left.
+    drop(session);
     state.local.clients.unregister(id);
 }
 
-async fn write_replies(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) {
-    let mut out = Vec::with_capacity(READ_CHUNK);
-    while let Some(p) = rx.recv().await {
-        let close = match p {
-            Pending::Ready(bytes) => {
-                out.extend_from_slice(&bytes);
-                false
-            }
-            Pending::Wait(f) => {
-                out.extend_from_slice(&f.await);
-                false
-            }
-            Pending::Close(bytes) => {
-                out.extend_from_slice(&bytes);
-                true
-            }
-        };
-        if close || rx.is_empty() || out.len() >= 64 * 1024 {
-            if wr.write_all(&out).await.is_err() {
+/// Replies owed to one client, oldest first.
+#[derive(Default)]
+struct Owed {
+    queue: VecDeque<Pending>,
+    /// Replies gathered for the next write.
+    out: Vec<u8>,
+    /// A `Close` reply was gathered: write, then close.
+    closing: bool,
+}
+
+impl Owed {
+    /// Moves every reply that is ready at the front of the queue into `out`, stopping at the first one still awaited
+    /// (polled without a waker: the caller awaits it next, which registers one).
+    fn gather(&mut self) {
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Some(front) = self.queue.front_mut() {
+            let bytes = match front {
+                Pending::Ready(bytes) => std::mem::take(bytes),
+                Pending::Wait(f) => match f.as_mut().poll(&mut cx) {
+                    Poll::Ready(bytes) => bytes,
+                    Poll::Pending => return,
+                },
+                Pending::Close(bytes) => {
+                    self.closing = true;
+                    std::mem::take(bytes)
+                }
+            };
+            self.out.extend_from_slice(&bytes);
+            self.queue.pop_front();
+            if self.closing {
+                self.queue.clear();
                 return;
             }
-            out.clear();
         }
-        if close {
-            let _ = wr.shutdown().await;
-            return;
+    }
+
+    /// Resolves when the oldest owed reply is ready (never, if none is owed).
+    async fn front_ready(&mut self) {
+        match self.queue.front_mut() {
+            Some(Pending::Wait(f)) => {
+                let bytes = f.await;
+                self.queue[0] = Pending::Ready(bytes);
+            }
+            Some(_) => {}
+            None => std::future::pending().await,
         }
+    }
+}
+
+/// Most replies owed to one client before the proxy stops reading its requests (a client that pipelines without
+/// reading its replies is held back here instead of growing the proxy's memory).
+const MAX_OWED: usize = 4096;
+
+impl Session {
+    /// Reads, routes and answers requests until the client quits (its replies written) or goes away.
+    async fn serve(
+        &mut self,
+        rd: &mut OwnedReadHalf,
+        wr: &mut OwnedWriteHalf,
+    ) -> std::io::Result<()> {
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut parser = RequestParser::new(self.state.local.settings.proto_max_bulk_len());
+        let info = self.client.info.clone();
+        let killed = info.killed();
+        tokio::pin!(killed);
+        let mut owed = Owed::default();
+        let mut reading = true;
+        loop {
+            owed.gather();
+            // Write when nothing more is ready to join this write (or it is large already).
+            let front_waits = !owed.queue.is_empty();
+            if !owed.out.is_empty() && (!front_waits || owed.out.len() >= 64 * 1024) {
+                wr.write_all(&owed.out).await?;
+                owed.out.clear();
+            }
+            if owed.closing {
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
+            if !reading && owed.queue.is_empty() {
+                return Ok(());
+            }
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+                rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                _ = &mut killed => return Ok(()),
+                () = owed.front_ready(), if front_waits => {}
+                n = rd.read_buf(&mut rbuf), if reading && owed.queue.len() < MAX_OWED => {
+                    if n? == 0 {
+                        return Ok(());
+                    }
+                    info.touch();
+                    reading = self.route_all(&mut parser, &mut rbuf, &mut owed.queue);
+                }
+            }
+        }
+    }
+
+    /// Routes every complete request in `rbuf`, queueing its reply; false once no more requests may be read (QUIT, a
+    /// protocol error).
+    fn route_all(
+        &mut self,
+        parser: &mut RequestParser,
+        rbuf: &mut BytesMut,
+        queue: &mut VecDeque<Pending>,
+    ) -> bool {
+        let mut at = 0;
+        let more = loop {
+            match parser.parse(&rbuf[at..]) {
+                Ok(Some(used)) => {
+                    let raw = &rbuf[at..at + used];
+                    let argv = parser.argv(&rbuf[at..]);
+                    at += used;
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    let pending = self.route(argv, raw);
+                    let close = matches!(pending, Pending::Close(_));
+                    queue.push_back(pending);
+                    if close {
+                        break false;
+                    }
+                }
+                Ok(None) => break true,
+                Err(e) => {
+                    let mut r = Reply::new(false);
+                    r.error(&format!("ERR {e}"));
+                    queue.push_back(Pending::Close(r.buf));
+                    break false;
+                }
+            }
+        };
+        rbuf.advance(at);
+        more
     }
 }
 
@@ -127,6 +233,8 @@ type Part<'a> = (usize, Vec<usize>, Vec<&'a [u8]>);
 /// An open MULTI: the queued requests, the backend they all map to, and whether one was refused.
 struct Multi {
     queued: Vec<Vec<u8>>,
+    /// SCRIPT LOAD requests sent before MULTI (scripts the queued EVALSHAs need).
+    preload: Vec<Vec<u8>>,
     backend: Option<usize>,
     failed: bool,
 }
@@ -146,58 +254,6 @@ struct Session {
 }
 
 impl Session {
-    async fn read_requests(
-        &mut self,
-        rd: &mut tokio::net::tcp::OwnedReadHalf,
-        tx: &mpsc::Sender<Pending>,
-    ) -> std::io::Result<bool> {
-        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-        let mut parser = RequestParser::new(self.state.local.settings.proto_max_bulk_len());
-        let info = self.client.info.clone();
-        loop {
-            if rbuf.capacity() - rbuf.len() < READ_CHUNK {
-                rbuf.reserve(READ_CHUNK);
-            }
-            let n = tokio::select! {
-                n = rd.read_buf(&mut rbuf) => n?,
-                _ = info.killed() => return Ok(false),
-            };
-            if n == 0 {
-                return Ok(false);
-            }
-            info.touch();
-            let mut at = 0;
-            loop {
-                match parser.parse(&rbuf[at..]) {
-                    Ok(Some(used)) => {
-                        let raw = &rbuf[at..at + used];
-                        let argv = parser.argv(&rbuf[at..]);
-                        at += used;
-                        if argv.is_empty() {
-                            continue;
-                        }
-                        let pending = self.route(argv, raw);
-                        let close = matches!(pending, Pending::Close(_));
-                        if tx.send(pending).await.is_err() {
-                            return Ok(false);
-                        }
-                        if close {
-                            return Ok(true);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let mut r = Reply::new(false);
-                        r.error(&format!("ERR {e}"));
-                        let _ = tx.send(Pending::Close(r.buf)).await;
-                        return Ok(true);
-                    }
-                }
-            }
-            rbuf.advance(at);
-        }
-    }
-
     /// Turns one request into its reply.
     fn route(&mut self, argv: Argv<'_>, raw: &[u8]) -> Pending {
         let spec = match cmd::resolve(argv) {
@@ -243,6 +299,20 @@ impl Session {
             // An odd argument count must fail as a whole, before any part is written.
             "mset" if argv.len() % 2 == 0 => error(CmdError::WrongArity("mset".into())),
             "mset" => self.split(spec, argv, raw, &topo, 2, |parts, _| merge_ok(parts)),
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => {
+                self.script_call(spec, argv, raw, &topo)
+            }
+            "script" => self.script_cmd(argv, raw, &topo),
+            // The channel is placed on the ring like a key, so subscribers know where to listen (RING LOCATE).
+            "publish" => match topo.locate(argv.get(1)) {
+                Some(b) => wait(topo.backends[b].send(self.slot, request_bytes(argv, raw), 1)),
+                None => error(no_backend()),
+            },
+            _ if spec.has(flag::PUBSUB) => error(format!(
+                "ERR '{}' is not supported by the proxy: subscribe on the backend that owns the channel \
+                 (RING LOCATE channel), where PUBLISH through the proxy delivers",
+                String::from_utf8_lossy(argv.get(0))
+            )),
             _ => self.forward(spec, argv, raw, &topo),
         }
     }
@@ -284,7 +354,7 @@ impl Session {
         raw: &[u8],
         topo: &Topology,
     ) -> Pending {
-        let backend = match single_backend(spec, argv, topo) {
+        let backend = match owner(spec, argv, topo) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 return error(format!(
@@ -351,6 +421,75 @@ impl Session {
         })
     }
 
+    /// EVAL / EVALSHA (and _RO): routed by their keys (or their SHA1 without keys). An EVAL's body is remembered; an
+    /// EVALSHA that a backend answers with `NOSCRIPT` (restarted, flushed, or added by RING ADD since the script was
+    /// loaded) is retried once after loading the remembered body there.
+    fn script_call(
+        &mut self,
+        spec: &CommandSpec,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+    ) -> Pending {
+        let backend = match owner(spec, argv, topo) {
+            Ok(Some(b)) => topo.backends[b].clone(),
+            Ok(None) => return error(no_backend()),
+            Err(e) => return error(e),
+        };
+        let bytes = request_bytes(argv, raw);
+        let Some(sha) = evalsha_target(argv) else {
+            self.state
+                .remember_script(crate::script::sha1_hex(argv.get(1)), argv.get(1));
+            return wait(backend.send(self.slot, bytes, 1));
+        };
+        let sha = sha.to_vec();
+        let state = self.state.clone();
+        let slot = self.slot;
+        let first = backend.send(slot, bytes.clone(), 1);
+        wait(async move {
+            let reply = first.await;
+            if !reply.starts_with(b"-NOSCRIPT") {
+                return reply;
+            }
+            let Some(body) = state.script(&sha) else {
+                return reply;
+            };
+            let mut retry = script_load(&body);
+            retry.extend_from_slice(&bytes);
+            backend.send(slot, retry, 2).await
+        })
+    }
+
+    /// SCRIPT LOAD / EXISTS / FLUSH / KILL go to every backend; SCRIPT HELP is answered here.
+    fn script_cmd(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
+        let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
+        let raw = &request_bytes(argv, raw);
+        match sub.as_str() {
+            "load" => {
+                let body = argv.get(2).to_vec();
+                let state = self.state.clone();
+                fan_out(topo, self.slot, raw, move |replies| {
+                    let reply = merge_same(replies);
+                    if let Some(sha) = resp::bulk(&reply) {
+                        state.remember_script(String::from_utf8_lossy(sha).into_owned(), &body);
+                    }
+                    reply
+                })
+            }
+            "exists" => fan_out(topo, self.slot, raw, merge_all_ones),
+            "flush" => {
+                self.state.forget_scripts();
+                fan_out(topo, self.slot, raw, merge_ok)
+            }
+            "kill" => fan_out(topo, self.slot, raw, merge_any_ok),
+            "help" => self.local(argv),
+            _ => error(format!(
+                "ERR SCRIPT {} is not supported by the proxy",
+                sub.to_ascii_uppercase()
+            )),
+        }
+    }
+
     fn scan(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {
         let n = topo.backends.len().max(1) as u64;
         let Some(cursor) = std::str::from_utf8(argv.get(1))
@@ -405,23 +544,33 @@ impl Session {
             state.local.clients.len()
         ));
         text.push_str(&format!(
-            "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n",
+            "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n\
+             server_failure_limit:{}\r\nserver_retry_timeout_ms:{}\r\nhealth_check_interval_ms:{}\r\n",
             topo.ring.distribution().name(),
             topo.ring.distribution().key_hash_name(),
             topo.backends.len(),
             topo.epoch,
-            if state.config.auto_eject { "yes" } else { "no" }
+            if state.config.auto_eject { "yes" } else { "no" },
+            state.config.server_failure_limit,
+            state.config.server_retry_timeout,
+            state.config.health_check_interval_ms,
         ));
         let shares = topo.ring.shares();
+        let now = std::time::Instant::now();
         for (i, b) in topo.backends.iter().enumerate() {
+            let (check, rtt) = b.health.last_check();
+            let ejected_for =
+                topo.ejected[i].map_or(0, |until| until.saturating_duration_since(now).as_millis());
             text.push_str(&format!(
-                "backend{i}:addr={},weight={},share={:.4},status={},failures={},requests={}\r\n",
+                "backend{i}:addr={},weight={},share={:.4},status={},failures={},requests={},last_check={check},\
+                 ping_us={},ejected_for_ms={ejected_for}\r\n",
                 b.addr,
                 b.weight,
                 shares[i],
                 topo.status(i).replace([',', ':'], " "),
                 b.health.failures.load(std::sync::atomic::Ordering::Relaxed),
                 b.health.requests.load(std::sync::atomic::Ordering::Relaxed),
+                rtt.map_or(-1, |us| us as i64),
             ));
         }
         let mut out = Reply::new(false);
@@ -508,6 +657,7 @@ impl Session {
         }
         self.multi = Some(Multi {
             queued: Vec::new(),
+            preload: Vec::new(),
             backend: self.watch.as_ref().map(|w| w.backend),
             failed: false,
         });
@@ -525,7 +675,7 @@ impl Session {
         let Some(multi) = self.multi.as_mut() else {
             return error("ERR internal: no transaction");
         };
-        let outcome = match single_backend(spec, argv, topo) {
+        let outcome = match owner(spec, argv, topo) {
             Ok(Some(b)) if multi.backend.is_none_or(|t| t == b) => Ok(b),
             Ok(Some(_)) => Err(CROSSSLOT.to_string()),
             Ok(None) => Err(format!(
@@ -537,6 +687,11 @@ impl Session {
         match outcome {
             Ok(b) => {
                 multi.backend = Some(b);
+                // A backend that lacks the script would fail this EVALSHA inside EXEC, where it cannot be retried:
+                // the known body is loaded just before the transaction instead.
+                if let Some(body) = evalsha_target(argv).and_then(|sha| self.state.script(sha)) {
+                    multi.preload.push(script_load(&body));
+                }
                 multi.queued.push(request_bytes(argv, raw));
                 Pending::Ready(b"+QUEUED\r\n".to_vec())
             }
@@ -558,8 +713,9 @@ impl Session {
         let Some(backend) = multi.backend else {
             return Pending::Ready(b"*0\r\n".to_vec());
         };
-        let n = multi.queued.len() + 2;
-        let mut bundle = encode([&b"MULTI"[..]].into_iter());
+        let n = multi.preload.len() + multi.queued.len() + 2;
+        let mut bundle = multi.preload.concat();
+        bundle.extend_from_slice(&encode([&b"MULTI"[..]].into_iter()));
         for q in &multi.queued {
             bundle.extend_from_slice(q);
         }
@@ -630,6 +786,44 @@ fn single_backend(
     Ok(found)
 }
 
+/// [`single_backend`], except that a script call without keys (EVAL/EVALSHA with numkeys 0) goes to the backend
+/// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend.
+fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<usize>, String> {
+    match single_backend(spec, argv, topo)? {
+        None if is_script_call(argv) => {
+            let sha = script_sha(argv);
+            topo.locate(sha.as_bytes()).map(Some).ok_or_else(no_backend)
+        }
+        found => Ok(found),
+    }
+}
+
+/// EVAL, EVAL_RO, EVALSHA or EVALSHA_RO.
+fn is_script_call(argv: Argv<'_>) -> bool {
+    ["eval", "eval_ro", "evalsha", "evalsha_ro"]
+        .iter()
+        .any(|n| args::is(argv.get(0), n))
+}
+
+/// The SHA1 an EVAL/EVALSHA names, lower-case (as Redis matches it).
+fn script_sha(argv: Argv<'_>) -> String {
+    match evalsha_target(argv) {
+        Some(sha) => String::from_utf8_lossy(sha).to_ascii_lowercase(),
+        None => crate::script::sha1_hex(argv.get(1)),
+    }
+}
+
+/// The SHA1 argument of EVALSHA / EVALSHA_RO.
+fn evalsha_target(argv: Argv<'_>) -> Option<&[u8]> {
+    let name = argv.get(0);
+    (args::is(name, "evalsha") || args::is(name, "evalsha_ro")).then(|| argv.get(1))
+}
+
+/// `SCRIPT LOAD body` as a request.
+fn script_load(body: &[u8]) -> Vec<u8> {
+    encode([&b"SCRIPT"[..], b"LOAD", body].into_iter())
+}
+
 fn no_backend() -> String {
     "ERR no backend available: every backend is ejected".to_string()
 }
@@ -659,7 +853,7 @@ fn fan_out(
     topo: &Topology,
     slot: usize,
     raw: &[u8],
-    merge: fn(Vec<Vec<u8>>) -> Vec<u8>,
+    merge: impl FnOnce(Vec<Vec<u8>>) -> Vec<u8> + Send + 'static,
 ) -> Pending {
     let sent: Vec<_> = topo
         .backends
@@ -668,6 +862,9 @@ fn fan_out(
         .filter(|(i, _)| topo.ejected[*i].is_none())
         .map(|(_, b)| b.send(slot, raw.to_vec(), 1))
         .collect();
+    if sent.is_empty() {
+        return error(no_backend());
+    }
     wait(async move {
         let mut replies = Vec::with_capacity(sent.len());
         for f in sent {
@@ -715,6 +912,53 @@ fn merge_concat(replies: Vec<Vec<u8>>) -> Vec<u8> {
     out.array(items.len());
     for i in items {
         out.raw(i);
+    }
+    out.buf
+}
+
+/// Replies that should all be the same (SCRIPT LOAD's SHA1): the first error, else the first reply.
+fn merge_same(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    replies.into_iter().next().unwrap_or_default()
+}
+
+/// SCRIPT KILL: OK when a script was killed anywhere, else the first backend's error (NOTBUSY).
+fn merge_any_ok(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    match replies.iter().find(|r| r.as_slice() == b"+OK\r\n") {
+        Some(ok) => ok.clone(),
+        None => replies.into_iter().next().unwrap_or_default(),
+    }
+}
+
+/// SCRIPT EXISTS: per SHA1, 1 only when every backend has the script (an EVALSHA may go to any of them).
+fn merge_all_ones(replies: Vec<Vec<u8>>) -> Vec<u8> {
+    if let Some(e) = first_error(&replies) {
+        return e;
+    }
+    let mut all: Option<Vec<bool>> = None;
+    for r in &replies {
+        let Some(flags) = resp::elements(r).map(|e| {
+            e.iter()
+                .map(|x| resp::integer(x) == Some(1))
+                .collect::<Vec<_>>()
+        }) else {
+            return b"-ERR unexpected reply from a backend\r\n".to_vec();
+        };
+        all = Some(match all {
+            Some(prev) if prev.len() == flags.len() => {
+                prev.iter().zip(&flags).map(|(a, b)| *a && *b).collect()
+            }
+            Some(_) => return b"-ERR unexpected reply from a backend\r\n".to_vec(),
+            None => flags,
+        });
+    }
+    let all = all.unwrap_or_default();
+    let mut out = Reply::new(false);
+    out.array(all.len());
+    for f in all {
+        out.int(i64::from(f));
     }
     out.buf
 }
