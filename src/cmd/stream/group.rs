@@ -947,3 +947,192 @@ fn xinfo_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::testing::{TestClient, WRONG};
+
+    fn entry(id: &str, f: &str, v: &str) -> String {
+        format!(
+            "*2\r\n${}\r\n{id}\r\n*2\r\n${}\r\n{f}\r\n${}\r\n{v}\r\n",
+            id.len(),
+            f.len(),
+            v.len()
+        )
+    }
+
+    fn three_entries() -> TestClient {
+        let mut c = TestClient::new();
+        for (id, v) in [("1-1", "1"), ("2-1", "2"), ("3-1", "3")] {
+            c.cmd(&format!("XADD s {id} a {v}"));
+        }
+        assert_eq!(c.cmd("XGROUP CREATE s g 0"), "+OK\r\n");
+        c
+    }
+
+    #[test]
+    fn xgroup_create_checks_key_group_and_options_in_redis_order() {
+        let mut c = three_entries();
+        assert_eq!(
+            c.cmd("XGROUP CREATE s g $"),
+            "-BUSYGROUP Consumer Group name already exists\r\n"
+        );
+        assert!(c
+            .cmd("XGROUP CREATE nokey g $")
+            .starts_with("-ERR The XGROUP subcommand requires the key to exist."));
+        assert_eq!(
+            c.cmd("XGROUP CREATE s g2 $ ENTRIESREAD -2"),
+            "-ERR value for ENTRIESREAD must be positive or -1\r\n"
+        );
+        assert_eq!(
+            c.cmd("XGROUP CREATE s g2 $ foo"),
+            "-ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.\r\n"
+        );
+        assert_eq!(
+            c.cmd("XGROUP SETID s nog 0"),
+            "-NOGROUP No such consumer group 'nog' for key name 's'\r\n"
+        );
+        assert_eq!(c.cmd("XGROUP CREATE e g $ MKSTREAM"), "+OK\r\n");
+        assert_eq!(c.cmd("XLEN e"), ":0\r\n");
+        c.cmd("SET str x");
+        assert_eq!(c.cmd("XGROUP CREATE str g $ MKSTREAM"), WRONG);
+        assert_eq!(c.cmd("XGROUP DESTROY s g"), ":1\r\n");
+        assert_eq!(c.cmd("XGROUP DESTROY s g"), ":0\r\n");
+    }
+
+    #[test]
+    fn xreadgroup_delivers_new_entries_once_and_replays_the_consumers_history() {
+        let mut c = three_entries();
+        assert_eq!(
+            c.cmd("XREADGROUP GROUP g a COUNT 2 STREAMS s >"),
+            format!(
+                "*1\r\n*2\r\n$1\r\ns\r\n*2\r\n{}{}",
+                entry("1-1", "a", "1"),
+                entry("2-1", "a", "2")
+            )
+        );
+        assert_eq!(
+            c.cmd("XREADGROUP GROUP g b STREAMS s >"),
+            format!("*1\r\n*2\r\n$1\r\ns\r\n*1\r\n{}", entry("3-1", "a", "3"))
+        );
+        assert_eq!(c.cmd("XREADGROUP GROUP g b STREAMS s >"), "*-1\r\n");
+        c.cmd("XDEL s 1-1");
+        // History: a deleted entry reads as its ID and a null.
+        assert_eq!(
+            c.cmd("XREADGROUP GROUP g a STREAMS s 0"),
+            format!(
+                "*1\r\n*2\r\n$1\r\ns\r\n*2\r\n*2\r\n$3\r\n1-1\r\n*-1\r\n{}",
+                entry("2-1", "a", "2")
+            )
+        );
+        assert_eq!(
+            c.cmd("XREADGROUP GROUP g new STREAMS s 0"),
+            "*1\r\n*2\r\n$1\r\ns\r\n*0\r\n"
+        );
+        assert_eq!(
+            c.cmd("XREADGROUP GROUP nog a STREAMS s >"),
+            "-NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option\r\n"
+        );
+        assert!(c
+            .cmd("XREADGROUP GROUP g a STREAMS s $")
+            .starts_with("-ERR The $ ID is meaningless"));
+        assert_eq!(
+            c.cmd("XREADGROUP COUNT 1 NOACK STREAMS s >"),
+            "-ERR Missing GROUP option for XREADGROUP\r\n"
+        );
+        assert_eq!(
+            c.cmd("XREAD NOACK STREAMS s 0"),
+            "-ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.\r\n"
+        );
+    }
+
+    #[test]
+    fn noack_reads_leave_nothing_pending_and_xack_counts_pending_ids() {
+        let mut c = three_entries();
+        c.cmd("XREADGROUP GROUP g a NOACK COUNT 1 STREAMS s >");
+        assert_eq!(c.cmd("XPENDING s g"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+        c.cmd("XREADGROUP GROUP g a STREAMS s >");
+        assert_eq!(
+            c.cmd("XPENDING s g"),
+            "*4\r\n:2\r\n$3\r\n2-1\r\n$3\r\n3-1\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(c.cmd("XACK s g 2-1 2-1 9-9"), ":1\r\n");
+        assert_eq!(
+            c.cmd("XACK s g x"),
+            "-ERR Invalid stream ID specified as stream command argument\r\n"
+        );
+        assert_eq!(c.cmd("XACK s nog x"), ":0\r\n");
+        assert_eq!(c.cmd("XGROUP DELCONSUMER s g a"), ":1\r\n");
+        assert_eq!(c.cmd("XPENDING s g"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+    }
+
+    #[test]
+    fn xclaim_and_xautoclaim_move_entries_and_drop_deleted_ones() {
+        let mut c = three_entries();
+        c.cmd("XREADGROUP GROUP g a STREAMS s >");
+        assert_eq!(
+            c.cmd("XCLAIM s g b 0 1-1 2-1 JUSTID"),
+            "*2\r\n$3\r\n1-1\r\n$3\r\n2-1\r\n"
+        );
+        assert_eq!(c.cmd("XCLAIM s g b 3600000 3-1"), "*0\r\n");
+        assert_eq!(
+            c.cmd("XCLAIM s g b 0 1-1 foo"),
+            "-ERR Unrecognized XCLAIM option 'foo'\r\n"
+        );
+        c.cmd("XDEL s 2-1");
+        assert_eq!(
+            c.cmd("XAUTOCLAIM s g c 0 0 COUNT 1"),
+            format!("*3\r\n$3\r\n2-1\r\n*1\r\n{}*0\r\n", entry("1-1", "a", "1"))
+        );
+        assert_eq!(
+            c.cmd("XAUTOCLAIM s g c 0 2-1 JUSTID"),
+            "*3\r\n$3\r\n0-0\r\n*1\r\n$3\r\n3-1\r\n*1\r\n$3\r\n2-1\r\n"
+        );
+        assert_eq!(
+            c.cmd("XAUTOCLAIM s g c 0 0 COUNT 0"),
+            "-ERR COUNT must be > 0\r\n"
+        );
+        assert_eq!(
+            c.cmd("XPENDING s g - + 10 b"),
+            "*0\r\n",
+            "b lost everything to c"
+        );
+        c.cmd("XACK s g 1-1");
+        assert_eq!(
+            c.cmd("XCLAIM s g d 0 1-1 FORCE JUSTID"),
+            "*1\r\n$3\r\n1-1\r\n"
+        );
+        let pending = c.cmd("XPENDING s g - 1-1 1");
+        assert!(pending.ends_with(":1\r\n"), "{pending}");
+    }
+
+    #[test]
+    fn xinfo_reports_group_lag_and_consumer_activity() {
+        let mut c = three_entries();
+        let groups = c.cmd("XINFO GROUPS s");
+        assert!(
+            groups.contains("$12\r\nentries-read\r\n$-1\r\n$3\r\nlag\r\n:3\r\n"),
+            "{groups}"
+        );
+        c.cmd("XREADGROUP GROUP g a COUNT 1 STREAMS s >");
+        let groups = c.cmd("XINFO GROUPS s");
+        assert!(
+            groups.contains("$12\r\nentries-read\r\n:1\r\n$3\r\nlag\r\n:2\r\n"),
+            "{groups}"
+        );
+        // A tombstone after the group's position makes the lag unknown.
+        c.cmd("XDEL s 2-1");
+        assert!(c.cmd("XINFO GROUPS s").contains("$3\r\nlag\r\n$-1\r\n"));
+        c.cmd("XGROUP CREATECONSUMER s g idle");
+        let consumers = c.cmd("XINFO CONSUMERS s g");
+        assert!(
+            consumers.contains("$8\r\ninactive\r\n:-1\r\n"),
+            "{consumers}"
+        );
+        assert_eq!(c.cmd("XINFO CONSUMERS s g").matches("inactive").count(), 2);
+        assert_eq!(c.cmd("XINFO STREAM nokey"), "-ERR no such key\r\n");
+        let full = c.cmd("XINFO STREAM s FULL");
+        assert!(full.contains("$11\r\nactive-time\r\n:-1\r\n"), "{full}");
+        assert!(full.contains("$20\r\nmax-deleted-entry-id\r\n$3\r\n2-1\r\n"));
+    }
+}
