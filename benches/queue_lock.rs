@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo bench --bench queue_lock -- queue --addr 127.0.0.1:6379 --producers 4 --consumers 4 --messages 100000
+//! cargo bench --bench queue_lock -- streams --addr 127.0.0.1:6379 --producers 4 --consumers 4 --messages 100000
 //! cargo bench --bench queue_lock -- lock  --addr 127.0.0.1:6379 --clients 50 --seconds 5 --release watch
 //! ```
 //!
@@ -26,10 +27,15 @@
 //! - `getdel-check`: GETDEL lock and compare afterwards — not safe (it deletes whatever is there and only notices a
 //!   foreign lock after the fact, counted as `lost`), kept as the cheapest single-command baseline.
 //!
+//! `streams`: producers XADD unique messages (same payload as `queue`) to one stream, a group of consumers each run
+//! `XREADGROUP GROUP g <name> COUNT <batch> BLOCK <ms> STREAMS key >` and XACK what they got (one XACK per batch).
+//! Reported as for `queue`: messages per second, end-to-end latency and the exactly-once check (every id delivered
+//! to exactly one consumer of the group, once), plus the group's pending count at the end (0 when every ack landed).
+//!
 //! A release that finds another token counts as `lost` (the lock expired while held). `--broken` acquires with a plain
 //! SET (no NX), so several clients "hold" the lock at once: a self-test that the violation detector fires.
 //!
-//! The last line of output is `RESULT queue|lock key=value ...` for scripts (scripts/bench-queue-lock.sh).
+//! The last line of output is `RESULT queue|streams|lock key=value ...` for scripts (scripts/bench-queue-lock.sh).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,6 +60,8 @@ struct Cli {
 enum Bench {
     /// Producers LPUSH, consumers BRPOP: throughput, end-to-end latency, exactly-once delivery.
     Queue(QueueArgs),
+    /// Producers XADD, a consumer group XREADGROUP BLOCK + XACK: throughput, latency, exactly-once delivery.
+    Streams(StreamsArgs),
     /// Clients contend for one SET NX PX lock: acquisitions per second, mutual-exclusion violations.
     Lock(LockArgs),
 }
@@ -95,6 +103,26 @@ struct QueueArgs {
     /// BRPOP timeout in seconds.
     #[arg(long, default_value_t = 1.0)]
     timeout: f64,
+}
+
+#[derive(Args)]
+struct StreamsArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 4)]
+    producers: usize,
+    /// Consumers of the one group.
+    #[arg(long, default_value_t = 4)]
+    consumers: usize,
+    /// Messages in total (split evenly over the producers).
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// XREADGROUP's COUNT: most entries a consumer takes (and acknowledges) per round trip.
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// XREADGROUP's BLOCK, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    block_ms: u64,
 }
 
 #[derive(Args)]
@@ -140,6 +168,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let threads = match &cli.bench {
         Bench::Queue(a) => a.common.threads,
+        Bench::Streams(a) => a.common.threads,
         Bench::Lock(a) => a.common.threads,
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -149,6 +178,7 @@ fn run(cli: Cli) -> Result<()> {
     let rt = rt.enable_all().build()?;
     match cli.bench {
         Bench::Queue(a) => rt.block_on(queue(a)),
+        Bench::Streams(a) => rt.block_on(streams(a)),
         Bench::Lock(a) => rt.block_on(lock(a)),
     }
 }
@@ -326,31 +356,11 @@ async fn queue(a: QueueArgs) -> Result<()> {
     }
     del(&mut admin, &lists).await?;
 
-    let mut seen = vec![0u32; total as usize];
-    let mut foreign = all.malformed;
-    for &(id, _) in &all.msgs {
-        match seen.get_mut(id as usize) {
-            Some(n) => *n += 1,
-            None => foreign += 1,
-        }
-    }
-    let lost = seen.iter().filter(|&&n| n == 0).count() as u64;
-    let dup: u64 = seen.iter().map(|&n| u64::from(n.saturating_sub(1))).sum();
-    let mut lat: Vec<u64> = all.msgs.iter().map(|&(_, l)| l).collect();
-    lat.sort_unstable();
-    let n = lat.len() as u64;
+    let d = Delivery::of(&all, total);
+    let (lost, dup, foreign, exactly_once) = (d.lost, d.dup, d.foreign, &d.exactly_once);
+    let (n, p50, p99, max) = (d.received, d.p50, d.p99, d.max);
     let secs = last_receive_us.load(Ordering::Relaxed) as f64 / 1e6;
-    let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    let exactly_once = if lost == 0 && dup == 0 && foreign == 0 {
-        "OK".to_string()
-    } else {
-        format!("FAIL(lost={lost},dup={dup},foreign={foreign})")
-    };
-    let (p50, p99, max) = (
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        lat.last().copied().unwrap_or(0),
-    );
+    let rate = d.rate(secs);
     let rate_limit = if a.rate > 0.0 {
         format!("{} msgs/s", a.rate)
     } else {
@@ -365,13 +375,275 @@ async fn queue(a: QueueArgs) -> Result<()> {
     );
     println!(
         "  end-to-end latency µs: p50 {p50}  p99 {p99}  max {max}  (mean {:.0})",
-        lat.iter().sum::<u64>() as f64 / n.max(1) as f64
+        d.mean
     );
     println!("  exactly-once: {exactly_once} (lost {lost} of which still queued {left}, duplicated {dup}, foreign {foreign})");
     println!(
         "RESULT queue msgs_per_s={rate:.0} p50_us={p50} p99_us={p99} max_us={max} received={n} lost={lost} dup={dup} exactly_once={exactly_once}"
     );
     Ok(())
+}
+
+/// The exactly-once check and the latency figures over everything the consumers of one run received.
+struct Delivery {
+    received: u64,
+    lost: u64,
+    dup: u64,
+    foreign: u64,
+    p50: u64,
+    p99: u64,
+    max: u64,
+    mean: f64,
+    /// `OK`, or `FAIL(lost=..,dup=..,foreign=..)`.
+    exactly_once: String,
+}
+
+impl Delivery {
+    /// Checks that ids `0..total` each arrived exactly once, and sorts the latencies.
+    fn of(all: &Received, total: u64) -> Self {
+        let mut seen = vec![0u32; total as usize];
+        let mut foreign = all.malformed;
+        for &(id, _) in &all.msgs {
+            match seen.get_mut(id as usize) {
+                Some(n) => *n += 1,
+                None => foreign += 1,
+            }
+        }
+        let lost = seen.iter().filter(|&&n| n == 0).count() as u64;
+        let dup: u64 = seen.iter().map(|&n| u64::from(n.saturating_sub(1))).sum();
+        let mut lat: Vec<u64> = all.msgs.iter().map(|&(_, l)| l).collect();
+        lat.sort_unstable();
+        let received = lat.len() as u64;
+        let exactly_once = if lost == 0 && dup == 0 && foreign == 0 {
+            "OK".to_string()
+        } else {
+            format!("FAIL(lost={lost},dup={dup},foreign={foreign})")
+        };
+        Delivery {
+            received,
+            lost,
+            dup,
+            foreign,
+            p50: percentile(&lat, 0.5),
+            p99: percentile(&lat, 0.99),
+            max: lat.last().copied().unwrap_or(0),
+            mean: lat.iter().sum::<u64>() as f64 / received.max(1) as f64,
+            exactly_once,
+        }
+    }
+
+    /// Messages per second over `secs` (first send to last receipt).
+    fn rate(&self, secs: f64) -> f64 {
+        if secs > 0.0 {
+            self.received as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Producers XADD, one group of consumers XREADGROUP + XACK (see the module doc).
+async fn streams(a: StreamsArgs) -> Result<()> {
+    if a.producers == 0 || a.consumers == 0 || a.batch == 0 {
+        bail!("--producers, --consumers and --batch must be at least 1");
+    }
+    let key = format!("{}stream", a.common.prefix);
+    let mut admin = connect(&a.common.addr).await?;
+    del(&mut admin, std::slice::from_ref(&key)).await?;
+    redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async::<()>(&mut admin)
+        .await?;
+    let producer_conns = connect_many(&a.common.addr, a.producers).await?;
+    let consumer_conns = connect_many(&a.common.addr, a.consumers).await?;
+
+    let base = Instant::now();
+    let total = a.messages;
+    let received = Arc::new(AtomicU64::new(0));
+    let last_receive_us = Arc::new(AtomicU64::new(0));
+    let producers_done = Arc::new(AtomicBool::new(false));
+
+    let mut consumers = Vec::new();
+    for (c, mut conn) in consumer_conns.into_iter().enumerate() {
+        let (key, received, last, done) = (
+            key.clone(),
+            received.clone(),
+            last_receive_us.clone(),
+            producers_done.clone(),
+        );
+        let (batch, block_ms) = (a.batch, a.block_ms);
+        consumers.push(tokio::spawn(async move {
+            let name = format!("c{c}");
+            let mut got = Received::default();
+            loop {
+                let reply: Value = redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg("g")
+                    .arg(&name)
+                    .arg("COUNT")
+                    .arg(batch)
+                    .arg("BLOCK")
+                    .arg(block_ms)
+                    .arg("STREAMS")
+                    .arg(&key)
+                    .arg(">")
+                    .query_async(&mut conn)
+                    .await?;
+                let entries = stream_entries(reply)?;
+                if entries.is_empty() {
+                    // Timed out: with the producers finished, nothing more will come.
+                    if done.load(Ordering::Acquire) {
+                        break;
+                    }
+                    continue;
+                }
+                let now = micros(base);
+                let mut ack = redis::cmd("XACK");
+                ack.arg(&key).arg("g");
+                let mut stop = false;
+                for (id, payload) in &entries {
+                    ack.arg(id);
+                    if payload.as_slice() == STOP {
+                        stop = true;
+                        continue;
+                    }
+                    match parse_message(payload) {
+                        Some((id, sent)) => got.msgs.push((id, now.saturating_sub(sent))),
+                        None => got.malformed += 1,
+                    }
+                    received.fetch_add(1, Ordering::Release);
+                }
+                last.fetch_max(now, Ordering::Relaxed);
+                ack.query_async::<i64>(&mut conn).await?;
+                if stop {
+                    break;
+                }
+            }
+            anyhow::Ok(got)
+        }));
+    }
+
+    let per_producer = total / a.producers as u64;
+    let extra = total % a.producers as u64;
+    let mut producers = Vec::new();
+    let mut first = 0;
+    for (p, mut conn) in producer_conns.into_iter().enumerate() {
+        let ids = first..first + per_producer + u64::from((p as u64) < extra);
+        first = ids.end;
+        let key = key.clone();
+        producers.push(tokio::spawn(async move {
+            for i in ids {
+                redis::cmd("XADD")
+                    .arg(&key)
+                    .arg("*")
+                    .arg("m")
+                    .arg(format!("{i}:{}", micros(base)))
+                    .query_async::<()>(&mut conn)
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for p in producers {
+        p.await??;
+    }
+    let produce_secs = base.elapsed().as_secs_f64();
+    producers_done.store(true, Ordering::Release);
+    while received.load(Ordering::Acquire) < total && !consumers.iter().all(|c| c.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // One stop entry per consumer wakes those still blocked (one that takes two stops ends by its timeout).
+    let mut stop = redis::pipe();
+    for _ in 0..a.consumers {
+        stop.cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("m")
+            .arg(STOP)
+            .ignore();
+    }
+    stop.query_async::<()>(&mut admin).await?;
+    let mut all = Received::default();
+    for c in consumers {
+        let got = c.await??;
+        all.msgs.extend(got.msgs);
+        all.malformed += got.malformed;
+    }
+    let summary: Value = redis::cmd("XPENDING")
+        .arg(&key)
+        .arg("g")
+        .query_async(&mut admin)
+        .await?;
+    let pending = match summary {
+        Value::Array(v) => match v.first() {
+            Some(Value::Int(n)) => *n,
+            _ => -1,
+        },
+        _ => -1,
+    };
+    del(&mut admin, std::slice::from_ref(&key)).await?;
+
+    let d = Delivery::of(&all, total);
+    let secs = last_receive_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let rate = d.rate(secs);
+    println!(
+        "streams on {}: {} producers, {} consumers in one group (COUNT {}), {total} messages",
+        a.common.addr, a.producers, a.consumers, a.batch
+    );
+    println!(
+        "  received {} in {secs:.3} s = {rate:.0} msgs/s (producers finished after {produce_secs:.3} s)",
+        d.received
+    );
+    println!(
+        "  end-to-end latency µs: p50 {}  p99 {}  max {}  (mean {:.0})",
+        d.p50, d.p99, d.max, d.mean
+    );
+    println!(
+        "  exactly-once: {} (lost {}, duplicated {}, foreign {}), pending after the run {pending}",
+        d.exactly_once, d.lost, d.dup, d.foreign
+    );
+    println!(
+        "RESULT streams msgs_per_s={rate:.0} p50_us={} p99_us={} max_us={} received={} lost={} dup={} pending={pending} exactly_once={}",
+        d.p50, d.p99, d.max, d.received, d.lost, d.dup, d.exactly_once
+    );
+    Ok(())
+}
+
+/// The `(id, payload of field m)` pairs of an XREADGROUP reply for one stream (empty for a timeout's null).
+fn stream_entries(reply: Value) -> Result<Vec<(String, Vec<u8>)>> {
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(v) => v,
+        other => bail!("unexpected XREADGROUP reply {other:?}"),
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        let Value::Array(mut pair) = stream else {
+            bail!("unexpected XREADGROUP stream {stream:?}");
+        };
+        let Some(Value::Array(entries)) = pair.pop() else {
+            bail!("XREADGROUP stream without entries");
+        };
+        for entry in entries {
+            let Value::Array(parts) = entry else {
+                bail!("unexpected XREADGROUP entry {entry:?}");
+            };
+            let (Some(Value::BulkString(id)), Some(Value::Array(fields))) =
+                (parts.first(), parts.get(1))
+            else {
+                bail!("unexpected XREADGROUP entry {parts:?}");
+            };
+            let Some(Value::BulkString(payload)) = fields.get(1) else {
+                bail!("XREADGROUP entry without a value");
+            };
+            out.push((String::from_utf8_lossy(id).into_owned(), payload.clone()));
+        }
+    }
+    Ok(out)
 }
 
 /// Splits a payload `<id>:<send µs>`.

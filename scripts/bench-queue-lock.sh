@@ -5,6 +5,8 @@
 #
 # queue: PRODUCERS clients LPUSH MESSAGES messages, CONSUMERS clients BRPOP them; msgs/s, end-to-end latency p50/p99
 #        (µs; for latency a ratio above 1 means ringkv is slower) and the exactly-once check.
+# streams: PRODUCERS clients XADD MESSAGES entries to one stream, a group of CONSUMERS clients XREADGROUP BLOCK
+#        (COUNT STREAM_BATCH) and XACK each batch; msgs/s, latency p50/p99 and the exactly-once check.
 # lock:  CLIENTS clients contend for one SET NX PX lock for LOCK_SECONDS, once per release method in RELEASES;
 #        acquisitions/s, mutual-exclusion violations, locks lost (expired while held) and WATCH release retries.
 # A run that fails on a server (e.g. a release command it lacks) shows 'n/a'; its error is printed below the table.
@@ -14,6 +16,8 @@
 #   MESSAGES=100000 PRODUCERS=4 CONSUMERS=4 PIPELINE=1 LISTS=1   queue benchmark
 #   QUEUE_RATES="0 20000"   one queue run per total send rate in msgs/s (0: flat out, latency then measures the
 #                           backlog the producers build; a rate below capacity measures the server's hand-off)
+#   STREAM_BATCH=10                   streams benchmark (uses MESSAGES, PRODUCERS, CONSUMERS too)
+#   MODES="queue streams lock"        which benchmarks to run
 #   CLIENTS=50 LOCK_SECONDS=5 RELEASES="watch eval delifeq getdel-check"   lock benchmark
 #   RINGKV_BIN=path  BENCH_BIN=path   use these binaries instead of building them
 #   RINGKV_ARGS="--threads 2"         extra ringkv arguments
@@ -28,6 +32,8 @@ QUEUE_RATES=${QUEUE_RATES:-"0 20000"}
 CLIENTS=${CLIENTS:-50}
 LOCK_SECONDS=${LOCK_SECONDS:-5} # not SECONDS: bash keeps its own
 RELEASES=${RELEASES:-"watch eval delifeq getdel-check"}
+STREAM_BATCH=${STREAM_BATCH:-10}
+MODES=${MODES:-"queue streams lock"}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib-servers.sh
@@ -100,7 +106,9 @@ row() {
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port"
 printf '%-32s %-16s %14s %14s %7s\n' test metric redis ringkv ratio
 
-for rate in $QUEUE_RATES; do
+wants() { [[ " $MODES " == *" $1 "* ]]; }
+
+wants queue && for rate in $QUEUE_RATES; do
     name="queue ${PRODUCERS}p/${CONSUMERS}c x$MESSAGES"
     ((PIPELINE > 1)) && name+=" P$PIPELINE"
     [[ $rate != 0 ]] && name+=" @$rate/s"
@@ -112,7 +120,18 @@ for rate in $QUEUE_RATES; do
     row "" exactly-once exactly_once
 done
 
-for release in $RELEASES; do
+if wants streams; then
+    name="streams ${PRODUCERS}p/${CONSUMERS}c x$MESSAGES B$STREAM_BATCH"
+    run_pair "$name" streams --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
+        --batch "$STREAM_BATCH"
+    row "$name" msgs/s msgs_per_s ratio
+    row "" "p50 µs" p50_us ratio
+    row "" "p99 µs" p99_us ratio
+    row "" exactly-once exactly_once
+    row "" "pending after" pending
+fi
+
+wants lock && for release in $RELEASES; do
     name="lock $release ${CLIENTS}c"
     run_pair "$name" lock --clients "$CLIENTS" --seconds "$LOCK_SECONDS" --release "$release"
     row "$name" acquisitions/s acq_per_s ratio

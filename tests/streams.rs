@@ -1,8 +1,10 @@
-//! Streams (XADD, XRANGE, XREAD and XREAD BLOCK) through the real binary; expected bytes were checked against
-//! redis-server 7.0.15.
+//! Streams (XADD, XRANGE, XREAD and XREAD BLOCK, consumer groups) through the real binary; expected bytes were
+//! checked against redis-server 7.0.15, or follow Redis 7.2 where it differs (blocked XREADGROUP errors).
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Raw, Server};
@@ -105,4 +107,203 @@ fn xread_block_times_out_with_null_and_answers_at_once_in_multi() {
     c.line("MULTI");
     c.line("XREAD BLOCK 0 STREAMS s $");
     assert_eq!(c.line("EXEC"), "*1\r\n*-1\r\n");
+}
+
+const ENTRY_1_1: &str = "*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n";
+
+#[test]
+fn blocked_xreadgroup_is_served_by_an_xadd_from_another_client_oldest_first() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    assert_eq!(admin.line("XGROUP CREATE s g $ MKSTREAM"), "+OK\r\n");
+    let mut first = server.raw();
+    first.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(&mut admin, 1);
+    let mut second = server.raw();
+    second.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c2",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(&mut admin, 2);
+    assert_eq!(admin.line("XADD s 1-1 f v"), "$3\r\n1-1\r\n");
+    assert_eq!(
+        first.reply(),
+        format!("*1\r\n*2\r\n$1\r\ns\r\n*1\r\n{ENTRY_1_1}").into_bytes()
+    );
+    // The entry went to the oldest reader of the group; the other one waits for the next.
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.line("XPENDING s g"),
+        "*4\r\n:1\r\n$3\r\n1-1\r\n$3\r\n1-1\r\n*1\r\n*2\r\n$2\r\nc1\r\n$1\r\n1\r\n"
+    );
+    admin.line("XADD s 2-0 f v");
+    assert_eq!(
+        second.reply(),
+        format!("*1\r\n*2\r\n$1\r\ns\r\n*1\r\n{ENTRY_2_0}").into_bytes()
+    );
+}
+
+#[test]
+fn blocked_xreadgroup_fails_when_its_group_or_key_goes_away_as_in_redis_7_2() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    admin.line("XGROUP CREATE s g $ MKSTREAM");
+    let nogroup =
+        "-NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option\r\n";
+    let mut reader = server.raw();
+    reader.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.line("XGROUP DESTROY s g"), ":1\r\n");
+    assert_eq!(reader.reply(), nogroup.as_bytes());
+    admin.line("XGROUP CREATE s g $");
+    reader.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.line("DEL s"), ":1\r\n");
+    assert_eq!(reader.reply(), nogroup.as_bytes());
+    admin.line("XGROUP CREATE s g $ MKSTREAM");
+    reader.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(&mut admin, 1);
+    admin.line("SET s x");
+    assert_eq!(
+        reader.reply(),
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n".to_vec()
+    );
+    // A write that brings nothing new (XACK, XTRIM) leaves the reader blocked; its timeout ends the wait.
+    admin.line("DEL s");
+    admin.line("XGROUP CREATE s g $ MKSTREAM");
+    assert_eq!(
+        reader.line("XREADGROUP GROUP g c BLOCK 50 STREAMS s >"),
+        "*-1\r\n"
+    );
+}
+
+#[test]
+fn consumers_in_one_group_get_every_entry_exactly_once_while_producers_add() {
+    const PRODUCERS: usize = 3;
+    const PER_PRODUCER: usize = 300;
+    const CONSUMERS: usize = 4;
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    admin.line("XGROUP CREATE q g $ MKSTREAM");
+    let addr = server.addr();
+    let produced = Arc::new(AtomicBool::new(false));
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|n| {
+            let addr = addr.clone();
+            let produced = produced.clone();
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(&addr);
+                let name = format!("c{n}");
+                let mut seen = Vec::new();
+                loop {
+                    let reply = c.cmd(&[
+                        "XREADGROUP",
+                        "GROUP",
+                        "g",
+                        &name,
+                        "COUNT",
+                        "10",
+                        "BLOCK",
+                        "200",
+                        "STREAMS",
+                        "q",
+                        ">",
+                    ]);
+                    if reply == b"*-1\r\n" {
+                        if produced.load(Ordering::SeqCst) {
+                            return seen;
+                        }
+                        continue;
+                    }
+                    let fields = common::bulks(&reply);
+                    // [key, id, field, value, id, field, value...]
+                    for chunk in fields[1..].chunks(3) {
+                        let id = chunk[0].clone();
+                        assert_eq!(c.cmd(&["XACK", "q", "g", &id]), b":1\r\n");
+                        seen.push(chunk[2].clone());
+                    }
+                }
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(&addr);
+                for i in 0..PER_PRODUCER {
+                    let value = format!("{p}-{i}");
+                    assert!(c.cmd(&["XADD", "q", "*", "m", &value]).starts_with(b"$"));
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    produced.store(true, Ordering::SeqCst);
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        total,
+        PRODUCERS * PER_PRODUCER,
+        "an entry was delivered twice or lost"
+    );
+    assert_eq!(all.len(), PRODUCERS * PER_PRODUCER);
+    assert_eq!(
+        admin.line("XPENDING q g"),
+        "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"
+    );
 }

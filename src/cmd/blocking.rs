@@ -72,9 +72,10 @@ pub fn block(
         // Inside a transaction a blocking command answers at once, as its timeout would (BLMOVE: a plain nil).
         match op {
             BlockOp::Move { .. } => ctx.out.null(),
-            BlockOp::Pop { .. } | BlockOp::ZPop { .. } | BlockOp::XRead { .. } => {
-                ctx.out.null_array()
-            }
+            BlockOp::Pop { .. }
+            | BlockOp::ZPop { .. }
+            | BlockOp::XRead { .. }
+            | BlockOp::XReadGroup { .. } => ctx.out.null_array(),
         }
         return Ok(());
     }
@@ -159,7 +160,7 @@ fn serve(
             let has_data = match waiter.op {
                 BlockOp::ZPop { .. } => zset::has_members(&mut shard.dbs[db], &key, now),
                 // Served by `serve_stream_readers`; an unsatisfied reader waits for a newer entry.
-                BlockOp::XRead { .. } => false,
+                BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => false,
                 _ => list::has_elements(&mut shard.dbs[db], &key, now),
             };
             if !has_data {
@@ -210,7 +211,9 @@ fn serve(
                         Err(e) => out.error(&e.to_string()),
                     }
                 }
-                BlockOp::XRead { .. } => unreachable!("readers are never judged to have data here"),
+                BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => {
+                    unreachable!("readers are never judged to have data here")
+                }
             }
             waiter.complete(out.buf);
         }
@@ -218,9 +221,10 @@ fn serve(
     true
 }
 
-/// Serves every XREAD blocked on `key` (in `db`) for which one of its streams now has entries after its ID, oldest
-/// first: readers take nothing away, so one does not starve another. Returns false when a reader also waits on a
-/// key in a shard not held (its reply covers all its keys, as Redis 7.2's re-executed XREAD does).
+/// Serves every XREAD and XREADGROUP blocked on `key` (in `db`) that the write made ready, oldest first: plain
+/// readers take nothing away, so one does not starve another; a group reader takes the new entries from its group,
+/// so the next reader of that group waits for more. Returns false when a reader also waits on a key in a shard not
+/// held (its reply covers all its keys, as Redis 7.2's re-executed command does).
 fn serve_stream_readers(
     server: &ServerState,
     shards: &mut Locked,
@@ -231,19 +235,55 @@ fn serve_stream_readers(
     let store = &server.store;
     let waiting = shards.shard(store.shard_of(key)).blocked.waiting(db, key);
     for waiter in waiting {
-        let BlockOp::XRead { after, count } = &waiter.op else {
+        if !matches!(
+            waiter.op,
+            BlockOp::XRead { .. } | BlockOp::XReadGroup { .. }
+        ) {
             continue;
-        };
+        }
         if waiter.keys.iter().any(|k| !shards.holds(store.shard_of(k))) {
             return false;
         }
-        let mut out = Reply::new(waiter.resp3);
-        let held = &*shards;
-        let served = stream::reply_ready(&mut out, &waiter.keys, after, *count, |k| {
-            held.shard_ref(store.shard_of(k)).dbs[db].peek(k, now)
-        });
-        if served && waiter.claim() {
-            waiter.complete(out.buf);
+        let mut out = Reply::scratch(waiter.resp3);
+        match &waiter.op {
+            BlockOp::XRead { after, count } => {
+                let held = &*shards;
+                let served = stream::reply_ready(&mut out, &waiter.keys, after, *count, |k| {
+                    held.shard_ref(store.shard_of(k)).dbs[db].peek(k, now)
+                });
+                if served && waiter.claim() {
+                    waiter.complete(out.buf);
+                }
+            }
+            BlockOp::XReadGroup {
+                group,
+                consumer,
+                count,
+                noack,
+            } => {
+                let mut held = Held {
+                    server,
+                    shards: &mut *shards,
+                    db,
+                };
+                let read = stream::GroupRead {
+                    group,
+                    consumer,
+                    count: *count,
+                    noack: *noack,
+                };
+                let wake = stream::group_reader_wake(&mut held, &waiter.keys, group, now);
+                if wake == stream::Wake::Wait || !waiter.claim() {
+                    continue;
+                }
+                if let stream::Wake::Fail(e) = wake {
+                    out.error(&e.to_string());
+                } else {
+                    stream::reply_group_read(&mut held, &mut out, &waiter.keys, &read, now);
+                }
+                waiter.complete(out.buf);
+            }
+            _ => {}
         }
     }
     true

@@ -1,4 +1,5 @@
-//! Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM and XREAD (with BLOCK).
+//! Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM and XREAD (with BLOCK); the consumer-group commands
+//! (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO) are in [`group`].
 //!
 //! The value lives in [`crate::store::Stream`]. Unlike the other containers a stream key survives losing its last
 //! entry (XDEL, XTRIM), as in Redis; only DEL and friends remove it.
@@ -10,7 +11,11 @@
 //! (`stream-node-max-entries`). ringkv keeps no nodes; it trims in multiples of 100 entries from the head, which is
 //! what Redis does for a stream built by XADD alone with small entries, and never trims more than asked.
 
+mod group;
+
 use std::time::Duration;
+
+pub(super) use group::{group_reader_wake, reply_group_read, GroupRead, Wake};
 
 use super::args::{c_str, is, parse_i64};
 use super::typed::{lookup, lookup_mut, Container};
@@ -39,6 +44,19 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys::AfterKeyword { keyword: "streams" },
         xread,
     ),
+    CommandSpec::new(
+        "xreadgroup",
+        -7,
+        WRITE | BLOCKING,
+        Keys::AfterKeyword { keyword: "streams" },
+        group::xreadgroup,
+    ),
+    CommandSpec::new("xack", -4, WRITE | FAST, KEY1, group::xack),
+    CommandSpec::new("xpending", -3, READONLY, KEY1, group::xpending),
+    CommandSpec::new("xclaim", -6, WRITE | FAST, KEY1, group::xclaim),
+    CommandSpec::new("xautoclaim", -6, WRITE | FAST, KEY1, group::xautoclaim),
+    CommandSpec::container("xgroup", 0, group::XGROUP_SUBCOMMANDS),
+    CommandSpec::container("xinfo", 0, group::XINFO_SUBCOMMANDS),
 ];
 
 /// Entries per radix-tree node in Redis (`stream-node-max-entries`): the unit of approximate trimming.
@@ -392,26 +410,34 @@ fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdErro
     }
 }
 
+/// A range's start bound: `(id` is exclusive, so it starts at the next ID.
+fn start_bound(arg: &[u8]) -> Result<StreamId, CmdError> {
+    match interval_id(arg, 0)? {
+        (id, true) => id
+            .next()
+            .ok_or_else(|| CmdError::err("invalid start ID for the interval")),
+        (id, false) => Ok(id),
+    }
+}
+
+/// A range's end bound: `(id` is exclusive, so it ends at the previous ID.
+fn end_bound(arg: &[u8]) -> Result<StreamId, CmdError> {
+    match interval_id(arg, u64::MAX)? {
+        (id, true) => id
+            .prev()
+            .ok_or_else(|| CmdError::err("invalid end ID for the interval")),
+        (id, false) => Ok(id),
+    }
+}
+
 fn range(ctx: &mut Ctx, argv: Argv, rev: bool) -> CmdResult {
     let (start_arg, end_arg) = if rev {
         (argv.get(3), argv.get(2))
     } else {
         (argv.get(2), argv.get(3))
     };
-    let (start, excl) = interval_id(start_arg, 0)?;
-    let start = match excl {
-        true => start
-            .next()
-            .ok_or_else(|| CmdError::err("invalid start ID for the interval"))?,
-        false => start,
-    };
-    let (end, excl) = interval_id(end_arg, u64::MAX)?;
-    let end = match excl {
-        true => end
-            .prev()
-            .ok_or_else(|| CmdError::err("invalid end ID for the interval"))?,
-        false => end,
-    };
+    let start = start_bound(start_arg)?;
+    let end = end_bound(end_arg)?;
     let mut count = None;
     let mut i = 4;
     while i < argv.len() {
@@ -454,18 +480,35 @@ fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 // ---------------------------------------------------------------------------------------------------------------------
 // XREAD.
 
-/// XREAD's arguments.
+/// XREAD's and XREADGROUP's arguments.
 struct ReadArgs<'a> {
     count: Option<usize>,
     /// BLOCK's milliseconds.
     block: Option<u64>,
+    /// XREADGROUP's group and consumer.
+    group: Option<(&'a [u8], &'a [u8])>,
+    /// XREADGROUP's NOACK.
+    noack: bool,
     keys: Vec<&'a [u8]>,
     ids: Vec<&'a [u8]>,
 }
 
-fn parse_read(argv: Argv<'_>) -> Result<ReadArgs<'_>, CmdError> {
-    let mut count = None;
-    let mut block = None;
+/// Parses XREAD's (`group: false`) or XREADGROUP's options as Redis's `xreadCommand` does.
+fn parse_read(argv: Argv<'_>, group: bool) -> Result<ReadArgs<'_>, CmdError> {
+    let name = if group { "xreadgroup" } else { "xread" };
+    let only_xreadgroup = |opt: &str| {
+        CmdError::err(format!(
+            "The {opt} option is only supported by XREADGROUP. You called XREAD instead."
+        ))
+    };
+    let mut args = ReadArgs {
+        count: None,
+        block: None,
+        group: None,
+        noack: false,
+        keys: Vec::new(),
+        ids: Vec::new(),
+    };
     let mut i = 1;
     while i < argv.len() {
         let more = argv.len() - 1 - i;
@@ -473,31 +516,40 @@ fn parse_read(argv: Argv<'_>) -> Result<ReadArgs<'_>, CmdError> {
         if is(opt, "block") && more > 0 {
             let ms = parse_i64(argv.get(i + 1))
                 .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
-            block = Some(u64::try_from(ms).map_err(|_| CmdError::err("timeout is negative"))?);
+            args.block = Some(u64::try_from(ms).map_err(|_| CmdError::err("timeout is negative"))?);
             i += 2;
         } else if is(opt, "count") && more > 0 {
             let n = parse_i64(argv.get(i + 1)).ok_or(CmdError::NotInteger)?;
             // COUNT 0 (or less) means no limit.
-            count = usize::try_from(n).ok().filter(|&n| n > 0);
+            args.count = usize::try_from(n).ok().filter(|&n| n > 0);
             i += 2;
         } else if is(opt, "streams") && more > 0 {
             let rest: Vec<&[u8]> = argv.iter_from(i + 1).collect();
             if rest.len() % 2 != 0 {
-                return Err(CmdError::err(
-                    "Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
-                ));
+                let symbol = if group { '>' } else { '$' };
+                return Err(CmdError::err(format!(
+                    "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+                )));
             }
             let (keys, ids) = rest.split_at(rest.len() / 2);
-            return Ok(ReadArgs {
-                count,
-                block,
-                keys: keys.to_vec(),
-                ids: ids.to_vec(),
-            });
+            args.keys = keys.to_vec();
+            args.ids = ids.to_vec();
+            if group && args.group.is_none() {
+                return Err(CmdError::err("Missing GROUP option for XREADGROUP"));
+            }
+            return Ok(args);
         } else if is(opt, "group") && more >= 2 {
-            return Err(CmdError::err(
-                "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
+            if !group {
+                return Err(only_xreadgroup("GROUP"));
+            }
+            args.group = Some((argv.get(i + 1), argv.get(i + 2)));
+            i += 3;
+        } else if is(opt, "noack") {
+            if !group {
+                return Err(only_xreadgroup("NOACK"));
+            }
+            args.noack = true;
+            i += 1;
         } else {
             return Err(CmdError::Syntax);
         }
@@ -506,7 +558,7 @@ fn parse_read(argv: Argv<'_>) -> Result<ReadArgs<'_>, CmdError> {
 }
 
 fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let args = parse_read(argv)?;
+    let args = parse_read(argv, false)?;
     // Redis checks each key's type and then parses its ID, key by key.
     let now = ctx.now;
     let mut after = Vec::with_capacity(args.keys.len());

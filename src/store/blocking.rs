@@ -61,6 +61,19 @@ pub enum BlockOp {
         /// COUNT (None: all).
         count: Option<usize>,
     },
+    /// XREADGROUP BLOCK with `>` for every key. Like Redis 7.2, which re-runs the command when a key it waits on is
+    /// written, the reader is re-checked after every write to one of its keys: it is served when a stream has
+    /// entries past the group's last ID, and fails (NOGROUP, WRONGTYPE) when its key or group is gone.
+    XReadGroup {
+        /// The group name.
+        group: Vec<u8>,
+        /// The consumer name.
+        consumer: Vec<u8>,
+        /// COUNT (None: all).
+        count: Option<usize>,
+        /// NOACK: delivered entries do not become pending.
+        noack: bool,
+    },
 }
 
 /// A blocked client.

@@ -1,11 +1,18 @@
 //! The stream value: entries ordered by ID, and the bookkeeping Redis keeps beside them.
 //!
 //! Invariants: every entry's ID is at most `last_id` (IDs only grow: an XADD must exceed `last_id` even after the
-//! entries above it were deleted); `max_deleted` is the largest ID ever removed by XDEL or trimming; `entries_added`
+//! entries above it were deleted); `max_deleted` is the largest ID ever removed by XDEL; `entries_added`
 //! counts every entry ever appended. Unlike the other containers a stream may exist with no entries.
+//!
+//! `max_deleted` follows Redis: only XDEL records a tombstone; trimming moves the first entry but leaves no
+//! tombstone, so a group's read counter (and lag) stays computable after trimming.
+
+pub mod group;
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use group::ConsumerGroup;
 
 /// A stream entry ID: milliseconds and a sequence number, ordered as the pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,6 +90,7 @@ pub struct Stream {
     last_id: StreamId,
     max_deleted: StreamId,
     entries_added: u64,
+    groups: BTreeMap<Vec<u8>, ConsumerGroup>,
 }
 
 impl Stream {
@@ -106,7 +114,7 @@ impl Stream {
         self.last_id
     }
 
-    /// The largest ID ever deleted.
+    /// The largest ID ever deleted by XDEL.
     pub fn max_deleted(&self) -> StreamId {
         self.max_deleted
     }
@@ -195,17 +203,154 @@ impl Stream {
         self.entries.range(..id).count()
     }
 
-    /// Removes the first `n` entries (fewer if there are fewer); returns how many were removed.
+    /// Removes the first `n` entries (fewer if there are fewer); returns how many were removed. Trimming leaves no
+    /// tombstone (`max_deleted` is XDEL's), as in Redis.
     pub fn trim_head(&mut self, n: usize) -> usize {
         let mut removed = 0;
-        while removed < n {
-            let Some((id, _)) = self.entries.pop_first() else {
-                break;
-            };
-            self.max_deleted = self.max_deleted.max(id);
+        while removed < n && self.entries.pop_first().is_some() {
             removed += 1;
         }
         removed
+    }
+
+    /// The entry with this ID, if it exists.
+    pub fn get(&self, id: StreamId) -> Option<&Fields> {
+        self.entries.get(&id)
+    }
+
+    /// The first entry's ID, `0-0` when empty (Redis's `recorded-first-entry-id`).
+    pub fn first_id(&self) -> StreamId {
+        self.first().map_or(StreamId::MIN, |(id, _)| *id)
+    }
+
+    /// The consumer groups, by name.
+    pub fn groups(&self) -> &BTreeMap<Vec<u8>, ConsumerGroup> {
+        &self.groups
+    }
+
+    /// The group `name`.
+    pub fn group(&self, name: &[u8]) -> Option<&ConsumerGroup> {
+        self.groups.get(name)
+    }
+
+    /// The group `name`, to change.
+    pub fn group_mut(&mut self, name: &[u8]) -> Option<&mut ConsumerGroup> {
+        self.groups.get_mut(name)
+    }
+
+    /// Creates group `name`; false if it exists.
+    pub fn create_group(
+        &mut self,
+        name: &[u8],
+        last_id: StreamId,
+        entries_read: Option<i64>,
+    ) -> bool {
+        if self.groups.contains_key(name) {
+            return false;
+        }
+        self.groups
+            .insert(name.to_vec(), ConsumerGroup::new(last_id, entries_read));
+        true
+    }
+
+    /// Deletes group `name`; false if it did not exist.
+    pub fn destroy_group(&mut self, name: &[u8]) -> bool {
+        self.groups.remove(name).is_some()
+    }
+
+    /// True when an XDEL tombstone lies in `start..=end` (Redis `streamRangeHasTombstones`).
+    fn has_tombstones_from(&self, start: StreamId) -> bool {
+        !self.is_empty()
+            && self.max_deleted != StreamId::MIN
+            && self.first_id() <= self.max_deleted
+            && start <= self.max_deleted
+    }
+
+    /// The logical read counter of `id` (how many entries were added up to it) when it can be known without
+    /// counting, as Redis's `streamEstimateDistanceFromFirstEverEntry`.
+    pub fn estimate_entries_read(&self, id: StreamId) -> Option<i64> {
+        let added = self.entries_added as i64;
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if self.is_empty() && id <= self.last_id {
+            return Some(added);
+        }
+        if id == self.last_id {
+            return Some(added);
+        }
+        if id > self.last_id {
+            return None;
+        }
+        let first = self.first_id();
+        if self.max_deleted == StreamId::MIN || self.max_deleted < first {
+            let len = self.len() as i64;
+            if id < first {
+                return Some(added - len);
+            }
+            if id == first {
+                return Some(added - len + 1);
+            }
+        }
+        None
+    }
+
+    /// How many entries the group has yet to be delivered, when that can be known (XINFO's `lag`).
+    pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
+        let added = self.entries_added as i64;
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        match group.entries_read {
+            Some(read) if !self.has_tombstones_from(group.last_id) => Some(added - read),
+            _ => self
+                .estimate_entries_read(group.last_id)
+                .map(|read| added - read),
+        }
+    }
+
+    /// Delivers to `consumer` of `group` (both exist) up to `count` entries after the group's last ID, moving the
+    /// group's position and read counter; unless `noack`, they become pending for the consumer. Returns their IDs.
+    pub fn read_group(
+        &mut self,
+        group: &[u8],
+        consumer: &[u8],
+        count: Option<usize>,
+        noack: bool,
+        now: u64,
+    ) -> Vec<StreamId> {
+        let Some(g) = self.groups.get(group) else {
+            return Vec::new();
+        };
+        let Some(start) = g.last_id.next() else {
+            return Vec::new();
+        };
+        let ids: Vec<StreamId> = self
+            .entries
+            .range(start..)
+            .take(count.unwrap_or(usize::MAX))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut read = g.entries_read;
+        for &id in &ids {
+            read = match read {
+                Some(read) if !self.has_tombstones_from(id) => Some(read + 1),
+                _ => self.estimate_entries_read(id),
+            };
+        }
+        let Some(g) = self.groups.get_mut(group) else {
+            return Vec::new();
+        };
+        if let Some(&last) = ids.last() {
+            g.last_id = last;
+            g.entries_read = read;
+        }
+        if !noack {
+            for &id in &ids {
+                g.deliver(id, consumer, now);
+            }
+        }
+        ids
     }
 
     /// Sets the last ID (XSETID); the caller checks it is not below the last entry.
@@ -263,7 +408,8 @@ mod tests {
         assert_eq!(s.count_below(StreamId::new(4, 0)), 3);
         assert_eq!(s.trim_head(3), 3);
         assert_eq!(s.first().map(|(id, _)| *id), Some(StreamId::new(4, 0)));
-        assert_eq!(s.max_deleted(), StreamId::new(3, 0));
+        // Trimming leaves no tombstone: only XDEL does.
+        assert_eq!(s.max_deleted(), StreamId::MIN);
         assert_eq!(s.trim_head(100), 7);
         assert!(s.is_empty());
     }
