@@ -386,7 +386,7 @@ fn xgroup_create(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         None => {
             let mut stream = Stream::new();
             stream.create_group(argv.get(3), id, entries_read);
-            db.insert(key, Value::Stream(stream), None);
+            db.insert(key, Value::Stream(stream.into()), None);
             true
         }
     };
