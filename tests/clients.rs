@@ -166,7 +166,7 @@ fn run_scenario(server: &Server, program: &Path, args: &[&str], dir: &Path) -> O
 }
 
 #[test]
-fn rq_burst_worker_runs_200_jobs_and_records_the_failing_one() {
+fn rq_burst_worker_runs_200_jobs_a_dependent_one_and_records_the_failing_one() {
     let Some(python) = venv_python() else {
         return;
     };
@@ -175,8 +175,10 @@ fn rq_burst_worker_runs_200_jobs_and_records_the_failing_one() {
     outcome.assert_summary(
         "rq",
         &[
-            ("finished", "200"),
+            // 200 jobs and the one that depended on the last of them.
+            ("finished", "201"),
             ("results_ok", "200"),
+            ("dependent_ok", "True"),
             ("failed", "1"),
             ("failure_recorded", "True"),
             ("queued", "0"),
@@ -185,7 +187,7 @@ fn rq_burst_worker_runs_200_jobs_and_records_the_failing_one() {
 }
 
 #[test]
-fn celery_worker_runs_100_tasks_and_the_result_backend_returns_every_result() {
+fn celery_worker_runs_100_tasks_a_chord_and_a_countdown_and_every_result_comes_back() {
     let Some(python) = venv_python() else {
         return;
     };
@@ -197,6 +199,9 @@ fn celery_worker_runs_100_tasks_and_the_result_backend_returns_every_result() {
             ("results", "100"),
             ("correct", "100"),
             ("sum", "9900"),
+            ("chord", "55"),
+            ("countdown", "42"),
+            ("failure_raised", "True"),
             ("worker_exit", "0"),
         ],
     );

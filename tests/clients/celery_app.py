@@ -19,3 +19,15 @@ app.conf.update(
 def add(a, b):
     """Succeeds with a result the scenario collects."""
     return a + b
+
+
+@app.task
+def total(values):
+    """A chord callback: runs once every header task has stored its result."""
+    return sum(values)
+
+
+@app.task
+def fail(message):
+    """Raises, so that its result is a stored failure the client re-raises."""
+    raise ValueError(message)

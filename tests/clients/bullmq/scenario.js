@@ -24,7 +24,9 @@ async function processor(job) {
 
 async function main() {
   const name = 'acceptance';
-  const queueEvents = new QueueEvents(name, { connection });
+  // Read the events stream from its start (the server is fresh), so no event is missed however late the first
+  // blocking XREAD reaches the server.
+  const queueEvents = new QueueEvents(name, { connection, lastEventId: '0-0' });
   await queueEvents.waitUntilReady();
   const queue = new Queue(name, { connection });
   const flows = new FlowProducer({ connection });
@@ -40,8 +42,6 @@ async function main() {
   });
   queueEvents.on('error', (err) => console.error('queueEvents error:', err));
 
-  // QueueEvents reads from `$`: let its first blocking XREAD reach the server before anything is added.
-  await new Promise((r) => setTimeout(r, 200));
   await queue.addBulk(Array.from({ length: PLAIN }, (_, i) => ({ name: 'add', data: { a: i, b: i } })));
   await queue.add('delayed', { a: 1000, b: 1 }, { delay: 300 });
   await queue.add('prio', { a: 2000, b: 1 }, { priority: 5 });
