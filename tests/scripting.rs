@@ -304,6 +304,40 @@ fn cjson_and_cmsgpack_round_trip() {
     );
 }
 
+/// BullMQ's pattern: scripts declare their own keys (one per client here), write them, then reach keys they did not
+/// declare (job hashes named from a prefix), from many connections at once. Every run must succeed, as in Redis,
+/// from the very first one.
+#[test]
+fn scripts_that_write_then_reach_undeclared_keys_never_fail_under_contention() {
+    let server = Server::start(&["--shards", "16"]);
+    let script =
+        "redis.call('incr', KEYS[1]) for i = 1, 16 do redis.call('incr', 'job:' .. i) end return 1";
+    let addr = Arc::new(server.addr());
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let addr = addr.clone();
+            thread::spawn(move || {
+                let mut c = Raw::connect(&addr);
+                let counter = format!("counter:{t}");
+                for _ in 0..40 {
+                    let reply = c.cmd(&["EVAL", script, "1", &counter]);
+                    assert_eq!(String::from_utf8_lossy(&reply), ":1\r\n");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = server.raw();
+    for t in 0..8 {
+        assert_eq!(c.line(&format!("GET counter:{t}")), "$2\r\n40\r\n");
+    }
+    for i in 1..=16 {
+        assert_eq!(c.line(&format!("GET job:{i}")), "$3\r\n320\r\n", "job:{i}");
+    }
+}
+
 #[test]
 fn scripts_reaching_undeclared_keys_on_other_shards_stay_atomic() {
     let server = Server::start(&["--shards", "16"]);

@@ -1,8 +1,9 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
 //!
 //! The dispatcher locks the shards of the declared KEYS (`numkeys` form) before the handler runs; the script engine
-//! ([`crate::script`]) adds shards for undeclared keys as the script reaches them, and records the write commands the
-//! script ran in `client.executed`, so WATCHes are spoiled and blocked clients served once the script is done.
+//! ([`crate::script`]) trades them for every shard when the script is new or known to reach undeclared keys, adds
+//! shards for undeclared keys as a script reaches them, and records the write commands the script ran in
+//! `client.executed`, so WATCHes are spoiled and blocked clients served once the script is done.
 
 use super::{args, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::Argv;
@@ -413,34 +414,49 @@ mod tests {
     }
 
     #[test]
-    fn undeclared_keys_on_other_shards_are_locked_on_demand() {
+    fn a_script_locks_every_shard_until_a_run_shows_it_stays_on_its_declared_shards() {
         let mut c = TestClient::new();
-        let script = "for i = 1, 64 do redis.call('set', 'k' .. i, i) end \
-                      local s = 0 for i = 1, 64 do s = s + redis.call('get', 'k' .. i) end return s";
-        assert_eq!(eval(&mut c, script, &["0"]), ":2080\r\n");
-        // A key on a shard held by another client below a held one: wait, then fail and remember the script.
+        let confined = "return redis.call('set', KEYS[1], 1)";
+        let confined_sha = crate::script::sha1_hex(confined.as_bytes());
+        assert!(c.server.scripts.locks_all(&confined_sha));
+        assert_eq!(eval(&mut c, confined, &["1", "k"]), "+OK\r\n");
+        assert!(!c.server.scripts.locks_all(&confined_sha));
+        // Keys named inside the script, on many shards: it keeps locking every shard.
+        let straying = "for i = 1, 64 do redis.call('set', 'k' .. i, i) end \
+                        local s = 0 for i = 1, 64 do s = s + redis.call('get', 'k' .. i) end return s";
+        assert_eq!(eval(&mut c, straying, &["0"]), ":2080\r\n");
+        let straying_sha = crate::script::sha1_hex(straying.as_bytes());
+        assert!(c.server.scripts.locks_all(&straying_sha));
+        assert_eq!(eval(&mut c, straying, &["0"]), ":2080\r\n");
+        c.cmd("SCRIPT FLUSH");
+        assert!(c.server.scripts.locks_all(&confined_sha));
+    }
+
+    #[test]
+    fn a_confined_script_reaching_a_busy_lower_shard_waits_then_fails_and_locks_every_shard_after()
+    {
+        let mut c = TestClient::new();
         let server = c.server.clone();
         let store = &server.store;
-        let (low, high) = (0..64).map(|i| format!("x{i}")).fold(
-            (None, None),
-            |(lo, hi): (Option<String>, Option<String>), k| {
-                let s = store.shard_of(k.as_bytes());
-                match (&lo, &hi) {
-                    (None, _) if s == 0 => (Some(k), hi),
-                    (_, None) if s == store.shard_count() - 1 => (lo, Some(k)),
-                    _ => (lo, hi),
-                }
-            },
-        );
-        let (low, high) = (low.unwrap(), high.unwrap());
-        let guard = store.lock_shard(0);
+        let on_shard = |shard: usize| {
+            (0..1000)
+                .map(|i| format!("x{i}"))
+                .find(|k| store.shard_of(k.as_bytes()) == shard)
+                .unwrap()
+        };
+        let (low, high) = (on_shard(0), on_shard(store.shard_count() - 1));
         let script = "return redis.call('set', ARGV[1], 1)";
+        let sha = crate::script::sha1_hex(script.as_bytes());
+        // A first run that stays on the declared shard: later runs lock only that one.
+        assert_eq!(c.run(&["EVAL", script, "1", &high, &high]), "+OK\r\n");
+        assert!(!c.server.scripts.locks_all(&sha));
+        // Then a key on a shard held by another client, below the held one: wait, then fail.
+        let guard = store.lock_shard(0);
         let reply = c.run(&["EVAL", script, "1", &high, &low]);
         assert!(
             reply.starts_with("-ERR Script accessed a key not declared in KEYS"),
             "{reply}"
         );
-        let sha = crate::script::sha1_hex(script.as_bytes());
         assert!(c.server.scripts.locks_all(&sha));
         drop(guard);
         assert_eq!(c.run(&["EVAL", script, "1", &high, &low]), "+OK\r\n");

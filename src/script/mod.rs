@@ -5,17 +5,20 @@
 //! Redis's allow-listed functions, plus `redis`, `cjson`, `cmsgpack`, `bit` and `struct`. Compiled functions are
 //! cached per VM by SHA1; the bodies live in the server-wide [`Scripts`] cache that EVALSHA and SCRIPT read.
 //!
-//! Atomicity: a script runs with the shards of its declared KEYS locked by the dispatcher. A `redis.call` on a key of
-//! a shard not held adds that shard: `try_lock` (never waits), else `lock` when its index is above every held one
-//! (ascending order, so no cycle), else `try_lock` again for at most [`LOCK_WAIT`] and then the call fails; the
-//! script's SHA is then remembered and its later runs lock every shard up front. Shards are only ever added, and all
-//! are released after the script, so the script is atomic (two-phase locking).
+//! Atomicity: a script's first run locks every shard up front, and so does every run of a script that has been seen
+//! to reach a key outside the shards of its declared KEYS (job-queue libraries such as BullMQ name job keys from a
+//! prefix): such a script can neither fail nor deadlock on a shard mid-run. A script seen to stay on its declared
+//! shards runs with only those, locked by the dispatcher. If such a run does reach a shard not held, it adds that
+//! shard: `try_lock` (never waits), else `lock` when its index is above every held one (ascending order, so no
+//! cycle), else `try_lock` again for at most [`LOCK_WAIT`] and then the call fails; either way the script locks every
+//! shard from its next run on. Shards are only ever added, and all are released after the script, so the script is
+//! atomic (two-phase locking).
 
 pub mod convert;
 mod libs;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,11 +45,13 @@ const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 /// The version scripts see in `redis.REDIS_VERSION`.
 const VERSION: (&str, i64) = ("7.2.4", 0x0007_0204);
 
-/// The server-wide script state: bodies by SHA1, scripts that lock every shard, scripts running now.
+/// The server-wide script state: bodies by SHA1, what each script's runs showed about its keys, scripts running now.
 #[derive(Default)]
 pub struct Scripts {
     bodies: Mutex<HashMap<String, Arc<[u8]>>>,
-    lock_all: Mutex<HashSet<String>>,
+    /// By SHA1: true when the script's runs so far stayed on the shards of its declared KEYS, false once one reached
+    /// another shard. A script not listed has not completed a run yet.
+    confined: Mutex<HashMap<String, bool>>,
     running: Mutex<Vec<Arc<Running>>>,
 }
 
@@ -86,16 +91,26 @@ impl Scripts {
     /// SCRIPT FLUSH.
     pub fn flush(&self) {
         self.bodies.lock().clear();
-        self.lock_all.lock().clear();
+        self.confined.lock().clear();
         with_engine(|e| {
             e.functions.clear();
             Ok(())
         })
         .ok();
     }
-    /// True when the script `sha` reached undeclared keys it could not lock: it then locks every shard.
+    /// True when the script `sha` locks every shard up front: it has not completed a run yet, or a run reached a
+    /// shard its declared KEYS are not on.
     pub fn locks_all(&self, sha: &str) -> bool {
-        self.lock_all.lock().contains(sha)
+        self.confined.lock().get(sha) != Some(&true)
+    }
+    /// Records what a run of `sha` showed: it `strayed` beyond its declared shards, or it `completed` without.
+    fn learn(&self, sha: &str, strayed: bool, completed: bool) {
+        let mut confined = self.confined.lock();
+        if strayed {
+            confined.insert(sha.to_string(), false);
+        } else if completed {
+            confined.entry(sha.to_string()).or_insert(true);
+        }
     }
     /// SCRIPT KILL: stops the read-only scripts running longer than `busy` (Redis only sees SCRIPT KILL once a
     /// script is past its busy threshold).
@@ -490,6 +505,10 @@ struct RunState<'c, 'a, 's> {
     running: &'c Running,
     resp: Rc<Cell<u8>>,
     writes: Vec<(&'static CommandSpec, OwnedArgv)>,
+    /// The shards of the declared KEYS, sorted.
+    declared: Vec<usize>,
+    /// A `redis.call` reached a key on a shard not in `declared`.
+    strayed: bool,
 }
 
 fn run_in(
@@ -516,6 +535,11 @@ fn run_in(
     engine.globals.raw_set("KEYS", keys)?;
     engine.globals.raw_set("ARGV", args)?;
     *engine.current.borrow_mut() = Some(running.clone());
+    let store = &ctx.server.store;
+    let mut declared: Vec<usize> = inv.keys.iter().map(|k| store.shard_of(k)).collect();
+    declared.sort_unstable();
+    declared.dedup();
+    let completed = Cell::new(false);
     let state = RefCell::new(RunState {
         ctx,
         sha: inv.sha,
@@ -523,6 +547,8 @@ fn run_in(
         running,
         resp: engine.resp.clone(),
         writes: Vec::new(),
+        declared,
+        strayed: false,
     });
     let outcome = lua.scope(|scope| {
         let call = scope.create_function(|lua, args: MultiValue| {
@@ -538,6 +564,7 @@ fn run_in(
         let mut st = state.borrow_mut();
         let ok = matches!(result.front(), Some(Value::Boolean(true)));
         let value = result.get(1).cloned().unwrap_or(Value::Nil);
+        completed.set(ok);
         if ok {
             let resp3 = st.resp.get() == 3;
             convert::lua_to_reply(&value, st.ctx.out, resp3);
@@ -555,6 +582,10 @@ fn run_in(
     engine.globals.raw_set("KEYS", Value::Nil)?;
     engine.globals.raw_set("ARGV", Value::Nil)?;
     let st = state.into_inner();
+    st.ctx
+        .server
+        .scripts
+        .learn(st.sha, st.strayed, completed.get());
     if !st.writes.is_empty() {
         // The dispatcher spoils WATCHes and serves blocked clients for these once the script is done.
         st.ctx
@@ -634,6 +665,12 @@ fn lock_keys(st: &mut RunState, spec: &CommandSpec, argv: Argv) -> Result<(), St
     };
     need.sort_unstable();
     need.dedup();
+    if need
+        .iter()
+        .any(|idx| st.declared.binary_search(idx).is_err())
+    {
+        st.strayed = true;
+    }
     for idx in need {
         if st.ctx.shards.holds(idx) {
             continue;
@@ -653,12 +690,6 @@ fn lock_keys(st: &mut RunState, spec: &CommandSpec, argv: Argv) -> Result<(), St
                 break;
             }
             if Instant::now() >= deadline {
-                st.ctx
-                    .server
-                    .scripts
-                    .lock_all
-                    .lock()
-                    .insert(st.sha.to_string());
                 return Err(format!(
                     "Script accessed a key not declared in KEYS whose shard stayed busy for {} ms; \
                      declare the script's keys, or retry (its next runs lock every shard)",

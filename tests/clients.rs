@@ -1,0 +1,239 @@
+//! Client-library acceptance: real job-queue libraries, unmodified, against the real binary. Each scenario in
+//! `tests/clients/` (RQ, Celery, BullMQ) runs as a child process with `REDIS_URL` pointing at a fresh ringkv, under
+//! a hard time limit; it prints one summary line of `key=value` counts, which the test checks along with its exit
+//! status.
+//!
+//! The libraries come from `tests/clients/setup.sh` (pinned versions): a Python virtualenv at
+//! `target/clients-venv` and BullMQ in `tests/clients/bullmq/node_modules`. Without them a test is skipped with a
+//! note, except under CI (`CI=true`), where `.ci/run` installs them and a missing one is a failure.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{required_program, Server};
+
+/// How long one scenario may run before it is killed (each takes a few seconds here).
+const TIME_LIMIT: Duration = Duration::from_secs(180);
+
+/// `tests/clients/` in the source tree.
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+/// The virtualenv's Python, or `None` (skipped; a failure under CI) when setup.sh has not been run.
+fn venv_python() -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/clients-venv/bin/python");
+    let found = required_program(python.to_str()?);
+    if found.is_none() {
+        eprintln!("run tests/clients/setup.sh to install the pinned client libraries");
+    }
+    found
+}
+
+/// `node`, with BullMQ installed by `npm ci`, or `None` (skipped; a failure under CI).
+fn node_with_bullmq() -> Option<PathBuf> {
+    let node = required_program("node")?;
+    let bullmq = clients_dir().join("bullmq/node_modules/bullmq/package.json");
+    if required_program(bullmq.to_str()?).is_none() {
+        eprintln!("run tests/clients/setup.sh to install the pinned client libraries");
+        return None;
+    }
+    Some(node)
+}
+
+/// What a finished scenario left behind.
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    /// The `key=value` pairs of the summary line that starts with `tag:`.
+    fn summary(&self, tag: &str) -> HashMap<String, String> {
+        let prefix = format!("{tag}:");
+        let line = self
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` summary line\n{}", self.report()));
+        line[prefix.len()..]
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Exit status and the end of both streams, for assertion messages.
+    fn report(&self) -> String {
+        format!(
+            "status: {}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+            self.status,
+            tail(&self.stdout),
+            tail(&self.stderr)
+        )
+    }
+
+    /// Asserts a clean exit and that each `(key, value)` appears in the summary line.
+    fn assert_summary(&self, tag: &str, expected: &[(&str, &str)]) {
+        let summary = self.summary(tag);
+        for (key, value) in expected {
+            assert_eq!(
+                summary.get(*key).map(String::as_str),
+                Some(*value),
+                "{tag} {key}\n{}",
+                self.report()
+            );
+        }
+        assert!(self.status.success(), "{}", self.report());
+    }
+}
+
+/// The last 60 lines of `text`.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Reads a child's stream to the end on a thread of its own, so a chatty child never blocks on a full pipe.
+fn drain(stream: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(mut stream) = stream {
+            let _ = stream.read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    })
+}
+
+/// Kills every process of the child's process group (the scenario and whatever workers it started).
+fn kill_group(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Runs `program args` in `dir` against `server` as the leader of a new process group; after TIME_LIMIT the
+/// whole group is killed and the test fails. The group is killed on a normal exit too, so that no worker a
+/// scenario started outlives it.
+fn run_scenario(server: &Server, program: &Path, args: &[&str], dir: &Path) -> Outcome {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("REDIS_URL", format!("redis://{}/0", server.addr()))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for scenario") {
+            break Some(status);
+        }
+        if start.elapsed() > TIME_LIMIT {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    kill_group(&child);
+    let status = status.unwrap_or_else(|| child.wait().expect("reap scenario"));
+    let outcome = Outcome {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(
+        start.elapsed() <= TIME_LIMIT,
+        "scenario killed after {TIME_LIMIT:?}\n{}",
+        outcome.report()
+    );
+    outcome
+}
+
+#[test]
+fn rq_burst_worker_runs_200_jobs_a_dependent_one_and_records_the_failing_one() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let outcome = run_scenario(&server, &python, &["rq_scenario.py"], &clients_dir());
+    outcome.assert_summary(
+        "rq",
+        &[
+            // 200 jobs and the one that depended on the last of them.
+            ("finished", "201"),
+            ("results_ok", "200"),
+            ("dependent_ok", "True"),
+            ("failed", "1"),
+            ("failure_recorded", "True"),
+            ("queued", "0"),
+        ],
+    );
+}
+
+#[test]
+fn celery_worker_runs_100_tasks_a_chord_and_a_countdown_and_every_result_comes_back() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let outcome = run_scenario(&server, &python, &["celery_scenario.py"], &clients_dir());
+    outcome.assert_summary(
+        "celery",
+        &[
+            ("results", "100"),
+            ("correct", "100"),
+            ("sum", "9900"),
+            ("chord", "55"),
+            ("countdown", "42"),
+            ("failure_raised", "True"),
+            ("worker_exit", "0"),
+        ],
+    );
+}
+
+#[test]
+fn bullmq_worker_processes_jobs_and_queue_events_sees_every_completion() {
+    let Some(node) = node_with_bullmq() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let outcome = run_scenario(
+        &server,
+        &node,
+        &["scenario.js"],
+        &clients_dir().join("bullmq"),
+    );
+    // 100 plain jobs + a delayed one, two prioritized, one retried once, and a flow of a parent and two children.
+    outcome.assert_summary(
+        "bullmq",
+        &[
+            ("completed", "107"),
+            ("events", "107"),
+            ("results_ok", "107"),
+            ("failed_attempts", "1"),
+            ("counted_completed", "107"),
+            ("failed", "0"),
+            ("waiting", "0"),
+            ("active", "0"),
+            ("delayed", "0"),
+            ("prioritized", "0"),
+            ("parent", "completed"),
+        ],
+    );
+}
