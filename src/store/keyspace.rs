@@ -12,6 +12,7 @@ use std::hash::BuildHasher;
 use hashbrown::hash_table::{Entry as Slot, HashTable};
 use hashbrown::DefaultHashBuilder;
 
+use super::key::Key;
 use super::value::Value;
 
 /// Tables per keyspace; a SCAN step returns whole tables.
@@ -20,7 +21,7 @@ pub const SCAN_BUCKETS: usize = 64;
 /// A key, its value and its deadline.
 #[derive(Debug)]
 pub struct Entry {
-    key: Box<[u8]>,
+    key: Key,
     /// The value; handlers change it in place.
     pub value: Value,
     expires_at: u64,
@@ -165,27 +166,30 @@ impl Keyspace {
         let (hash, table) = self.locate(key);
         let deadline = expires_at.unwrap_or(0);
         let hasher = &self.hasher;
-        let old =
-            match self.tables[table].entry(hash, |e| *e.key == *key, |e| hasher.hash_one(&e.key)) {
-                Slot::Occupied(mut slot) => {
-                    let e = slot.get_mut();
-                    let old_deadline = std::mem::replace(&mut e.expires_at, deadline);
-                    let old = std::mem::replace(&mut e.value, value);
-                    if old_deadline != 0 {
-                        self.expires.remove(&(old_deadline, Box::from(key)));
-                    }
-                    Some(old)
+        let old = match self.tables[table].entry(
+            hash,
+            |e| *e.key == *key,
+            |e| hasher.hash_one(&*e.key),
+        ) {
+            Slot::Occupied(mut slot) => {
+                let e = slot.get_mut();
+                let old_deadline = std::mem::replace(&mut e.expires_at, deadline);
+                let old = std::mem::replace(&mut e.value, value);
+                if old_deadline != 0 {
+                    self.expires.remove(&(old_deadline, Box::from(key)));
                 }
-                Slot::Vacant(slot) => {
-                    slot.insert(Entry {
-                        key: key.into(),
-                        value,
-                        expires_at: deadline,
-                    });
-                    self.len += 1;
-                    None
-                }
-            };
+                Some(old)
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(Entry {
+                    key: key.into(),
+                    value,
+                    expires_at: deadline,
+                });
+                self.len += 1;
+                None
+            }
+        };
         if deadline != 0 {
             self.expires.insert((deadline, key.into()));
         }
@@ -207,7 +211,8 @@ impl Keyspace {
         self.len -= 1;
         self.version = self.version.wrapping_add(1);
         if entry.expires_at != 0 {
-            self.expires.remove(&(entry.expires_at, entry.key.clone()));
+            self.expires
+                .remove(&(entry.expires_at, Box::from(&*entry.key)));
         }
         Some(entry)
     }
@@ -235,7 +240,7 @@ impl Keyspace {
                 Some((at, _)) if *at <= now => {
                     let (_, key) = self.expires.pop_first().expect("first exists");
                     let (hash, table) = self.locate(&key);
-                    if let Ok(slot) = self.tables[table].find_entry(hash, |e| e.key == key) {
+                    if let Ok(slot) = self.tables[table].find_entry(hash, |e| *e.key == *key) {
                         slot.remove();
                         self.len -= 1;
                     }

@@ -12,6 +12,7 @@
 mod blocking;
 mod dict;
 mod hash;
+mod key;
 mod keyspace;
 mod set;
 pub mod stream;
