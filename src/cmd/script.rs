@@ -6,7 +6,7 @@
 
 use super::{args, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::Argv;
-use crate::script::{self, Invocation, KillOutcome};
+use crate::script::{self, Invocation, KillOutcome, Source};
 
 const SCRIPT_KEYS: Keys = Keys::NumKeys { at: 2, step: 1 };
 
@@ -50,29 +50,23 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::container("script", 0, SCRIPT_SUBCOMMANDS),
 ];
 
-/// Which script a command names.
-enum Source {
-    Body,
-    Sha,
-}
-
 fn eval(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Body, false)
+    run(ctx, argv, Source::Body(argv.get(1)), false)
 }
 
 fn eval_ro(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Body, true)
+    run(ctx, argv, Source::Body(argv.get(1)), true)
 }
 
 fn evalsha(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Sha, false)
+    run(ctx, argv, Source::Sha(argv.get(1)), false)
 }
 
 fn evalsha_ro(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Sha, true)
+    run(ctx, argv, Source::Sha(argv.get(1)), true)
 }
 
-/// Parses `script numkeys key... arg...` with Redis's errors, finds or caches the body, and runs it.
+/// Parses `script numkeys key... arg...` with Redis's errors and runs the script.
 fn run(ctx: &mut Ctx, argv: Argv, source: Source, read_only: bool) -> CmdResult {
     let numkeys = args::parse_i64(argv.get(2)).ok_or(CmdError::NotInteger)?;
     if numkeys > (argv.len() - 3) as i64 {
@@ -83,39 +77,18 @@ fn run(ctx: &mut Ctx, argv: Argv, source: Source, read_only: bool) -> CmdResult 
     if numkeys < 0 {
         return Err(CmdError::err("Number of keys can't be negative"));
     }
-    let scripts = &ctx.server.scripts;
-    let (sha, body) = match source {
-        Source::Body => {
-            let body = argv.get(1);
-            (scripts.store(body), body.into())
-        }
-        Source::Sha => {
-            let body = scripts.get(argv.get(1)).ok_or_else(|| {
-                CmdError::Coded("NOSCRIPT No matching script. Please use EVAL.".into())
-            })?;
-            (
-                String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase(),
-                body,
-            )
-        }
-    };
-    let split = 3 + numkeys as usize;
     let invocation = Invocation {
-        sha: &sha,
-        body: &body,
-        keys: (3..split).map(|i| argv.get(i)).collect(),
-        args: (split..argv.len()).map(|i| argv.get(i)).collect(),
+        source,
+        argv,
+        numkeys: numkeys as usize,
         read_only,
     };
     script::run(ctx, invocation)
 }
 
 fn script_load(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let body = argv.get(2);
-    let sha = script::sha1_hex(body);
-    script::compile(&sha, body)?;
-    ctx.server.scripts.store(body);
-    ctx.out.bulk(sha.as_bytes());
+    let sha = script::load(&ctx.server.scripts, argv.get(2))?;
+    ctx.out.bulk(&sha);
     Ok(())
 }
 
@@ -440,7 +413,7 @@ mod tests {
             reply.starts_with("-ERR Script accessed a key not declared in KEYS"),
             "{reply}"
         );
-        let sha = crate::script::sha1_hex(script.as_bytes());
+        let sha = crate::script::sha1_of(script.as_bytes());
         assert!(c.server.scripts.locks_all(&sha));
         drop(guard);
         assert_eq!(c.run(&["EVAL", script, "1", &high, &low]), "+OK\r\n");
