@@ -128,7 +128,7 @@ pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Result<Value, Table>>
                 }
             }
             b'+' if whole => {
-                let t = lua.create_table()?;
+                let t = lua.create_table_with_capacity(0, 1)?;
                 t.raw_set("ok", lua.create_string(line)?)?;
                 return Ok(Ok(Value::Table(t)));
             }
@@ -165,7 +165,7 @@ fn reply_error(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
 
 fn to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Value> {
     let wrap = |key: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
+        let t = lua.create_table_with_capacity(0, 1)?;
         t.raw_set(key, v)?;
         Ok(Value::Table(t))
     };
@@ -252,8 +252,10 @@ fn write_table(t: &Table, out: &mut Reply, resp3_script: bool, depth: usize) {
         return;
     }
     if let Value::String(s) = field("ok") {
-        let s = s.to_string_lossy().replace(['\r', '\n'], " ");
-        out.simple(&s);
+        match s.to_str() {
+            Ok(s) if !s.contains(['\r', '\n']) => out.simple(&s),
+            _ => out.simple(&s.to_string_lossy().replace(['\r', '\n'], " ")),
+        }
         return;
     }
     match field("double") {

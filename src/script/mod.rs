@@ -275,8 +275,9 @@ struct Vm {
     globals: Table,
     /// Every script's environment.
     env: Table,
-    /// The run's `redis.call` implementation (scoped to the run: it borrows the command context).
-    call: Rc<RefCell<Option<Function>>>,
+    /// The table behind the sandbox's read-only `redis`: each run sets its `call` and `pcall` (scoped to the run:
+    /// they borrow the command context).
+    redis: Table,
     handler: Function,
     xpcall: Function,
     /// The protocol `redis.setresp` chose for this run.
@@ -383,24 +384,6 @@ impl Vm {
             "unwrap",
             lua.create_function(|lua, v: Value| caught_value(lua, v))?,
         )?;
-        let call: Rc<RefCell<Option<Function>>> = Rc::new(RefCell::new(None));
-        for (name, raise) in [("call", true), ("pcall", false)] {
-            let slot = call.clone();
-            raw.set(
-                name,
-                lua.create_function(move |_, args: MultiValue| {
-                    let f = slot
-                        .borrow()
-                        .clone()
-                        .ok_or_else(|| rt("no script is running"))?;
-                    let (ok, v): (bool, Value) = f.call(args)?;
-                    match (ok, v) {
-                        (false, Value::Table(t)) if raise => Err(raised(&t)),
-                        (_, v) => Ok(v),
-                    }
-                })?,
-            )?;
-        }
         raw.set(
             "errtable",
             lua.create_function(|lua, s: mlua::String| convert::error_table(lua, &s.as_bytes()))?,
@@ -450,6 +433,7 @@ impl Vm {
                 libs::all(&lua)?,
                 lua.globals(),
             ))?;
+        let redis: Table = raw.get("redis")?;
         let handler = lua.create_function(locate_error)?;
         let xpcall: Function = lua.globals().get("xpcall")?;
         let h = hook.clone();
@@ -476,7 +460,7 @@ impl Vm {
             lua,
             globals,
             env,
-            call,
+            redis,
             handler,
             xpcall,
             resp,
@@ -811,23 +795,25 @@ fn run_in(
         writes: Vec::new(),
     });
     let outcome = lua.scope(|scope| {
+        // Set for each run rather than reached through a wrapper: a wrapper written in Lua would be tail-called by
+        // `return redis.call(...)`, losing the script's line for errors, and one written in Rust costs a second
+        // conversion of every argument.
         let call = scope.create_function(|lua, args: MultiValue| {
-            let mut st = state.borrow_mut();
-            match redis_call(lua, &mut st, args)? {
-                Ok(v) => Ok((true, v)),
-                Err(t) => Ok((false, Value::Table(t))),
-            }
+            redis_call(lua, &mut state.borrow_mut(), args)?.map_err(|t| raised(&t))
         })?;
-        *vm.call.borrow_mut() = Some(call);
-        let result: MultiValue = vm.xpcall.call((f, &vm.handler))?;
+        let pcall = scope.create_function(|lua, args: MultiValue| {
+            Ok(redis_call(lua, &mut state.borrow_mut(), args)?.unwrap_or_else(Value::Table))
+        })?;
+        vm.redis.raw_set("call", call)?;
+        vm.redis.raw_set("pcall", pcall)?;
+        // The script's first result is its reply, as Redis calls it for one result.
+        let (ok, value): (bool, Value) = vm.xpcall.call((f, &vm.handler))?;
         let mut st = state.borrow_mut();
-        let ok = matches!(result.front(), Some(Value::Boolean(true)));
-        let value = result.get(1).unwrap_or(&Value::Nil);
         if ok {
             let resp3 = st.resp.get() == 3;
-            convert::lua_to_reply(value, st.ctx.out, resp3);
+            convert::lua_to_reply(&value, st.ctx.out, resp3);
         } else {
-            let msg = match value {
+            let msg = match &value {
                 Value::Table(t) => convert::script_error(t, sha_text(st.sha)),
                 other => format!("ERR {}", error_text(other)),
             };
@@ -835,9 +821,10 @@ fn run_in(
         }
         Ok(())
     });
-    *vm.call.borrow_mut() = None;
-    vm.globals.raw_set("KEYS", Value::Nil)?;
-    vm.globals.raw_set("ARGV", Value::Nil)?;
+    // `redis.call`, `redis.pcall`, KEYS and ARGV stay until the next run replaces them: setting a field to nil and
+    // back makes Lua rehash the table now and then (the collector kills the nil slot), an allocation on the hot
+    // path. The old functions cannot run any more (their scope ended) and KEYS/ARGV are rebound before any script
+    // can see them.
     let st = state.into_inner();
     vm.buffers.replace(st.buffers);
     if !st.writes.is_empty() {
