@@ -9,6 +9,7 @@
 //! cargo bench --bench queue_lock -- queue --addr 127.0.0.1:6379 --producers 4 --consumers 4 --messages 100000
 //! cargo bench --bench queue_lock -- streams --addr 127.0.0.1:6379 --producers 4 --consumers 4 --messages 100000
 //! cargo bench --bench queue_lock -- lock  --addr 127.0.0.1:6379 --clients 50 --seconds 5 --release watch
+//! cargo bench --bench queue_lock -- tx    --addr 127.0.0.1:6379 --clients 50 --seconds 5
 //! ```
 //!
 //! `queue`: producers LPUSH unique messages `<id>:<send time in µs>` (one LPUSH per round trip, or `--pipeline N`
@@ -35,7 +36,12 @@
 //! A release that finds another token counts as `lost` (the lock expired while held). `--broken` acquires with a plain
 //! SET (no NX), so several clients "hold" the lock at once: a self-test that the violation detector fires.
 //!
-//! The last line of output is `RESULT queue|streams|lock key=value ...` for scripts (scripts/bench-queue-lock.sh).
+//! `tx`: clients loop on one transaction each, sent as one batch: `MULTI; SET str:<r> v; INCR ctr:<r>;
+//! LPUSH list:<r> x; LTRIM list:<r> 0 9; HSET hash:<r> f v; EXEC` with `r` random below `--keys` (so the five keys
+//! usually live on different shards of ringkv). Reported: transactions per second, and EXEC replies that are not
+//! five results (errors).
+//!
+//! The last line of output is `RESULT queue|streams|lock|tx key=value ...` for scripts (scripts/bench-queue-lock.sh).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -64,6 +70,8 @@ enum Bench {
     Streams(StreamsArgs),
     /// Clients contend for one SET NX PX lock: acquisitions per second, mutual-exclusion violations.
     Lock(LockArgs),
+    /// Clients run MULTI, five writes, EXEC as one batch: transactions per second.
+    Tx(TxArgs),
 }
 
 #[derive(Args)]
@@ -144,6 +152,19 @@ struct LockArgs {
     broken: bool,
 }
 
+#[derive(Args)]
+struct TxArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Random key range of each of the five key families.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Release {
     Watch,
@@ -170,6 +191,7 @@ fn run(cli: Cli) -> Result<()> {
         Bench::Queue(a) => a.common.threads,
         Bench::Streams(a) => a.common.threads,
         Bench::Lock(a) => a.common.threads,
+        Bench::Tx(a) => a.common.threads,
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = threads {
@@ -180,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
         Bench::Queue(a) => rt.block_on(queue(a)),
         Bench::Streams(a) => rt.block_on(streams(a)),
         Bench::Lock(a) => rt.block_on(lock(a)),
+        Bench::Tx(a) => rt.block_on(tx(a)),
     }
 }
 
@@ -787,6 +810,84 @@ async fn lock(a: LockArgs) -> Result<()> {
         "RESULT lock release={mode} acq_per_s={:.0} attempts_per_s={:.0} violations={violations} lost={lost} release_retries={retries}",
         acq as f64 / secs,
         attempts as f64 / secs
+    );
+    Ok(())
+}
+
+/// The transaction benchmark (see the module doc).
+async fn tx(a: TxArgs) -> Result<()> {
+    if a.clients == 0 || a.keys == 0 {
+        bail!("--clients and --keys must be at least 1");
+    }
+    let conns = connect_many(&a.common.addr, a.clients).await?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(a.seconds);
+    let mut tasks = Vec::new();
+    for mut conn in conns {
+        let (prefix, keys) = (a.common.prefix.clone(), a.keys);
+        tasks.push(tokio::spawn(async move {
+            let (mut done, mut errors) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                let r = fastrand::u64(..keys);
+                let list = format!("{prefix}list:{r}");
+                // One batch: MULTI, the five commands, EXEC; the reply is EXEC's array.
+                let reply: Vec<Value> = redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(format!("{prefix}str:{r}"))
+                    .arg("v")
+                    .cmd("INCR")
+                    .arg(format!("{prefix}ctr:{r}"))
+                    .cmd("LPUSH")
+                    .arg(&list)
+                    .arg("x")
+                    .cmd("LTRIM")
+                    .arg(&list)
+                    .arg(0)
+                    .arg(9)
+                    .cmd("HSET")
+                    .arg(format!("{prefix}hash:{r}"))
+                    .arg("f")
+                    .arg("v")
+                    .query_async(&mut conn)
+                    .await?;
+                done += 1;
+                if reply.len() != 5 || reply.iter().any(|v| matches!(v, Value::ServerError(_))) {
+                    errors += 1;
+                }
+            }
+            anyhow::Ok((done, errors))
+        }));
+    }
+    let (mut done, mut errors) = (0, 0);
+    for t in tasks {
+        let (d, e) = t.await??;
+        done += d;
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // Delete every key the run may have made (four families times --keys), in batches.
+    let mut admin = connect(&a.common.addr).await?;
+    for chunk in (0..a.keys).collect::<Vec<_>>().chunks(1000) {
+        let names: Vec<String> = chunk
+            .iter()
+            .flat_map(|r| {
+                ["str", "ctr", "list", "hash"].map(|f| format!("{}{f}:{r}", a.common.prefix))
+            })
+            .collect();
+        del(&mut admin, &names).await?;
+    }
+    println!(
+        "tx on {}: {} clients, {secs:.2} s, MULTI + 5 writes + EXEC per transaction",
+        a.common.addr, a.clients
+    );
+    println!(
+        "  {:.0} transactions/s ({done} total), errors {errors}",
+        done as f64 / secs
+    );
+    println!(
+        "RESULT tx tx_per_s={:.0} errors={errors}",
+        done as f64 / secs
     );
     Ok(())
 }

@@ -9,6 +9,8 @@
 #        (COUNT STREAM_BATCH) and XACK each batch; msgs/s, latency p50/p99 and the exactly-once check.
 # lock:  CLIENTS clients contend for one SET NX PX lock for LOCK_SECONDS, once per release method in RELEASES;
 #        acquisitions/s, mutual-exclusion violations, locks lost (expired while held) and WATCH release retries.
+# tx:    TX_CLIENTS clients loop on MULTI + 5 writes (SET, INCR, LPUSH, LTRIM, HSET on random keys) + EXEC sent as one
+#        batch, for TX_SECONDS; transactions/s and EXEC replies that were not five results.
 # A run that fails on a server (e.g. a release command it lacks) shows 'n/a'; its error is printed below the table.
 #
 # Needs redis-server and redis-cli (Debian: redis-server, redis-tools).
@@ -17,8 +19,10 @@
 #   QUEUE_RATES="0 20000"   one queue run per total send rate in msgs/s (0: flat out, latency then measures the
 #                           backlog the producers build; a rate below capacity measures the server's hand-off)
 #   STREAM_BATCH=10                   streams benchmark (uses MESSAGES, PRODUCERS, CONSUMERS too)
-#   MODES="queue streams lock"        which benchmarks to run
+#   MODES="queue streams lock tx"     which benchmarks to run
 #   CLIENTS=50 LOCK_SECONDS=5 RELEASES="watch eval delifeq getdel-check"   lock benchmark
+#   TX_CLIENTS=50 TX_SECONDS=5                                              transaction benchmark
+#   QUEUE_RATES="" / RELEASES="" skip the queue / lock benchmarks
 #   RINGKV_BIN=path  BENCH_BIN=path   use these binaries instead of building them
 #   RINGKV_ARGS="--threads 2"         extra ringkv arguments
 set -euo pipefail
@@ -28,12 +32,14 @@ PRODUCERS=${PRODUCERS:-4}
 CONSUMERS=${CONSUMERS:-4}
 PIPELINE=${PIPELINE:-1}
 LISTS=${LISTS:-1}
-QUEUE_RATES=${QUEUE_RATES:-"0 20000"}
+QUEUE_RATES=${QUEUE_RATES-"0 20000"}
 CLIENTS=${CLIENTS:-50}
 LOCK_SECONDS=${LOCK_SECONDS:-5} # not SECONDS: bash keeps its own
-RELEASES=${RELEASES:-"watch eval delifeq getdel-check"}
+RELEASES=${RELEASES-"watch eval delifeq getdel-check"}
 STREAM_BATCH=${STREAM_BATCH:-10}
-MODES=${MODES:-"queue streams lock"}
+MODES=${MODES:-"queue streams lock tx"}
+TX_CLIENTS=${TX_CLIENTS:-50}
+TX_SECONDS=${TX_SECONDS:-5}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib-servers.sh
@@ -139,6 +145,13 @@ wants lock && for release in $RELEASES; do
     row "" "lost locks" lost
     row "" "release retries" release_retries
 done
+
+if wants tx; then
+    name="tx multi+5+exec ${TX_CLIENTS}c"
+    run_pair "$name" tx --clients "$TX_CLIENTS" --seconds "$TX_SECONDS"
+    row "$name" tx/s tx_per_s ratio
+    row "" errors errors
+fi
 
 if [[ -s $work/errors ]]; then
     echo "failed runs:" >&2

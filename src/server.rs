@@ -145,13 +145,18 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) -> std::io::R
 
 /// Active expiry: reclaims keys whose deadline passed even if nobody reads them. Each round visits every shard,
 /// deletes a bounded number of keys per database under the lock, and repeats at once while it keeps finding work.
+/// Shards held by a command at that moment are skipped until the next round.
 async fn expire_keys(state: Arc<ServerState>) {
     const PER_STEP: usize = 200;
     loop {
         let mut busy = false;
         for idx in 0..state.store.shard_count() {
             let now = now_ms();
-            let mut shard = state.store.lock_shard(idx);
+            // A held shard is left for the next round: waiting could park this worker for as long as a script
+            // runs, and with it every connection it serves.
+            let Some(mut shard) = state.store.try_lock_shard(idx) else {
+                continue;
+            };
             for db in shard.dbs.iter_mut() {
                 busy |= db.expire_step(now, PER_STEP) == PER_STEP;
             }

@@ -372,3 +372,97 @@ fn scripts_reaching_undeclared_keys_on_other_shards_stay_atomic() {
         );
     }
 }
+
+const BUSY: &str =
+    "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// Sends SCRIPT KILL until the reply is no longer NOTBUSY (the script may not have passed the threshold yet).
+fn script_kill(c: &mut Raw) -> String {
+    for _ in 0..200 {
+        let reply = c.line("SCRIPT KILL");
+        if !reply.starts_with("-NOTBUSY") {
+            return reply;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the script never became busy");
+}
+
+/// Starts `script` with `key` declared on its own connection; the handle yields its reply.
+fn spawn_script(server: &Server, script: &'static str, key: &str) -> thread::JoinHandle<String> {
+    let mut c = server.raw();
+    let key = key.to_string();
+    let handle = thread::spawn(move || {
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        String::from_utf8(c.cmd(&["EVAL", script, "1", &key])).unwrap()
+    });
+    // Let the script take its shard and pass the 100 ms threshold.
+    thread::sleep(Duration::from_millis(400));
+    handle
+}
+
+#[test]
+fn a_busy_script_makes_commands_on_its_shards_busy_until_script_kill() {
+    let server = Server::start(&["--shards", "8"]);
+    let keys = common::keys_on_distinct_shards("busy", 2, 8);
+    let (held, free) = (&keys[0], &keys[1]);
+    let mut c = server.raw();
+    assert_eq!(c.line("CONFIG SET busy-reply-threshold 100"), "+OK\r\n");
+    assert_eq!(
+        c.line("CONFIG GET lua-time-limit"),
+        "*2\r\n$14\r\nlua-time-limit\r\n$3\r\n100\r\n"
+    );
+    // A new script's first run locks every shard; one quick run shows this one stays on its declared shard.
+    let looping = "if redis.call('get', KEYS[1]) == 'quick' then return 0 end local n = 0 while true do n = n + 1 end";
+    assert_eq!(c.line(&format!("SET {held} quick")), "+OK\r\n");
+    assert_eq!(c.cmd(&["EVAL", looping, "1", held]), b":0\r\n");
+    assert_eq!(c.line(&format!("DEL {held}")), ":1\r\n");
+    let runner = spawn_script(&server, looping, held);
+    assert_eq!(c.line(&format!("SET {held} 1")), BUSY);
+    assert_eq!(c.line(&format!("GET {held}")), BUSY);
+    // EXEC of a transaction touching the shard is aborted, as Redis's rejectCommand does.
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line(&format!("INCR {held}")), "+QUEUED\r\n");
+    assert_eq!(
+        c.line("EXEC"),
+        format!(
+            "-EXECABORT Transaction discarded because of: {}",
+            &BUSY[1..]
+        )
+    );
+    // Better than Redis: keys on other shards, and commands without keys, go on.
+    assert_eq!(c.line(&format!("SET {free} 1")), "+OK\r\n");
+    assert_eq!(c.line("PING"), "+PONG\r\n");
+    assert_eq!(script_kill(&mut c), "+OK\r\n");
+    assert_eq!(
+        runner.join().unwrap(),
+        format!(
+            "-ERR Script killed by user with SCRIPT KILL... script: {}, on @user_script:1.\r\n",
+            sha1(looping)
+        )
+    );
+    assert_eq!(c.line(&format!("SET {held} 2")), "+OK\r\n");
+    assert_eq!(
+        c.line("SCRIPT KILL"),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+}
+
+#[test]
+fn a_busy_script_that_wrote_cannot_be_killed_and_ends_normally() {
+    let server = Server::start(&["--shards", "8"]);
+    let mut c = server.raw();
+    assert_eq!(c.line("CONFIG SET busy-reply-threshold 100"), "+OK\r\n");
+    let writing = "redis.call('set', KEYS[1], 'w') for i = 1, 2e8 do end return 1";
+    let runner = spawn_script(&server, writing, "k");
+    assert_eq!(
+        script_kill(&mut c),
+        "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait \
+         the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.\r\n"
+    );
+    assert_eq!(c.line("GET k"), BUSY);
+    assert_eq!(runner.join().unwrap(), ":1\r\n");
+    assert_eq!(c.line("GET k"), "$1\r\nw\r\n");
+}

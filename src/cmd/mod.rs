@@ -502,14 +502,9 @@ pub fn dispatch<'s>(
             if lookup(argv.get(0)).is_some_and(|s| s.name == "exec") {
                 // Redis answers a rejected EXEC (wrong arity) with execCommandAbort: the transaction is discarded,
                 // in or out of MULTI.
-                client.multi = None;
                 held.release();
-                transaction::unwatch_all(server, client);
                 let e = e.to_string();
-                let why = e.strip_prefix("ERR ").unwrap_or(&e);
-                out.error(&format!(
-                    "EXECABORT Transaction discarded because of: {why}"
-                ));
+                exec_abort(server, client, out, e.strip_prefix("ERR ").unwrap_or(&e));
                 return Flow::Continue;
             }
             if let Some(tx) = &mut client.multi {
@@ -529,6 +524,19 @@ pub fn dispatch<'s>(
     execute(server, client, spec, argv, out, held)
 }
 
+/// Redis's execCommandAbort: discards the transaction (and the WATCHes) and says why.
+fn exec_abort(server: &ServerState, client: &mut Client, out: &mut Reply, why: &str) {
+    client.multi = None;
+    transaction::unwatch_all(server, client);
+    out.error(&format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    ));
+}
+
+/// The reply to a command that needs a shard a busy script holds (Redis's `slowevalerr`).
+const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
 /// Locks the shards `spec` needs for `argv`, runs its handler, then does the after-write work (spoiling WATCHes,
 /// serving blocked clients) for it, or for every command of a transaction it ran, before releasing the locks.
 pub fn execute<'s>(
@@ -539,7 +547,24 @@ pub fn execute<'s>(
     out: &mut Reply,
     held: &mut HeldShard<'s>,
 ) -> Flow {
-    let mut shards = lock_for(&server.store, spec, argv, client, held);
+    // A command that waits for a shard held by a script running past busy-reply-threshold gets BUSY, as in Redis;
+    // unlike Redis, commands on the shards the script does not hold go on meanwhile. ALLOW_BUSY commands wait.
+    let threshold = server.settings.busy_reply_threshold();
+    let busy = |idx| server.scripts.busy_holding(idx, threshold);
+    let never = |_| false;
+    let busy: &dyn Fn(usize) -> bool = if spec.has(flag::ALLOW_BUSY) {
+        &never
+    } else {
+        &busy
+    };
+    let Some(mut shards) = lock_for(&server.store, spec, argv, client, held, busy) else {
+        if spec.has(flag::TRANSACTION) {
+            exec_abort(server, client, out, BUSY);
+        } else {
+            out.error(BUSY);
+        }
+        return Flow::Continue;
+    };
     let now = now_ms();
     // WATCH is spoiled only by real changes (a SET NX that finds the key changes nothing): remember the versions of
     // the held shards that someone watches, to compare after the command.
@@ -624,34 +649,39 @@ fn after_write(
 /// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
 /// command; always in ascending order. A single shard comes from `held` when it holds that one; in every other case
 /// `held` is released first, so no lock is ever held while waiting for another (and handlers that lock shards
-/// themselves find them free).
+/// themselves find them free). `None` when a shard is held by a busy script (see
+/// [`Store::lock_unless_busy`]).
 fn lock_for<'s>(
     store: &'s Store,
     spec: &CommandSpec,
     argv: Argv<'_>,
     client: &Client,
     held: &mut HeldShard<'s>,
-) -> Locked<'s> {
+    busy: &dyn Fn(usize) -> bool,
+) -> Option<Locked<'s>> {
     if !spec.has(flag::TRANSACTION | flag::ALL_SHARDS) {
         let mut shards = spec.key_indices(argv).map(|i| store.shard_of(argv.get(i)));
         if let Some(first) = shards.next() {
             // Collecting an empty iterator does not allocate: the single-shard path stays allocation-free.
             let mut others: Vec<usize> = shards.filter(|&s| s != first).collect();
             if others.is_empty() {
-                return held.take(first).unwrap_or_else(|| store.lock(&[first]));
+                if let Some(locked) = held.take(first) {
+                    return Some(locked);
+                }
+                return store.lock_unless_busy(&[first], busy);
             }
             held.release();
             others.push(first);
             others.sort_unstable();
             others.dedup();
-            return store.lock(&others);
+            return store.lock_unless_busy(&others, busy);
         }
     }
     held.release();
     if spec.has(flag::TRANSACTION) {
         let queue = client.multi.as_ref().map_or(&[][..], |tx| &tx.queue[..]);
         if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
-            return store.lock_all();
+            return store.lock_all_unless_busy(busy);
         }
         let mut idx: Vec<usize> = queue
             .iter()
@@ -662,12 +692,12 @@ fn lock_for<'s>(
             .collect();
         idx.sort_unstable();
         idx.dedup();
-        return store.lock(&idx);
+        return store.lock_unless_busy(&idx, busy);
     }
     if spec.has(flag::ALL_SHARDS) {
-        return store.lock_all();
+        return store.lock_all_unless_busy(busy);
     }
-    Locked::None
+    Some(Locked::None)
 }
 
 /// Writes a HELP reply: the lines as status strings, as Redis's `addReplyHelp` does.

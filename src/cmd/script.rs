@@ -7,7 +7,7 @@
 
 use super::{args, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::Argv;
-use crate::script::{self, Invocation, KillOutcome};
+use crate::script::{self, Invocation, KillOutcome, Source};
 
 const SCRIPT_KEYS: Keys = Keys::NumKeys { at: 2, step: 1 };
 
@@ -51,29 +51,23 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::container("script", 0, SCRIPT_SUBCOMMANDS),
 ];
 
-/// Which script a command names.
-enum Source {
-    Body,
-    Sha,
-}
-
 fn eval(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Body, false)
+    run(ctx, argv, Source::Body(argv.get(1)), false)
 }
 
 fn eval_ro(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Body, true)
+    run(ctx, argv, Source::Body(argv.get(1)), true)
 }
 
 fn evalsha(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Sha, false)
+    run(ctx, argv, Source::Sha(argv.get(1)), false)
 }
 
 fn evalsha_ro(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Sha, true)
+    run(ctx, argv, Source::Sha(argv.get(1)), true)
 }
 
-/// Parses `script numkeys key... arg...` with Redis's errors, finds or caches the body, and runs it.
+/// Parses `script numkeys key... arg...` with Redis's errors and runs the script.
 fn run(ctx: &mut Ctx, argv: Argv, source: Source, read_only: bool) -> CmdResult {
     let numkeys = args::parse_i64(argv.get(2)).ok_or(CmdError::NotInteger)?;
     if numkeys > (argv.len() - 3) as i64 {
@@ -84,39 +78,18 @@ fn run(ctx: &mut Ctx, argv: Argv, source: Source, read_only: bool) -> CmdResult 
     if numkeys < 0 {
         return Err(CmdError::err("Number of keys can't be negative"));
     }
-    let scripts = &ctx.server.scripts;
-    let (sha, body) = match source {
-        Source::Body => {
-            let body = argv.get(1);
-            (scripts.store(body), body.into())
-        }
-        Source::Sha => {
-            let body = scripts.get(argv.get(1)).ok_or_else(|| {
-                CmdError::Coded("NOSCRIPT No matching script. Please use EVAL.".into())
-            })?;
-            (
-                String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase(),
-                body,
-            )
-        }
-    };
-    let split = 3 + numkeys as usize;
     let invocation = Invocation {
-        sha: &sha,
-        body: &body,
-        keys: (3..split).map(|i| argv.get(i)).collect(),
-        args: (split..argv.len()).map(|i| argv.get(i)).collect(),
+        source,
+        argv,
+        numkeys: numkeys as usize,
         read_only,
     };
     script::run(ctx, invocation)
 }
 
 fn script_load(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let body = argv.get(2);
-    let sha = script::sha1_hex(body);
-    script::compile(&sha, body)?;
-    ctx.server.scripts.store(body);
-    ctx.out.bulk(sha.as_bytes());
+    let sha = script::load(&ctx.server.scripts, argv.get(2))?;
+    ctx.out.bulk(&sha);
     Ok(())
 }
 
@@ -417,7 +390,7 @@ mod tests {
     fn a_script_locks_every_shard_until_a_run_shows_it_stays_on_its_declared_shards() {
         let mut c = TestClient::new();
         let confined = "return redis.call('set', KEYS[1], 1)";
-        let confined_sha = crate::script::sha1_hex(confined.as_bytes());
+        let confined_sha = crate::script::sha1_of(confined.as_bytes());
         assert!(c.server.scripts.locks_all(&confined_sha));
         assert_eq!(eval(&mut c, confined, &["1", "k"]), "+OK\r\n");
         assert!(!c.server.scripts.locks_all(&confined_sha));
@@ -425,7 +398,7 @@ mod tests {
         let straying = "for i = 1, 64 do redis.call('set', 'k' .. i, i) end \
                         local s = 0 for i = 1, 64 do s = s + redis.call('get', 'k' .. i) end return s";
         assert_eq!(eval(&mut c, straying, &["0"]), ":2080\r\n");
-        let straying_sha = crate::script::sha1_hex(straying.as_bytes());
+        let straying_sha = crate::script::sha1_of(straying.as_bytes());
         assert!(c.server.scripts.locks_all(&straying_sha));
         assert_eq!(eval(&mut c, straying, &["0"]), ":2080\r\n");
         c.cmd("SCRIPT FLUSH");
@@ -446,7 +419,7 @@ mod tests {
         };
         let (low, high) = (on_shard(0), on_shard(store.shard_count() - 1));
         let script = "return redis.call('set', ARGV[1], 1)";
-        let sha = crate::script::sha1_hex(script.as_bytes());
+        let sha = crate::script::sha1_of(script.as_bytes());
         // A first run that stays on the declared shard: later runs lock only that one.
         assert_eq!(c.run(&["EVAL", script, "1", &high, &high]), "+OK\r\n");
         assert!(!c.server.scripts.locks_all(&sha));

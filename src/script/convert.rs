@@ -11,6 +11,7 @@
 
 use mlua::{Lua, Table, Value};
 
+use crate::protocol::value::decode;
 use crate::protocol::{Frame, Reply};
 
 /// Deepest table nesting a script may return (Redis stops at the Lua stack limit; 200 is Lua 5.1's C-call limit).
@@ -112,6 +113,46 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Result<Value, Table
     to_lua(lua, frame).map(Ok)
 }
 
+/// [`frame_to_lua`] of the single reply in `buf`. The one-value replies most commands give (integer, status, bulk
+/// string, nil) are read straight from the bytes; anything else goes through [`decode`].
+pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Result<Value, Table>> {
+    // The first line, when it is the whole reply or a bulk string's header.
+    let line_end = buf.iter().position(|&b| b == b'\r');
+    if let (Some(&tag), Some(end)) = (buf.first(), line_end) {
+        let line = &buf[1..end];
+        let whole = end + 2 == buf.len();
+        match tag {
+            b':' if whole => {
+                if let Some(i) = crate::cmd::args::parse_i64(line) {
+                    return Ok(Ok(Value::Number(i as f64)));
+                }
+            }
+            b'+' if whole => {
+                let t = lua.create_table_with_capacity(0, 1)?;
+                t.raw_set("ok", lua.create_string(line)?)?;
+                return Ok(Ok(Value::Table(t)));
+            }
+            b'$' if line == b"-1" && whole => return Ok(Ok(Value::Boolean(false))),
+            b'$' => {
+                let len = crate::cmd::args::parse_i64(line).and_then(|n| usize::try_from(n).ok());
+                if let Some(body) = len.and_then(|n| buf.get(end + 2..end + 2 + n)) {
+                    if end + 2 + body.len() + 2 == buf.len() {
+                        return Ok(Ok(Value::String(lua.create_string(body)?)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match decode(buf) {
+        Ok((frame, _)) => frame_to_lua(lua, frame),
+        Err(e) => Ok(Err(error_table(
+            lua,
+            format!("internal error decoding a reply: {e}").as_bytes(),
+        )?)),
+    }
+}
+
 fn reply_error(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
     let mut dashed = Vec::with_capacity(text.len() + 1);
     dashed.push(b'-');
@@ -124,7 +165,7 @@ fn reply_error(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
 
 fn to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Value> {
     let wrap = |key: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
+        let t = lua.create_table_with_capacity(0, 1)?;
         t.raw_set(key, v)?;
         Ok(Value::Table(t))
     };
@@ -211,8 +252,10 @@ fn write_table(t: &Table, out: &mut Reply, resp3_script: bool, depth: usize) {
         return;
     }
     if let Value::String(s) = field("ok") {
-        let s = s.to_string_lossy().replace(['\r', '\n'], " ");
-        out.simple(&s);
+        match s.to_str() {
+            Ok(s) if !s.contains(['\r', '\n']) => out.simple(&s),
+            _ => out.simple(&s.to_string_lossy().replace(['\r', '\n'], " ")),
+        }
         return;
     }
     match field("double") {
@@ -273,7 +316,6 @@ fn big_number(out: &mut Reply, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::value::decode;
 
     fn reply_of(lua: &Lua, code: &str, resp3_client: bool, resp3_script: bool) -> String {
         let v: Value = lua.load(code).eval().unwrap();
@@ -350,14 +392,19 @@ mod tests {
             let (f, _) = decode(bytes).unwrap();
             frame_to_lua(&lua, f).unwrap()
         };
+        // Both the frame path and reply_to_lua's direct reading of one-line replies.
         let check = |bytes: &[u8], expr: &str| {
-            let v = conv(bytes).unwrap();
-            lua.globals().set("v", v).unwrap();
-            let ok: bool = lua.load(expr).eval().unwrap();
-            assert!(ok, "{expr} for {:?}", String::from_utf8_lossy(bytes));
+            for v in [conv(bytes), reply_to_lua(&lua, bytes).unwrap()] {
+                lua.globals().set("v", v.unwrap()).unwrap();
+                let ok: bool = lua.load(expr).eval().unwrap();
+                assert!(ok, "{expr} for {:?}", String::from_utf8_lossy(bytes));
+            }
         };
         check(b":5\r\n", "v == 5");
         check(b"$2\r\nab\r\n", "v == 'ab'");
+        check(b"$4\r\na\r\nb\r\n", "v == 'a\\r\\nb'");
+        check(b"$0\r\n\r\n", "v == ''");
+        check(b":-7\r\n", "v == -7");
         check(b"$-1\r\n", "v == false");
         check(b"*-1\r\n", "v == false");
         check(b"_\r\n", "v == nil");

@@ -1,9 +1,11 @@
-//! Lua scripting (EVAL and friends): the script cache, the sandboxed Lua 5.1 VM, `redis.call`, and SCRIPT KILL.
+//! Lua scripting (EVAL and friends): the script cache, the sandboxed Lua 5.1 VM, `redis.call`, BUSY and SCRIPT KILL.
 //!
 //! Each worker thread owns one Lua VM (scripts never share a VM between threads, and a VM is never re-entered),
 //! built once with Redis 7's sandbox (`sandbox.lua`): read-only globals and libraries, errors on missing globals, only
-//! Redis's allow-listed functions, plus `redis`, `cjson`, `cmsgpack`, `bit` and `struct`. Compiled functions are
-//! cached per VM by SHA1; the bodies live in the server-wide [`Scripts`] cache that EVALSHA and SCRIPT read.
+//! Redis's allow-listed functions, plus `redis`, `cjson`, `cmsgpack`, `bit` and `struct`. The bodies live in the
+//! server-wide [`Scripts`] cache that EVALSHA and SCRIPT read; each VM keeps its compiled functions by SHA1 and by
+//! body, so a repeated EVAL neither hashes its body nor takes a server-wide lock. SCRIPT FLUSH bumps an epoch that
+//! makes every VM drop its functions before its next run.
 //!
 //! Atomicity: a script's first run locks every shard up front, and so does every run of a script that has been seen
 //! to reach a key outside the shards of its declared KEYS (job-queue libraries such as BullMQ name job keys from a
@@ -13,22 +15,30 @@
 //! cycle), else `try_lock` again for at most [`LOCK_WAIT`] and then the call fails; either way the script locks every
 //! shard from its next run on. Shards are only ever added, and all are released after the script, so the script is
 //! atomic (two-phase locking).
+//!
+//! Busy scripts: every VM has a [`Running`] slot, registered once with the server, that says which run is in
+//! progress and since when. The instruction-count hook (every [`HOOK_EVERY`] instructions, so only long scripts
+//! reach it) publishes the shards the run holds; a client waiting for one of them past `busy-reply-threshold` gets
+//! BUSY instead of waiting (see [`Scripts::busy_holding`] and `Store::lock_unless_busy`), and SCRIPT KILL stops the
+//! run through the same slot. A short script costs a few atomic stores for all this.
 
 pub mod convert;
 mod libs;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::ops::Range;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use hashbrown::{HashMap, HashSet};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use parking_lot::Mutex;
 
 use crate::cmd::{flag, CmdError, CommandSpec, Ctx, Flow};
-use crate::protocol::{value, Argv, OwnedArgv, Reply};
+use crate::protocol::{Argv, OwnedArgv, Reply};
+use crate::store::{now_ms, Locked, Shard};
 
 /// How long a script waits for a shard below one it holds before its `redis.call` fails.
 pub const LOCK_WAIT: Duration = Duration::from_millis(200);
@@ -45,21 +55,66 @@ const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 /// The version scripts see in `redis.REDIS_VERSION`.
 const VERSION: (&str, i64) = ("7.2.4", 0x0007_0204);
 
-/// The server-wide script state: bodies by SHA1, what each script's runs showed about its keys, scripts running now.
-#[derive(Default)]
+/// A script's SHA1 as 40 lower-case hex digits.
+pub type Sha = [u8; 40];
+
+/// Runs that have published their shards, on every server: while zero, no lock waiter needs to look for a busy
+/// script.
+static PUBLISHED: AtomicUsize = AtomicUsize::new(0);
+
+/// Tells servers apart, so that a VM never uses functions compiled for another server (unit tests run several).
+static NEXT_SERVER: AtomicU64 = AtomicU64::new(1);
+
+/// The server-wide script state: bodies by SHA1, what each script's runs showed about its keys, and the VMs' run
+/// slots.
 pub struct Scripts {
-    bodies: Mutex<HashMap<String, Arc<[u8]>>>,
+    id: u64,
+    bodies: Mutex<HashMap<Sha, Arc<[u8]>>>,
     /// By SHA1: true when the script's runs so far stayed on the shards of its declared KEYS, false once one reached
     /// another shard. A script not listed has not completed a run yet.
-    confined: Mutex<HashMap<String, bool>>,
-    running: Mutex<Vec<Arc<Running>>>,
+    confined: Mutex<HashMap<Sha, bool>>,
+    /// Bumped whenever a script is found to stray: VMs then forget which scripts they knew to be confined.
+    strays: AtomicU64,
+    /// Bumped by SCRIPT FLUSH: a VM whose functions are from an older epoch drops them.
+    epoch: AtomicU64,
+    /// One slot per VM that ran a script of this server (a VM's thread may end: hence weak).
+    slots: Mutex<Vec<Weak<Running>>>,
 }
 
-/// A script in execution, as SCRIPT KILL sees it.
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts {
+            id: NEXT_SERVER.fetch_add(1, Ordering::Relaxed),
+            bodies: Mutex::default(),
+            confined: Mutex::default(),
+            strays: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            slots: Mutex::default(),
+        }
+    }
+}
+
+/// One VM's script runs, as SCRIPT KILL and lock waiters see them. Only the VM's thread starts and ends runs.
+#[derive(Default)]
 pub struct Running {
-    started: Instant,
-    kill: AtomicBool,
+    /// The number of the run in progress or last run (counts up from 1).
+    run: AtomicU64,
+    /// When the run in progress started (Unix ms); 0 when idle.
+    started: AtomicU64,
+    /// The number of the run SCRIPT KILL stopped: a later run is never affected.
+    kill: AtomicU64,
+    /// The run has executed a write command (SCRIPT KILL then refuses, as stopping it would break atomicity).
     wrote: AtomicBool,
+    /// The shards the run holds, published by the hook once the run is long, and emptied at its end.
+    shards: Mutex<Vec<usize>>,
+}
+
+impl Running {
+    /// True when the run in progress started at least `busy` ago.
+    fn busy(&self, now: u64, busy: Duration) -> bool {
+        let started = self.started.load(Ordering::Acquire);
+        started != 0 && now.saturating_sub(started) >= busy.as_millis() as u64
+    }
 }
 
 /// What SCRIPT KILL found.
@@ -75,113 +130,272 @@ pub enum KillOutcome {
 
 impl Scripts {
     /// Caches `body` and returns its SHA1.
-    pub fn store(&self, body: &[u8]) -> String {
-        let sha = sha1_hex(body);
-        self.bodies
-            .lock()
-            .entry(sha.clone())
-            .or_insert_with(|| body.into());
+    pub fn store(&self, body: &[u8]) -> Sha {
+        let sha = sha1_of(body);
+        self.insert(sha, body);
         sha
+    }
+    fn insert(&self, sha: Sha, body: &[u8]) {
+        self.bodies.lock().entry(sha).or_insert_with(|| body.into());
     }
     /// The body cached for `sha` (any letter case).
     pub fn get(&self, sha: &[u8]) -> Option<Arc<[u8]>> {
-        let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
-        self.bodies.lock().get(&sha).cloned()
+        self.bodies.lock().get(&parse_sha(sha)?).cloned()
     }
     /// SCRIPT FLUSH.
     pub fn flush(&self) {
-        self.bodies.lock().clear();
+        let mut bodies = self.bodies.lock();
+        bodies.clear();
         self.confined.lock().clear();
-        with_engine(|e| {
-            e.functions.clear();
-            Ok(())
-        })
-        .ok();
+        // Every VM drops its compiled functions before its next run.
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
     /// True when the script `sha` locks every shard up front: it has not completed a run yet, or a run reached a
     /// shard its declared KEYS are not on.
-    pub fn locks_all(&self, sha: &str) -> bool {
+    pub fn locks_all(&self, sha: &Sha) -> bool {
         self.confined.lock().get(sha) != Some(&true)
     }
     /// Records what a run of `sha` showed: it `strayed` beyond its declared shards, or it `completed` without.
-    fn learn(&self, sha: &str, strayed: bool, completed: bool) {
+    fn learn(&self, sha: &Sha, strayed: bool, completed: bool) {
         let mut confined = self.confined.lock();
         if strayed {
-            confined.insert(sha.to_string(), false);
+            if confined.insert(*sha, false) != Some(false) {
+                self.strays.fetch_add(1, Ordering::AcqRel);
+            }
         } else if completed {
-            confined.entry(sha.to_string()).or_insert(true);
+            confined.entry(*sha).or_insert(true);
         }
     }
     /// SCRIPT KILL: stops the read-only scripts running longer than `busy` (Redis only sees SCRIPT KILL once a
     /// script is past its busy threshold).
     pub fn kill(&self, busy: Duration) -> KillOutcome {
-        let running = self.running.lock();
-        let busy: Vec<_> = running
-            .iter()
-            .filter(|r| r.started.elapsed() >= busy)
-            .collect();
-        if busy.is_empty() {
-            return KillOutcome::NotBusy;
+        let now = now_ms();
+        let mut outcome = KillOutcome::NotBusy;
+        for slot in self.live_slots().filter(|s| s.busy(now, busy)) {
+            if slot.wrote.load(Ordering::Acquire) {
+                if outcome == KillOutcome::NotBusy {
+                    outcome = KillOutcome::Unkillable;
+                }
+            } else {
+                slot.kill
+                    .store(slot.run.load(Ordering::Acquire), Ordering::Release);
+                outcome = KillOutcome::Killed;
+            }
         }
-        let mut killed = false;
-        for r in busy.iter().filter(|r| !r.wrote.load(Ordering::Acquire)) {
-            r.kill.store(true, Ordering::Release);
-            killed = true;
+        outcome
+    }
+    /// True when shard `idx` is held by a script running for `busy` or longer: a command waiting for that shard
+    /// gets BUSY. Called by lock waiters after spinning, so its cost is off the fast path.
+    pub fn busy_holding(&self, idx: usize, busy: Duration) -> bool {
+        if PUBLISHED.load(Ordering::Acquire) == 0 {
+            return false;
         }
-        if killed {
-            KillOutcome::Killed
-        } else {
-            KillOutcome::Unkillable
-        }
+        let now = now_ms();
+        self.live_slots()
+            .any(|s| s.busy(now, busy) && s.shards.lock().contains(&idx))
     }
-    fn register(&self) -> Arc<Running> {
-        let r = Arc::new(Running {
-            started: Instant::now(),
-            kill: AtomicBool::new(false),
-            wrote: AtomicBool::new(false),
-        });
-        self.running.lock().push(r.clone());
-        r
+    fn live_slots(&self) -> impl Iterator<Item = Arc<Running>> {
+        let slots: Vec<_> = self.slots.lock().iter().filter_map(Weak::upgrade).collect();
+        slots.into_iter()
     }
-    fn unregister(&self, r: &Arc<Running>) {
-        self.running.lock().retain(|x| !Arc::ptr_eq(x, r));
+    /// A new slot for a VM that starts running this server's scripts.
+    fn new_slot(&self) -> Arc<Running> {
+        let slot = Arc::new(Running::default());
+        let mut slots = self.slots.lock();
+        slots.retain(|s| s.strong_count() > 0);
+        slots.push(Arc::downgrade(&slot));
+        slot
     }
+}
+
+/// The SHA1 of `data`.
+pub fn sha1_of(data: &[u8]) -> Sha {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut sha = [0u8; 40];
+    for (i, b) in sha1_smol::Sha1::from(data)
+        .digest()
+        .bytes()
+        .iter()
+        .enumerate()
+    {
+        sha[2 * i] = HEX[usize::from(b >> 4)];
+        sha[2 * i + 1] = HEX[usize::from(b & 15)];
+    }
+    sha
 }
 
 /// Lower-case hex SHA1 of `data`.
 pub fn sha1_hex(data: &[u8]) -> String {
-    sha1_smol::Sha1::from(data).digest().to_string()
+    sha_text(&sha1_of(data)).to_string()
+}
+
+/// A SHA as text.
+pub fn sha_text(sha: &Sha) -> &str {
+    // Always ASCII hex digits.
+    std::str::from_utf8(sha).unwrap_or_default()
+}
+
+/// `text` as a SHA (40 characters, any letter case; Redis lower-cases what EVALSHA and SCRIPT EXISTS are given).
+fn parse_sha(text: &[u8]) -> Option<Sha> {
+    let mut sha: Sha = text.try_into().ok()?;
+    sha.make_ascii_lowercase();
+    Some(sha)
+}
+
+/// Which script to run: EVAL's body or EVALSHA's SHA1.
+#[derive(Clone, Copy)]
+pub enum Source<'x> {
+    /// The script's text.
+    Body(&'x [u8]),
+    /// The SHA1 of a cached script, as the client wrote it.
+    Sha(&'x [u8]),
 }
 
 /// One script run: what EVAL / EVALSHA parsed.
 pub struct Invocation<'x> {
-    /// The script's SHA1.
-    pub sha: &'x str,
-    /// The script's body.
-    pub body: &'x [u8],
-    /// KEYS.
-    pub keys: Vec<&'x [u8]>,
-    /// ARGV.
-    pub args: Vec<&'x [u8]>,
+    /// The script.
+    pub source: Source<'x>,
+    /// The whole command: `EVAL script numkeys key... arg...`.
+    pub argv: Argv<'x>,
+    /// How many arguments after `numkeys` are KEYS (checked against the argument count).
+    pub numkeys: usize,
     /// EVAL_RO / EVALSHA_RO: write commands are refused.
     pub read_only: bool,
 }
 
-/// A thread's Lua VM.
+impl<'x> Invocation<'x> {
+    fn keys(&self) -> impl Iterator<Item = &'x [u8]> + 'x {
+        let argv = self.argv;
+        (3..3 + self.numkeys).map(move |i| argv.get(i))
+    }
+    fn args(&self) -> impl Iterator<Item = &'x [u8]> + 'x {
+        let argv = self.argv;
+        (3 + self.numkeys..argv.len()).map(move |i| argv.get(i))
+    }
+}
+
+/// A thread's Lua VM and its compiled functions.
 struct Engine {
+    vm: Vm,
+    cache: Cache,
+    confined: KnownConfined,
+}
+
+/// The scripts this VM knows to stay on their declared shards ([`Scripts::locks_all`] false), valid while the
+/// server, its SCRIPT FLUSH epoch and its count of straying scripts are unchanged: most runs then learn whether to lock
+/// every shard without a server-wide lock.
+#[derive(Default)]
+struct KnownConfined {
+    valid_for: (u64, u64, u64),
+    shas: HashSet<Sha>,
+}
+
+impl KnownConfined {
+    /// [`Scripts::locks_all`], remembered while it is false.
+    fn locks_all(&mut self, scripts: &Scripts, sha: &Sha) -> bool {
+        let now = (
+            scripts.id,
+            scripts.epoch.load(Ordering::Acquire),
+            scripts.strays.load(Ordering::Acquire),
+        );
+        if self.valid_for != now {
+            self.valid_for = now;
+            self.shas.clear();
+        }
+        if self.shas.contains(sha) {
+            return false;
+        }
+        let all = scripts.locks_all(sha);
+        if !all {
+            self.shas.insert(*sha);
+        }
+        all
+    }
+}
+
+/// The Lua state and what runs need from it.
+struct Vm {
     lua: Lua,
     /// The table behind the read-only globals proxy (KEYS and ARGV are set here).
     globals: Table,
     /// Every script's environment.
     env: Table,
-    /// The run's `redis.call` implementation (scoped to the run: it borrows the command context).
-    call: Rc<RefCell<Option<Function>>>,
+    /// The table behind the sandbox's read-only `redis`: each run sets its `call` and `pcall` (scoped to the run:
+    /// they borrow the command context).
+    redis: Table,
     handler: Function,
-    functions: HashMap<String, Function>,
+    xpcall: Function,
     /// The protocol `redis.setresp` chose for this run.
     resp: Rc<Cell<u8>>,
-    /// The run the kill hook checks.
-    current: Rc<RefCell<Option<Arc<Running>>>>,
+    /// What the instruction hook sees of the run.
+    hook: Rc<HookState>,
+    /// `redis.call`'s buffers, kept between runs.
+    buffers: RefCell<CallBuffers>,
+}
+
+/// The run as the instruction hook sees it.
+#[derive(Default)]
+struct HookState {
+    /// This VM's slot with the server it serves now.
+    slot: RefCell<Option<Arc<Running>>>,
+    /// The number of the run in progress; 0 when idle.
+    run: Cell<u64>,
+    /// The shards the run holds.
+    held: RefCell<Vec<usize>>,
+    /// The run has published `held` in its slot.
+    published: Cell<bool>,
+}
+
+impl HookState {
+    /// Publishes the held shards in the slot (the first time, and again when the run adds a shard after that).
+    fn publish(&self) {
+        if let Some(slot) = &*self.slot.borrow() {
+            let held = self.held.borrow();
+            let mut shards = slot.shards.lock();
+            shards.clear();
+            shards.extend_from_slice(&held);
+            if !self.published.replace(true) {
+                PUBLISHED.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// A long script occupies its tokio worker thread. Another worker that went to sleep while this one was waiting
+/// for socket events sleeps until it is handed a task, and nobody else polls the sockets meanwhile: hand it an empty
+/// task from outside the workers (a blocking-pool thread), so it wakes up and takes over the polling; other clients
+/// then get their replies (BUSY, or SCRIPT KILL's) while the script runs.
+fn wake_a_worker() {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let runtime = handle.clone();
+        handle.spawn_blocking(move || runtime.spawn(async {}));
+    }
+}
+
+/// Reused by `redis.call`: the command's arguments and its reply.
+#[derive(Default)]
+struct CallBuffers {
+    data: Vec<u8>,
+    spans: Vec<Range<usize>>,
+    reply: Vec<u8>,
+}
+
+impl CallBuffers {
+    fn push(&mut self, arg: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(arg);
+        self.spans.push(start..self.data.len());
+    }
+}
+
+/// Compiled functions of one server's scripts.
+#[derive(Default)]
+struct Cache {
+    /// [`Scripts::id`] of the server, and its epoch when these were compiled.
+    server: u64,
+    epoch: u64,
+    by_sha: HashMap<Sha, Function>,
+    by_body: HashMap<Box<[u8]>, Sha>,
 }
 
 thread_local! {
@@ -192,44 +406,30 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> mlua::Result<R>) -> mlua::Resul
     ENGINE.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = Some(Engine::new()?);
+            *slot = Some(Engine {
+                vm: Vm::new()?,
+                cache: Cache::default(),
+                confined: KnownConfined::default(),
+            });
         }
         let engine = slot.as_mut().ok_or(mlua::Error::CallbackDestructed)?;
         f(engine)
     })
 }
 
-impl Engine {
-    fn new() -> mlua::Result<Engine> {
+impl Vm {
+    fn new() -> mlua::Result<Vm> {
         let lua = Lua::new_with(
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::default(),
         )?;
         let resp = Rc::new(Cell::new(2u8));
-        let current: Rc<RefCell<Option<Arc<Running>>>> = Rc::new(RefCell::new(None));
+        let hook = Rc::new(HookState::default());
         let raw = lua.create_table()?;
         raw.set(
             "unwrap",
             lua.create_function(|lua, v: Value| caught_value(lua, v))?,
         )?;
-        let call: Rc<RefCell<Option<Function>>> = Rc::new(RefCell::new(None));
-        for (name, raise) in [("call", true), ("pcall", false)] {
-            let slot = call.clone();
-            raw.set(
-                name,
-                lua.create_function(move |_, args: MultiValue| {
-                    let f = slot
-                        .borrow()
-                        .clone()
-                        .ok_or_else(|| rt("no script is running"))?;
-                    let (ok, v): (bool, Value) = f.call(args)?;
-                    match (ok, v) {
-                        (false, Value::Table(t)) if raise => Err(raised(&t)),
-                        (_, v) => Ok(v),
-                    }
-                })?,
-            )?;
-        }
         raw.set(
             "errtable",
             lua.create_function(|lua, s: mlua::String| convert::error_table(lua, &s.as_bytes()))?,
@@ -279,34 +479,45 @@ impl Engine {
                 libs::all(&lua)?,
                 lua.globals(),
             ))?;
+        let redis: Table = raw.get("redis")?;
         let handler = lua.create_function(locate_error)?;
-        let cur = current.clone();
+        let xpcall: Function = lua.globals().get("xpcall")?;
+        let h = hook.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |_, _| match &*cur.borrow() {
-                Some(r) if r.kill.load(Ordering::Acquire) => Err(rt(KILLED)),
-                _ => Ok(VmState::Continue),
+            move |_, _| {
+                let run = h.run.get();
+                let killed = match &*h.slot.borrow() {
+                    Some(slot) => run != 0 && slot.kill.load(Ordering::Acquire) == run,
+                    None => false,
+                };
+                if killed {
+                    return Err(rt(KILLED));
+                }
+                if run != 0 && !h.published.get() {
+                    // The run is long: let lock waiters see which shards it holds.
+                    h.publish();
+                    wake_a_worker();
+                }
+                Ok(VmState::Continue)
             },
         )?;
-        Ok(Engine {
+        Ok(Vm {
             lua,
             globals,
             env,
-            call,
+            redis,
             handler,
-            functions: HashMap::new(),
+            xpcall,
             resp,
-            current,
+            hook,
+            buffers: RefCell::default(),
         })
     }
 
-    /// The compiled function for `sha`, compiling `body` on first use.
-    fn function(&mut self, sha: &str, body: &[u8]) -> Result<Function, CmdError> {
-        if let Some(f) = self.functions.get(sha) {
-            return Ok(f.clone());
-        }
-        let f = self
-            .lua
+    /// Compiles `body`.
+    fn compile(&self, body: &[u8]) -> Result<Function, CmdError> {
+        self.lua
             .load(body)
             .set_name("@user_script")
             .set_environment(self.env.clone())
@@ -316,17 +527,72 @@ impl Engine {
                     "Error compiling script (new function): {}",
                     error_message(&e)
                 ))
-            })?;
-        self.functions.insert(sha.to_string(), f.clone());
-        Ok(f)
+            })
     }
 }
 
-/// Compiles `body` (SCRIPT LOAD checks syntax before caching).
-pub fn compile(sha: &str, body: &[u8]) -> Result<(), CmdError> {
-    with_engine(|e| Ok(e.function(sha, body)))
-        .map_err(|e| CmdError::err(e.to_string()))?
-        .map(|_| ())
+impl Cache {
+    /// Drops the functions when they belong to another server or to before a SCRIPT FLUSH.
+    fn sync(&mut self, scripts: &Scripts, hook: &HookState) {
+        let epoch = scripts.epoch.load(Ordering::Acquire);
+        if self.server != scripts.id {
+            self.server = scripts.id;
+            *hook.slot.borrow_mut() = Some(scripts.new_slot());
+        } else if self.epoch == epoch {
+            return;
+        }
+        self.epoch = epoch;
+        self.by_sha.clear();
+        self.by_body.clear();
+    }
+
+    /// The SHA and compiled function of `source`, compiling (and for EVAL caching server-wide) on first use.
+    fn resolve(
+        &mut self,
+        vm: &Vm,
+        scripts: &Scripts,
+        source: Source,
+    ) -> Result<(Sha, &Function), CmdError> {
+        let (sha, body) = match source {
+            Source::Body(body) => match self.by_body.get(body) {
+                Some(sha) => (*sha, None),
+                None => (sha1_of(body), Some(body)),
+            },
+            Source::Sha(text) => (parse_sha(text).ok_or_else(noscript)?, None),
+        };
+        if !self.by_sha.contains_key(&sha) {
+            let stored;
+            let body = match body {
+                Some(body) => body,
+                None => {
+                    stored = scripts.get(&sha).ok_or_else(noscript)?;
+                    &stored[..]
+                }
+            };
+            let f = vm.compile(body)?;
+            // As in Redis, a script that does not compile is not cached.
+            scripts.insert(sha, body);
+            self.by_sha.insert(sha, f);
+            self.by_body.insert(body.into(), sha);
+        }
+        let f = self.by_sha.get(&sha).ok_or_else(noscript)?;
+        Ok((sha, f))
+    }
+}
+
+fn noscript() -> CmdError {
+    CmdError::Coded("NOSCRIPT No matching script. Please use EVAL.".into())
+}
+
+/// Compiles `body` and caches it (SCRIPT LOAD checks syntax before caching); returns its SHA1.
+pub fn load(scripts: &Scripts, body: &[u8]) -> Result<Sha, CmdError> {
+    with_engine(|e| {
+        e.cache.sync(scripts, &e.vm.hook);
+        Ok(e.cache
+            .resolve(&e.vm, scripts, Source::Body(body))
+            .map(|(sha, _)| sha))
+    })
+    .map_err(|e| CmdError::err(e.to_string()))?
 }
 
 fn rt(msg: &str) -> mlua::Error {
@@ -472,38 +738,84 @@ fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
 
 /// Runs a script for EVAL / EVALSHA with `ctx`'s shards held, writing its reply to `ctx.out`.
 pub fn run(ctx: &mut Ctx, inv: Invocation) -> Result<(), CmdError> {
+    let scripts = &ctx.server.scripts;
+    let result = with_engine(|engine| {
+        let Engine {
+            vm,
+            cache,
+            confined,
+        } = engine;
+        cache.sync(scripts, &vm.hook);
+        match cache.resolve(vm, scripts, inv.source) {
+            Ok((sha, f)) => {
+                let lock_all = !ctx.client.in_exec && confined.locks_all(scripts, &sha);
+                run_resolved(vm, ctx, &inv, &sha, f, lock_all).map(Ok)
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    });
+    result.map_err(|e| CmdError::err(error_message(&e)))?
+}
+
+/// [`run`] once the function is known: the run's bookkeeping around [`run_in`]. `lock_all`: the script is not known
+/// to stay on its declared shards (see the module doc), so this run takes every shard and shows whether it does.
+fn run_resolved(
+    vm: &Vm,
+    ctx: &mut Ctx,
+    inv: &Invocation,
+    sha: &Sha,
+    f: &Function,
+    lock_all: bool,
+) -> mlua::Result<()> {
     let server = ctx.server;
     let nested = ctx.client.in_exec;
-    if !nested && server.scripts.locks_all(inv.sha) {
-        // Nothing has run yet: trade the declared shards for all of them, taken in order.
-        *ctx.shards = crate::store::Locked::None;
+    if lock_all {
+        // Trade the declared shards for all of them, taken in order.
+        *ctx.shards = Locked::None;
         *ctx.shards = server.store.lock_all();
     }
     let saved_db = ctx.client.db;
     ctx.client.in_exec = true;
-    let running = server.scripts.register();
-    let result = with_engine(|engine| {
-        let f = match engine.function(inv.sha, inv.body) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
-        };
-        run_in(engine, ctx, &inv, f, &running).map(Ok)
-    });
-    server.scripts.unregister(&running);
+    let hook = &vm.hook;
+    let slot = hook
+        .slot
+        .borrow()
+        .clone()
+        .ok_or(mlua::Error::CallbackDestructed)?;
+    {
+        let mut held = hook.held.borrow_mut();
+        held.clear();
+        held.extend(ctx.shards.indexed().map(|(i, _)| i));
+    }
+    let run = slot.run.load(Ordering::Relaxed) + 1;
+    slot.wrote.store(false, Ordering::Release);
+    slot.run.store(run, Ordering::Release);
+    slot.started.store(ctx.now.max(1), Ordering::Release);
+    hook.run.set(run);
+    let result = run_in(vm, ctx, inv, sha, f, &slot, lock_all);
+    hook.run.set(0);
+    slot.started.store(0, Ordering::Release);
+    if hook.published.replace(false) {
+        slot.shards.lock().clear();
+        PUBLISHED.fetch_sub(1, Ordering::AcqRel);
+    }
     ctx.client.in_exec = nested;
     if ctx.client.db != saved_db {
         ctx.client.select(saved_db);
     }
-    result.map_err(|e| CmdError::err(error_message(&e)))?
+    result
 }
 
 /// The state `redis.call` works with during one run.
 struct RunState<'c, 'a, 's> {
     ctx: &'c mut Ctx<'a, 's>,
-    sha: &'c str,
+    sha: &'c Sha,
     read_only: bool,
-    running: &'c Running,
-    resp: Rc<Cell<u8>>,
+    slot: &'c Running,
+    hook: &'c HookState,
+    resp: &'c Cell<u8>,
+    buffers: CallBuffers,
+    /// Write commands whose keys' shards have watchers or blocked clients, for the dispatcher's after-write work.
     writes: Vec<(&'static CommandSpec, OwnedArgv)>,
     /// The shards of the declared KEYS, sorted.
     declared: Vec<usize>,
@@ -512,80 +824,83 @@ struct RunState<'c, 'a, 's> {
 }
 
 fn run_in(
-    engine: &mut Engine,
+    vm: &Vm,
     ctx: &mut Ctx,
     inv: &Invocation,
-    f: Function,
-    running: &Arc<Running>,
+    sha: &Sha,
+    f: &Function,
+    slot: &Running,
+    learning: bool,
 ) -> mlua::Result<()> {
-    let lua = &engine.lua;
-    engine.resp.set(2);
-    let keys = lua.create_sequence_from(
-        inv.keys
-            .iter()
-            .map(|k| lua.create_string(k))
-            .collect::<mlua::Result<Vec<_>>>()?,
-    )?;
-    let args = lua.create_sequence_from(
-        inv.args
-            .iter()
-            .map(|a| lua.create_string(a))
-            .collect::<mlua::Result<Vec<_>>>()?,
-    )?;
-    engine.globals.raw_set("KEYS", keys)?;
-    engine.globals.raw_set("ARGV", args)?;
-    *engine.current.borrow_mut() = Some(running.clone());
+    let lua = &vm.lua;
+    vm.resp.set(2);
+    let keys = lua.create_table_with_capacity(inv.numkeys, 0)?;
+    for (i, k) in inv.keys().enumerate() {
+        keys.raw_set(i + 1, lua.create_string(k)?)?;
+    }
+    let args = lua.create_table_with_capacity(inv.argv.len() - 3 - inv.numkeys, 0)?;
+    for (i, a) in inv.args().enumerate() {
+        args.raw_set(i + 1, lua.create_string(a)?)?;
+    }
+    vm.globals.raw_set("KEYS", keys)?;
+    vm.globals.raw_set("ARGV", args)?;
     let store = &ctx.server.store;
-    let mut declared: Vec<usize> = inv.keys.iter().map(|k| store.shard_of(k)).collect();
+    let mut declared: Vec<usize> = inv.keys().map(|k| store.shard_of(k)).collect();
     declared.sort_unstable();
     declared.dedup();
     let completed = Cell::new(false);
     let state = RefCell::new(RunState {
         ctx,
-        sha: inv.sha,
+        sha,
         read_only: inv.read_only,
-        running,
-        resp: engine.resp.clone(),
+        slot,
+        hook: &vm.hook,
+        resp: &vm.resp,
+        buffers: vm.buffers.take(),
         writes: Vec::new(),
         declared,
         strayed: false,
     });
     let outcome = lua.scope(|scope| {
+        // Set for each run rather than reached through a wrapper: a wrapper written in Lua would be tail-called by
+        // `return redis.call(...)`, losing the script's line for errors, and one written in Rust costs a second
+        // conversion of every argument.
         let call = scope.create_function(|lua, args: MultiValue| {
-            let mut st = state.borrow_mut();
-            match redis_call(lua, &mut st, args)? {
-                Ok(v) => Ok((true, v)),
-                Err(t) => Ok((false, Value::Table(t))),
-            }
+            redis_call(lua, &mut state.borrow_mut(), args)?.map_err(|t| raised(&t))
         })?;
-        *engine.call.borrow_mut() = Some(call);
-        let xpcall: Function = lua.globals().get("xpcall")?;
-        let result: MultiValue = xpcall.call((f, engine.handler.clone()))?;
+        let pcall = scope.create_function(|lua, args: MultiValue| {
+            Ok(redis_call(lua, &mut state.borrow_mut(), args)?.unwrap_or_else(Value::Table))
+        })?;
+        vm.redis.raw_set("call", call)?;
+        vm.redis.raw_set("pcall", pcall)?;
+        // The script's first result is its reply, as Redis calls it for one result.
+        let (ok, value): (bool, Value) = vm.xpcall.call((f, &vm.handler))?;
         let mut st = state.borrow_mut();
-        let ok = matches!(result.front(), Some(Value::Boolean(true)));
-        let value = result.get(1).cloned().unwrap_or(Value::Nil);
         completed.set(ok);
         if ok {
             let resp3 = st.resp.get() == 3;
             convert::lua_to_reply(&value, st.ctx.out, resp3);
         } else {
             let msg = match &value {
-                Value::Table(t) => convert::script_error(t, st.sha),
+                Value::Table(t) => convert::script_error(t, sha_text(st.sha)),
                 other => format!("ERR {}", error_text(other)),
             };
             st.ctx.out.error(&msg);
         }
         Ok(())
     });
-    *engine.current.borrow_mut() = None;
-    *engine.call.borrow_mut() = None;
-    engine.globals.raw_set("KEYS", Value::Nil)?;
-    engine.globals.raw_set("ARGV", Value::Nil)?;
+    // `redis.call`, `redis.pcall`, KEYS and ARGV stay until the next run replaces them: setting a field to nil and
+    // back makes Lua rehash the table now and then (the collector kills the nil slot), an allocation on the hot
+    // path. The old functions cannot run any more (their scope ended) and KEYS/ARGV are rebound before any script
+    // can see them.
     let st = state.into_inner();
-    st.ctx
-        .server
-        .scripts
-        .learn(st.sha, st.strayed, completed.get());
+    if st.strayed || (learning && completed.get()) {
+        st.ctx
+            .server
+            .scripts
+            .learn(sha, st.strayed, completed.get());
+    }
+    vm.buffers.replace(st.buffers);
     if !st.writes.is_empty() {
         // The dispatcher spoils WATCHes and serves blocked clients for these once the script is done.
         st.ctx
@@ -606,15 +921,21 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
     if args.is_empty() {
         return fail("Please specify at least one argument for this redis lib call");
     }
-    let mut argv = OwnedArgv::default();
+    let buffers = &mut st.buffers;
+    buffers.data.clear();
+    buffers.spans.clear();
     for v in &args {
         match v {
-            Value::String(s) => argv.push(&s.as_bytes()),
-            Value::Integer(_) | Value::Number(_) => argv.push(convert::number_text(v).as_bytes()),
+            Value::String(s) => buffers.push(&s.as_bytes()),
+            Value::Integer(_) | Value::Number(_) => {
+                buffers.push(convert::number_text(v).as_bytes())
+            }
             _ => return fail("Lua redis lib command arguments must be strings or integers"),
         }
     }
-    let spec = match crate::cmd::resolve(argv.argv()) {
+    drop(args);
+    let argv = Argv::new(&buffers.data, &buffers.spans);
+    let spec = match crate::cmd::resolve(argv) {
         Ok(spec) => spec,
         Err(CmdError::WrongArity(_)) => {
             return fail("Wrong number of args calling Redis command from script")
@@ -627,10 +948,12 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
     if spec.has(flag::WRITE) && st.read_only {
         return fail("Write commands are not allowed from read-only scripts.");
     }
-    if let Err(msg) = lock_keys(st, spec, argv.argv()) {
+    if let Err(msg) = lock_keys(st.ctx, st.hook, spec, argv, &st.declared, &mut st.strayed) {
         return fail(&msg);
     }
     let mut out = Reply::scratch(st.resp.get() == 3);
+    out.buf = std::mem::take(&mut buffers.reply);
+    out.buf.clear();
     let ctx = &mut *st.ctx;
     let mut inner = Ctx {
         server: ctx.server,
@@ -640,63 +963,88 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
         now: ctx.now,
         flow: Flow::Continue,
     };
-    if let Err(e) = (spec.handler)(&mut inner, argv.argv()) {
+    if let Err(e) = (spec.handler)(&mut inner, argv) {
         inner.out.error(&e.to_string());
     }
     if spec.has(flag::WRITE) {
-        st.running.wrote.store(true, Ordering::Release);
-        st.writes.push((spec, argv));
+        st.slot.wrote.store(true, Ordering::Release);
+        if needs_after_write(ctx, spec, argv) {
+            st.writes.push((spec, argv.to_owned()));
+        }
     }
-    match value::decode(&out.buf) {
-        Ok((frame, _)) => convert::frame_to_lua(lua, frame),
-        Err(e) => fail(&format!("internal error decoding a reply: {e}")),
-    }
+    let value = convert::reply_to_lua(lua, &out.buf);
+    buffers.reply = out.buf;
+    value
 }
 
-/// Makes sure every shard `spec` touches for `argv` is held, adding the missing ones (see the module doc).
-fn lock_keys(st: &mut RunState, spec: &CommandSpec, argv: Argv) -> Result<(), String> {
-    let store = &st.ctx.server.store;
-    let mut need: Vec<usize> = if spec.has(flag::ALL_SHARDS) {
-        (0..store.shard_count()).collect()
-    } else {
-        spec.key_indices(argv)
-            .map(|i| store.shard_of(argv.get(i)))
-            .collect()
+/// True when a write may spoil a WATCH or serve a blocked client: one of the shards it wrote has watchers or
+/// waiters. Those shards stay locked until the script ends, so none can appear before the dispatcher looks.
+fn needs_after_write(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) -> bool {
+    let concerned = |s: &Shard| !s.watched.is_empty() || !s.blocked.is_empty();
+    if spec.has(flag::ALL_SHARDS) {
+        return ctx.shards.all().any(|s| concerned(s));
+    }
+    spec.key_indices(argv).any(|i| {
+        let idx = ctx.server.store.shard_of(argv.get(i));
+        ctx.shards.holds(idx) && concerned(ctx.shards.shard(idx))
+    })
+}
+
+/// Makes sure every shard `spec` touches for `argv` is held, adding the missing ones (see the module doc), and notes
+/// in `strayed` when one is not among the `declared` shards.
+fn lock_keys(
+    ctx: &mut Ctx,
+    hook: &HookState,
+    spec: &CommandSpec,
+    argv: Argv,
+    declared: &[usize],
+    strayed: &mut bool,
+) -> Result<(), String> {
+    let store = &ctx.server.store;
+    let missing = |i: usize| {
+        let idx = store.shard_of(argv.get(i));
+        *strayed |= declared.binary_search(&idx).is_err();
+        (!ctx.shards.holds(idx)).then_some(idx)
     };
+    // Most calls touch declared keys only: find that out without allocating.
+    let mut need: Vec<usize> = if spec.has(flag::ALL_SHARDS) {
+        *strayed |= declared.len() < store.shard_count();
+        (0..store.shard_count())
+            .filter(|&i| !ctx.shards.holds(i))
+            .collect()
+    } else {
+        spec.key_indices(argv).filter_map(missing).collect()
+    };
+    if need.is_empty() {
+        return Ok(());
+    }
     need.sort_unstable();
     need.dedup();
-    if need
-        .iter()
-        .any(|idx| st.declared.binary_search(idx).is_err())
-    {
-        st.strayed = true;
-    }
     for idx in need {
-        if st.ctx.shards.holds(idx) {
-            continue;
-        }
         if let Some(guard) = store.try_lock_shard(idx) {
-            st.ctx.shards.add(idx, guard);
-            continue;
-        }
-        if st.ctx.shards.max_index().is_none_or(|max| idx > max) {
-            st.ctx.shards.add(idx, store.lock_shard(idx));
-            continue;
-        }
-        let deadline = Instant::now() + LOCK_WAIT;
-        loop {
-            if let Some(guard) = store.try_lock_shard(idx) {
-                st.ctx.shards.add(idx, guard);
-                break;
+            ctx.shards.add(idx, guard);
+        } else if ctx.shards.max_index().is_none_or(|max| idx > max) {
+            ctx.shards.add(idx, store.lock_shard(idx));
+        } else {
+            let deadline = Instant::now() + LOCK_WAIT;
+            loop {
+                if let Some(guard) = store.try_lock_shard(idx) {
+                    ctx.shards.add(idx, guard);
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "Script accessed a key not declared in KEYS whose shard stayed busy for {} ms; \
+                         declare the script's keys, or retry (its next runs lock every shard)",
+                        LOCK_WAIT.as_millis()
+                    ));
+                }
+                std::thread::sleep(Duration::from_micros(50));
             }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "Script accessed a key not declared in KEYS whose shard stayed busy for {} ms; \
-                     declare the script's keys, or retry (its next runs lock every shard)",
-                    LOCK_WAIT.as_millis()
-                ));
-            }
-            std::thread::sleep(Duration::from_micros(50));
+        }
+        hook.held.borrow_mut().push(idx);
+        if hook.published.get() {
+            hook.publish();
         }
     }
     Ok(())

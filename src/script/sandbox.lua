@@ -27,8 +27,8 @@ end
 
 -- The redis table.
 local redis = {}
-redis.call = raw.call
-redis.pcall = raw.pcall
+-- redis.call and redis.pcall are set by Rust for each run (they borrow the command being run), in this table.
+raw.redis = redis
 local errtable = raw.errtable
 function redis.error_reply(...)
   local e = ...

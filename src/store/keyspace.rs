@@ -3,7 +3,7 @@
 //! Invariants:
 //! - An entry with a deadline is in `expires` exactly once, under that deadline; without one it is absent from it.
 //! - A key is never returned after its deadline: every lookup checks the deadline and deletes the key when it passed.
-//! - Keys live in [`SCAN_BUCKETS`] tables chosen by 6 middle bits of their hash. A key never changes table, so a SCAN
+//! - Keys live in [`SCAN_BUCKETS`] tables chosen by six middle bits of their hash. A key never changes table, so a SCAN
 //!   cursor that walks tables in order visits every key that exists for the whole scan, whatever else changes.
 
 use std::collections::BTreeSet;
@@ -88,8 +88,9 @@ impl Keyspace {
 
     fn locate(&self, key: &[u8]) -> (u64, usize) {
         let hash = self.hasher.hash_one(key);
-        // Bits 32..38: hashbrown keeps the top 7 bits as each entry's tag and picks buckets with the low bits, so
-        // neither may be constant across one table.
+        // Bits 32..38: hashbrown places an entry with the low bits and tags it with the top 7, so choosing the table
+        // with either would leave the keys of one table sharing them (top bits: a tag that matches half the probed
+        // entries, each then compared byte by byte; low bits: clustered positions).
         (hash, (hash >> 32) as usize % SCAN_BUCKETS)
     }
 

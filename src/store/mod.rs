@@ -20,7 +20,7 @@ mod value;
 mod watch;
 mod zset;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
@@ -109,19 +109,9 @@ impl Store {
 
     /// Locks the given shards. `shards` must be sorted ascending without duplicates (the deadlock-freedom rule).
     pub fn lock(&self, shards: &[usize]) -> Locked<'_> {
-        debug_assert!(
-            shards.windows(2).all(|w| w[0] < w[1]),
-            "shards must be locked in ascending order"
-        );
-        match shards {
-            [] => Locked::None,
-            [one] => Locked::One(*one, lock_spinning(&self.shards[*one])),
-            many => Locked::Many(
-                many.iter()
-                    .map(|&i| (i, lock_spinning(&self.shards[i])))
-                    .collect(),
-            ),
-        }
+        // The locker never gives up, so there is always a result.
+        self.lock_with(shards, |i| Some(lock_spinning(&self.shards[i])))
+            .unwrap_or(Locked::None)
     }
 
     /// Locks every shard, in order.
@@ -133,6 +123,44 @@ impl Store {
                 .map(|(i, s)| (i, s.lock()))
                 .collect(),
         )
+    }
+
+    /// [`Self::lock`], except that a shard still held after the usual spinning is given up on when `busy(index)`
+    /// says its holder is a script past its busy threshold: then every shard taken so far is released and the
+    /// answer is `None` (the caller replies BUSY). Uncontended locking costs the same as [`Self::lock`].
+    pub fn lock_unless_busy(
+        &self,
+        shards: &[usize],
+        busy: &dyn Fn(usize) -> bool,
+    ) -> Option<Locked<'_>> {
+        self.lock_with(shards, |i| lock_or_busy(&self.shards[i], i, busy))
+    }
+
+    /// [`Self::lock_unless_busy`] over every shard.
+    pub fn lock_all_unless_busy(&self, busy: &dyn Fn(usize) -> bool) -> Option<Locked<'_>> {
+        let all: Vec<usize> = (0..self.shards.len()).collect();
+        self.lock_unless_busy(&all, busy)
+    }
+
+    /// Locks `shards` (ascending, no duplicates) one by one with `take`, stopping at the first it gives up on.
+    fn lock_with<'a>(
+        &'a self,
+        shards: &[usize],
+        take: impl Fn(usize) -> Option<MutexGuard<'a, Shard>>,
+    ) -> Option<Locked<'a>> {
+        debug_assert!(
+            shards.windows(2).all(|w| w[0] < w[1]),
+            "shards must be locked in ascending order"
+        );
+        Some(match shards {
+            [] => Locked::None,
+            [one] => Locked::One(*one, take(*one)?),
+            many => Locked::Many(
+                many.iter()
+                    .map(|&i| take(i).map(|g| (i, g)))
+                    .collect::<Option<_>>()?,
+            ),
+        })
     }
 
     /// Locks one shard on its own (background work such as active expiry).
@@ -150,17 +178,45 @@ impl Store {
 /// microsecond, while parking and waking a thread costs several: a tokio worker that parks stops every connection it
 /// serves, so a short spin wins when the holder is running on another core.
 fn lock_spinning(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    spin(shard).unwrap_or_else(|| shard.lock())
+}
+
+/// [`lock_spinning`] that gives up once `busy(idx)` says the holder is a busy script. That check (a script's lock
+/// can last seconds) is made only after spinning, then between timed waits.
+fn lock_or_busy<'a>(
+    shard: &'a Mutex<Shard>,
+    idx: usize,
+    busy: &dyn Fn(usize) -> bool,
+) -> Option<MutexGuard<'a, Shard>> {
+    if let Some(guard) = spin(shard) {
+        return Some(guard);
+    }
+    loop {
+        if busy(idx) {
+            return None;
+        }
+        if let Some(guard) = shard.try_lock_for(BUSY_POLL) {
+            return Some(guard);
+        }
+    }
+}
+
+/// The spinning part of [`lock_spinning`]: the guard, or `None` when the shard stayed held.
+fn spin(shard: &Mutex<Shard>) -> Option<MutexGuard<'_, Shard>> {
     for _ in 0..SPINS {
         // Test before test-and-set: waiting on a read keeps the cache line shared instead of bouncing it.
         if !shard.is_locked() {
             if let Some(guard) = shard.try_lock() {
-                return guard;
+                return Some(guard);
             }
         }
         std::hint::spin_loop();
     }
-    shard.lock()
+    None
 }
+
+/// How long a waiter parks between two checks of whether a busy script holds the shard it waits for.
+const BUSY_POLL: Duration = Duration::from_millis(2);
 
 /// Spin iterations before parking (about 10-20 microseconds).
 const SPINS: usize = 4096;
