@@ -87,6 +87,9 @@ pub mod flag {
     pub const ALL_SHARDS: u32 = 1 << 31;
     /// ringkv: EXEC, which locks the shards of every command it queued.
     pub const TRANSACTION: u32 = 1 << 30;
+    /// ringkv: the key positions name Pub/Sub shard channels (Redis's `NOT_KEY` key spec): COMMAND INFO reports the
+    /// positions, but they are no keys (nothing is locked, watched or returned by COMMAND GETKEYS).
+    pub const NOT_KEY: u32 = 1 << 29;
 
     /// Names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -227,9 +230,11 @@ impl CommandSpec {
     }
 
     /// Indices of the key arguments in `argv`. A malformed count yields the keys that exist; the handler reports it.
+    /// The channels of a [`flag::NOT_KEY`] command are none.
     pub fn key_indices(&self, argv: Argv<'_>) -> impl Iterator<Item = usize> {
         let n = argv.len();
         let (keys, dest) = match self.keys {
+            _ if self.has(flag::NOT_KEY) => (Keys::None, None),
             Keys::DestNumKeys => (Keys::NumKeys { at: 2, step: 1 }, Some(1)),
             keys => (keys, None),
         };
