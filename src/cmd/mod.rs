@@ -561,7 +561,7 @@ pub fn execute<'s>(
         now,
         flow: Flow::Continue,
     };
-    if let Err(e) = (spec.handler)(&mut ctx, argv) {
+    if let Err(e) = run_handler(&mut ctx, spec, argv) {
         ctx.out.error(&e.to_string());
     }
     let flow = ctx.flow;
@@ -590,6 +590,31 @@ pub fn execute<'s>(
         transaction::unwatch_all(server, client);
     }
     flow
+}
+
+/// Runs `spec`'s handler. A write command that fails has changed nothing (handlers check everything before they
+/// change anything, as Redis's do), so the keyspace versions of watched shards, which it may have moved by taking a
+/// value to change before finding out, are put back: a failed command never spoils a WATCH.
+pub(crate) fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) -> CmdResult {
+    let before: Vec<(usize, Vec<u64>)> = if spec.has(flag::WRITE) {
+        ctx.shards
+            .indexed()
+            .filter(|(_, s)| !s.watched.is_empty())
+            .map(|(i, s)| (i, s.dbs.iter().map(|db| db.version()).collect()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let result = (spec.handler)(ctx, argv);
+    if result.is_err() {
+        for (i, versions) in before {
+            let dbs = &mut ctx.shards.shard(i).dbs;
+            for (db, v) in dbs.iter_mut().zip(versions) {
+                db.restore_version(v);
+            }
+        }
+    }
+    result
 }
 
 /// After a write command: spoils the WATCHes on its keys in the shards it changed (`changed`), and serves clients
