@@ -44,6 +44,8 @@ pub struct ClientInfo {
     pub sub: AtomicU32,
     /// Pattern subscriptions (CLIENT LIST `psub=`).
     pub psub: AtomicU32,
+    /// Shard channel subscriptions (CLIENT LIST `ssub=`).
+    pub ssub: AtomicU32,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -107,7 +109,7 @@ pub struct Client {
     pub watch: Option<Watch>,
     /// Set when the watch must be dropped once the command's locks are released.
     pub unwatch_pending: bool,
-    /// Channel and pattern subscriptions; `Some` exactly while there is at least one (subscriber mode).
+    /// Channel, pattern and shard channel subscriptions; `Some` exactly while there is at least one (subscriber mode).
     pub pubsub: Option<Box<Subscriptions>>,
     /// CLIENT REPLY: whether command replies are sent.
     pub reply_mode: ReplyMode,
@@ -205,6 +207,7 @@ impl ClientRegistry {
             waiter: Mutex::new(None),
             sub: AtomicU32::new(0),
             psub: AtomicU32::new(0),
+            ssub: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });

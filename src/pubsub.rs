@@ -1,6 +1,10 @@
-//! The Pub/Sub registry: channel -> subscribers and pattern -> subscribers, with no I/O.
+//! The Pub/Sub registry: channel -> subscribers, pattern -> subscribers and shard channel -> subscribers, with no I/O.
 //!
-//! Each subscribed connection owns a [`Subscriptions`]: its channel and pattern sets and the receiving end of a bounded
+//! Shard channels (SSUBSCRIBE / SPUBLISH) are a namespace of their own: a PUBLISH never reaches a shard subscriber, an
+//! SPUBLISH never reaches a channel or pattern subscriber, and patterns never match shard channels. ringkv runs in
+//! standalone mode, so every shard channel lives here, as in a Redis without cluster mode.
+//!
+//! Each subscribed connection owns a [`Subscriptions`]: its channel, pattern and shard channel sets and the receiving end of a bounded
 //! queue of encoded messages. PUBLISH encodes a message once per protocol (RESP2 array / RESP3 push), shares the bytes
 //! with every receiver and never blocks: a subscriber whose queue holds more than [`OUTPUT_LIMIT_BYTES`] bytes or
 //! [`OUTPUT_LIMIT_MESSAGES`] messages is disconnected (like Redis's `client-output-buffer-limit pubsub 32mb`), so a
@@ -29,13 +33,20 @@ pub const OUTPUT_LIMIT_MESSAGES: usize = 1 << 16;
 /// Most messages a connection takes from its queue for one write.
 const BATCH: usize = 1024;
 
-/// Channel subscriptions or pattern subscriptions.
+/// Channel, pattern or shard channel subscriptions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// SUBSCRIBE / UNSUBSCRIBE.
     Channel,
     /// PSUBSCRIBE / PUNSUBSCRIBE.
     Pattern,
+    /// SSUBSCRIBE / SUNSUBSCRIBE.
+    Shard,
+}
+
+impl Kind {
+    /// Every kind, for dropping all subscriptions.
+    pub const ALL: [Kind; 3] = [Kind::Channel, Kind::Pattern, Kind::Shard];
 }
 
 /// The registry's handle on one subscribed connection.
@@ -74,6 +85,7 @@ impl Subscriber {
 pub struct Subscriptions {
     channels: HashSet<Vec<u8>>,
     patterns: HashSet<Vec<u8>>,
+    shards: HashSet<Vec<u8>>,
     rx: mpsc::Receiver<Bytes>,
     handle: Arc<Subscriber>,
     batch: Vec<Bytes>,
@@ -86,6 +98,7 @@ impl Subscriptions {
         Subscriptions {
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shards: HashSet::new(),
             rx,
             handle: Arc::new(Subscriber {
                 info,
@@ -95,9 +108,17 @@ impl Subscriptions {
             batch: Vec::new(),
         }
     }
-    /// Channels plus patterns: the count Redis reports in (un)subscribe replies.
-    pub fn count(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+    /// The count Redis reports in the (un)subscribe replies of `kind`: channels plus patterns for those, shard
+    /// channels alone for SSUBSCRIBE / SUNSUBSCRIBE.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Channel | Kind::Pattern => self.channels.len() + self.patterns.len(),
+            Kind::Shard => self.shards.len(),
+        }
+    }
+    /// Every subscription of any kind: the client stays in subscriber mode while this is not 0.
+    pub fn total(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shards.len()
     }
     /// The number of subscriptions of one kind.
     pub fn len(&self, kind: Kind) -> usize {
@@ -111,12 +132,14 @@ impl Subscriptions {
         match kind {
             Kind::Channel => &self.channels,
             Kind::Pattern => &self.patterns,
+            Kind::Shard => &self.shards,
         }
     }
     fn set_mut(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shards,
         }
     }
     /// Waits for at least one message, then appends up to a batch of queued messages to `out`.
@@ -157,15 +180,41 @@ pub struct PubSub {
 struct Tables {
     channels: Table,
     patterns: Table,
+    shards: Table,
 }
 
 impl Tables {
+    fn get(&self, kind: Kind) -> &Table {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Pattern => &self.patterns,
+            Kind::Shard => &self.shards,
+        }
+    }
     fn table(&mut self, kind: Kind) -> &mut Table {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shards,
         }
     }
+}
+
+/// The `channel payload` bulk strings that end every message form.
+fn message_tail(channel: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut rest = Reply::new(false);
+    rest.bulk(channel);
+    rest.bulk(payload);
+    rest.buf
+}
+
+/// Delivers one message to every client of `clients`, each in its protocol; returns how many.
+fn send(encoded: &mut Encoded, clients: &HashMap<u64, Arc<Subscriber>>) -> usize {
+    for sub in clients.values() {
+        let resp3 = sub.info.resp.load(Ordering::Relaxed) == 3;
+        sub.deliver(encoded.get(resp3));
+    }
+    clients.len()
 }
 
 /// A message encoded for each protocol on first use, so a PUBLISH encodes it at most twice.
@@ -181,7 +230,8 @@ impl<'a> Encoded<'a> {
             forms: [None, None],
         }
     }
-    /// `message channel payload` (an empty pattern slot) or `pmessage pattern channel payload`.
+    /// `message channel payload`, `smessage channel payload` (an empty pattern slot) or
+    /// `pmessage pattern channel payload`.
     fn get(&mut self, resp3: bool) -> &Bytes {
         let parts = self.parts;
         self.forms[resp3 as usize].get_or_insert_with(|| {
@@ -234,7 +284,7 @@ impl PubSub {
 
     /// Drops every subscription of `subs` (RESET, disconnect).
     pub fn unsubscribe_all(&self, subs: &mut Subscriptions) {
-        for kind in [Kind::Channel, Kind::Pattern] {
+        for kind in Kind::ALL {
             for name in subs.names(kind) {
                 self.unsubscribe(subs, kind, &name);
             }
@@ -246,55 +296,54 @@ impl PubSub {
     /// publisher subscribed itself gets its message through its queue too, so after PUBLISH's reply, as Redis 7.2
     /// orders it (7.0 sent it before).
     pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
-        let mut rest = Reply::new(false);
-        rest.bulk(channel);
-        rest.bulk(payload);
+        let rest = message_tail(channel, payload);
         let tables = self.inner.read();
         let mut receivers = 0;
-        let mut send = |encoded: &mut Encoded, clients: &HashMap<u64, Arc<Subscriber>>| {
-            for sub in clients.values() {
-                let resp3 = sub.info.resp.load(Ordering::Relaxed) == 3;
-                sub.deliver(encoded.get(resp3));
-                receivers += 1;
-            }
-        };
         if let Some(clients) = tables.channels.get(channel) {
-            send(&mut Encoded::new([b"message", b"", &rest.buf]), clients);
+            receivers += send(&mut Encoded::new([b"message", b"", &rest]), clients);
         }
         for (pattern, clients) in &tables.patterns {
             if glob::matches(pattern, channel, false) {
-                send(
-                    &mut Encoded::new([b"pmessage", pattern, &rest.buf]),
-                    clients,
-                );
+                receivers += send(&mut Encoded::new([b"pmessage", pattern, &rest]), clients);
             }
         }
         receivers
     }
 
-    /// Channels with at least one subscriber, optionally only those matching `pattern` (PUBSUB CHANNELS).
-    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+    /// Sends `payload` to the subscribers of the shard channel `channel` (SPUBLISH) as `smessage`; returns how many
+    /// got it. Patterns do not apply to shard channels.
+    pub fn spublish(&self, channel: &[u8], payload: &[u8]) -> usize {
+        let rest = message_tail(channel, payload);
+        match self.inner.read().shards.get(channel) {
+            Some(clients) => send(&mut Encoded::new([b"smessage", b"", &rest]), clients),
+            None => 0,
+        }
+    }
+
+    /// Channels (`Kind::Channel`) or shard channels (`Kind::Shard`) with at least one subscriber, optionally only
+    /// those matching `pattern` (PUBSUB CHANNELS / SHARDCHANNELS).
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         self.inner
             .read()
-            .channels
+            .get(kind)
             .keys()
             .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
             .cloned()
             .collect()
     }
 
-    /// Subscribers of `channel`, not counting pattern subscriptions (PUBSUB NUMSUB).
-    pub fn numsub(&self, channel: &[u8]) -> usize {
+    /// Subscribers of `channel` of `kind`, not counting pattern subscriptions (PUBSUB NUMSUB / SHARDNUMSUB).
+    pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
         self.inner
             .read()
-            .channels
+            .get(kind)
             .get(channel)
             .map_or(0, |c| c.len())
     }
 
-    /// Channels with at least one subscriber (INFO `pubsub_channels`).
-    pub fn channel_count(&self) -> usize {
-        self.inner.read().channels.len()
+    /// Channels (or shard channels) with at least one subscriber (INFO `pubsub_channels`, `pubsubshard_channels`).
+    pub fn channel_count(&self, kind: Kind) -> usize {
+        self.inner.read().get(kind).len()
     }
 
     /// Distinct patterns subscribed to by anyone (PUBSUB NUMPAT, as Redis 7 counts them).
@@ -368,14 +417,65 @@ mod tests {
         ps.subscribe(&mut b, Kind::Channel, b"x");
         ps.subscribe(&mut a, Kind::Pattern, b"p*");
         ps.subscribe(&mut b, Kind::Pattern, b"p*");
-        assert_eq!((ps.numsub(b"x"), ps.numpat(), a.count()), (2, 1, 2));
+        assert_eq!(
+            (
+                ps.numsub(Kind::Channel, b"x"),
+                ps.numpat(),
+                a.count(Kind::Channel)
+            ),
+            (2, 1, 2)
+        );
         assert!(ps.unsubscribe(&mut a, Kind::Channel, b"x"));
         assert!(!ps.unsubscribe(&mut a, Kind::Channel, b"x"));
-        assert_eq!(ps.numsub(b"x"), 1);
+        assert_eq!(ps.numsub(Kind::Channel, b"x"), 1);
         ps.unsubscribe_all(&mut b);
         ps.unsubscribe_all(&mut a);
-        assert_eq!((ps.numsub(b"x"), ps.numpat(), a.count()), (0, 0, 0));
-        assert!(ps.channels(None).is_empty());
+        assert_eq!(
+            (
+                ps.numsub(Kind::Channel, b"x"),
+                ps.numpat(),
+                a.count(Kind::Channel)
+            ),
+            (0, 0, 0)
+        );
+        assert!(ps.channels(Kind::Channel, None).is_empty());
+    }
+
+    #[test]
+    fn shard_channels_are_a_namespace_of_their_own() {
+        let (clients, ps) = (ClientRegistry::default(), PubSub::default());
+        let (mut a, mut b) = (subscriber(&clients, 2), subscriber(&clients, 3));
+        assert!(ps.subscribe(&mut a, Kind::Shard, b"s"));
+        assert!(ps.subscribe(&mut b, Kind::Shard, b"s"));
+        ps.subscribe(&mut a, Kind::Channel, b"c");
+        ps.subscribe(&mut a, Kind::Pattern, b"*");
+        assert_eq!(
+            (a.count(Kind::Shard), a.count(Kind::Pattern), a.total()),
+            (1, 2, 3)
+        );
+        // SPUBLISH reaches shard subscribers only; PUBLISH never reaches them, and patterns never match them.
+        assert_eq!(ps.spublish(b"s", b"m"), 2);
+        assert_eq!(
+            received(&mut a),
+            "*3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$1\r\nm\r\n"
+        );
+        assert_eq!(
+            received(&mut b),
+            ">3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$1\r\nm\r\n"
+        );
+        assert_eq!(ps.spublish(b"c", b"m"), 0);
+        assert_eq!(publish(&ps, "s", "m"), 1);
+        assert!(received(&mut a).starts_with("*4\r\n$8\r\npmessage"));
+        assert_eq!(received(&mut b), "");
+        assert_eq!(
+            (ps.numsub(Kind::Shard, b"s"), ps.numsub(Kind::Channel, b"s")),
+            (2, 0)
+        );
+        assert_eq!(ps.channels(Kind::Shard, None), vec![b"s".to_vec()]);
+        assert_eq!(ps.channel_count(Kind::Shard), 1);
+        ps.unsubscribe_all(&mut a);
+        ps.unsubscribe_all(&mut b);
+        assert_eq!((ps.channel_count(Kind::Shard), a.total()), (0, 0));
     }
 
     #[test]
@@ -385,11 +485,14 @@ mod tests {
         for c in ["news.tech", "news.art", "sport", "n{x}"] {
             ps.subscribe(&mut a, Kind::Channel, c.as_bytes());
         }
-        let mut got = ps.channels(Some(b"news.*"));
+        let mut got = ps.channels(Kind::Channel, Some(b"news.*"));
         got.sort();
         assert_eq!(got, vec![b"news.art".to_vec(), b"news.tech".to_vec()]);
-        assert_eq!(ps.channels(Some(b"n{x}")), vec![b"n{x}".to_vec()]);
-        assert_eq!(ps.channels(None).len(), 4);
+        assert_eq!(
+            ps.channels(Kind::Channel, Some(b"n{x}")),
+            vec![b"n{x}".to_vec()]
+        );
+        assert_eq!(ps.channels(Kind::Channel, None).len(), 4);
     }
 
     #[test]

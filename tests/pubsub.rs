@@ -89,6 +89,63 @@ const TRANSCRIPT: &[Step] = &[
     (3, "QUIT", 1),
 ];
 
+/// Sharded Pub/Sub (standalone semantics): its own namespace, counts of shard channels only in its confirmations,
+/// subscriber mode lasting while any subscription of any kind is left, introspection, RESET and MULTI.
+const SHARD_TRANSCRIPT: &[Step] = &[
+    (0, "SUNSUBSCRIBE", 1),
+    (0, "SSUBSCRIBE s1 s2 s1", 3),
+    (0, "SUBSCRIBE c1", 1),
+    (0, "PSUBSCRIBE *", 1),
+    (0, "SSUBSCRIBE s3", 1),
+    (0, "GET x", 1),
+    (0, "PUBSUB SHARDNUMSUB s1", 1),
+    (0, "SUNSUBSCRIBE zz", 1),
+    (0, "PING", 1),
+    (1, "PUBSUB SHARDNUMSUB s1 zz c1", 1),
+    (1, "PUBSUB SHARDNUMSUB", 1),
+    (1, "PUBSUB SHARDCHANNELS s[3]", 1),
+    (1, "PUBSUB SHARDCHANNELS nothing*", 1),
+    (1, "PUBSUB NUMSUB s1 c1", 1),
+    (1, "SPUBLISH s1 hi", 1),
+    (0, "", 1),
+    // PUBLISH reaches the pattern only; SPUBLISH to a plain channel reaches nobody.
+    (1, "PUBLISH s1 x", 1),
+    (0, "", 1),
+    (1, "SPUBLISH c1 x", 1),
+    (1, "SPUBLISH nobody x", 1),
+    (1, "SPUBLISH a", 1),
+    (1, "SSUBSCRIBE", 1),
+    (0, "SUNSUBSCRIBE s3 s2 s1", 3),
+    (0, "GET x", 1),
+    (0, "UNSUBSCRIBE", 1),
+    (0, "SSUBSCRIBE last", 1),
+    (0, "PUNSUBSCRIBE", 1),
+    (0, "GET x", 1),
+    (0, "SUNSUBSCRIBE", 1),
+    (0, "GET x", 1),
+    (0, "SUNSUBSCRIBE", 1),
+    (0, "SSUBSCRIBE r", 1),
+    (0, "RESET", 1),
+    (1, "PUBSUB SHARDNUMSUB r", 1),
+    (1, "COMMAND GETKEYS SPUBLISH ch m", 1),
+    (1, "COMMAND GETKEYS SSUBSCRIBE a b", 1),
+    // RESP3: pushes, and any command allowed while shard-subscribed.
+    (2, "HELLO 3", 1),
+    (2, "SSUBSCRIBE r", 1),
+    (2, "GET x", 1),
+    (1, "SPUBLISH r hey", 1),
+    (2, "", 1),
+    (2, "SUNSUBSCRIBE", 1),
+    (2, "SUNSUBSCRIBE", 1),
+    // Unlike SUBSCRIBE, SSUBSCRIBE is refused inside EXEC (Redis's DENY BLOCKING client).
+    (3, "MULTI", 1),
+    (3, "SSUBSCRIBE m", 1),
+    (3, "EXEC", 1),
+    (3, "GET a", 1),
+    (3, "EVAL return(redis.call('spublish','m','lua')) 0", 1),
+    (3, "EVAL return(redis.call('ssubscribe','x')) 0", 1),
+];
+
 /// A RESP3 subscriber blocked in BLPOP still receives messages, then its BLPOP reply.
 const BLOCKED_SUBSCRIBER: &[Step] = &[
     (0, "HELLO 3", 1),
@@ -143,6 +200,11 @@ fn assert_same_as_redis(steps: &[Step]) {
 #[test]
 fn replies_match_redis_byte_for_byte() {
     assert_same_as_redis(TRANSCRIPT);
+}
+
+#[test]
+fn sharded_pubsub_replies_match_redis_byte_for_byte() {
+    assert_same_as_redis(SHARD_TRANSCRIPT);
 }
 
 #[test]

@@ -121,3 +121,136 @@ fn exec_replies_use_the_client_protocol() {
     c.line("SET k v");
     assert_eq!(c.line("EXEC"), "*2\r\n_\r\n+OK\r\n");
 }
+
+/// Commands that fail, or are refused by their own flags, change nothing: a client WATCHing their key still commits.
+/// Each case: (key to watch, the command another client runs, the start of its reply). Checked against Redis 7.0.15.
+const NO_CHANGE: &[(&str, &[&str], &str)] = &[
+    (
+        "s",
+        &["XADD", "s", "5-0", "f", "v"],
+        "-ERR The ID specified in XADD is equal",
+    ),
+    (
+        "s",
+        &["XADD", "s", "MAXLEN", "10", "3-0", "f", "v"],
+        "-ERR The ID specified in XADD is equal",
+    ),
+    ("nos", &["XADD", "nos", "NOMKSTREAM", "*", "f", "v"], "$-1"),
+    ("s", &["XGROUP", "CREATE", "s", "g", "$"], "-BUSYGROUP"),
+    (
+        "nos",
+        &["XGROUP", "CREATE", "nos", "g", "$"],
+        "-ERR The XGROUP subcommand requires the key to exist",
+    ),
+    ("s", &["XGROUP", "SETID", "s", "nog", "0"], "-NOGROUP"),
+    (
+        "s",
+        &["XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"],
+        "-NOGROUP",
+    ),
+    ("l", &["LSET", "l", "99", "x"], "-ERR index out of range"),
+    ("nol", &["LSET", "nol", "0", "x"], "-ERR no such key"),
+    ("str", &["LPUSH", "str", "x"], "-WRONGTYPE"),
+    ("str", &["INCR", "str"], "-ERR value is not an integer"),
+    (
+        "big",
+        &["INCRBY", "big", "1"],
+        "-ERR increment or decrement would overflow",
+    ),
+    (
+        "str",
+        &["INCRBYFLOAT", "str", "1"],
+        "-ERR value is not a valid float",
+    ),
+    (
+        "str",
+        &["SETRANGE", "str", "536870912", "x"],
+        "-ERR string exceeds maximum allowed size",
+    ),
+    (
+        "h",
+        &["HINCRBY", "h", "big", "1"],
+        "-ERR increment or decrement would overflow",
+    ),
+    (
+        "h",
+        &["HINCRBY", "h", "s", "1"],
+        "-ERR hash value is not an integer",
+    ),
+    (
+        "h",
+        &["HINCRBYFLOAT", "h", "s", "1"],
+        "-ERR hash value is not a float",
+    ),
+    ("z", &["ZADD", "z", "XX", "1", "zz"], ":0"),
+    ("z", &["ZADD", "z", "NX", "5", "a"], ":0"),
+    ("z", &["ZADD", "z", "GT", "0", "a"], ":0"),
+    ("z", &["ZADD", "z", "1", "a"], ":0"),
+    ("z", &["ZINCRBY", "z", "0", "a"], "$1"),
+    (
+        "zi",
+        &["ZINCRBY", "zi", "-inf", "m"],
+        "-ERR resulting score is not a number",
+    ),
+    ("str", &["SET", "str", "v", "NX"], "$-1"),
+    ("nok", &["RENAME", "nok", "x"], "-ERR no such key"),
+];
+
+const NO_CHANGE_SETUP: &[&[&str]] = &[
+    &["XADD", "s", "5-0", "f", "v"],
+    &["XGROUP", "CREATE", "s", "g", "$"],
+    &["RPUSH", "l", "a", "b"],
+    &["SET", "str", "abc"],
+    &["SET", "big", "9223372036854775807"],
+    &["HSET", "h", "big", "9223372036854775807", "s", "x"],
+    &["ZADD", "z", "1", "a", "2", "b"],
+    &["ZADD", "zi", "inf", "m"],
+];
+
+#[test]
+fn a_command_that_changes_nothing_does_not_spoil_watch() {
+    let server = Server::start(&[]);
+    let (mut watcher, mut other) = (server.raw(), server.raw());
+    for (key, command, reply) in NO_CHANGE {
+        other.cmd(&["FLUSHALL"]);
+        for setup in NO_CHANGE_SETUP {
+            other.cmd(setup);
+        }
+        assert_eq!(watcher.cmd(&["WATCH", key]), b"+OK\r\n");
+        let got = String::from_utf8_lossy(&other.cmd(command)).into_owned();
+        assert!(got.starts_with(reply), "{command:?}: {got}");
+        watcher.cmd(&["MULTI"]);
+        watcher.cmd(&["PING"]);
+        assert_eq!(
+            watcher.cmd(&["EXEC"]),
+            b"*1\r\n+PONG\r\n",
+            "{command:?} spoiled the watch on {key}"
+        );
+    }
+    // A real change still spoils it, and so does LTRIM even when it keeps everything (Redis signals it anyway).
+    for command in [
+        &["ZADD", "z", "XX", "5", "a"][..],
+        &["LTRIM", "l", "0", "-1"],
+    ] {
+        watcher.cmd(&["WATCH", command[1]]);
+        other.cmd(command);
+        watcher.cmd(&["MULTI"]);
+        watcher.cmd(&["PING"]);
+        assert_eq!(watcher.cmd(&["EXEC"]), b"*-1\r\n", "{command:?}");
+    }
+}
+
+#[test]
+fn a_failing_command_inside_exec_does_not_spoil_another_clients_watch() {
+    let server = Server::start(&[]);
+    let (mut watcher, mut other) = (server.raw(), server.raw());
+    other.cmd(&["SET", "str", "abc"]);
+    watcher.cmd(&["WATCH", "str"]);
+    other.cmd(&["MULTI"]);
+    other.cmd(&["INCR", "str"]);
+    other.cmd(&["LPUSH", "str", "x"]);
+    assert!(String::from_utf8_lossy(&other.cmd(&["EXEC"])).starts_with("*2\r\n-ERR"));
+    watcher.cmd(&["MULTI"]);
+    watcher.cmd(&["PING"]);
+    assert_eq!(watcher.cmd(&["EXEC"]), b"*1\r\n+PONG\r\n");
+}

@@ -77,6 +77,16 @@ pub fn int_in_range(s: &[u8], min: i64, max: i64) -> Result<i64, CmdError> {
     Ok(n)
 }
 
+/// The LIMIT of SINTERCARD and ZINTERCARD: a count where 0 means none (`usize::MAX`), with Redis's one error for a
+/// negative or non-integer value.
+pub fn intercard_limit(s: &[u8]) -> Result<usize, CmdError> {
+    match parse_i64(s) {
+        Some(0) => Ok(usize::MAX),
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Err(CmdError::err("LIMIT can't be negative")),
+    }
+}
+
 /// A float argument, or Redis's `value is not a valid float`.
 pub fn float(s: &[u8]) -> Result<f64, CmdError> {
     parse_f64(s).ok_or(CmdError::NotFloat)

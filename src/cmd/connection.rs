@@ -323,7 +323,7 @@ fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn client_line(c: &ClientInfo) -> String {
     let (lib_name, lib_ver) = c.lib.lock().clone();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
          user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
@@ -337,6 +337,7 @@ fn client_line(c: &ClientInfo) -> String {
         c.db.load(Ordering::Relaxed),
         c.sub.load(Ordering::Relaxed),
         c.psub.load(Ordering::Relaxed),
+        c.ssub.load(Ordering::Relaxed),
         c.last_cmd(),
         c.resp.load(Ordering::Relaxed),
     )
@@ -378,7 +379,8 @@ impl ClientType {
         }
     }
     fn of(c: &ClientInfo) -> Self {
-        if c.sub.load(Ordering::Relaxed) + c.psub.load(Ordering::Relaxed) > 0 {
+        let subs = [&c.sub, &c.psub, &c.ssub].map(|n| n.load(Ordering::Relaxed));
+        if subs.iter().any(|&n| n > 0) {
             ClientType::PubSub
         } else {
             ClientType::Normal

@@ -87,6 +87,9 @@ pub mod flag {
     pub const ALL_SHARDS: u32 = 1 << 31;
     /// ringkv: EXEC, which locks the shards of every command it queued.
     pub const TRANSACTION: u32 = 1 << 30;
+    /// ringkv: the key positions name Pub/Sub shard channels (Redis's `NOT_KEY` key spec): COMMAND INFO reports the
+    /// positions, but they are no keys (nothing is locked, watched or returned by COMMAND GETKEYS).
+    pub const NOT_KEY: u32 = 1 << 29;
 
     /// Names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -227,9 +230,11 @@ impl CommandSpec {
     }
 
     /// Indices of the key arguments in `argv`. A malformed count yields the keys that exist; the handler reports it.
+    /// The channels of a [`flag::NOT_KEY`] command are none.
     pub fn key_indices(&self, argv: Argv<'_>) -> impl Iterator<Item = usize> {
         let n = argv.len();
         let (keys, dest) = match self.keys {
+            _ if self.has(flag::NOT_KEY) => (Keys::None, None),
             Keys::DestNumKeys => (Keys::NumKeys { at: 2, step: 1 }, Some(1)),
             keys => (keys, None),
         };
@@ -581,7 +586,7 @@ pub fn execute<'s>(
         now,
         flow: Flow::Continue,
     };
-    if let Err(e) = (spec.handler)(&mut ctx, argv) {
+    if let Err(e) = run_handler(&mut ctx, spec, argv) {
         ctx.out.error(&e.to_string());
     }
     let flow = ctx.flow;
@@ -610,6 +615,31 @@ pub fn execute<'s>(
         transaction::unwatch_all(server, client);
     }
     flow
+}
+
+/// Runs `spec`'s handler. A write command that fails has changed nothing (handlers check everything before they
+/// change anything, as Redis's do), so the keyspace versions of watched shards, which it may have moved by taking a
+/// value to change before finding out, are put back: a failed command never spoils a WATCH.
+pub(crate) fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) -> CmdResult {
+    let before: Vec<(usize, Vec<u64>)> = if spec.has(flag::WRITE) {
+        ctx.shards
+            .indexed()
+            .filter(|(_, s)| !s.watched.is_empty())
+            .map(|(i, s)| (i, s.dbs.iter().map(|db| db.version()).collect()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let result = (spec.handler)(ctx, argv);
+    if result.is_err() {
+        for (i, versions) in before {
+            let dbs = &mut ctx.shards.shard(i).dbs;
+            for (db, v) in dbs.iter_mut().zip(versions) {
+                db.restore_version(v);
+            }
+        }
+    }
+    result
 }
 
 /// After a write command: spoils the WATCHes on its keys in the shards it changed (`changed`), and serves clients

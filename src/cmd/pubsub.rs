@@ -1,5 +1,9 @@
-//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and the PUBSUB container. Sharded
-//! Pub/Sub (SSUBSCRIBE, SPUBLISH) is not implemented: PUBSUB SHARDCHANNELS / SHARDNUMSUB report no shard channel.
+//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, the sharded SSUBSCRIBE, SUNSUBSCRIBE
+//! and SPUBLISH (standalone semantics: one node holds every shard channel), and the PUBSUB container.
+//!
+//! The shard commands name their channels where Redis's key specs put keys (flagged `NOT_KEY`, for cluster routing);
+//! their specs carry [`flag::NOT_KEY`](super::flag::NOT_KEY), so COMMAND INFO reports the positions while the
+//! dispatcher locks no shard for them and COMMAND GETKEYS finds no key, as in Redis.
 //!
 //! The registry is [`crate::pubsub`]; a client's own subscriptions live in `Client::pubsub`, which is `Some` exactly
 //! while it has one (RESP2 subscriber mode, see [`subscriber_mode_error`]). Messages reach an idle subscriber through
@@ -48,6 +52,27 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         Keys::None,
         publish,
+    ),
+    CommandSpec::new(
+        "ssubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | NOT_KEY,
+        Keys::ALL,
+        ssubscribe,
+    ),
+    CommandSpec::new(
+        "sunsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | NOT_KEY,
+        Keys::ALL,
+        sunsubscribe,
+    ),
+    CommandSpec::new(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | NOT_KEY,
+        Keys::FIRST,
+        spublish,
     ),
     CommandSpec::container("pubsub", 0, PUBSUB_SUBCOMMANDS),
 ];
@@ -133,14 +158,16 @@ pub fn unsubscribe_all(server: &ServerState, client: &mut Client) {
     }
 }
 
-/// Mirrors the subscription counts in the client's shared record (CLIENT LIST `sub=` / `psub=`).
+/// Mirrors the subscription counts in the client's shared record (CLIENT LIST `sub=` / `psub=` / `ssub=`).
 fn record_counts(client: &Client, subs: Option<&Subscriptions>) {
-    let len = |kind| subs.map_or(0, |s| s.len(kind) as u32);
-    client.info.sub.store(len(Kind::Channel), Ordering::Relaxed);
-    client
-        .info
-        .psub
-        .store(len(Kind::Pattern), Ordering::Relaxed);
+    let info = &client.info;
+    for (kind, field) in [
+        (Kind::Channel, &info.sub),
+        (Kind::Pattern, &info.psub),
+        (Kind::Shard, &info.ssub),
+    ] {
+        field.store(subs.map_or(0, |s| s.len(kind) as u32), Ordering::Relaxed);
+    }
 }
 
 /// One `subscribe`-style confirmation: `[event, name or null, count]` as a push (an array in RESP2).
@@ -170,6 +197,20 @@ fn punsubscribe(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     unsubscribe_from(ctx, argv, Kind::Pattern, "punsubscribe")
 }
 
+fn ssubscribe(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    // Redis refuses it to a client that cannot block (inside EXEC), where SUBSCRIBE is let through.
+    if ctx.client.in_exec {
+        return Err(CmdError::err(
+            "SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
+    }
+    subscribe_to(ctx, argv, Kind::Shard, "ssubscribe")
+}
+
+fn sunsubscribe(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    unsubscribe_from(ctx, argv, Kind::Shard, "sunsubscribe")
+}
+
 fn subscribe_to(ctx: &mut Ctx, argv: Argv, kind: Kind, event: &str) -> CmdResult {
     let info = &ctx.client.info;
     let subs = ctx
@@ -178,14 +219,15 @@ fn subscribe_to(ctx: &mut Ctx, argv: Argv, kind: Kind, event: &str) -> CmdResult
         .get_or_insert_with(|| Box::new(Subscriptions::new(info.clone())));
     for name in argv.iter_from(1) {
         ctx.server.pubsub.subscribe(subs, kind, name);
-        confirm(ctx.out, event, Some(name), subs.count());
+        confirm(ctx.out, event, Some(name), subs.count(kind));
     }
     record_counts(ctx.client, ctx.client.pubsub.as_deref());
     Ok(())
 }
 
-/// Unsubscribes from the named channels (patterns), or from all of them when none is named; one confirmation each,
-/// or a single one with a null name when there was nothing to leave, as Redis replies.
+/// Unsubscribes from the named channels (patterns, shard channels), or from all of them when none is named; one
+/// confirmation each, or a single one with a null name when there was nothing to leave, as Redis replies. The client
+/// leaves subscriber mode when no subscription of any kind is left.
 fn unsubscribe_from(ctx: &mut Ctx, argv: Argv, kind: Kind, event: &str) -> CmdResult {
     let names: Vec<Vec<u8>> = if argv.len() > 1 {
         argv.iter_from(1).map(<[u8]>::to_vec).collect()
@@ -196,7 +238,7 @@ fn unsubscribe_from(ctx: &mut Ctx, argv: Argv, kind: Kind, event: &str) -> CmdRe
             .map_or_else(Vec::new, |s| s.names(kind))
     };
     if names.is_empty() {
-        let count = ctx.client.pubsub.as_ref().map_or(0, |s| s.count());
+        let count = ctx.client.pubsub.as_ref().map_or(0, |s| s.count(kind));
         confirm(ctx.out, event, None, count);
         return Ok(());
     }
@@ -204,14 +246,14 @@ fn unsubscribe_from(ctx: &mut Ctx, argv: Argv, kind: Kind, event: &str) -> CmdRe
         let count = match ctx.client.pubsub.as_deref_mut() {
             Some(subs) => {
                 ctx.server.pubsub.unsubscribe(subs, kind, name);
-                subs.count()
+                subs.count(kind)
             }
             None => 0,
         };
         confirm(ctx.out, event, Some(name), count);
     }
     if let Some(mut subs) = ctx.client.pubsub.take() {
-        if subs.count() > 0 {
+        if subs.total() > 0 {
             ctx.client.pubsub = Some(subs);
         } else {
             // Leaving subscriber mode: messages already queued were published before this command, so they are sent
@@ -229,9 +271,24 @@ fn publish(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
+fn spublish(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let receivers = ctx.server.pubsub.spublish(argv.get(1), argv.get(2));
+    ctx.out.int(receivers as i64);
+    Ok(())
+}
+
 fn pubsub_channels(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    reply_channels(ctx, argv, Kind::Channel)
+}
+
+fn pubsub_shardchannels(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    reply_channels(ctx, argv, Kind::Shard)
+}
+
+/// PUBSUB CHANNELS / SHARDCHANNELS [pattern]: the active channels of `kind`.
+fn reply_channels(ctx: &mut Ctx, argv: Argv, kind: Kind) -> CmdResult {
     let pattern = optional_pattern(argv)?;
-    let channels = ctx.server.pubsub.channels(pattern);
+    let channels = ctx.server.pubsub.channels(kind, pattern);
     ctx.out.array(channels.len());
     for c in &channels {
         ctx.out.bulk(c);
@@ -253,27 +310,19 @@ fn optional_pattern(argv: Argv<'_>) -> Result<Option<&[u8]>, CmdError> {
 }
 
 fn pubsub_numsub(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    ctx.out.array((argv.len() - 2) * 2);
-    for channel in argv.iter_from(2) {
-        ctx.out.bulk(channel);
-        ctx.out.int(ctx.server.pubsub.numsub(channel) as i64);
-    }
-    Ok(())
+    reply_numsub(ctx, argv, Kind::Channel)
 }
 
-/// PUBSUB SHARDCHANNELS: ringkv has no shard channels (no SSUBSCRIBE), so none is active.
-fn pubsub_shardchannels(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    optional_pattern(argv)?;
-    ctx.out.array(0);
-    Ok(())
-}
-
-/// PUBSUB SHARDNUMSUB: every shard channel has no subscriber (no SSUBSCRIBE).
 fn pubsub_shardnumsub(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    reply_numsub(ctx, argv, Kind::Shard)
+}
+
+/// PUBSUB NUMSUB / SHARDNUMSUB [channel ...]: each channel with its number of subscribers of `kind`.
+fn reply_numsub(ctx: &mut Ctx, argv: Argv, kind: Kind) -> CmdResult {
     ctx.out.array((argv.len() - 2) * 2);
     for channel in argv.iter_from(2) {
         ctx.out.bulk(channel);
-        ctx.out.int(0);
+        ctx.out.int(ctx.server.pubsub.numsub(kind, channel) as i64);
     }
     Ok(())
 }
@@ -379,6 +428,72 @@ mod tests {
         assert_eq!(c.cmd("PING hi"), "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
         assert_eq!(c.cmd("RESET"), "+RESET\r\n");
         assert_eq!(c.cmd("PUBSUB NUMSUB a"), "*2\r\n$1\r\na\r\n:0\r\n");
+    }
+
+    #[test]
+    fn shard_confirmations_count_shard_channels_and_mode_lasts_while_any_is_left() {
+        let mut c = TestClient::new();
+        c.cmd("SUBSCRIBE c");
+        assert_eq!(
+            c.cmd("SSUBSCRIBE s1 s2"),
+            "*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n*3\r\n$10\r\nssubscribe\r\n$2\r\ns2\r\n:2\r\n"
+        );
+        assert_eq!(
+            c.cmd("UNSUBSCRIBE"),
+            "*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n"
+        );
+        assert!(c.cmd("GET x").starts_with("-ERR Can't execute 'get'"));
+        assert_eq!(
+            c.cmd("SUNSUBSCRIBE s2 s1"),
+            "*3\r\n$12\r\nsunsubscribe\r\n$2\r\ns2\r\n:1\r\n*3\r\n$12\r\nsunsubscribe\r\n$2\r\ns1\r\n:0\r\n"
+        );
+        assert_eq!(c.cmd("GET x"), "$-1\r\n");
+        assert_eq!(
+            c.cmd("SUNSUBSCRIBE"),
+            "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n"
+        );
+    }
+
+    #[test]
+    fn shard_channels_show_in_introspection_and_go_with_reset() {
+        let mut c = TestClient::new();
+        let mut other = TestClient::on(c.server.clone());
+        other.cmd("SSUBSCRIBE s1 s2");
+        assert_eq!(c.cmd("PUBSUB SHARDCHANNELS s1"), "*1\r\n$2\r\ns1\r\n");
+        assert_eq!(
+            c.cmd("PUBSUB SHARDNUMSUB s1 zz"),
+            "*4\r\n$2\r\ns1\r\n:1\r\n$2\r\nzz\r\n:0\r\n"
+        );
+        assert_eq!(c.cmd("PUBSUB CHANNELS"), "*0\r\n");
+        assert_eq!(c.cmd("SPUBLISH s1 m"), ":1\r\n");
+        assert_eq!(c.cmd("PUBLISH s1 m"), ":0\r\n");
+        let list = c.cmd("CLIENT LIST");
+        assert!(list.contains("flags=P db=0 sub=0 psub=0 ssub=2 "), "{list}");
+        assert!(c.cmd("CLIENT LIST TYPE pubsub").contains("ssub=2"));
+        assert!(c.cmd("INFO stats").contains("pubsubshard_channels:2\r\n"));
+        // The channels are not keys: nothing to lock, and COMMAND GETKEYS finds none; COMMAND INFO keeps Redis's range.
+        assert_eq!(
+            c.cmd("COMMAND GETKEYS SPUBLISH ch m"),
+            "-ERR The command has no key arguments\r\n"
+        );
+        assert!(c
+            .cmd("COMMAND INFO ssubscribe")
+            .contains(":1\r\n:-1\r\n:1\r\n"));
+        other.cmd("RESET");
+        assert_eq!(c.cmd("PUBSUB SHARDCHANNELS"), "*0\r\n");
+        assert_eq!(c.cmd("SPUBLISH s1 m"), ":0\r\n");
+    }
+
+    #[test]
+    fn ssubscribe_is_refused_inside_exec() {
+        let mut c = TestClient::new();
+        c.cmd("MULTI");
+        assert_eq!(c.cmd("SSUBSCRIBE x"), "+QUEUED\r\n");
+        assert_eq!(
+            c.cmd("EXEC"),
+            "*1\r\n-ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client\r\n"
+        );
+        assert!(c.client.pubsub.is_none());
     }
 
     #[test]

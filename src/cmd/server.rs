@@ -19,6 +19,7 @@ use super::{
 };
 use crate::glob;
 use crate::protocol::{Argv, OwnedArgv, Reply};
+use crate::pubsub::Kind;
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     // A container that also runs on its own (plain COMMAND), hence arity -1 instead of `container`'s -2.
@@ -412,7 +413,7 @@ fn command_getkeys(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     if !spec.subcommands.is_empty() && target.len() >= 2 {
         spec = lookup_sub(spec, target.get(1)).ok_or_else(invalid)?;
     }
-    if spec.keys == Keys::None {
+    if spec.keys == Keys::None || spec.has(NOT_KEY) {
         return Err(CmdError::err("The command has no key arguments"));
     }
     let argc = target.len() as i64;
@@ -604,9 +605,15 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
                 ("evicted_keys", "0".into()),
                 ("keyspace_hits", ks.hits.to_string()),
                 ("keyspace_misses", ks.misses.to_string()),
-                ("pubsub_channels", server.pubsub.channel_count().to_string()),
+                (
+                    "pubsub_channels",
+                    server.pubsub.channel_count(Kind::Channel).to_string(),
+                ),
                 ("pubsub_patterns", server.pubsub.numpat().to_string()),
-                ("pubsubshard_channels", "0".into()),
+                (
+                    "pubsubshard_channels",
+                    server.pubsub.channel_count(Kind::Shard).to_string(),
+                ),
             ]
         }
         "replication" => vec![

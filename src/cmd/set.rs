@@ -439,11 +439,7 @@ fn sintercard(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         if !is(opt, "LIMIT") {
             return Err(CmdError::Syntax);
         }
-        limit = match parse_i64(opts.value()?) {
-            Some(0) => usize::MAX,
-            Some(n) if n > 0 => n as usize,
-            _ => return Err(CmdError::err("LIMIT can't be negative")),
-        };
+        limit = args::intercard_limit(opts.value()?)?;
     }
     let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| argv.get(i)).collect();
     let count = with_sets(ctx, &keys, |sets, _| intersection(sets, limit).len())?;

@@ -88,7 +88,7 @@ fn exec(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     ctx.out.array(tx.queue.len());
     ctx.client.in_exec = true;
     for (spec, argv) in &tx.queue {
-        if let Err(e) = (spec.handler)(ctx, argv.argv()) {
+        if let Err(e) = super::run_handler(ctx, spec, argv.argv()) {
             ctx.out.error(&e.to_string());
         }
     }

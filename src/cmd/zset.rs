@@ -1,7 +1,7 @@
 //! Sorted set commands: ZADD, ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD, ZCOUNT, ZLEXCOUNT, the ZRANGE family (ZRANGE,
 //! ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZREVRANGE, ZRANGESTORE), ZRANK/ZREVRANK, ZPOPMIN,
 //! ZPOPMAX, ZMPOP, ZREMRANGEBYSCORE/BYRANK/BYLEX, ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE and their reading forms ZUNION,
-//! ZINTER, ZDIFF, ZSCAN and ZRANDMEMBER.
+//! ZINTER, ZDIFF, ZINTERCARD, ZSCAN and ZRANDMEMBER.
 //!
 //! The value lives in [`crate::store::ZSet`]. Invariant: a zset key is never empty; whatever takes its last member
 //! deletes it, and a STORE form with an empty result deletes its destination.
@@ -103,6 +103,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new("zunion", -3, READONLY, NUMKEYS1, zunion),
     CommandSpec::new("zinter", -3, READONLY, NUMKEYS1, zinter),
+    CommandSpec::new("zintercard", -3, READONLY, NUMKEYS1, zintercard),
     CommandSpec::new("zdiff", -3, READONLY, NUMKEYS1, zdiff),
     CommandSpec::new("zscan", -3, READONLY, Keys::FIRST, zscan),
     CommandSpec::new("zrandmember", -2, READONLY, Keys::FIRST, zrandmember),
@@ -239,50 +240,67 @@ fn zincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// The shared body of ZADD and ZINCRBY (Redis's `zsetAdd` per pair): replies the new score for INCR (null when a flag
-/// stopped it), else the number added (plus changed with CH).
+/// stopped it), else the number added (plus changed with CH). The writes are planned on a read first, so a ZADD that
+/// changes nothing (XX on a missing member, NX on a present one, GT/LT refusing, the same score) does not count as a
+/// modification and spoils no WATCH, as in Redis.
 fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    if lookup::<ZSet>(db, key, now)?.is_none() && !flags.xx {
-        let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
-        db.insert(
-            key,
-            Value::ZSet(ZSet::with_hint(pairs.len(), max_len).into()),
-            None,
-        );
-    }
+    let current = lookup::<ZSet>(db, key, now)?;
+    let exists = current.is_some();
+    // The writes to make, in order; `planned` shows a member's score after the earlier pairs.
+    let mut writes: Vec<(&[u8], f64)> = Vec::new();
+    let mut planned: HashMap<&[u8], f64> = HashMap::new();
     let (mut added, mut changed, mut last) = (0, 0, None);
-    let result = match lookup_mut::<ZSet>(db, key, now)? {
-        None => Ok(()),
-        Some(z) => pairs.iter().try_for_each(|&(score, member)| {
-            last = None;
-            let new = match z.score(member) {
-                None if flags.xx => return Ok(()),
-                None => score,
-                Some(_) if flags.nx => return Ok(()),
-                Some(cur) => {
-                    let new = if flags.incr { cur + score } else { score };
-                    if new.is_nan() {
-                        return Err(CmdError::err(NAN_SCORE));
-                    }
-                    if (flags.gt && new <= cur) || (flags.lt && new >= cur) {
-                        return Ok(());
-                    }
-                    if new != cur {
-                        changed += 1;
-                    }
-                    new
-                }
-            };
-            if z.insert(member, new).is_none() {
+    for &(score, member) in pairs {
+        last = None;
+        let cur = planned
+            .get(member)
+            .copied()
+            .or_else(|| current.and_then(|z| z.score(member)));
+        let new = match cur {
+            None if flags.xx => continue,
+            None => {
                 added += 1;
+                score
             }
-            last = Some(new);
-            Ok(())
-        }),
-    };
-    remove_if_empty::<ZSet>(db, key, now);
-    result?;
+            Some(_) if flags.nx => continue,
+            Some(cur) => {
+                let new = if flags.incr { cur + score } else { score };
+                if new.is_nan() {
+                    return Err(CmdError::err(NAN_SCORE));
+                }
+                if (flags.gt && new <= cur) || (flags.lt && new >= cur) {
+                    continue;
+                }
+                if new != cur {
+                    changed += 1;
+                }
+                new
+            }
+        };
+        last = Some(new);
+        if cur != Some(new) {
+            planned.insert(member, new);
+            writes.push((member, new));
+        }
+    }
+    if !writes.is_empty() {
+        if !exists {
+            // Sized from every pair, as Redis's `zsetTypeCreate` is (it decides the encoding).
+            let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+            db.insert(
+                key,
+                Value::ZSet(ZSet::with_hint(pairs.len(), max_len).into()),
+                None,
+            );
+        }
+        if let Some(z) = lookup_mut::<ZSet>(db, key, now)? {
+            for (member, score) in writes {
+                z.insert(member, score);
+            }
+        }
+    }
     match (flags.incr, last) {
         (true, Some(score)) => out.double(score),
         (true, None) => out.null(),
@@ -1000,21 +1018,35 @@ impl Source<'_> {
     }
 }
 
-/// The parsed arguments of ZUNION/ZINTER/ZDIFF and their STORE forms.
+/// Which form of a combining command is parsed: it decides the options allowed.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// ZUNION / ZINTER / ZDIFF: the result is the reply (WITHSCORES).
+    Reply,
+    /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE.
+    Store,
+    /// ZINTERCARD: only the result's size (LIMIT, no WEIGHTS or AGGREGATE).
+    Card,
+}
+
+/// The parsed arguments of ZUNION/ZINTER/ZDIFF, their STORE forms and ZINTERCARD.
 struct Combine<'a> {
     keys: Vec<&'a [u8]>,
     weights: Vec<f64>,
     aggregate: Aggregate,
     withscores: bool,
+    /// ZINTERCARD's LIMIT (`usize::MAX`: none).
+    limit: usize,
 }
 
-/// Parses `numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]` from `argv[at]`, as Redis's
-/// `zunionInterDiffGenericCommand` (ZDIFF takes neither WEIGHTS nor AGGREGATE, the STORE forms no WITHSCORES).
+/// Parses `numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] [LIMIT limit]` from `argv[at]`, as
+/// Redis's `zunionInterDiffGenericCommand`: ZDIFF and ZINTERCARD take neither WEIGHTS nor AGGREGATE, only the
+/// reading forms WITHSCORES, only ZINTERCARD LIMIT.
 fn parse_combine<'a>(
     argv: Argv<'a>,
     at: usize,
     op: Op,
-    store: bool,
+    form: Form,
 ) -> Result<Combine<'a>, CmdError> {
     let numkeys = match args::int(argv.get(at))? {
         n if n < 1 => {
@@ -1034,15 +1066,17 @@ fn parse_combine<'a>(
         weights: vec![1.0; numkeys],
         aggregate: Aggregate::Sum,
         withscores: false,
+        limit: usize::MAX,
     };
+    let scored = op != Op::Diff && form != Form::Card;
     let mut opts = Cursor::new(argv, at + 1 + numkeys);
     while let Some(opt) = opts.next() {
-        if op != Op::Diff && is(opt, "WEIGHTS") && opts.remaining() >= numkeys {
+        if scored && is(opt, "WEIGHTS") && opts.remaining() >= numkeys {
             for w in c.weights.iter_mut() {
                 *w = score_arg(opts.value()?)
                     .ok_or_else(|| CmdError::err("weight value is not a float"))?;
             }
-        } else if op != Op::Diff && is(opt, "AGGREGATE") && opts.remaining() >= 1 {
+        } else if scored && is(opt, "AGGREGATE") && opts.remaining() >= 1 {
             let a = opts.value()?;
             c.aggregate = match () {
                 _ if is(a, "SUM") => Aggregate::Sum,
@@ -1050,8 +1084,10 @@ fn parse_combine<'a>(
                 _ if is(a, "MAX") => Aggregate::Max,
                 _ => return Err(CmdError::Syntax),
             };
-        } else if !store && is(opt, "WITHSCORES") {
+        } else if form == Form::Reply && is(opt, "WITHSCORES") {
             c.withscores = true;
+        } else if form == Form::Card && is(opt, "LIMIT") && opts.remaining() >= 1 {
+            c.limit = args::intercard_limit(opts.value()?)?;
         } else {
             return Err(CmdError::Syntax);
         }
@@ -1078,20 +1114,7 @@ fn combine(op: Op, sources: &[Source], c: &Combine) -> ZSet {
                 }
             }
         }
-        Op::Inter => {
-            let smallest = sources.iter().min_by_key(|s| s.len());
-            for (m, _) in smallest.into_iter().flat_map(|s| s.iter()) {
-                let scores: Option<Vec<f64>> = sources
-                    .iter()
-                    .zip(&c.weights)
-                    .map(|(src, w)| src.score(m).map(|s| weighted(s, *w)))
-                    .collect();
-                if let Some((first, rest)) = scores.as_deref().and_then(|s| s.split_first()) {
-                    let v = rest.iter().fold(*first, |a, v| c.aggregate.apply(a, *v));
-                    acc.insert(m, v);
-                }
-            }
-        }
+        Op::Inter => acc.extend(intersection(sources, c)),
         Op::Diff => {
             if let Some((first, rest)) = sources.split_first() {
                 for (m, s) in first.iter() {
@@ -1103,6 +1126,28 @@ fn combine(op: Op, sources: &[Source], c: &Combine) -> ZSet {
         }
     }
     to_zset(acc)
+}
+
+/// The members every source has, with their combined scores: the smallest source's members, in its order, checked
+/// against the others.
+fn intersection<'a>(
+    sources: &'a [Source],
+    c: &'a Combine,
+) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
+    let smallest = sources.iter().min_by_key(|s| s.len());
+    smallest
+        .into_iter()
+        .flat_map(|s| s.iter())
+        .filter_map(|(m, _)| {
+            let mut scores = sources
+                .iter()
+                .zip(&c.weights)
+                .map(|(src, w)| src.score(m).map(|s| weighted(s, *w)));
+            let first = scores.next()??;
+            scores
+                .try_fold(first, |a, v| Some(c.aggregate.apply(a, v?)))
+                .map(|v| (m, v))
+        })
 }
 
 /// Looks every source up (WRONGTYPE unless a zset or a set, before anything is computed), then runs `f` on them.
@@ -1132,7 +1177,7 @@ fn with_sources<T>(
 
 /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE dst numkeys key... [options].
 fn combine_store(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
-    let c = parse_combine(argv, 2, op, true)?;
+    let c = parse_combine(argv, 2, op, Form::Store)?;
     let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c))?;
     store_result(ctx, argv.get(1), result);
     Ok(())
@@ -1140,7 +1185,7 @@ fn combine_store(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
 
 /// ZUNION / ZINTER / ZDIFF numkeys key... [options] [WITHSCORES].
 fn combine_reply(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
-    let c = parse_combine(argv, 1, op, false)?;
+    let c = parse_combine(argv, 1, op, Form::Reply)?;
     let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c))?;
     let items: Vec<(&[u8], f64)> = result.iter().collect();
     reply_members(ctx.out, &items, c.withscores, false);
@@ -1169,6 +1214,17 @@ fn zinter(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 fn zdiff(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     combine_reply(ctx, argv, Op::Diff)
+}
+
+/// ZINTERCARD numkeys key... [LIMIT limit]: the intersection's size, counting stopped at LIMIT (0: no limit). Plain
+/// sets count as sources, as in ZINTER.
+fn zintercard(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let c = parse_combine(argv, 1, Op::Inter, Form::Card)?;
+    let count = with_sources(ctx, &c.keys, |sources| {
+        intersection(sources, &c).take(c.limit).count()
+    })?;
+    ctx.out.int(count as i64);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -1416,6 +1472,39 @@ mod tests {
         assert_eq!(c.cmd("EXISTS z"), ":0\r\n");
         c.cmd("ZADD z 1 a");
         assert_eq!(c.cmd("ZPOPMIN z"), "*2\r\n$1\r\na\r\n,1\r\n");
+    }
+
+    #[test]
+    fn zintercard_counts_up_to_the_limit_with_zinter_errors() {
+        let mut c = TestClient::new();
+        c.cmd("ZADD z1 1 a 2 b 3 c");
+        c.cmd("ZADD z2 1 a 2 b 4 d");
+        c.cmd("SADD s a c");
+        c.cmd("SET str x");
+        assert_eq!(c.cmd("ZINTERCARD 2 z1 z2"), ":2\r\n");
+        assert_eq!(c.cmd("ZINTERCARD 2 z1 s"), ":2\r\n");
+        assert_eq!(c.cmd("ZINTERCARD 2 z1 z2 LIMIT 1"), ":1\r\n");
+        assert_eq!(c.cmd("ZINTERCARD 2 z1 z2 LIMIT 0"), ":2\r\n");
+        assert_eq!(c.cmd("ZINTERCARD 2 z1 nokey"), ":0\r\n");
+        for (cmd, err) in [
+            ("ZINTERCARD 2 z1 z2 LIMIT -1", "ERR LIMIT can't be negative"),
+            ("ZINTERCARD 1 z1 LIMIT x", "ERR LIMIT can't be negative"),
+            ("ZINTERCARD 1 z1 LIMIT", "ERR syntax error"),
+            ("ZINTERCARD 1 z1 WEIGHTS 2", "ERR syntax error"),
+            ("ZINTERCARD 1 z1 WITHSCORES", "ERR syntax error"),
+            ("ZINTERCARD 3 z1 z2", "ERR syntax error"),
+            (
+                "ZINTERCARD 0 z1",
+                "ERR at least 1 input key is needed for 'zintercard' command",
+            ),
+            ("ZINTER 1 z1 LIMIT 1", "ERR syntax error"),
+            (
+                "ZINTERCARD 2 nokey str",
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+            ),
+        ] {
+            assert_eq!(c.cmd(cmd), format!("-{err}\r\n"), "{cmd}");
+        }
     }
 
     #[test]

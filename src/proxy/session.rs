@@ -12,7 +12,7 @@
 //! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
 //! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
 //!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
-//! - PUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
+//! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
 //!   backend directly);
 //! - PING, ECHO, HELLO (RESP2 only), COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
@@ -304,7 +304,7 @@ impl Session {
             }
             "script" => self.script_cmd(argv, raw, &topo),
             // The channel is placed on the ring like a key, so subscribers know where to listen (RING LOCATE).
-            "publish" => match topo.locate(argv.get(1)) {
+            "publish" | "spublish" => match topo.locate(argv.get(1)) {
                 Some(b) => wait(topo.backends[b].send(self.slot, request_bytes(argv, raw), 1)),
                 None => error(no_backend()),
             },

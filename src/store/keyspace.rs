@@ -112,6 +112,12 @@ impl Keyspace {
         self.version
     }
 
+    /// Puts back a [`Self::version`] read before a command that failed: it changed nothing, though it may have taken a
+    /// value through [`Self::get_mut`] before finding out.
+    pub fn restore_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
     fn lookup(&mut self, key: &[u8], now: u64, for_update: bool) -> Option<&mut Entry> {
         let (hash, table) = self.locate(key);
         let expired = match self.tables[table].find(hash, |e| *e.key == *key) {
