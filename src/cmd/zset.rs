@@ -240,66 +240,59 @@ fn zincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// The shared body of ZADD and ZINCRBY (Redis's `zsetAdd` per pair): replies the new score for INCR (null when a flag
-/// stopped it), else the number added (plus changed with CH). The writes are planned on a read first, so a ZADD that
-/// changes nothing (XX on a missing member, NX on a present one, GT/LT refusing, the same score) does not count as a
-/// modification and spoils no WATCH, as in Redis.
+/// stopped it), else the number added (plus changed with CH). A ZADD that changes nothing (XX on a missing member, NX
+/// on a present one, GT/LT refusing, the same score) puts the keyspace version back, so it spoils no WATCH, as in
+/// Redis.
 fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    let current = lookup::<ZSet>(db, key, now)?;
-    let exists = current.is_some();
-    // The writes to make, in order; `planned` shows a member's score after the earlier pairs.
-    let mut writes: Vec<(&[u8], f64)> = Vec::new();
-    let mut planned: HashMap<&[u8], f64> = HashMap::new();
-    let (mut added, mut changed, mut last) = (0, 0, None);
-    for &(score, member) in pairs {
-        last = None;
-        let cur = planned
-            .get(member)
-            .copied()
-            .or_else(|| current.and_then(|z| z.score(member)));
-        let new = match cur {
-            None if flags.xx => continue,
-            None => {
-                added += 1;
-                score
+    if lookup::<ZSet>(db, key, now)?.is_none() && !flags.xx {
+        // Every pair adds to a new key. Sized from every pair, as Redis's `zsetTypeCreate` is (it decides the
+        // encoding).
+        let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+        db.insert(
+            key,
+            Value::ZSet(ZSet::with_hint(pairs.len(), max_len).into()),
+            None,
+        );
+    }
+    let version = db.version();
+    let (mut added, mut changed, mut last, mut wrote) = (0, 0, None, false);
+    if let Some(z) = lookup_mut::<ZSet>(db, key, now)? {
+        for &(score, member) in pairs {
+            last = None;
+            let cur = z.score(member);
+            let new = match cur {
+                None if flags.xx => continue,
+                None => {
+                    added += 1;
+                    score
+                }
+                Some(_) if flags.nx => continue,
+                Some(cur) => {
+                    let new = if flags.incr { cur + score } else { score };
+                    // Only INCR (one pair, so nothing is written yet) can make a NaN.
+                    if new.is_nan() {
+                        return Err(CmdError::err(NAN_SCORE));
+                    }
+                    if (flags.gt && new <= cur) || (flags.lt && new >= cur) {
+                        continue;
+                    }
+                    if new != cur {
+                        changed += 1;
+                    }
+                    new
+                }
+            };
+            last = Some(new);
+            if cur != Some(new) {
+                z.insert(member, new);
+                wrote = true;
             }
-            Some(_) if flags.nx => continue,
-            Some(cur) => {
-                let new = if flags.incr { cur + score } else { score };
-                if new.is_nan() {
-                    return Err(CmdError::err(NAN_SCORE));
-                }
-                if (flags.gt && new <= cur) || (flags.lt && new >= cur) {
-                    continue;
-                }
-                if new != cur {
-                    changed += 1;
-                }
-                new
-            }
-        };
-        last = Some(new);
-        if cur != Some(new) {
-            planned.insert(member, new);
-            writes.push((member, new));
         }
     }
-    if !writes.is_empty() {
-        if !exists {
-            // Sized from every pair, as Redis's `zsetTypeCreate` is (it decides the encoding).
-            let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
-            db.insert(
-                key,
-                Value::ZSet(ZSet::with_hint(pairs.len(), max_len).into()),
-                None,
-            );
-        }
-        if let Some(z) = lookup_mut::<ZSet>(db, key, now)? {
-            for (member, score) in writes {
-                z.insert(member, score);
-            }
-        }
+    if !wrote {
+        db.restore_version(version);
     }
     match (flags.incr, last) {
         (true, Some(score)) => out.double(score),
