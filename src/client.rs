@@ -135,6 +135,12 @@ impl Client {
         }
         skip
     }
+    /// Undoes [`Self::take_skip`] for a command that did not run after all.
+    pub fn untake_skip(&mut self, skip: bool) {
+        if skip {
+            self.reply_mode = ReplyMode::SkipNext;
+        }
+    }
     /// After a command: true when its reply is not sent (skipped, or the mode is not ON after it ran, which also
     /// silences CLIENT REPLY OFF|SKIP themselves, as in Redis).
     pub fn reply_suppressed(&self, skipped: bool) -> bool {

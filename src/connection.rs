@@ -67,6 +67,11 @@ async fn serve(
                 state.request_shutdown();
                 return Ok(());
             }
+            Flow::Contended(shard) => {
+                // The rest of the batch, from the command that found its shard busy, runs once it is released.
+                state.store.wait_for(shard).await;
+                continue;
+            }
             Flow::Block => {
                 let blocked = client
                     .blocked
@@ -115,7 +120,7 @@ async fn serve(
 }
 
 /// Runs every complete request in `rbuf` (consuming them) until one stops the batch (blocks, closes, breaks the
-/// protocol), appending replies to `out`. Returns what to do next, and whether the last command's reply is
+/// protocol, or finds its shard held by another thread: that one is left in `rbuf`), appending replies to `out`. Returns what to do next, and whether the last command's reply is
 /// suppressed by CLIENT REPLY OFF|SKIP (for a blocked command, its reply still to come).
 fn run_buffered(
     state: &ServerState,
@@ -127,7 +132,7 @@ fn run_buffered(
     parser.set_max_bulk(state.settings.proto_max_bulk_len());
     let (mut flow, mut at, mut commands, mut silent) = (Flow::Continue, 0, 0, false);
     // The shard lock kept between the commands of this batch; dropped with this function, before any write.
-    let mut held = HeldShard::default();
+    let mut held = HeldShard::new(&state.store, true);
     while flow == Flow::Continue {
         match parser.parse(&rbuf[at..]) {
             Ok(Some(used)) => {
@@ -139,6 +144,11 @@ fn run_buffered(
                 if !argv.is_empty() {
                     let (mark, skip) = (out.buf.len(), client.take_skip());
                     flow = cmd::dispatch(state, client, argv, out, &mut held);
+                    if let Flow::Contended(_) = flow {
+                        // Not run: it stays in the buffer, and keeps its CLIENT REPLY SKIP.
+                        client.untake_skip(skip);
+                        break;
+                    }
                     silent = client.reply_suppressed(skip);
                     if silent {
                         out.buf.truncate(mark);

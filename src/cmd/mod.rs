@@ -289,6 +289,9 @@ pub enum Flow {
     Shutdown,
     /// Flush the replies so far, then wait for `Client::blocked` to be served or time out.
     Block,
+    /// The command did not run: another thread holds its shard. Wait for that shard (see [`HeldShard`]), then run
+    /// the command again.
+    Contended(usize),
 }
 
 /// What a handler sees: the server, the client, the locked shards, the reply buffer and the command's clock.
@@ -562,13 +565,17 @@ pub fn execute<'s>(
     } else {
         &busy
     };
-    let Some(mut shards) = lock_for(&server.store, spec, argv, client, held, busy) else {
-        if spec.has(flag::TRANSACTION) {
+    let mut shards = match lock_for(&server.store, spec, argv, client, held, busy) {
+        Ok(shards) => shards,
+        Err(Refusal::Contended(idx)) => return Flow::Contended(idx),
+        Err(Refusal::Busy) if spec.has(flag::TRANSACTION) => {
             exec_abort(server, client, out, BUSY);
-        } else {
-            out.error(BUSY);
+            return Flow::Continue;
         }
-        return Flow::Continue;
+        Err(Refusal::Busy) => {
+            out.error(BUSY);
+            return Flow::Continue;
+        }
     };
     let now = now_ms();
     // WATCH is spoiled only by real changes (a SET NX that finds the key changes nothing): remember the versions of
@@ -604,12 +611,14 @@ pub fn execute<'s>(
     };
     if !after_writes(&mut shards) {
         // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
-        drop(shards);
-        after_writes(&mut server.store.lock_all());
+        server.store.unlock(shards);
+        let mut all = server.store.lock_all();
+        after_writes(&mut all);
+        server.store.unlock(all);
     } else if flow == Flow::Continue && !client.unwatch_pending {
         held.keep(shards);
     } else {
-        drop(shards);
+        server.store.unlock(shards);
     }
     if client.unwatch_pending {
         transaction::unwatch_all(server, client);
@@ -679,8 +688,8 @@ fn after_write(
 /// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
 /// command; always in ascending order. A single shard comes from `held` when it holds that one; in every other case
 /// `held` is released first, so no lock is ever held while waiting for another (and handlers that lock shards
-/// themselves find them free). `None` when a shard is held by a busy script (see
-/// [`Store::lock_unless_busy`]).
+/// themselves find them free). Refused when a shard is held by a busy script (see [`Store::lock_unless_busy`]), or
+/// when `held` may yield and the single shard needed stays held by another thread for longer than a brief spin.
 fn lock_for<'s>(
     store: &'s Store,
     spec: &CommandSpec,
@@ -688,7 +697,7 @@ fn lock_for<'s>(
     client: &Client,
     held: &mut HeldShard<'s>,
     busy: &dyn Fn(usize) -> bool,
-) -> Option<Locked<'s>> {
+) -> Result<Locked<'s>, Refusal> {
     if !spec.has(flag::TRANSACTION | flag::ALL_SHARDS) {
         let mut shards = spec.key_indices(argv).map(|i| store.shard_of(argv.get(i)));
         if let Some(first) = shards.next() {
@@ -696,22 +705,29 @@ fn lock_for<'s>(
             let mut others: Vec<usize> = shards.filter(|&s| s != first).collect();
             if others.is_empty() {
                 if let Some(locked) = held.take(first) {
-                    return Some(locked);
+                    return Ok(locked);
                 }
-                return store.lock_unless_busy(&[first], busy);
+                if held.may_yield() {
+                    return match store.try_lock_briefly(first) {
+                        Some(guard) => Ok(Locked::One(first, guard)),
+                        None if busy(first) => Err(Refusal::Busy),
+                        None => Err(Refusal::Contended(first)),
+                    };
+                }
+                return store.lock_unless_busy(&[first], busy).ok_or(Refusal::Busy);
             }
             held.release();
             others.push(first);
             others.sort_unstable();
             others.dedup();
-            return store.lock_unless_busy(&others, busy);
+            return store.lock_unless_busy(&others, busy).ok_or(Refusal::Busy);
         }
     }
     held.release();
     if spec.has(flag::TRANSACTION) {
         let queue = client.multi.as_ref().map_or(&[][..], |tx| &tx.queue[..]);
         if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
-            return store.lock_all_unless_busy(busy);
+            return store.lock_all_unless_busy(busy).ok_or(Refusal::Busy);
         }
         let mut idx: Vec<usize> = queue
             .iter()
@@ -722,12 +738,20 @@ fn lock_for<'s>(
             .collect();
         idx.sort_unstable();
         idx.dedup();
-        return store.lock_unless_busy(&idx, busy);
+        return store.lock_unless_busy(&idx, busy).ok_or(Refusal::Busy);
     }
     if spec.has(flag::ALL_SHARDS) {
-        return store.lock_all_unless_busy(busy);
+        return store.lock_all_unless_busy(busy).ok_or(Refusal::Busy);
     }
-    Some(Locked::None)
+    Ok(Locked::None)
+}
+
+/// Why [`lock_for`] did not lock.
+enum Refusal {
+    /// A busy script holds a shard: the command gets BUSY.
+    Busy,
+    /// Another thread holds the command's one shard: wait for it asynchronously, then run the command again.
+    Contended(usize),
 }
 
 /// Writes a HELP reply: the lines as status strings, as Redis's `addReplyHelp` does.
@@ -889,7 +913,7 @@ pub mod testing {
                 &mut self.client,
                 argv.argv(),
                 &mut self.out,
-                &mut crate::store::HeldShard::default(),
+                &mut crate::store::HeldShard::new(&self.server.store, false),
             );
             std::mem::take(&mut self.out.buf)
         }

@@ -325,7 +325,7 @@ impl Session {
             &mut self.client,
             argv,
             &mut out,
-            &mut HeldShard::default(),
+            &mut HeldShard::new(&self.state.local.store, false),
         ) {
             Flow::Close => Pending::Close(out.buf),
             _ => Pending::Ready(out.buf),

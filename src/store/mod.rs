@@ -20,10 +20,12 @@ mod value;
 mod watch;
 mod zset;
 
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use dict::Dict;
@@ -64,6 +66,15 @@ impl Shard {
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
     ring: Ring,
+    /// Per shard: connections waiting for it to be released (see [`HeldShard`]).
+    waiters: Box<[Waiters]>,
+}
+
+/// Connection tasks waiting for one shard without holding their thread (see [`Store::wait_for`]).
+#[derive(Default)]
+struct Waiters {
+    count: AtomicUsize,
+    notify: Notify,
 }
 
 impl Store {
@@ -89,7 +100,12 @@ impl Store {
                 })
             })
             .collect();
-        Store { shards, ring }
+        let waiters = (0..n).map(|_| Waiters::default()).collect();
+        Store {
+            shards,
+            ring,
+            waiters,
+        }
     }
 
     /// Number of shards.
@@ -172,13 +188,62 @@ impl Store {
     pub fn try_lock_shard(&self, idx: usize) -> Option<MutexGuard<'_, Shard>> {
         self.shards[idx].try_lock()
     }
+
+    /// Releases a command's locks, waking a connection waiting for each shard released.
+    pub fn unlock(&self, locked: Locked<'_>) {
+        match locked {
+            Locked::None => {}
+            Locked::One(idx, guard) => {
+                drop(guard);
+                self.released(idx);
+            }
+            Locked::Many(guards) => {
+                for (idx, guard) in guards {
+                    drop(guard);
+                    self.released(idx);
+                }
+            }
+        }
+    }
+
+    /// Wakes one connection waiting for shard `idx`, which its caller has just released.
+    fn released(&self, idx: usize) {
+        let waiters = &self.waiters[idx];
+        // Pairs with the fence in `wait_for`: either we see the waiter, or it sees the shard free.
+        fence(Ordering::SeqCst);
+        if waiters.count.load(Ordering::Relaxed) > 0 {
+            waiters.notify.notify_one();
+        }
+    }
+
+    /// Locks shard `idx` if it is free or frees up within a short spin (about a microsecond: one command's critical
+    /// section), for callers that would rather wait in [`Self::wait_for`] than on their thread.
+    pub fn try_lock_briefly(&self, idx: usize) -> Option<MutexGuard<'_, Shard>> {
+        spin(&self.shards[idx], BRIEF_SPINS)
+    }
+
+    /// Waits, without holding the thread, until shard `idx` is released (or [`WAIT_RECHECK`] passes, a safety net for
+    /// holders that release without calling [`Self::unlock`], such as background expiry). The task is woken by the
+    /// releasing thread, so it usually runs next on that thread, where the shard's data already is.
+    pub async fn wait_for(&self, idx: usize) {
+        let waiters = &self.waiters[idx];
+        let notified = waiters.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        waiters.count.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.shards[idx].is_locked() {
+            let _ = tokio::time::timeout(WAIT_RECHECK, notified).await;
+        }
+        waiters.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Locks `shard`, spinning a while before parking the thread. Critical sections here last well under a
 /// microsecond, while parking and waking a thread costs several: a tokio worker that parks stops every connection it
 /// serves, so a short spin wins when the holder is running on another core.
 fn lock_spinning(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    spin(shard).unwrap_or_else(|| shard.lock())
+    spin(shard, SPINS).unwrap_or_else(|| shard.lock())
 }
 
 /// [`lock_spinning`] that gives up once `busy(idx)` says the holder is a busy script. That check (a script's lock
@@ -188,7 +253,7 @@ fn lock_or_busy<'a>(
     idx: usize,
     busy: &dyn Fn(usize) -> bool,
 ) -> Option<MutexGuard<'a, Shard>> {
-    if let Some(guard) = spin(shard) {
+    if let Some(guard) = spin(shard, SPINS) {
         return Some(guard);
     }
     loop {
@@ -201,9 +266,9 @@ fn lock_or_busy<'a>(
     }
 }
 
-/// The spinning part of [`lock_spinning`]: the guard, or `None` when the shard stayed held.
-fn spin(shard: &Mutex<Shard>) -> Option<MutexGuard<'_, Shard>> {
-    for _ in 0..SPINS {
+/// The spinning part of [`lock_spinning`]: the guard, or `None` when the shard stayed held for `spins` turns.
+fn spin(shard: &Mutex<Shard>, spins: usize) -> Option<MutexGuard<'_, Shard>> {
+    for _ in 0..spins {
         // Test before test-and-set: waiting on a read keeps the cache line shared instead of bouncing it.
         if !shard.is_locked() {
             if let Some(guard) = shard.try_lock() {
@@ -218,34 +283,73 @@ fn spin(shard: &Mutex<Shard>) -> Option<MutexGuard<'_, Shard>> {
 /// How long a waiter parks between two checks of whether a busy script holds the shard it waits for.
 const BUSY_POLL: Duration = Duration::from_millis(2);
 
-/// Spin iterations before parking (about 10-20 microseconds).
+/// Spin iterations before parking (about 10-40 microseconds).
 const SPINS: usize = 4096;
+
+/// Spin iterations of [`Store::try_lock_briefly`].
+const BRIEF_SPINS: usize = 128;
+
+/// Longest wait in [`Store::wait_for`] before checking the shard again.
+const WAIT_RECHECK: Duration = Duration::from_millis(1);
 
 /// The one shard lock a connection keeps between the commands of a pipeline that all use that shard: a hot key then
 /// changes hands between threads once per batch of requests instead of once per request, and its data stays in one
 /// core's cache. The connection drops it before it writes replies or waits, so no lock is ever held across I/O (a
 /// `MutexGuard` is not `Send`: the compiler rejects holding one across an `.await`).
-#[derive(Default)]
-pub struct HeldShard<'a>(Option<(usize, MutexGuard<'a, Shard>)>);
+///
+/// A connection also sets `may_yield`: a command whose single shard another thread holds then does not wait on the
+/// thread (spinning, then parking it with every other connection it serves) but gives the thread back and waits in
+/// [`Store::wait_for`]; the releasing thread wakes it, so a hot shard's work gathers on one thread. (Commands on
+/// several shards still wait on the thread: giving back the shards they took and retrying measured slower.)
+pub struct HeldShard<'a> {
+    store: &'a Store,
+    held: Option<(usize, MutexGuard<'a, Shard>)>,
+    may_yield: bool,
+}
 
 impl<'a> HeldShard<'a> {
+    /// Nothing held yet; `may_yield` when the caller can wait for a contended shard asynchronously.
+    pub fn new(store: &'a Store, may_yield: bool) -> Self {
+        HeldShard {
+            store,
+            held: None,
+            may_yield,
+        }
+    }
+    /// True when a contended single shard should be waited for asynchronously rather than on the thread.
+    pub fn may_yield(&self) -> bool {
+        self.may_yield
+    }
     /// The held lock, when it is shard `idx`; otherwise releases whatever is held.
     pub fn take(&mut self, idx: usize) -> Option<Locked<'a>> {
-        match self.0.take() {
+        match self.held.take() {
             Some((i, guard)) if i == idx => Some(Locked::One(i, guard)),
-            _ => None,
+            other => {
+                self.held = other;
+                self.release();
+                None
+            }
         }
     }
     /// Releases the held lock, if any.
     pub fn release(&mut self) {
-        self.0 = None;
+        if let Some((idx, guard)) = self.held.take() {
+            self.store.unlock(Locked::One(idx, guard));
+        }
     }
     /// Keeps a command's lock for the next command when it is a single shard; releases anything else.
     pub fn keep(&mut self, locked: Locked<'a>) {
-        self.0 = match locked {
-            Locked::One(i, guard) => Some((i, guard)),
-            _ => None,
-        };
+        self.release();
+        match locked {
+            Locked::One(idx, guard) => self.held = Some((idx, guard)),
+            other => self.store.unlock(other),
+        }
+    }
+}
+
+impl Drop for HeldShard<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
