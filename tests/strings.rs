@@ -277,3 +277,50 @@ async fn a_lease_is_never_visible_after_its_deadline() {
         t.await.expect("task");
     }
 }
+
+#[test]
+fn pipelined_incrs_on_one_hot_key_from_many_clients_each_run_exactly_once_in_order() {
+    // Every client pipelines batches of INCRs on the same key, so the worker threads contend for its shard and
+    // commands wait for it and run again (Flow::Contended): each must still run exactly once, in its client's order.
+    const CLIENTS: usize = 12;
+    const BATCHES: usize = 100;
+    const DEPTH: usize = 16;
+    let server = Server::start(&["--threads", "2"]);
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = server.raw();
+            std::thread::spawn(move || {
+                let batch = vec![vec!["INCR", "hot"]; DEPTH];
+                let mut seen = Vec::with_capacity(BATCHES * DEPTH);
+                for _ in 0..BATCHES {
+                    for reply in common::pipeline(&mut c, &batch) {
+                        let text = String::from_utf8(reply).unwrap();
+                        seen.push(
+                            text.trim_start_matches(':')
+                                .trim_end()
+                                .parse::<u64>()
+                                .unwrap(),
+                        );
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        let seen = worker.join().unwrap();
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "a client's INCRs ran out of order"
+        );
+        all.extend(seen);
+    }
+    all.sort_unstable();
+    let total = (CLIENTS * BATCHES * DEPTH) as u64;
+    assert_eq!(all, (1..=total).collect::<Vec<_>>());
+    assert_eq!(
+        server.raw().line("GET hot"),
+        format!("${}\r\n{total}\r\n", total.to_string().len())
+    );
+}
