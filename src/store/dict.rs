@@ -15,6 +15,8 @@
 use std::hash::BuildHasher;
 
 use hashbrown::hash_table::HashTable;
+
+use super::key::Key;
 use hashbrown::DefaultHashBuilder;
 
 /// Average entries per table above which the tables double.
@@ -27,7 +29,7 @@ const CURSOR_BITS: u32 = 32;
 #[derive(Clone, Debug)]
 struct Slot<V> {
     hash: u64,
-    key: Box<[u8]>,
+    key: Key,
     value: V,
 }
 

@@ -1,7 +1,9 @@
-//! [`Key`]: a keyspace entry's own copy of its key, stored inside the entry when it is short.
+//! [`Key`]: the stored copy of a key (of the keyspace, or of a hash, set or sorted set [`super::Dict`]), kept inside
+//! its table slot when it is short.
 //!
-//! Most keys are short (`user:1000:session`). Kept inline, a lookup compares the key without following a pointer to
-//! another cache line, and inserting a new key allocates nothing for it. Longer keys go to the heap.
+//! Most keys and members are short (`user:1000:session`, `job:42`). Kept inline, a lookup compares the key without
+//! following a pointer to another cache line, and inserting a new key allocates nothing for it. Longer keys go to the
+//! heap.
 
 use std::ops::Deref;
 
