@@ -689,7 +689,7 @@ fn after_write(
 /// command; always in ascending order. A single shard comes from `held` when it holds that one; in every other case
 /// `held` is released first, so no lock is ever held while waiting for another (and handlers that lock shards
 /// themselves find them free). Refused when a shard is held by a busy script (see [`Store::lock_unless_busy`]), or
-/// when `held` may yield and the single shard needed stays held by another thread for longer than a brief spin.
+/// when `held` may yield and a shard of the command's keys stays held by another thread past a brief spin.
 fn lock_for<'s>(
     store: &'s Store,
     spec: &CommandSpec,
@@ -707,20 +707,13 @@ fn lock_for<'s>(
                 if let Some(locked) = held.take(first) {
                     return Ok(locked);
                 }
-                if held.may_yield() {
-                    return match store.try_lock_briefly(first) {
-                        Some(guard) => Ok(Locked::One(first, guard)),
-                        None if busy(first) => Err(Refusal::Busy),
-                        None => Err(Refusal::Contended(first)),
-                    };
-                }
-                return store.lock_unless_busy(&[first], busy).ok_or(Refusal::Busy);
+                return lock_keys(store, &[first], held.may_yield(), busy);
             }
             held.release();
             others.push(first);
             others.sort_unstable();
             others.dedup();
-            return store.lock_unless_busy(&others, busy).ok_or(Refusal::Busy);
+            return lock_keys(store, &others, held.may_yield(), busy);
         }
     }
     held.release();
@@ -746,11 +739,31 @@ fn lock_for<'s>(
     Ok(Locked::None)
 }
 
+/// Locks the shards of a command's keys (ascending): waiting on the thread, or when `may_yield`, refusing with the
+/// shard that stayed held past a brief spin (after releasing the others) so that the connection waits for it.
+fn lock_keys<'s>(
+    store: &'s Store,
+    shards: &[usize],
+    may_yield: bool,
+    busy: &dyn Fn(usize) -> bool,
+) -> Result<Locked<'s>, Refusal> {
+    if !may_yield {
+        return store.lock_unless_busy(shards, busy).ok_or(Refusal::Busy);
+    }
+    store.try_lock_briefly(shards).map_err(|idx| {
+        if busy(idx) {
+            Refusal::Busy
+        } else {
+            Refusal::Contended(idx)
+        }
+    })
+}
+
 /// Why [`lock_for`] did not lock.
 enum Refusal {
     /// A busy script holds a shard: the command gets BUSY.
     Busy,
-    /// Another thread holds the command's one shard: wait for it asynchronously, then run the command again.
+    /// Another thread holds a shard of the command's keys: wait for it asynchronously, then run the command again.
     Contended(usize),
 }
 

@@ -216,10 +216,28 @@ impl Store {
         }
     }
 
-    /// Locks shard `idx` if it is free or frees up within a short spin (about a microsecond: one command's critical
-    /// section), for callers that would rather wait in [`Self::wait_for`] than on their thread.
-    pub fn try_lock_briefly(&self, idx: usize) -> Option<MutexGuard<'_, Shard>> {
-        spin(&self.shards[idx], BRIEF_SPINS)
+    /// Locks `shards` (ascending, no duplicates) if each is free or frees up within a short spin (about a
+    /// microsecond: one command's critical section), for callers that would rather wait in [`Self::wait_for`] than
+    /// on their thread. Otherwise releases what it took and names the shard that stayed held.
+    pub fn try_lock_briefly(&self, shards: &[usize]) -> Result<Locked<'_>, usize> {
+        let take = |idx: usize| spin(&self.shards[idx], BRIEF_SPINS).ok_or(idx);
+        match shards {
+            [] => Ok(Locked::None),
+            [one] => Ok(Locked::One(*one, take(*one)?)),
+            many => {
+                let mut guards = Vec::with_capacity(many.len());
+                for &idx in many {
+                    match take(idx) {
+                        Ok(guard) => guards.push((idx, guard)),
+                        Err(idx) => {
+                            self.unlock(Locked::Many(guards));
+                            return Err(idx);
+                        }
+                    }
+                }
+                Ok(Locked::Many(guards))
+            }
+        }
     }
 
     /// Waits, without holding the thread, until shard `idx` is released (or [`WAIT_RECHECK`] passes, a safety net for
@@ -299,8 +317,8 @@ const WAIT_RECHECK: Duration = Duration::from_millis(1);
 ///
 /// A connection also sets `may_yield`: a command whose single shard another thread holds then does not wait on the
 /// thread (spinning, then parking it with every other connection it serves) but gives the thread back and waits in
-/// [`Store::wait_for`]; the releasing thread wakes it, so a hot shard's work gathers on one thread. (Commands on
-/// several shards still wait on the thread: giving back the shards they took and retrying measured slower.)
+/// [`Store::wait_for`]; the releasing thread wakes it, so a hot shard's work gathers on one thread. A command on
+/// several shards that finds one held gives back those it took before waiting.
 pub struct HeldShard<'a> {
     store: &'a Store,
     held: Option<(usize, MutexGuard<'a, Shard>)>,
@@ -316,7 +334,7 @@ impl<'a> HeldShard<'a> {
             may_yield,
         }
     }
-    /// True when a contended single shard should be waited for asynchronously rather than on the thread.
+    /// True when contended shards should be waited for asynchronously rather than on the thread.
     pub fn may_yield(&self) -> bool {
         self.may_yield
     }
