@@ -8,6 +8,11 @@ use clap::Parser;
 use ringkv::config::{log_filter, Cli, Role};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: values are allocated on one worker thread and often freed on another (a key
+/// overwritten from another connection), which glibc serves by locking the owning arena.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.role {
