@@ -315,7 +315,7 @@ const WAIT_RECHECK: Duration = Duration::from_millis(1);
 /// core's cache. The connection drops it before it writes replies or waits, so no lock is ever held across I/O (a
 /// `MutexGuard` is not `Send`: the compiler rejects holding one across an `.await`).
 ///
-/// A connection also sets `may_yield`: a command whose single shard another thread holds then does not wait on the
+/// A connection also sets `may_yield`: a command whose shard another thread holds then does not wait on the
 /// thread (spinning, then parking it with every other connection it serves) but gives the thread back and waits in
 /// [`Store::wait_for`]; the releasing thread wakes it, so a hot shard's work gathers on one thread. A command on
 /// several shards that finds one held gives back those it took before waiting.
