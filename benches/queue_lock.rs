@@ -51,6 +51,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
+use tokio::task::JoinHandle;
 
 #[derive(Parser)]
 #[command(
@@ -252,6 +253,43 @@ struct Received {
 
 const STOP: &[u8] = b"stop";
 
+/// Waits for the producers and tells the consumers they are done, then until everything sent has been received (or
+/// every consumer gave up). Returns the seconds the producers took.
+async fn producers_finished(
+    producers: Vec<JoinHandle<Result<()>>>,
+    base: Instant,
+    producers_done: &AtomicBool,
+    received: &AtomicU64,
+    total: u64,
+    consumers: &[JoinHandle<Result<Received>>],
+) -> Result<f64> {
+    for p in producers {
+        p.await??;
+    }
+    let produce_secs = base.elapsed().as_secs_f64();
+    producers_done.store(true, Ordering::Release);
+    while received.load(Ordering::Acquire) < total && !consumers.iter().all(|c| c.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(produce_secs)
+}
+
+/// Sends `stop` (what wakes the consumers still blocked) and gathers what every consumer received.
+async fn stop_consumers(
+    stop: redis::Pipeline,
+    admin: &mut MultiplexedConnection,
+    consumers: Vec<JoinHandle<Result<Received>>>,
+) -> Result<Received> {
+    stop.query_async::<()>(admin).await?;
+    let mut all = Received::default();
+    for c in consumers {
+        let got = c.await??;
+        all.msgs.extend(got.msgs);
+        all.malformed += got.malformed;
+    }
+    Ok(all)
+}
+
 async fn queue(a: QueueArgs) -> Result<()> {
     if a.producers == 0 || a.consumers == 0 || a.lists == 0 || a.pipeline == 0 {
         bail!("--producers, --consumers, --lists and --pipeline must be at least 1");
@@ -344,27 +382,21 @@ async fn queue(a: QueueArgs) -> Result<()> {
             anyhow::Ok(())
         }));
     }
-    for p in producers {
-        p.await??;
-    }
-    let produce_secs = base.elapsed().as_secs_f64();
-    producers_done.store(true, Ordering::Release);
-
-    // Once everything sent has been received (or every consumer gave up), wake the consumers still blocked.
-    while received.load(Ordering::Acquire) < total && !consumers.iter().all(|c| c.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let produce_secs = producers_finished(
+        producers,
+        base,
+        &producers_done,
+        &received,
+        total,
+        &consumers,
+    )
+    .await?;
+    // Wake the consumers still blocked.
     let mut stop = redis::pipe();
     for _ in 0..a.consumers {
         stop.cmd("LPUSH").arg(&lists[0]).arg(STOP).ignore();
     }
-    stop.query_async::<()>(&mut admin).await?;
-    let mut all = Received::default();
-    for c in consumers {
-        let got = c.await??;
-        all.msgs.extend(got.msgs);
-        all.malformed += got.malformed;
-    }
+    let all = stop_consumers(stop, &mut admin, consumers).await?;
 
     // Messages still queued: a consumer stopped early (duplicates made the count reach the total).
     let mut left = 0u64;
@@ -571,14 +603,15 @@ async fn streams(a: StreamsArgs) -> Result<()> {
             anyhow::Ok(())
         }));
     }
-    for p in producers {
-        p.await??;
-    }
-    let produce_secs = base.elapsed().as_secs_f64();
-    producers_done.store(true, Ordering::Release);
-    while received.load(Ordering::Acquire) < total && !consumers.iter().all(|c| c.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let produce_secs = producers_finished(
+        producers,
+        base,
+        &producers_done,
+        &received,
+        total,
+        &consumers,
+    )
+    .await?;
     // One stop entry per consumer wakes those still blocked (one that takes two stops ends by its timeout).
     let mut stop = redis::pipe();
     for _ in 0..a.consumers {
@@ -589,13 +622,7 @@ async fn streams(a: StreamsArgs) -> Result<()> {
             .arg(STOP)
             .ignore();
     }
-    stop.query_async::<()>(&mut admin).await?;
-    let mut all = Received::default();
-    for c in consumers {
-        let got = c.await??;
-        all.msgs.extend(got.msgs);
-        all.malformed += got.malformed;
-    }
+    let all = stop_consumers(stop, &mut admin, consumers).await?;
     let summary: Value = redis::cmd("XPENDING")
         .arg(&key)
         .arg("g")

@@ -160,6 +160,21 @@ fn blocked_xreadgroup_is_served_by_an_xadd_from_another_client_oldest_first() {
     );
 }
 
+/// Sends a blocking `XREADGROUP GROUP g c BLOCK 0 STREAMS s >` without reading its reply.
+fn block_on_group(reader: &mut Raw) {
+    reader.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+}
+
 #[test]
 fn blocked_xreadgroup_fails_when_its_group_or_key_goes_away_as_in_redis_7_2() {
     let server = Server::start(&[]);
@@ -168,47 +183,17 @@ fn blocked_xreadgroup_fails_when_its_group_or_key_goes_away_as_in_redis_7_2() {
     let nogroup =
         "-NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option\r\n";
     let mut reader = server.raw();
-    reader.send_cmd(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "s",
-        ">",
-    ]);
+    block_on_group(&mut reader);
     wait_blocked(&mut admin, 1);
     assert_eq!(admin.line("XGROUP DESTROY s g"), ":1\r\n");
     assert_eq!(reader.reply(), nogroup.as_bytes());
     admin.line("XGROUP CREATE s g $");
-    reader.send_cmd(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "s",
-        ">",
-    ]);
+    block_on_group(&mut reader);
     wait_blocked(&mut admin, 1);
     assert_eq!(admin.line("DEL s"), ":1\r\n");
     assert_eq!(reader.reply(), nogroup.as_bytes());
     admin.line("XGROUP CREATE s g $ MKSTREAM");
-    reader.send_cmd(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "s",
-        ">",
-    ]);
+    block_on_group(&mut reader);
     wait_blocked(&mut admin, 1);
     admin.line("SET s x");
     assert_eq!(
