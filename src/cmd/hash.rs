@@ -8,7 +8,7 @@
 use super::args::{self, is, ScanOpts};
 use super::long_double::LongDouble;
 use super::set::{reply_scan, sample_distinct};
-use super::typed::{lookup, lookup_mut};
+use super::typed::{lookup, update, upsert};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::{Argv, Reply};
@@ -82,8 +82,12 @@ fn hmset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 fn hsetnx(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, field, now) = (argv.get(1), argv.get(2), ctx.now);
-    let hash = lookup_or_create(ctx.db(key), key, now)?;
-    let added = hash.get(field).is_none() && hash.set(field, argv.get(3));
+    // An existing field leaves the hash unchanged, and its WATCHes kept, as in Redis.
+    let make = || Value::Hash(Box::default());
+    let added = upsert::<Hash, _>(ctx.db(key), key, now, make, |hash| {
+        let added = hash.get(field).is_none() && hash.set(field, argv.get(3));
+        (added, added)
+    })?;
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -169,16 +173,11 @@ fn hstrlen(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 fn hdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
-    let db = ctx.db(key);
-    let Some(hash) = lookup_mut::<Hash>(db, key, now)? else {
-        ctx.out.int(0);
-        return Ok(());
-    };
-    let removed = argv.iter_from(2).filter(|f| hash.remove(f)).count();
-    if hash.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.out.int(removed as i64);
+    let removed = update::<Hash, _>(ctx.db(key), key, now, |hash| {
+        let removed = argv.iter_from(2).filter(|f| hash.remove(f)).count();
+        (removed, removed > 0)
+    })?;
+    ctx.out.int(removed.unwrap_or(0) as i64);
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use super::args::{self, is, parse_i64};
 use super::blocking;
-use super::typed::{lookup, lookup_mut, remove_if_empty};
+use super::typed::{lookup, lookup_mut, remove_if_empty, update};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
 use crate::store::{BlockOp, End, Keyspace, Value};
@@ -144,12 +144,11 @@ pub(crate) fn pop(
     count: usize,
     now: u64,
 ) -> Result<Option<Popped>, CmdError> {
-    let Some(list) = lookup_mut::<List>(db, key, now)? else {
-        return Ok(None);
-    };
-    let popped = take(list, end, count);
-    remove_if_empty::<List>(db, key, now);
-    Ok(Some(popped))
+    update::<List, _>(db, key, now, |list| {
+        let popped = take(list, end, count);
+        let changed = !popped.is_empty();
+        (popped, changed)
+    })
 }
 
 /// Pops up to `count` elements from the first of `keys` (in argument order) that holds a list, as LMPOP and the
@@ -379,13 +378,11 @@ fn remove_matches(list: &mut List, element: &[u8], count: i64) -> usize {
 fn lrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, count, element) = (argv.get(1), args::int(argv.get(2))?, argv.get(3));
     let now = ctx.now;
-    let db = ctx.db(key);
-    let removed = match lookup_mut::<List>(db, key, now)? {
-        Some(list) => remove_matches(list, element, count),
-        None => 0,
-    };
-    remove_if_empty::<List>(db, key, now);
-    ctx.out.int(removed as i64);
+    let removed = update::<List, _>(ctx.db(key), key, now, |list| {
+        let removed = remove_matches(list, element, count);
+        (removed, removed > 0)
+    })?;
+    ctx.out.int(removed.unwrap_or(0) as i64);
     Ok(())
 }
 
@@ -419,17 +416,16 @@ fn linsert(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let now = ctx.now;
-    let reply = match lookup_mut::<List>(ctx.db(key), key, now)? {
-        None => 0,
-        Some(list) => match list.iter().position(|e| e.as_slice() == pivot) {
+    let reply = update::<List, _>(ctx.db(key), key, now, |list| {
+        match list.iter().position(|e| e.as_slice() == pivot) {
             Some(i) => {
                 list.insert(i + after as usize, element.to_vec());
-                list.len() as i64
+                (list.len() as i64, true)
             }
-            None => -1,
-        },
-    };
-    ctx.out.int(reply);
+            None => (-1, false),
+        }
+    })?;
+    ctx.out.int(reply.unwrap_or(0));
     Ok(())
 }
 

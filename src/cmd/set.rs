@@ -13,7 +13,7 @@
 use std::hash::Hash as StdHash;
 
 use super::args::{self, is, parse_i64, Cursor, ScanOpts};
-use super::typed::{lookup, lookup_mut, remove_if_empty};
+use super::typed::{lookup, lookup_mut, remove_if_empty, update, upsert};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::{Argv, Reply};
@@ -45,20 +45,22 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sscan", -3, READONLY, Keys::FIRST, sscan),
 ];
 
-/// The set at `key`, created (in the encoding Redis picks for `first` and `size_hint` members) when missing; the caller
-/// must then add a member. WRONGTYPE for another type.
-fn lookup_or_create<'a>(
-    db: &'a mut Keyspace,
+/// Adds `members` (the first of them `first`, about `size_hint` of them) to the set at `key`, created in the encoding
+/// Redis picks for them when missing; returns how many were new. Adding only present members changes nothing, so it
+/// spoils no WATCH (see [`update`]). WRONGTYPE for another type.
+fn add_members<'m>(
+    db: &mut Keyspace,
     key: &[u8],
     now: u64,
     first: &[u8],
     size_hint: usize,
-) -> Result<&'a mut Set, CmdError> {
+    members: impl Iterator<Item = &'m [u8]>,
+) -> Result<usize, CmdError> {
     let make = || Value::Set(Set::for_members(first, size_hint).into());
-    match &mut db.get_or_insert_with(key, now, make).value {
-        Value::Set(s) => Ok(s),
-        _ => Err(CmdError::WrongType),
-    }
+    upsert::<Set, _>(db, key, now, make, |set| {
+        let added = members.filter(|m| set.insert(m)).count();
+        (added, added > 0)
+    })
 }
 
 /// Writes members as a RESP3 set (an array in RESP2).
@@ -111,21 +113,19 @@ pub(super) fn sample_distinct<T: Copy + Eq + StdHash>(
 
 fn sadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
-    let set = lookup_or_create(ctx.db(key), key, now, argv.get(2), argv.len() - 2)?;
-    let added = argv.iter_from(2).filter(|m| set.insert(m)).count();
+    let (first, n) = (argv.get(2), argv.len() - 2);
+    let added = add_members(ctx.db(key), key, now, first, n, argv.iter_from(2))?;
     ctx.out.int(added as i64);
     Ok(())
 }
 
 fn srem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
-    let db = ctx.db(key);
-    let removed = match lookup_mut::<Set>(db, key, now)? {
-        Some(set) => argv.iter_from(2).filter(|m| set.remove(m)).count(),
-        None => 0,
-    };
-    remove_if_empty::<Set>(db, key, now);
-    ctx.out.int(removed as i64);
+    let removed = update::<Set, _>(ctx.db(key), key, now, |set| {
+        let removed = argv.iter_from(2).filter(|m| set.remove(m)).count();
+        (removed, removed > 0)
+    })?;
+    ctx.out.int(removed.unwrap_or(0) as i64);
     Ok(())
 }
 
@@ -181,6 +181,12 @@ fn spop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     };
     let (key, now) = (argv.get(1), ctx.now);
     let (db, out) = ctx.db_out(key);
+    if count == Some(0) {
+        // Popping nothing changes nothing, so spoils no WATCH (as in Redis); the type is still checked.
+        lookup::<Set>(db, key, now)?;
+        out.set(0);
+        return Ok(());
+    }
     let Some(set) = lookup_mut::<Set>(db, key, now)? else {
         match count {
             None => out.null(),
@@ -259,14 +265,18 @@ fn smove(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         return Ok(());
     }
     lookup::<Set>(ctx.db(dst), dst, now)?;
-    let moved = match lookup_mut::<Set>(ctx.db(src), src, now)? {
-        Some(s) if src == dst => s.contains(member),
-        Some(s) => s.remove(member),
-        None => false,
+    let moved = if src == dst {
+        lookup::<Set>(ctx.db(src), src, now)?.is_some_and(|s| s.contains(member))
+    } else {
+        let removed = update::<Set, _>(ctx.db(src), src, now, |s| {
+            let removed = s.remove(member);
+            (removed, removed)
+        })?;
+        removed == Some(true)
     };
     if moved && src != dst {
-        remove_if_empty::<Set>(ctx.db(src), src, now);
-        lookup_or_create(ctx.db(dst), dst, now, member, 1)?.insert(member);
+        // A member the destination already has leaves it unchanged (and its WATCHes kept, as in Redis).
+        add_members(ctx.db(dst), dst, now, member, 1, std::iter::once(member))?;
     }
     ctx.out.int(moved as i64);
     Ok(())

@@ -41,6 +41,44 @@ pub(crate) fn lookup_mut<'a, T: Container>(
     }
 }
 
+/// Changes the container at `key` with `f` (`None` when the key does not exist), then deletes the key if `f` emptied
+/// it. `f` returns its result and whether it changed anything; when it did not, the keyspace version taken by
+/// [`lookup_mut`] is put back, so a command that changes nothing (LREM without a match, SREM of absent members)
+/// spoils no WATCH: Redis signals a key only when a command wrote it.
+pub(crate) fn update<T: Container, R>(
+    db: &mut Keyspace,
+    key: &[u8],
+    now: u64,
+    f: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<Option<R>, CmdError> {
+    let version = db.version();
+    let Some(container) = lookup_mut::<T>(db, key, now)? else {
+        return Ok(None);
+    };
+    let (result, changed) = f(container);
+    if changed {
+        remove_if_empty::<T>(db, key, now);
+    } else {
+        db.restore_version(version);
+    }
+    Ok(Some(result))
+}
+
+/// [`update`] on the container at `key`, created with `make()` first when the key does not exist (a new key is a
+/// change, so `f` must then fill it and report a change). WRONGTYPE when the key holds another type.
+pub(crate) fn upsert<T: Container, R>(
+    db: &mut Keyspace,
+    key: &[u8],
+    now: u64,
+    make: impl FnOnce() -> Value,
+    f: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<R, CmdError> {
+    if lookup::<T>(db, key, now)?.is_none() {
+        db.insert(key, make(), None);
+    }
+    update(db, key, now, f)?.ok_or(CmdError::WrongType)
+}
+
 /// Deletes `key` if it holds an empty container of type `T`.
 pub(crate) fn remove_if_empty<T: Container>(db: &mut Keyspace, key: &[u8], now: u64) {
     if matches!(lookup::<T>(db, key, now), Ok(Some(c)) if c.is_empty()) {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use super::args::{self, is, parse_f64, parse_i64, Cursor, ScanOpts};
 use super::set::{reply_scan, sample_distinct};
-use super::typed::{lookup, lookup_mut, remove_if_empty};
+use super::typed::{lookup, lookup_mut, update};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::reply::format_double;
@@ -130,17 +130,16 @@ fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&ZSet>, &mut Reply)) ->
     Ok(())
 }
 
-/// Runs `f` on the zset at `key` to change it (nothing when missing), then deletes the key if `f` emptied it.
-fn modify<T>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    f: impl FnOnce(Option<&mut ZSet>, &mut Reply) -> Result<T, CmdError>,
-) -> Result<T, CmdError> {
+/// Removes from the zset at `key` what `f` picks, through [`update`] (so removing nothing spoils no WATCH), and
+/// replies how many members went.
+fn remove_members(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut ZSet) -> usize) -> CmdResult {
     let now = ctx.now;
-    let (db, out) = ctx.db_out(key);
-    let result = f(lookup_mut::<ZSet>(db, key, now)?, out);
-    remove_if_empty::<ZSet>(db, key, now);
-    result
+    let removed = update::<ZSet, _>(ctx.db(key), key, now, |z| {
+        let removed = f(z);
+        (removed, removed > 0)
+    })?;
+    ctx.out.int(removed.unwrap_or(0) as i64);
+    Ok(())
 }
 
 /// Writes member/score pairs: with scores, a flat array in RESP2 and an array of [member, double] pairs in RESP3 (or
@@ -303,13 +302,9 @@ fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> Cm
 }
 
 fn zrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let removed = modify(ctx, argv.get(1), |z, _| {
-        Ok(z.map_or(0, |z| {
-            argv.iter_from(2).filter(|m| z.remove(m).is_some()).count()
-        }))
-    })?;
-    ctx.out.int(removed as i64);
-    Ok(())
+    remove_members(ctx, argv.get(1), |z| {
+        argv.iter_from(2).filter(|m| z.remove(m).is_some()).count()
+    })
 }
 
 fn zscore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -714,8 +709,7 @@ fn zlexcount(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// Removes the members at ascending ranks `[lo, lo + n)` of the zset at `key` (as computed by `span` on it) and
 /// replies how many went.
 fn remove_span(ctx: &mut Ctx, key: &[u8], span: impl FnOnce(&ZSet) -> (usize, usize)) -> CmdResult {
-    let removed = modify(ctx, key, |z, _| {
-        let Some(z) = z else { return Ok(0) };
+    remove_members(ctx, key, |z| {
         let (lo, n) = span(z);
         let members: Vec<Vec<u8>> = z
             .range(lo, false)
@@ -725,10 +719,8 @@ fn remove_span(ctx: &mut Ctx, key: &[u8], span: impl FnOnce(&ZSet) -> (usize, us
         members.iter().for_each(|m| {
             z.remove(m);
         });
-        Ok(members.len())
-    })?;
-    ctx.out.int(removed as i64);
-    Ok(())
+        members.len()
+    })
 }
 
 fn zremrangebyscore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -787,19 +779,19 @@ fn zpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
         },
         _ => return Err(CmdError::Syntax),
     };
-    modify(ctx, argv.get(1), |z, out| {
-        let popped = z.map_or_else(Vec::new, |z| pop(z, max, count.unwrap_or(1)));
-        match (count, popped.first()) {
-            (None, Some((m, s))) => {
-                out.array(2);
-                out.bulk(m);
-                out.double(*s);
-            }
-            (None, None) => out.array(0),
-            (Some(_), _) => reply_popped(out, &popped, false),
+    let (key, now) = (argv.get(1), ctx.now);
+    let popped = pop_key(ctx.db(key), key, max, count.unwrap_or(1), now)?.unwrap_or_default();
+    let out = &mut *ctx.out;
+    match (count, popped.first()) {
+        (None, Some((m, s))) => {
+            out.array(2);
+            out.bulk(m);
+            out.double(*s);
         }
-        Ok(())
-    })
+        (None, None) => out.array(0),
+        (Some(_), _) => reply_popped(out, &popped, false),
+    }
+    Ok(())
 }
 
 fn zpopmin(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -822,12 +814,11 @@ pub(crate) fn pop_key(
     count: usize,
     now: u64,
 ) -> Result<Option<Popped>, CmdError> {
-    let Some(z) = lookup_mut::<ZSet>(db, key, now)? else {
-        return Ok(None);
-    };
-    let popped = pop(z, max, count);
-    remove_if_empty::<ZSet>(db, key, now);
-    Ok(Some(popped))
+    update::<ZSet, _>(db, key, now, |z| {
+        let popped = pop(z, max, count);
+        let changed = !popped.is_empty();
+        (popped, changed)
+    })
 }
 
 /// True when `key` holds a non-empty zset (a blocked BZPOPMIN can be served).
