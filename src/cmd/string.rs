@@ -482,10 +482,13 @@ fn getex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         return Ok(());
     };
     let value = as_str(entry)?;
+    let had_deadline = entry.expires_at().is_some();
     let expiry = opts.ttl.resolve(Expiry::Keep, now, "getex")?;
     out.bulk(value);
     match expiry {
+        // PERSIST on a key without a deadline changes nothing, so spoils no WATCH, as in Redis.
         Expiry::Keep => {}
+        Expiry::Clear if !had_deadline => {}
         // A deadline already past (EXAT/PXAT) makes the key vanish at once: it is never read again.
         Expiry::Clear | Expiry::At(_) => {
             db.set_expiry(key, expiry.apply(None), now);
@@ -725,16 +728,24 @@ fn setrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let offset = usize::try_from(offset).map_err(|_| CmdError::err("offset is out of range"))?;
     let max = ctx.server.settings.proto_max_bulk_len();
     let (db, out) = ctx.db_out(key);
+    if patch.is_empty() {
+        // Nothing to write: only the length, read without taking the value to change (no WATCH spoiled, as in
+        // Redis).
+        let len = db
+            .get(key, now)
+            .map(as_str)
+            .transpose()?
+            .map_or(0, <[u8]>::len);
+        out.int(len as i64);
+        return Ok(());
+    }
     let len = match db.get_mut(key, now) {
         Some(e) => {
             let s = as_str_mut(e)?;
-            if !patch.is_empty() {
-                check_size(max, offset, patch.len())?;
-                write_at(s, offset, patch);
-            }
+            check_size(max, offset, patch.len())?;
+            write_at(s, offset, patch);
             s.len()
         }
-        None if patch.is_empty() => 0,
         None => {
             check_size(max, offset, patch.len())?;
             let mut s = Vec::new();
