@@ -18,7 +18,7 @@ use std::time::Duration;
 pub(super) use group::{group_reader_wake, reply_group_read, GroupRead, Wake};
 
 use super::args::{c_str, is, parse_i64};
-use super::typed::{lookup, lookup_mut, Container};
+use super::typed::{lookup, lookup_mut, update, Container};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::{Argv, Reply};
 use crate::store::stream::{AppendError, Fields, IdSpec, StreamId};
@@ -374,11 +374,11 @@ fn xtrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let key = argv.get(1);
     let (db, out) = ctx.db_out(key);
-    let removed = match lookup::<Stream>(db, key, now)? {
-        None => 0,
-        Some(_) => lookup_mut::<Stream>(db, key, now)?.map_or(0, |s| apply_trim(s, trim)),
-    };
-    out.int(removed as i64);
+    let removed = update::<Stream, _>(db, key, now, |s| {
+        let removed = apply_trim(s, trim);
+        (removed, removed > 0)
+    })?;
+    out.int(removed.unwrap_or(0) as i64);
     Ok(())
 }
 
@@ -469,11 +469,11 @@ fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let key = argv.get(1);
     let (db, out) = ctx.db_out(key);
-    let deleted = match lookup::<Stream>(db, key, now)? {
-        None => 0,
-        Some(_) => lookup_mut::<Stream>(db, key, now)?.map_or(0, |s| s.delete(&ids)),
-    };
-    out.int(deleted as i64);
+    let deleted = update::<Stream, _>(db, key, now, |s| {
+        let deleted = s.delete(&ids);
+        (deleted, deleted > 0)
+    })?;
+    out.int(deleted.unwrap_or(0) as i64);
     Ok(())
 }
 

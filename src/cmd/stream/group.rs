@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::super::args::{c_str, is, parse_i64};
 use super::super::list::Keyspaces;
-use super::super::typed::{lookup, lookup_mut};
+use super::super::typed::{lookup, lookup_mut, update};
 use super::super::{blocking, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use super::{end_bound, parse_id, parse_strict_id, reply_entries, reply_entry, start_bound};
 use crate::protocol::{Argv, Reply};
@@ -173,7 +173,9 @@ pub(in crate::cmd) fn reply_group_read<K: AsRef<[u8]>>(
 
 /// Reads for `read` on each key (whose stream and group exist): with `Some(id)` the consumer's pending entries after
 /// `id` (always replied, even empty), with `None` (`>`) the group's new entries (replied when there are some). Writes
-/// XREAD's reply shape and returns true, or writes nothing and returns false when no key was served.
+/// XREAD's reply shape and returns true, or writes nothing and returns false when no key was served. A key that
+/// delivers nothing keeps its keyspace version (see [`update`]): as in Redis, a read that hands out no entry spoils
+/// no WATCH, though it may have created or touched the consumer.
 fn read_group_keys<K: AsRef<[u8]>>(
     dbs: &mut impl Keyspaces,
     out: &mut Reply,
@@ -185,47 +187,14 @@ fn read_group_keys<K: AsRef<[u8]>>(
     let mut parts: Vec<(&[u8], Reply)> = Vec::new();
     for (key, id) in keys.iter().zip(ids) {
         let key = key.as_ref();
-        let Ok(Some(stream)) = lookup_mut::<Stream>(dbs.keyspace(key), key, now) else {
-            continue;
-        };
         let mut part = Reply::scratch(out.resp3());
-        match *id {
-            Some(after) => {
-                let Some(history) =
-                    stream.read_history(read.group, read.consumer, after, read.count, now)
-                else {
-                    continue;
-                };
-                part.array(history.len());
-                for (id, exists) in history {
-                    if exists {
-                        reply_stream_entry(&mut part, stream, id);
-                    } else {
-                        // Deleted since it was delivered: the ID with a null for the fields, as Redis.
-                        part.array(2);
-                        reply_id(&mut part, id);
-                        part.null_array();
-                    }
-                }
-            }
-            None => {
-                let Some(g) = stream.group_mut(read.group) else {
-                    continue;
-                };
-                g.touch_consumer(read.consumer, now);
-                let delivered =
-                    stream.read_group(read.group, read.consumer, read.count, read.noack, now);
-                if delivered.is_empty() {
-                    continue;
-                }
-                let entries: Vec<_> = delivered
-                    .iter()
-                    .filter_map(|&id| Some((id, stream.get(id)?)))
-                    .collect();
-                reply_entries(&mut part, &entries);
-            }
+        let served = update::<Stream, _>(dbs.keyspace(key), key, now, |stream| {
+            let delivered = read_group_key(stream, &mut part, *id, read, now);
+            (delivered.is_some(), delivered == Some(true))
+        });
+        if let Ok(Some(true)) = served {
+            parts.push((key, part));
         }
-        parts.push((key, part));
     }
     if parts.is_empty() {
         return false;
@@ -243,6 +212,50 @@ fn read_group_keys<K: AsRef<[u8]>>(
         out.raw(&part.buf);
     }
     true
+}
+
+/// One key of [`read_group_keys`]: writes its part of the reply into `part` and returns whether it delivered any
+/// entry, or `None` when the key is not served.
+fn read_group_key(
+    stream: &mut Stream,
+    part: &mut Reply,
+    id: Option<StreamId>,
+    read: &GroupRead,
+    now: u64,
+) -> Option<bool> {
+    match id {
+        Some(after) => {
+            let history = stream.read_history(read.group, read.consumer, after, read.count, now)?;
+            part.array(history.len());
+            for &(id, exists) in &history {
+                if exists {
+                    reply_stream_entry(part, stream, id);
+                } else {
+                    // Deleted since it was delivered: the ID with a null for the fields, as Redis.
+                    part.array(2);
+                    reply_id(part, id);
+                    part.null_array();
+                }
+            }
+            Some(!history.is_empty())
+        }
+        None => {
+            stream
+                .group_mut(read.group)?
+                .touch_consumer(read.consumer, now);
+            let delivered =
+                stream.read_group(read.group, read.consumer, read.count, read.noack, now);
+            if delivered.is_empty() {
+                return None;
+            }
+            let entries: Vec<_> = delivered
+                .iter()
+                .filter_map(|&id| Some((id, stream.get(id)?)))
+                .collect();
+            reply_entries(part, &entries);
+            Some(true)
+        }
+    }
 }
 
 pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -485,11 +498,13 @@ pub(in crate::cmd) fn xack(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         .iter_from(3)
         .map(parse_strict_id)
         .collect::<Result<Vec<_>, _>>()?;
-    let acked = match lookup_mut::<Stream>(db, key, now)?.and_then(|s| s.group_mut(group)) {
-        Some(g) => ids.into_iter().filter(|&id| g.ack(id)).count(),
-        None => 0,
-    };
-    out.int(acked as i64);
+    let acked = update::<Stream, _>(db, key, now, |s| {
+        let acked = s
+            .group_mut(group)
+            .map_or(0, |g| ids.iter().filter(|&&id| g.ack(id)).count());
+        (acked, acked > 0)
+    })?;
+    out.int(acked.unwrap_or(0) as i64);
     Ok(())
 }
 
@@ -700,13 +715,17 @@ pub(in crate::cmd) fn xclaim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         last_id,
     };
     let (db, out) = ctx.db_out(key);
-    let Some(stream) = lookup_mut::<Stream>(db, key, now)? else {
+    // Claiming nothing spoils no WATCH (see [`update`]), though the consumer may have been created.
+    let found = update::<Stream, _>(db, key, now, |stream| {
+        let Some(claimed) = stream.claim(group, argv.get(3), &ids, &opts, now) else {
+            return (false, false);
+        };
+        reply_claimed(out, stream, &claimed, justid);
+        (true, !claimed.is_empty())
+    })?;
+    if found != Some(true) {
         return Err(nogroup_key(key, group));
-    };
-    let claimed = stream
-        .claim(group, argv.get(3), &ids, &opts, now)
-        .ok_or_else(|| nogroup_key(key, group))?;
-    reply_claimed(out, stream, &claimed, justid);
+    }
     Ok(())
 }
 
@@ -743,16 +762,22 @@ pub(in crate::cmd) fn xautoclaim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let (key, group) = (argv.get(1), argv.get(2));
     let (db, out) = ctx.db_out(key);
-    let stream = lookup_mut::<Stream>(db, key, now)?.ok_or_else(|| nogroup_key(key, group))?;
-    let done = stream
-        .autoclaim(group, argv.get(3), scan, now)
-        .ok_or_else(|| nogroup_key(key, group))?;
-    out.array(3);
-    reply_id(out, done.next);
-    reply_claimed(out, stream, &done.claimed, justid);
-    out.array(done.deleted.len());
-    for id in done.deleted {
-        reply_id(out, id);
+    // Claiming and dropping nothing spoils no WATCH (see [`update`]), though the consumer may have been created.
+    let found = update::<Stream, _>(db, key, now, |stream| {
+        let Some(done) = stream.autoclaim(group, argv.get(3), scan, now) else {
+            return (false, false);
+        };
+        out.array(3);
+        reply_id(out, done.next);
+        reply_claimed(out, stream, &done.claimed, justid);
+        out.array(done.deleted.len());
+        for &id in &done.deleted {
+            reply_id(out, id);
+        }
+        (true, !done.claimed.is_empty() || !done.deleted.is_empty())
+    })?;
+    if found != Some(true) {
+        return Err(nogroup_key(key, group));
     }
     Ok(())
 }
