@@ -122,8 +122,9 @@ fn exec_replies_use_the_client_protocol() {
     assert_eq!(c.line("EXEC"), "*2\r\n_\r\n+OK\r\n");
 }
 
-/// Commands that fail, or are refused by their own flags, change nothing: a client WATCHing their key still commits.
-/// Each case: (key to watch, the command another client runs, the start of its reply). Checked against Redis 7.0.15.
+/// Commands that fail, are refused by their own flags, or find nothing to change, change nothing: a client WATCHing
+/// their key still commits. Each case: (key to watch, the command another client runs, the start of its reply).
+/// Checked against Redis 7.0.15.
 const NO_CHANGE: &[(&str, &[&str], &str)] = &[
     (
         "s",
@@ -194,6 +195,41 @@ const NO_CHANGE: &[(&str, &[&str], &str)] = &[
     ),
     ("str", &["SET", "str", "v", "NX"], "$-1"),
     ("nok", &["RENAME", "nok", "x"], "-ERR no such key"),
+    ("l", &["LREM", "l", "0", "x"], ":0"),
+    ("l", &["LINSERT", "l", "BEFORE", "x", "y"], ":-1"),
+    ("l", &["LPOP", "l", "0"], "*0"),
+    ("l", &["RPOP", "l", "0"], "*0"),
+    ("set", &["SREM", "set", "x"], ":0"),
+    ("set", &["SADD", "set", "a"], ":0"),
+    ("set", &["SMOVE", "set", "dst", "x"], ":0"),
+    ("dst", &["SMOVE", "set", "dst", "x"], ":0"),
+    ("set", &["SMOVE", "set", "set", "a"], ":1"),
+    ("set", &["SPOP", "set", "0"], "*0"),
+    ("h", &["HDEL", "h", "x"], ":0"),
+    ("h", &["HSETNX", "h", "s", "y"], ":0"),
+    ("z", &["ZREM", "z", "x"], ":0"),
+    ("z", &["ZREMRANGEBYSCORE", "z", "5", "6"], ":0"),
+    ("z", &["ZREMRANGEBYRANK", "z", "5", "6"], ":0"),
+    ("z", &["ZREMRANGEBYLEX", "z", "[x", "[z"], ":0"),
+    ("z", &["ZPOPMIN", "z", "0"], "*0"),
+    ("str", &["SETRANGE", "str", "0", ""], ":3"),
+    ("str", &["GETEX", "str", "PERSIST"], "$3"),
+    ("ps", &["XACK", "ps", "g", "9-0"], ":0"),
+    ("ps", &["XDEL", "ps", "9-0"], ":0"),
+    ("ps", &["XTRIM", "ps", "MAXLEN", "10"], ":0"),
+    ("ps", &["XCLAIM", "ps", "g", "c2", "3600000", "1-0"], "*0"),
+    ("ps", &["XAUTOCLAIM", "ps", "g", "c2", "3600000", "0"], "*3"),
+    ("s", &["XAUTOCLAIM", "s", "g", "c", "0", "0"], "*3"),
+    (
+        "ps",
+        &["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "ps", ">"],
+        "*-1",
+    ),
+    (
+        "ps",
+        &["XREADGROUP", "GROUP", "g", "c3", "STREAMS", "ps", "0"],
+        "*1",
+    ),
 ];
 
 const NO_CHANGE_SETUP: &[&[&str]] = &[
@@ -205,6 +241,12 @@ const NO_CHANGE_SETUP: &[&[&str]] = &[
     &["HSET", "h", "big", "9223372036854775807", "s", "x"],
     &["ZADD", "z", "1", "a", "2", "b"],
     &["ZADD", "zi", "inf", "m"],
+    &["SADD", "set", "a", "b"],
+    &["SADD", "dst", "z"],
+    // A stream whose entry 1-0 is pending for consumer c1.
+    &["XADD", "ps", "1-0", "f", "v"],
+    &["XGROUP", "CREATE", "ps", "g", "0"],
+    &["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "ps", ">"],
 ];
 
 #[test]
@@ -231,6 +273,14 @@ fn a_command_that_changes_nothing_does_not_spoil_watch() {
     for command in [
         &["ZADD", "z", "XX", "5", "a"][..],
         &["LTRIM", "l", "0", "-1"],
+        &["LREM", "l", "0", "a"],
+        &["SREM", "set", "a"],
+        &["SADD", "set", "new"],
+        &["SMOVE", "set", "dst", "b"],
+        &["HSETNX", "h", "new", "y"],
+        &["ZREMRANGEBYRANK", "z", "0", "0"],
+        &["SETRANGE", "str", "0", "x"],
+        &["XDEL", "ps", "1-0"],
     ] {
         watcher.cmd(&["WATCH", command[1]]);
         other.cmd(command);
