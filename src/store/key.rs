@@ -31,6 +31,13 @@ impl From<&[u8]> for Key {
     }
 }
 
+impl Default for Key {
+    /// The empty key (inline): what a slot holds once its key has been moved out.
+    fn default() -> Self {
+        Key::Inline(0, [0; INLINE_MAX])
+    }
+}
+
 impl Deref for Key {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
