@@ -120,8 +120,9 @@ async fn serve(
 }
 
 /// Runs every complete request in `rbuf` (consuming them) until one stops the batch (blocks, closes, breaks the
-/// protocol, or finds its shard held by another thread: that one is left in `rbuf`), appending replies to `out`. Returns what to do next, and whether the last command's reply is
-/// suppressed by CLIENT REPLY OFF|SKIP (for a blocked command, its reply still to come).
+/// protocol, or finds its shard held by another thread: that one is left in `rbuf`), appending replies to `out`.
+/// Returns what to do next, and whether the last command's reply is suppressed by CLIENT REPLY OFF|SKIP (for a
+/// blocked command, its reply still to come).
 fn run_buffered(
     state: &ServerState,
     client: &mut Client,
