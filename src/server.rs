@@ -13,7 +13,7 @@ use crate::config::{Config, Settings};
 use crate::connection;
 use crate::pubsub::PubSub;
 use crate::script::Scripts;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Locked, Store};
 
 /// Server-wide counters for INFO stats.
 #[derive(Default)]
@@ -160,6 +160,7 @@ async fn expire_keys(state: Arc<ServerState>) {
             for db in shard.dbs.iter_mut() {
                 busy |= db.expire_step(now, PER_STEP) == PER_STEP;
             }
+            state.store.unlock(Locked::One(idx, shard));
         }
         let pause = if busy {
             Duration::from_millis(1)

@@ -305,6 +305,7 @@ pub fn end_wait(server: &ServerState, waiter: &Arc<Waiter>) {
             .blocked
             .remove(waiter.db, key, waiter);
     }
+    server.store.unlock(shards);
 }
 
 /// The reply of a wait that timed out (or was unblocked with TIMEOUT): a null array, as Redis.

@@ -173,6 +173,7 @@ pub fn unwatch_all(server: &ServerState, client: &mut Client) {
             .watched
             .remove(*db, key, &watch.state);
     }
+    store.unlock(shards);
 }
 
 #[cfg(test)]

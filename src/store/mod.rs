@@ -240,9 +240,9 @@ impl Store {
         }
     }
 
-    /// Waits, without holding the thread, until shard `idx` is released (or [`WAIT_RECHECK`] passes, a safety net for
-    /// holders that release without calling [`Self::unlock`], such as background expiry). The task is woken by the
-    /// releasing thread, so it usually runs next on that thread, where the shard's data already is.
+    /// Waits, without holding the thread, until shard `idx` is released (or [`WAIT_RECHECK`] passes: a safety net for
+    /// any holder that releases without [`Self::unlock`]). The task is woken by the releasing thread, so it usually
+    /// runs next on that thread, where the shard's data already is.
     pub async fn wait_for(&self, idx: usize) {
         let waiters = &self.waiters[idx];
         let notified = waiters.notify.notified();
