@@ -707,13 +707,13 @@ fn lock_for<'s>(
                 if let Some(locked) = held.take(first) {
                     return Ok(locked);
                 }
-                return lock_keys(store, &[first], held.may_yield(), busy);
+                return lock_key_shards(store, &[first], held.may_yield(), busy);
             }
             held.release();
             others.push(first);
             others.sort_unstable();
             others.dedup();
-            return lock_keys(store, &others, held.may_yield(), busy);
+            return lock_key_shards(store, &others, held.may_yield(), busy);
         }
     }
     held.release();
@@ -741,7 +741,7 @@ fn lock_for<'s>(
 
 /// Locks the shards of a command's keys (ascending): waiting on the thread, or when `may_yield`, refusing with the
 /// shard that stayed held past a brief spin (after releasing the others) so that the connection waits for it.
-fn lock_keys<'s>(
+fn lock_key_shards<'s>(
     store: &'s Store,
     shards: &[usize],
     may_yield: bool,

@@ -340,14 +340,12 @@ impl<'a> HeldShard<'a> {
     }
     /// The held lock, when it is shard `idx`; otherwise releases whatever is held.
     pub fn take(&mut self, idx: usize) -> Option<Locked<'a>> {
-        match self.held.take() {
-            Some((i, guard)) if i == idx => Some(Locked::One(i, guard)),
-            other => {
-                self.held = other;
-                self.release();
-                None
-            }
+        let (i, guard) = self.held.take()?;
+        if i == idx {
+            return Some(Locked::One(i, guard));
         }
+        self.store.unlock(Locked::One(i, guard));
+        None
     }
     /// Releases the held lock, if any.
     pub fn release(&mut self) {

@@ -137,17 +137,8 @@ impl Conn {
             if let Some(len) = complete_reply_len(&self.buf) {
                 return Got::Reply(self.buf.drain(..len).collect());
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Got::Timeout;
-            }
-            let _ = self.stream.set_read_timeout(Some(left));
-            let mut chunk = [0u8; 64 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Got::Closed(std::mem::take(&mut self.buf)),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if is_timeout(&e) => {}
-                Err(_) => return Got::Closed(std::mem::take(&mut self.buf)),
+            if let Some(end) = self.fill(deadline) {
+                return end;
             }
         }
     }
@@ -156,19 +147,28 @@ impl Conn {
     pub fn read_to_close(&mut self, wait: Duration) -> Got {
         let deadline = Instant::now() + wait;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Got::Timeout;
+            if let Some(end) = self.fill(deadline) {
+                return end;
             }
-            let _ = self.stream.set_read_timeout(Some(left));
-            let mut chunk = [0u8; 64 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Got::Closed(std::mem::take(&mut self.buf)),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if is_timeout(&e) => {}
-                // A reset is a close too.
-                Err(_) => return Got::Closed(std::mem::take(&mut self.buf)),
+        }
+    }
+
+    /// Reads what arrives before `deadline` into the buffer; `Some` when the wait is over: the deadline passed, or
+    /// the server closed the connection (a reset is a close too).
+    fn fill(&mut self, deadline: Instant) -> Option<Got> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(Got::Timeout);
+        }
+        let _ = self.stream.set_read_timeout(Some(left));
+        let mut chunk = [0u8; 64 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(n) if n > 0 => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                None
             }
+            Err(e) if is_timeout(&e) => None,
+            _ => Some(Got::Closed(std::mem::take(&mut self.buf))),
         }
     }
 
