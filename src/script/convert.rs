@@ -128,9 +128,10 @@ pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Result<Value, Table>>
                 }
             }
             b'+' if whole => {
-                let t = lua.create_table_with_capacity(0, 1)?;
-                t.raw_set("ok", lua.create_string(line)?)?;
-                return Ok(Ok(Value::Table(t)));
+                // A status line is text: pushed as `str`, it skips mlua's intermediate string reference.
+                if let Ok(status) = std::str::from_utf8(line) {
+                    return Ok(Ok(Value::Table(lua.create_table_from([("ok", status)])?)));
+                }
             }
             b'$' if line == b"-1" && whole => return Ok(Ok(Value::Boolean(false))),
             b'$' => {

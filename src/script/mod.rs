@@ -26,14 +26,19 @@ pub mod convert;
 mod libs;
 
 use std::cell::{Cell, RefCell};
+use std::ffi::OsStr;
 use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use hashbrown::{HashMap, HashSet};
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{
+    Either, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
+};
 use parking_lot::Mutex;
 
 use crate::cmd::{flag, CmdError, CommandSpec, Ctx, Flow};
@@ -316,15 +321,11 @@ impl KnownConfined {
 /// The Lua state and what runs need from it.
 struct Vm {
     lua: Lua,
-    /// The table behind the read-only globals proxy (KEYS and ARGV are set here).
-    globals: Table,
     /// Every script's environment.
     env: Table,
-    /// The table behind the sandbox's read-only `redis`: each run sets its `call` and `pcall` (scoped to the run:
-    /// they borrow the command context).
-    redis: Table,
     handler: Function,
-    xpcall: Function,
+    /// `sandbox.lua`'s runner: sets KEYS and ARGV, then calls a script under `xpcall` with the error handler.
+    runner: Function,
     /// The protocol `redis.setresp` chose for this run.
     resp: Rc<Cell<u8>>,
     /// What the instruction hook sees of the run.
@@ -480,8 +481,20 @@ impl Vm {
                 lua.globals(),
             ))?;
         let redis: Table = raw.get("redis")?;
+        redis.raw_set(
+            "call",
+            lua.create_function(|lua, args: MultiValue| {
+                on_current_run(|st| redis_call(lua, st, args))??.map_err(|t| raised(&t))
+            })?,
+        )?;
+        redis.raw_set(
+            "pcall",
+            lua.create_function(|lua, args: MultiValue| {
+                Ok(on_current_run(|st| redis_call(lua, st, args))??.unwrap_or_else(Value::Table))
+            })?,
+        )?;
         let handler = lua.create_function(locate_error)?;
-        let xpcall: Function = lua.globals().get("xpcall")?;
+        let runner: Function = raw.get("run")?;
         let h = hook.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
@@ -504,11 +517,9 @@ impl Vm {
         )?;
         Ok(Vm {
             lua,
-            globals,
             env,
-            redis,
             handler,
-            xpcall,
+            runner,
             resp,
             hook,
             buffers: RefCell::default(),
@@ -834,22 +845,13 @@ fn run_in(
 ) -> mlua::Result<()> {
     let lua = &vm.lua;
     vm.resp.set(2);
-    let keys = lua.create_table_with_capacity(inv.numkeys, 0)?;
-    for (i, k) in inv.keys().enumerate() {
-        keys.raw_set(i + 1, lua.create_string(k)?)?;
-    }
-    let args = lua.create_table_with_capacity(inv.argv.len() - 3 - inv.numkeys, 0)?;
-    for (i, a) in inv.args().enumerate() {
-        args.raw_set(i + 1, lua.create_string(a)?)?;
-    }
-    vm.globals.raw_set("KEYS", keys)?;
-    vm.globals.raw_set("ARGV", args)?;
+    let keys = sequence(lua, inv.keys())?;
+    let args = sequence(lua, inv.args())?;
     let store = &ctx.server.store;
     let mut declared: Vec<usize> = inv.keys().map(|k| store.shard_of(k)).collect();
     declared.sort_unstable();
     declared.dedup();
-    let completed = Cell::new(false);
-    let state = RefCell::new(RunState {
+    let mut st = RunState {
         ctx,
         sha,
         read_only: inv.read_only,
@@ -860,45 +862,31 @@ fn run_in(
         writes: Vec::new(),
         declared,
         strayed: false,
+    };
+    // The script's first result is its reply, as Redis calls it for one result.
+    let outcome = with_current_run(&mut st, || {
+        vm.runner
+            .call::<(bool, Value)>((f, &vm.handler, keys, args))
     });
-    let outcome = lua.scope(|scope| {
-        // Set for each run rather than reached through a wrapper: a wrapper written in Lua would be tail-called by
-        // `return redis.call(...)`, losing the script's line for errors, and one written in Rust costs a second
-        // conversion of every argument.
-        let call = scope.create_function(|lua, args: MultiValue| {
-            redis_call(lua, &mut state.borrow_mut(), args)?.map_err(|t| raised(&t))
-        })?;
-        let pcall = scope.create_function(|lua, args: MultiValue| {
-            Ok(redis_call(lua, &mut state.borrow_mut(), args)?.unwrap_or_else(Value::Table))
-        })?;
-        vm.redis.raw_set("call", call)?;
-        vm.redis.raw_set("pcall", pcall)?;
-        // The script's first result is its reply, as Redis calls it for one result.
-        let (ok, value): (bool, Value) = vm.xpcall.call((f, &vm.handler))?;
-        let mut st = state.borrow_mut();
-        completed.set(ok);
-        if ok {
+    let completed = matches!(outcome, Ok((true, _)));
+    match &outcome {
+        Ok((true, value)) => {
             let resp3 = st.resp.get() == 3;
-            convert::lua_to_reply(&value, st.ctx.out, resp3);
-        } else {
-            let msg = match &value {
+            convert::lua_to_reply(value, st.ctx.out, resp3);
+        }
+        Ok((false, value)) => {
+            let msg = match value {
                 Value::Table(t) => convert::script_error(t, sha_text(st.sha)),
                 other => format!("ERR {}", error_text(other)),
             };
             st.ctx.out.error(&msg);
         }
-        Ok(())
-    });
-    // `redis.call`, `redis.pcall`, KEYS and ARGV stay until the next run replaces them: setting a field to nil and
-    // back makes Lua rehash the table now and then (the collector kills the nil slot), an allocation on the hot
-    // path. The old functions cannot run any more (their scope ended) and KEYS/ARGV are rebound before any script
-    // can see them.
-    let st = state.into_inner();
-    if st.strayed || (learning && completed.get()) {
-        st.ctx
-            .server
-            .scripts
-            .learn(sha, st.strayed, completed.get());
+        Err(_) => {}
+    }
+    // KEYS and ARGV stay until the next run replaces them: setting a field to nil and back makes Lua rehash the table
+    // now and then (the collector kills the nil slot), an allocation on the hot path.
+    if st.strayed || (learning && completed) {
+        st.ctx.server.scripts.learn(sha, st.strayed, completed);
     }
     vm.buffers.replace(st.buffers);
     if !st.writes.is_empty() {
@@ -909,7 +897,59 @@ fn run_in(
             .get_or_insert_with(Vec::new)
             .extend(st.writes);
     }
-    outcome
+    outcome.map(drop)
+}
+
+thread_local! {
+    /// The run in progress on this thread, for `redis.call` and `redis.pcall` (a `RunState` behind a pointer whose
+    /// lifetimes are erased): set by [`with_current_run`] while a script runs, empty otherwise.
+    ///
+    /// Why not `Lua::scope`, which borrows the run safely: scoped functions cost two Lua closures, two userdata with
+    /// finalizers and a destructor list per run, about a third of a short script's run. The two functions are made
+    /// once per VM instead and find their run here.
+    static CURRENT_RUN: Cell<Option<NonNull<()>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `state` as this thread's current run; the previous one (none) is back afterwards, even on a panic.
+fn with_current_run<R>(state: &mut RunState<'_, '_, '_>, f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT_RUN.with(|c| c.replace(Some(NonNull::from(state).cast())));
+    let _restore = RestoreRun(previous);
+    f()
+}
+
+/// Puts a value back into [`CURRENT_RUN`] when dropped.
+struct RestoreRun(Option<NonNull<()>>);
+
+impl Drop for RestoreRun {
+    fn drop(&mut self) {
+        CURRENT_RUN.with(|c| c.set(self.0));
+    }
+}
+
+/// Runs `f` on this thread's current run; an error outside a run (a function kept after its script ended).
+fn on_current_run<R>(f: impl FnOnce(&mut RunState<'_, '_, '_>) -> R) -> mlua::Result<R> {
+    // Taken out while `f` runs, so the run is never reached twice at once (nothing `f` calls runs Lua code that
+    // could call back, but if it did, that call would fail instead of aliasing the run).
+    let run = CURRENT_RUN
+        .with(|c| c.take())
+        .ok_or_else(|| rt("redis.call is only available while a script runs"))?;
+    let _restore = RestoreRun(Some(run));
+    // SAFETY: `run` was made from the `&mut RunState` that `with_current_run` borrows for as long as the pointer
+    // is in CURRENT_RUN, and nothing else uses that borrow meanwhile; the pointer is out of CURRENT_RUN while `f`
+    // holds the reference, so there is no second one. `f` works for any lifetimes, so nothing borrowed through the
+    // erased ones can outlive this call.
+    let state = unsafe { run.cast::<RunState<'_, '_, '_>>().as_mut() };
+    Ok(f(state))
+}
+
+/// KEYS or ARGV: a Lua table of `items`. UTF-8 items (most keys and values) are pushed straight onto the Lua stack as
+/// the table is filled (mlua does that only for `str`); others go through an `OsStr`, which on Unix holds any bytes
+/// and which mlua turns into a Lua string of the same bytes.
+fn sequence<'b>(lua: &Lua, items: impl Iterator<Item = &'b [u8]>) -> mlua::Result<Table> {
+    lua.create_sequence_from(items.map(|b| match std::str::from_utf8(b) {
+        Ok(s) => Either::Left(s),
+        Err(_) => Either::Right(OsStr::from_bytes(b)),
+    }))
 }
 
 /// Lua reply or error table of one `redis.call`.

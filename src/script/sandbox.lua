@@ -27,7 +27,7 @@ end
 
 -- The redis table.
 local redis = {}
--- redis.call and redis.pcall are set by Rust for each run (they borrow the command being run), in this table.
+-- redis.call and redis.pcall are set by Rust in this table (made once, they reach the run in progress).
 raw.redis = redis
 local errtable = raw.errtable
 function redis.error_reply(...)
@@ -91,6 +91,13 @@ getmetatable("").__index = G.string
 
 local env = protect(G)
 G._G = env
+
+-- Runs script f with its KEYS and ARGV under xpcall (Rust calls this once per run: setting the two globals here is
+-- cheaper than from Rust).
+function raw.run(f, handler, keys, argv)
+  G.KEYS, G.ARGV = keys, argv
+  return xpcall(f, handler)
+end
 
 -- Errors raised by Rust functions reach Lua as userdata: a script catching one sees the string (or, for
 -- redis.call, the {err=...} table) a C library would have raised.
