@@ -89,8 +89,9 @@ pub struct ProxyConfig {
     /// Connect and request time-out towards backends, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub timeout_ms: u64,
-    /// Pipelined connections per backend shared by all clients.
-    #[arg(long, default_value_t = 2)]
+    /// Pipelined connections per backend shared by all clients (one, as twemproxy: each write to a backend then
+    /// carries every client's requests queued for it).
+    #[arg(long, default_value_t = 1)]
     pub backend_connections: usize,
     /// Take a failing backend out of the ring (twemproxy's auto_eject_hosts).
     #[arg(long)]
@@ -108,8 +109,10 @@ pub struct ProxyConfig {
     /// Log level: debug, verbose, notice or warning (Redis names), or a RUST_LOG filter.
     #[arg(long, default_value = "notice")]
     pub loglevel: String,
-    /// Worker threads for the async runtime (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    /// Threads (1: a single event loop, as twemproxy; 0: one per core). One loop reads every ready client before
+    /// it writes to the backends, so a write carries many clients' requests and the backends answer them with one
+    /// read and one write: on a host shared with its backends that beats spreading clients over threads.
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
 

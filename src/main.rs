@@ -53,8 +53,14 @@ fn run(
         .with_ansi(ansi)
         .init();
 
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
+    // One thread: tokio's current-thread scheduler, an event loop that polls the sockets once every ready task has
+    // run (no work stealing or cross-thread wake-ups).
+    let mut runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if threads > 1 {
         runtime.worker_threads(threads);
     }
     let runtime = runtime
