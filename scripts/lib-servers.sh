@@ -42,7 +42,8 @@ trap 'exit 130' INT TERM
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        # Below Linux's ephemeral range (32768-60999), where the benchmark's own client sockets could hold it.
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
