@@ -373,9 +373,11 @@ fn wake_a_worker() {
     }
 }
 
-/// Reused by `redis.call`: the command's arguments and its reply.
+/// Reused by every run: the shards of the declared KEYS, and `redis.call`'s command arguments and reply.
 #[derive(Default)]
 struct CallBuffers {
+    /// The shards of the run's declared KEYS, sorted.
+    declared: Vec<usize>,
     data: Vec<u8>,
     spans: Vec<Range<usize>>,
     reply: Vec<u8>,
@@ -571,22 +573,24 @@ impl Cache {
             },
             Source::Sha(text) => (parse_sha(text).ok_or_else(noscript)?, None),
         };
-        if !self.by_sha.contains_key(&sha) {
-            let stored;
-            let body = match body {
-                Some(body) => body,
-                None => {
-                    stored = scripts.get(&sha).ok_or_else(noscript)?;
-                    &stored[..]
-                }
-            };
-            let f = vm.compile(body)?;
-            // As in Redis, a script that does not compile is not cached.
-            scripts.insert(sha, body);
-            self.by_sha.insert(sha, f);
-            self.by_body.insert(body.into(), sha);
-        }
-        let f = self.by_sha.get(&sha).ok_or_else(noscript)?;
+        let f = match self.by_sha.entry(sha) {
+            hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                let stored;
+                let body = match body {
+                    Some(body) => body,
+                    None => {
+                        stored = scripts.get(&sha).ok_or_else(noscript)?;
+                        &stored[..]
+                    }
+                };
+                let f = vm.compile(body)?;
+                // As in Redis, a script that does not compile is not cached.
+                scripts.insert(sha, body);
+                self.by_body.insert(body.into(), sha);
+                e.insert(f)
+            }
+        };
         Ok((sha, f))
     }
 }
@@ -828,9 +832,7 @@ struct RunState<'c, 'a, 's> {
     buffers: CallBuffers,
     /// Write commands whose keys' shards have watchers or blocked clients, for the dispatcher's after-write work.
     writes: Vec<(&'static CommandSpec, OwnedArgv)>,
-    /// The shards of the declared KEYS, sorted.
-    declared: Vec<usize>,
-    /// A `redis.call` reached a key on a shard not in `declared`.
+    /// A `redis.call` reached a key on a shard not in `buffers.declared`.
     strayed: bool,
 }
 
@@ -848,7 +850,10 @@ fn run_in(
     let keys = sequence(lua, inv.keys())?;
     let args = sequence(lua, inv.args())?;
     let store = &ctx.server.store;
-    let mut declared: Vec<usize> = inv.keys().map(|k| store.shard_of(k)).collect();
+    let mut buffers = vm.buffers.take();
+    let declared = &mut buffers.declared;
+    declared.clear();
+    declared.extend(inv.keys().map(|k| store.shard_of(k)));
     declared.sort_unstable();
     declared.dedup();
     let mut st = RunState {
@@ -858,9 +863,8 @@ fn run_in(
         slot,
         hook: &vm.hook,
         resp: &vm.resp,
-        buffers: vm.buffers.take(),
+        buffers,
         writes: Vec::new(),
-        declared,
         strayed: false,
     };
     // The script's first result is its reply, as Redis calls it for one result.
@@ -988,7 +992,14 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
     if spec.has(flag::WRITE) && st.read_only {
         return fail("Write commands are not allowed from read-only scripts.");
     }
-    if let Err(msg) = lock_keys(st.ctx, st.hook, spec, argv, &st.declared, &mut st.strayed) {
+    if let Err(msg) = lock_keys(
+        st.ctx,
+        st.hook,
+        spec,
+        argv,
+        &buffers.declared,
+        &mut st.strayed,
+    ) {
         return fail(&msg);
     }
     let mut out = Reply::scratch(st.resp.get() == 3);
