@@ -8,7 +8,8 @@
 #   N_P1=100000 N_P16=200000   requests per run without / with pipelining
 #   CLIENTS=50                 parallel connections (-c)
 #   KEYSPACE=100000            random key range (-r)
-#   TESTS="set get ..."        redis-benchmark test names (-t), one run per test
+#   TESTS="set get ..."        redis-benchmark test names (-t), one run per test; also "eval" and "evalsha": the script
+#                              `return redis.call('SET', KEYS[1], ARGV[1])` with `1 key:__rand_int__ v`
 #   DEPTHS="1 16"              pipeline depths (-P)
 #   RINGKV_BIN=path            use this binary instead of building target/release/ringkv
 #   RINGKV_ARGS="--threads 2"  extra ringkv arguments
@@ -28,12 +29,24 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 require_tools redis-benchmark
 start_servers
 
+# The scripted tests: what redis-benchmark sends instead of a -t test.
+script="return redis.call('SET', KEYS[1], ARGV[1])"
+script_sha=$(printf '%s' "$script" | sha1sum | cut -d' ' -f1)
+for port in "$redis_port" "$ringkv_port"; do
+    redis-cli -p "$port" SCRIPT LOAD "$script" >/dev/null
+done
+
 # Runs one redis-benchmark and sets $result to its requests per second, or 'n/a' when the run fails.
 run_bench() {
     local port=$1 test=$2 depth=$3 n=$4
+    local what=(-t "$test")
+    case $test in
+    eval) what=(EVAL "$script" 1 'key:__rand_int__' v) ;;
+    evalsha) what=(EVALSHA "$script_sha" 1 'key:__rand_int__' v) ;;
+    esac
     result=n/a
-    if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
-        -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err"; then
+    if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -c "$CLIENTS" -P "$depth" \
+        -r "$KEYSPACE" --csv "${what[@]}" >"$work/out.csv" 2>>"$work/bench.err"; then
         # Second CSV line, second field: "SET","123456.79",...
         result=$(awk -F'"' 'NR == 2 { print $4 }' "$work/out.csv")
         [[ -n $result ]] || result=n/a
