@@ -407,6 +407,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     with_lowercase(name, |n| TABLE.get(n).copied())
 }
 
+/// True when the server has command `name` and, for a container command given a `sub`, that subcommand (Redis's
+/// `lookupCommand`, without the arity check).
+pub fn exists(name: &[u8], sub: Option<&[u8]>) -> bool {
+    match (lookup(name), sub) {
+        (Some(spec), Some(sub)) if !spec.subcommands.is_empty() => lookup_sub(spec, sub).is_some(),
+        (found, _) => found.is_some(),
+    }
+}
+
 fn lookup_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
     with_lowercase(name, |n| spec.subcommands.iter().find(|c| c.name == n))
 }

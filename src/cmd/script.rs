@@ -256,8 +256,11 @@ mod tests {
         );
         assert!(eval(&mut c, "loadstring('y = 1')()", &["0"])
             .contains("Attempt to modify a readonly table"));
-        // Nothing a script did is visible to the next one.
+        // Nothing a script did is visible to the next one, not even through the shared string metatable.
         assert!(eval(&mut c, "return y", &["0"]).contains("nonexistent global variable 'y'"));
+        assert!(eval(&mut c, "getmetatable('').__index = {}", &["0"])
+            .contains("Attempt to modify a readonly table"));
+        assert_eq!(eval(&mut c, "return ('a'):upper()", &["0"]), "$1\r\nA\r\n");
     }
 
     #[test]

@@ -441,7 +441,7 @@ impl Vm {
             "sha1hex",
             lua.create_function(|_, args: MultiValue| {
                 if args.len() != 1 {
-                    return Err(rt("wrong number of arguments"));
+                    return Err(api_error("wrong number of arguments"));
                 }
                 let data = match &args[0] {
                     Value::String(s) => s.as_bytes().to_vec(),
@@ -454,19 +454,21 @@ impl Vm {
             })?,
         )?;
         raw.set("log", lua.create_function(log)?)?;
+        raw.set("set_repl", lua.create_function(set_repl)?)?;
+        raw.set("acl_check_cmd", lua.create_function(acl_check_cmd)?)?;
         let r = resp.clone();
         raw.set(
             "setresp",
             lua.create_function(move |_, args: MultiValue| {
                 if args.len() != 1 {
-                    return Err(rt("redis.setresp() requires one argument."));
+                    return Err(api_error("redis.setresp() requires one argument."));
                 }
                 match convert::as_number(&args[0]) {
                     Some(n) if n == 2.0 || n == 3.0 => {
                         r.set(n as u8);
                         Ok(())
                     }
-                    _ => Err(rt("RESP version must be 2 or 3.")),
+                    _ => Err(api_error("RESP version must be 2 or 3.")),
                 }
             })?,
         )?;
@@ -614,6 +616,12 @@ fn rt(msg: &str) -> mlua::Error {
     mlua::Error::RuntimeError(msg.to_string())
 }
 
+/// An error of a `redis.*` function, raised as Redis 7 raises them: the `{err="ERR msg"}` table (a script's `pcall`
+/// sees the text, an `xpcall` handler the table).
+fn api_error(msg: &str) -> mlua::Error {
+    mlua::Error::external(Raised(format!("ERR {msg}").into_bytes()))
+}
+
 /// The text of an error as Lua would show it, without mlua's own prefixes.
 fn error_message(e: &mlua::Error) -> String {
     match e {
@@ -727,10 +735,10 @@ fn script_frame(lua: &Lua) -> Option<ScriptFrame> {
 /// `redis.log(level, message, ...)`: to the server log.
 fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
     if args.len() < 2 {
-        return Err(rt("redis.log() requires two arguments or more."));
+        return Err(api_error("redis.log() requires two arguments or more."));
     }
     let Some(level) = convert::as_number(&args[0]) else {
-        return Err(rt("First argument must be a number (log level)."));
+        return Err(api_error("First argument must be a number (log level)."));
     };
     let parts: Vec<String> = args
         .iter()
@@ -746,7 +754,51 @@ fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
         0 => tracing::debug!(target: "script", "{msg}"),
         1 | 2 => tracing::info!(target: "script", "{msg}"),
         3 => tracing::warn!(target: "script", "{msg}"),
-        _ => return Err(rt("Invalid debug level.")),
+        _ => return Err(api_error("Invalid debug level.")),
+    }
+    Ok(())
+}
+
+/// `redis.set_repl(flags)`: effects replication is the only mode since Redis 7, so this only checks its argument as
+/// Redis does (a non-number counts as 0; the argument-count message is Redis's own).
+fn set_repl(_: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() != 1 {
+        return Err(api_error("redis.set_repl() requires two arguments."));
+    }
+    let flags = convert::as_number(&args[0]).unwrap_or(0.0) as i64;
+    if flags & !3 != 0 {
+        return Err(api_error(
+            "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+        ));
+    }
+    Ok(())
+}
+
+/// `redis.acl_check_cmd(command, ...)`: whether the script's user may run the command. The only user, `default`,
+/// may run every command, so this is true for any command (and subcommand) the server has.
+fn acl_check_cmd(_: &Lua, args: MultiValue) -> mlua::Result<bool> {
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(2);
+    command_args(&args, |arg| argv.push(arg.to_vec())).map_err(api_error)?;
+    let sub = argv.get(1).map(Vec::as_slice);
+    if crate::cmd::exists(&argv[0], sub) {
+        Ok(true)
+    } else {
+        Err(api_error("Invalid command passed to redis.acl_check_cmd()"))
+    }
+}
+
+/// The arguments of `redis.call` and friends, as bytes: strings, and numbers in Lua's text form; an error message
+/// for anything else, or for no argument at all.
+fn command_args(args: &MultiValue, mut push: impl FnMut(&[u8])) -> Result<(), &'static str> {
+    if args.is_empty() {
+        return Err("Please specify at least one argument for this redis lib call");
+    }
+    for v in args {
+        match v {
+            Value::String(s) => push(&s.as_bytes()),
+            Value::Integer(_) | Value::Number(_) => push(convert::number_text(v).as_bytes()),
+            _ => return Err("Lua redis lib command arguments must be strings or integers"),
+        }
     }
     Ok(())
 }
@@ -962,20 +1014,11 @@ type CallResult = Result<Value, Table>;
 /// `redis.call` / `redis.pcall`: runs one command inside the script.
 fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<CallResult> {
     let fail = |msg: &str| convert::error_table(lua, msg.as_bytes()).map(Err);
-    if args.is_empty() {
-        return fail("Please specify at least one argument for this redis lib call");
-    }
     let buffers = &mut st.buffers;
     buffers.data.clear();
     buffers.spans.clear();
-    for v in &args {
-        match v {
-            Value::String(s) => buffers.push(&s.as_bytes()),
-            Value::Integer(_) | Value::Number(_) => {
-                buffers.push(convert::number_text(v).as_bytes())
-            }
-            _ => return fail("Lua redis lib command arguments must be strings or integers"),
-        }
+    if let Err(msg) = command_args(&args, |arg| buffers.push(arg)) {
+        return fail(msg);
     }
     drop(args);
     let argv = Argv::new(&buffers.data, &buffers.spans);

@@ -13,6 +13,7 @@ local pcall, xpcall, select, pairs, setfenv = pcall, xpcall, select, pairs, setf
 local loadstring, concat = loadstring, table.concat
 local unwrap = raw.unwrap
 
+-- Read-only proxy -> the table it shows.
 local protected = setmetatable({}, { __mode = "k" })
 
 local function readonly()
@@ -21,7 +22,7 @@ end
 
 local function protect(t)
   local p = setmetatable({}, { __index = t, __newindex = readonly, __metatable = false })
-  protected[p] = true
+  protected[p] = t
   return p
 end
 
@@ -53,15 +54,8 @@ redis.setresp = raw.setresp
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 -- Effects replication is the only mode since Redis 7: these stay for old scripts and do nothing.
-function redis.set_repl(...)
-  local flags = ...
-  if select("#", ...) ~= 1 then
-    error("redis.set_repl() requires one argument.", 0)
-  end
-  if type(flags) ~= "number" or flags < 0 or flags > 3 then
-    error("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.", 0)
-  end
-end
+redis.set_repl = raw.set_repl
+redis.acl_check_cmd = raw.acl_check_cmd
 function redis.replicate_commands()
   return true
 end
@@ -87,7 +81,22 @@ for name, lib in pairs(libs) do
   G[name] = protect(lib)
 end
 -- String methods ("s:sub(1)") reach the read-only proxy too.
-getmetatable("").__index = G.string
+local getmetatable = getmetatable
+local string_meta = getmetatable("")
+string_meta.__index = G.string
+-- The string metatable is shared by every script of this VM: scripts see it read-only, as in Redis 7, so none can
+-- leave a field there for the next script or break string methods. Redis's read-only tables have no metatable of
+-- their own; the proxies here hide theirs the same way.
+local string_meta_view = protect(string_meta)
+function G.getmetatable(v)
+  if type(v) == "string" then
+    return string_meta_view
+  end
+  if protected[v] then
+    return nil
+  end
+  return getmetatable(v)
+end
 
 local env = protect(G)
 G._G = env
@@ -101,11 +110,20 @@ end
 
 -- Errors raised by Rust functions reach Lua as userdata: a script catching one sees the string (or, for
 -- redis.call, the {err=...} table) a C library would have raised.
+-- Redis 7's pcall also turns an error table into its `err` text (redis.call's errors, error({err=...})); an xpcall
+-- handler gets the table.
 local function caught(ok, ...)
   if ok then
     return ok, ...
   end
-  return false, unwrap((...))
+  local e = unwrap((...))
+  if type(e) == "table" then
+    local text = e.err
+    if type(text) == "string" or type(text) == "number" then
+      e = text
+    end
+  end
+  return false, e
 end
 function G.pcall(f, ...)
   return caught(pcall(f, ...))
@@ -116,12 +134,26 @@ function G.xpcall(f, handler)
   end)
 end
 
--- rawset must not write through a read-only proxy.
+-- rawset must not write through a read-only proxy; the raw readers and iterators see the table behind one, as they
+-- see Redis's read-only tables (pairs(redis), next(cjson), rawget(string, "upper")).
 function G.rawset(t, k, v)
   if protected[t] then
     error("Attempt to modify a readonly table", 0)
   end
   return rawset(t, k, v)
+end
+local rawget, next, ipairs = rawget, next, ipairs
+function G.rawget(t, k)
+  return rawget(protected[t] or t, k)
+end
+function G.next(t, k)
+  return next(protected[t] or t, k)
+end
+function G.pairs(t)
+  return pairs(protected[t] or t)
+end
+function G.ipairs(t)
+  return ipairs(protected[t] or t)
 end
 
 -- Chunks compiled by a script run in the sandbox too; precompiled bytecode is refused.
