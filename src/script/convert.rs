@@ -26,6 +26,27 @@ pub fn number_text(v: &Value) -> String {
     }
 }
 
+/// A number argument of `redis.call`, as Redis 7.2 writes it (`luaArgsToRedisArgv`): the integer when the double
+/// is one within +-2^62, else the shortest text that reads back to it. Lua's own `tostring` (`%.14g`) would drop
+/// digits: `SET k (1/3)` must store 0.3333333333333333.
+pub fn argument_number_text(v: &Value) -> String {
+    let n = match v {
+        Value::Integer(i) => *i as f64,
+        Value::Number(n) => *n,
+        _ => return String::new(),
+    };
+    let limit = (i64::MAX / 2) as f64;
+    if n.is_nan() {
+        // fpconv_dtoa keeps a NaN's sign (0/0 is -nan on x86), unlike the reply formatter.
+        return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
+    }
+    if (-limit..=limit).contains(&n) && n == n.trunc() {
+        (n as i64).to_string()
+    } else {
+        crate::protocol::reply::format_double(n)
+    }
+}
+
 /// C's `%.14g`.
 pub fn format_g14(x: f64) -> String {
     if x.is_nan() {
@@ -457,5 +478,22 @@ mod tests {
         assert_eq!(format_g14(0.00001), "1e-05");
         assert_eq!(format_g14(-2.5), "-2.5");
         assert_eq!(format_g14(f64::INFINITY), "inf");
+    }
+
+    /// Redis 7.2's `luaArgsToRedisArgv` (7.0 wrote `%.17g`: 0.10000000000000001, -0, 4.6116860184273879e+18).
+    #[test]
+    fn call_arguments_keep_every_digit_as_redis_7_2_writes_them() {
+        let text = |n: f64| argument_number_text(&Value::Number(n));
+        assert_eq!(text(0.1), "0.1");
+        assert_eq!(text(1.0 / 3.0), "0.3333333333333333");
+        assert_eq!(text(-0.0), "0");
+        assert_eq!(text(3.0), "3");
+        assert_eq!(text(2f64.powi(62)), "4611686018427387904");
+        assert_eq!(text(2f64.powi(63)), "9223372036854776000");
+        assert_eq!(text(1e20), "1e+20");
+        assert_eq!(text(1e-7), "1e-7");
+        assert_eq!(text(f64::INFINITY), "inf");
+        assert_eq!(text(-f64::NAN), "-nan");
+        assert_eq!(argument_number_text(&Value::Integer(-12)), "-12");
     }
 }

@@ -787,8 +787,8 @@ fn acl_check_cmd(_: &Lua, args: MultiValue) -> mlua::Result<bool> {
     }
 }
 
-/// The arguments of `redis.call` and friends, as bytes: strings, and numbers in Lua's text form; an error message
-/// for anything else, or for no argument at all.
+/// The arguments of `redis.call` and friends, as bytes: strings, and numbers as Redis 7.2 writes them; an error
+/// message for anything else, or for no argument at all.
 fn command_args(args: &MultiValue, mut push: impl FnMut(&[u8])) -> Result<(), &'static str> {
     if args.is_empty() {
         return Err("Please specify at least one argument for this redis lib call");
@@ -796,7 +796,9 @@ fn command_args(args: &MultiValue, mut push: impl FnMut(&[u8])) -> Result<(), &'
     for v in args {
         match v {
             Value::String(s) => push(&s.as_bytes()),
-            Value::Integer(_) | Value::Number(_) => push(convert::number_text(v).as_bytes()),
+            Value::Integer(_) | Value::Number(_) => {
+                push(convert::argument_number_text(v).as_bytes())
+            }
             _ => return Err("Lua redis lib command arguments must be strings or integers"),
         }
     }
