@@ -474,6 +474,7 @@ impl Vm {
         )?;
         raw.set("version", VERSION.0)?;
         raw.set("version_num", VERSION.1)?;
+        libs::random::install(&lua, &lua.globals().get("math")?)?;
         let globals = lua.create_table()?;
         let env: Table = lua
             .load(include_str!("sandbox.lua"))

@@ -1,4 +1,5 @@
-//! The Lua libraries Redis embeds for scripts, written in Rust over mlua: `cjson`, `cmsgpack`, `bit`, `struct`.
+//! The Lua libraries Redis embeds for scripts, written in Rust over mlua: `cjson`, `cmsgpack`, `bit`, `struct`, and
+//! Redis's `math.random`.
 //!
 //! No crate ships these as mlua modules that build offline, so they are reimplemented here following the C
 //! libraries Redis vendors (lua-cjson 2.1, lua-cmsgpack 0.4, LuaBitOp 1.0, Roberto Ierusalimschy's struct), with
@@ -8,6 +9,7 @@
 mod bit;
 mod cjson;
 mod cmsgpack;
+pub mod random;
 mod structlib;
 
 use mlua::{Lua, Table, Value};
