@@ -86,19 +86,22 @@ fn store_get_set(c: &mut Criterion) {
 fn ring_lookup(c: &mut Criterion) {
     // A proxy's ring over 10 backends, and the server's over its 128 shards (64 per core on two cores); 100k keys,
     // so the points are reached as scattered as real traffic reaches them.
-    let proxy = (0..10).map(|i| format!("10.0.0.{i}:6379")).collect();
-    let server = (0..128).map(|i| format!("shard-{i}")).collect();
+    let proxy: Vec<String> = (0..10).map(|i| format!("10.0.0.{i}:6379")).collect();
+    let server: Vec<String> = (0..128).map(|i| format!("shard-{i}")).collect();
     let keys: Vec<Vec<u8>> = (0..100_000)
         .map(|i| format!("user:{i}:profile").into_bytes())
         .collect();
-    for (what, names) in [("10_nodes", proxy), ("128_shards", server)] {
-        let names: Vec<String> = names;
-        let ring = Ring::new(
-            names
-                .into_iter()
-                .map(|name| Node { name, weight: 1 })
-                .collect(),
-        );
+    let nodes = |names: Vec<String>| -> Vec<Node> {
+        names
+            .into_iter()
+            .map(|name| Node { name, weight: 1 })
+            .collect()
+    };
+    let rings = [
+        ("10_nodes", Ring::new(nodes(proxy))),
+        ("128_shards", Ring::for_shards(nodes(server))),
+    ];
+    for (what, ring) in rings {
         c.bench_function(&format!("ring/locate_{what}"), |b| {
             let mut i = 0;
             b.iter(|| {

@@ -1,8 +1,9 @@
 //! The consistent-hash ring: pure placement math, no I/O.
 //!
 //! Two placement modes share one lookup:
-//! - **Default**: each node owns `POINTS_PER_WEIGHT x weight` (640 x weight) points on a 32-bit circle, placed by a well-mixed hash
-//!   of `"<node-name>-<i>"`. A key's position is the CRC-32 (IEEE) of the key.
+//! - **Default**: each node owns `points_per_weight x weight` points on a 32-bit circle (640 for backends,
+//!   [`SHARD_POINTS`] for the server's shards), placed by a well-mixed hash of `"<node-name>-<i>"`. A key's position
+//!   is the CRC-32 (IEEE) of the key.
 //! - **Ketama** (twemproxy-compatible, `--distribution ketama --hash fnv1a_64`): the continuum of twemproxy's
 //!   `nc_ketama.c`, point for point: each live node gets `floor(weight / total_weight x 160 / 4 x node_count) x 4`
 //!   points, four from each MD5 digest of `"<name>-<i>"` (little-endian 32-bit words), and a key's position is the
@@ -21,6 +22,11 @@ use md5::{Digest, Md5};
 /// Points a node gets per unit of weight in the default mode. Measured over 1M keys: 160 points (ketama's count) left
 /// the busiest of 3 or 10 nodes 12-17% above its share depending on the node names; 640 keeps every node within 9%.
 pub const POINTS_PER_WEIGHT: u32 = 640;
+
+/// Points per shard on the server's ring: its nodes are many equal shards, where balance only spreads lock traffic,
+/// and every command looks its keys up. 160 (DESIGN.md's count) keeps the 128-shard ring at 20,480 points, as small
+/// as a 32-node ring at 640; MSET of 10 keys and MULTI+5+EXEC ran 5-10 % faster than with 640.
+pub const SHARD_POINTS: u32 = 160;
 
 /// Points per server of equal weight in ketama mode (twemproxy's `KETAMA_POINTS_PER_SERVER`).
 pub const KETAMA_POINTS_PER_SERVER: u32 = 160;
@@ -208,6 +214,8 @@ pub struct Ring {
     nodes: Vec<Node>,
     points: Vec<Point>,
     dist: Distribution,
+    /// Points per unit of weight in the default mode.
+    points_per_weight: u32,
     /// For each slice of the circle, the index of the first point at or after the slice's start (and `points.len()`
     /// at the end): a lookup searches only the few points of its own slice instead of the whole ring.
     slice_start: Box<[u32]>,
@@ -222,11 +230,20 @@ impl Ring {
     /// Builds the ring for `nodes` with `dist`. Ties between equal positions go to the node listed first, so the
     /// result never depends on anything but the node list.
     pub fn with_distribution(nodes: Vec<Node>, dist: Distribution) -> Self {
+        Self::build(nodes, dist, POINTS_PER_WEIGHT)
+    }
+
+    /// The server's ring over its shards: the default mode with [`SHARD_POINTS`] points per shard.
+    pub fn for_shards(nodes: Vec<Node>) -> Self {
+        Self::build(nodes, Distribution::Default, SHARD_POINTS)
+    }
+
+    fn build(nodes: Vec<Node>, dist: Distribution, points_per_weight: u32) -> Self {
         let mut points = Vec::new();
         match dist {
             Distribution::Default => {
                 for (idx, node) in nodes.iter().enumerate() {
-                    for i in 0..POINTS_PER_WEIGHT * node.weight {
+                    for i in 0..points_per_weight * node.weight {
                         points.push(Point {
                             pos: point_hash(&node.name, i),
                             node: idx as u32,
@@ -248,13 +265,22 @@ impl Ring {
             nodes,
             points,
             dist,
+            points_per_weight,
             slice_start,
         }
     }
 
     /// The same distribution over another node list (RING ADD/REMOVE/WEIGHT, RING DIFF).
     pub fn rebuilt(&self, nodes: Vec<Node>) -> Ring {
-        Ring::with_distribution(nodes, self.dist)
+        Ring::build(nodes, self.dist, self.points_per_weight)
+    }
+
+    /// Points per unit of weight (RING INFO): ketama's are twemproxy's per server of equal weight.
+    pub fn points_per_weight(&self) -> u32 {
+        match self.dist {
+            Distribution::Default => self.points_per_weight,
+            Distribution::Ketama(_) => KETAMA_POINTS_PER_SERVER,
+        }
     }
 
     /// How this ring places points and keys.

@@ -204,10 +204,7 @@ pub fn reply(view: &RingView<'_>, argv: Argv<'_>, out: &mut Reply) -> CmdResult 
 fn info(view: &RingView<'_>, out: &mut Reply) {
     let ring = view.ring;
     let dist = ring.distribution();
-    let points_per_weight = match dist {
-        ring::Distribution::Default => ring::POINTS_PER_WEIGHT,
-        ring::Distribution::Ketama(_) => ring::KETAMA_POINTS_PER_SERVER,
-    };
+    let points_per_weight = ring.points_per_weight();
     out.map(9);
     out.bulk(b"role");
     out.bulk(view.role.as_bytes());
@@ -343,7 +340,12 @@ mod tests {
         assert!(reply.starts_with(
             "*18\r\n$4\r\nrole\r\n$6\r\nserver\r\n$12\r\ndistribution\r\n$7\r\ndefault\r\n"
         ));
-        assert!(reply.contains("$5\r\nnodes\r\n:4\r\n$6\r\npoints\r\n:2560\r\n"));
+        // Four shards of 160 points each (ring::SHARD_POINTS).
+        assert!(reply.contains("$5\r\nnodes\r\n:4\r\n$6\r\npoints\r\n:640\r\n"));
+        assert!(
+            reply.contains("$17\r\npoints_per_weight\r\n:160\r\n"),
+            "{reply}"
+        );
     }
 
     #[test]
@@ -365,8 +367,8 @@ mod tests {
     fn ring_points_of_one_node_are_its_points_only() {
         let mut c = TestClient::new();
         let reply = c.cmd("RING POINTS shard-1");
-        assert!(reply.starts_with("*640\r\n"));
-        assert_eq!(reply.matches("shard-1").count(), 640);
+        assert!(reply.starts_with("*160\r\n"));
+        assert_eq!(reply.matches("shard-1").count(), 160);
         assert_eq!(c.cmd("RING POINTS nope"), "-ERR no such node 'nope'\r\n");
     }
 

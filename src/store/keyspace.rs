@@ -3,7 +3,7 @@
 //! Invariants:
 //! - An entry with a deadline is in `expires` exactly once, under that deadline; without one it is absent from it.
 //! - A key is never returned after its deadline: every lookup checks the deadline and deletes the key when it passed.
-//! - Keys live in [`SCAN_BUCKETS`] tables chosen by six middle bits of their hash. A key never changes table, so a SCAN
+//! - Keys live in [`SCAN_BUCKETS`] tables chosen by middle bits of their hash. A key never changes table, so a SCAN
 //!   cursor that walks tables in order visits every key that exists for the whole scan, whatever else changes.
 
 use std::collections::BTreeSet;
@@ -15,8 +15,10 @@ use hashbrown::DefaultHashBuilder;
 use super::key::Key;
 use super::value::Value;
 
-/// Tables per keyspace; a SCAN step returns whole tables.
-pub const SCAN_BUCKETS: usize = 64;
+/// Tables per keyspace; a SCAN step returns whole tables. With 64 shards per core the server has 2,048 tables per
+/// database on two cores, as many as 32 shards of 64 tables had (a SCAN step's size is unchanged), while a lookup
+/// touches a quarter of the table headers.
+pub const SCAN_BUCKETS: usize = 16;
 
 /// A key, its value and its deadline.
 #[derive(Debug)]

@@ -82,7 +82,7 @@ impl Store {
     pub fn new(shards: usize, databases: usize) -> Self {
         let n = shards.max(1).next_power_of_two();
         let hasher = DefaultHashBuilder::default();
-        let ring = Ring::new(
+        let ring = Ring::for_shards(
             (0..n)
                 .map(|i| Node {
                     name: format!("shard-{i}"),
