@@ -59,6 +59,13 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         debug,
     ),
     CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, Keys::None, lastsave),
+    CommandSpec::new(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        Keys::None,
+        role,
+    ),
     CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, save),
     CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, Keys::None, save),
 ];
@@ -835,6 +842,16 @@ fn lastsave(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     Ok(())
 }
 
+/// ROLE: a master without replicas (offset 0, as INFO's replication section says), which clients and Sentinel-aware
+/// libraries check before they use a server.
+fn role(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(0);
+    ctx.out.array(0);
+    Ok(())
+}
+
 /// SAVE and BGSAVE: ringkv keeps nothing on disk, and replying `+OK` would claim a snapshot that does not exist.
 fn save(_ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     Err(CmdError::err(
@@ -1191,6 +1208,16 @@ mod tests {
         let last = c.cmd("LASTSAVE");
         let t: u64 = last[1..last.len() - 2].parse().unwrap();
         assert!(t.abs_diff(crate::store::now_ms() / 1000) <= 2);
+    }
+
+    #[test]
+    fn role_is_a_master_without_replicas() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd("ROLE"), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+        assert_eq!(
+            c.cmd("ROLE x"),
+            "-ERR wrong number of arguments for 'role' command\r\n"
+        );
     }
 
     #[test]
