@@ -6,7 +6,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{check_bytes, positioned};
+use super::{arg_error, check_bytes, positioned};
 
 const MAX_NESTING: usize = 16;
 
@@ -17,7 +17,8 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return Err(positioned(lua, "MessagePack pack needs input."));
+                // luaL_argerror(L, 0, ...) in lua-cmsgpack.
+                return Err(arg_error(lua, 0, "pack", "MessagePack pack needs input."));
             }
             let mut out = Vec::new();
             for v in &args {
@@ -259,5 +260,22 @@ impl Unpacker<'_, '_> {
             }
             _ => Err(positioned(self.lua, "Bad data format in input.")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run, test_lua};
+
+    #[test]
+    fn pack_without_input_is_an_argument_0_error() {
+        let lua = test_lua();
+        assert!(run(
+            &lua,
+            "local ok, e = pcall(cmsgpack.pack) return tostring(e)"
+        )
+        .contains("bad argument #0 to '?' (MessagePack pack needs input.)"));
+        assert!(run(&lua, "local p = cmsgpack.pack return p()")
+            .contains("bad argument #0 to 'p' (MessagePack pack needs input.)"));
     }
 }

@@ -153,7 +153,9 @@ fn put_int(out: &mut Vec<u8>, v: u64, size: usize, little: bool) {
     out.extend_from_slice(&b);
 }
 
-fn pack(lua: &Lua, args: Vec<Value>) -> mlua::Result<mlua::String> {
+fn pack(lua: &Lua, mut args: Vec<Value>) -> mlua::Result<mlua::String> {
+    // lua_struct pushes a nil mark after the arguments, so a missing one is reported as "got nil".
+    args.push(Value::Nil);
     let fmt = check_bytes(lua, &args, 1, "pack")?;
     let mut f = Format::new(&fmt);
     let mut out = Vec::new();
