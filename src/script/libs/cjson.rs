@@ -65,7 +65,8 @@ fn encode(lua: &Lua, v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        // lua-cjson formats every number with `%.14g`, integral ones too (1.2345678901234e+14).
+        Value::Integer(i) => out.extend_from_slice(format_g14(*i as f64).as_bytes()),
         Value::Number(n) => {
             if !n.is_finite() {
                 return Err(positioned(
@@ -119,7 +120,10 @@ fn encode(lua: &Lua, v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result
                             _ => {
                                 return Err(positioned(
                                     lua,
-                                    "Cannot serialise table: table key must be a number or string",
+                                    format!(
+                                        "Cannot serialise {}: table key must be a number or string",
+                                        k.type_name()
+                                    ),
                                 ))
                             }
                         }
@@ -441,5 +445,30 @@ impl Decoder<'_, '_> {
             return char::from_u32(0x10000 + ((first - 0xd800) << 10) + (low - 0xdc00));
         }
         char::from_u32(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run, test_lua};
+
+    #[test]
+    fn encode_formats_integral_numbers_with_14_digits() {
+        let lua = test_lua();
+        assert_eq!(
+            run(&lua, "return cjson.encode(123456789012345)"),
+            "1.2345678901234e+14"
+        );
+        assert_eq!(
+            run(&lua, "return cjson.encode({12345678901234})"),
+            "[12345678901234]"
+        );
+    }
+
+    #[test]
+    fn encode_names_the_type_of_a_bad_key() {
+        let lua = test_lua();
+        assert!(run(&lua, "return cjson.encode({[true]=1})")
+            .contains("Cannot serialise boolean: table key must be a number or string"));
     }
 }

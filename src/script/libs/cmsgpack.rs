@@ -2,11 +2,12 @@
 //!
 //! Packing: integral numbers take the smallest integer form, other numbers float32 when exact else float64,
 //! strings the str forms, tables an array when their keys are exactly 1..n, else a map; nesting past 16 levels and
-//! unsupported types pack as nil. Unpacking returns every value in the string.
+//! unsupported types pack as nil. `unpack` returns every value in the string; `unpack_one` and `unpack_limit` decode
+//! from an offset up to a count and return the next offset first.
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{check_bytes, positioned};
+use super::{arg_error, check_bytes, check_number, positioned};
 
 const MAX_NESTING: usize = 16;
 
@@ -17,7 +18,8 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return Err(positioned(lua, "MessagePack pack needs input."));
+                // luaL_argerror(L, 0, ...) in lua-cmsgpack.
+                return Err(arg_error(lua, 0, "pack", "MessagePack pack needs input."));
             }
             let mut out = Vec::new();
             for v in &args {
@@ -30,17 +32,24 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
         "unpack",
         lua.create_function(|lua, args: MultiValue| {
             let args: Vec<_> = args.into_iter().collect();
-            let data = check_bytes(lua, &args, 1, "unpack")?;
-            let mut d = Unpacker {
-                lua,
-                s: &data,
-                pos: 0,
-            };
-            let mut values = Vec::new();
-            while d.pos < data.len() {
-                values.push(d.value(0)?);
-            }
-            Ok(MultiValue::from_iter(values))
+            unpack_full(lua, &args, "unpack", 0, 0)
+        })?,
+    )?;
+    t.set(
+        "unpack_one",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<_> = args.into_iter().collect();
+            let offset = opt_integer(lua, &args, 2, "unpack_one")?;
+            unpack_full(lua, &args, "unpack_one", 1, offset)
+        })?,
+    )?;
+    t.set(
+        "unpack_limit",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<_> = args.into_iter().collect();
+            let limit = check_number(lua, &args, 2, "unpack_limit")? as i64;
+            let offset = opt_integer(lua, &args, 3, "unpack_limit")?;
+            unpack_full(lua, &args, "unpack_limit", limit, offset)
         })?,
     )?;
     t.set("_NAME", "cmsgpack")?;
@@ -48,6 +57,62 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
     t.set("_COPYRIGHT", "Copyright (C) 2012, Salvatore Sanfilippo")?;
     t.set("_DESCRIPTION", "MessagePack C implementation for Lua")?;
     Ok(t)
+}
+
+/// `luaL_optinteger`: absent or nil gives 0, else a number truncated to an integer.
+fn opt_integer(lua: &Lua, args: &[Value], n: usize, func: &str) -> mlua::Result<i64> {
+    match args.get(n - 1) {
+        None | Some(Value::Nil) => Ok(0),
+        Some(_) => Ok(check_number(lua, args, n, func)? as i64),
+    }
+}
+
+/// lua-cmsgpack's `mp_unpack_full`: decodes up to `limit` values from byte `offset` of argument 1. With neither a
+/// limit nor an offset it decodes everything and returns only the values; otherwise the offset of the next value
+/// (-1 once the input is exhausted) comes first.
+fn unpack_full(
+    lua: &Lua,
+    args: &[Value],
+    func: &str,
+    limit: i64,
+    offset: i64,
+) -> mlua::Result<MultiValue> {
+    let data = check_bytes(lua, args, 1, func)?;
+    let len = data.len();
+    if offset < 0 || limit < 0 {
+        // lua-cmsgpack prints the input length where it says "limit".
+        return Err(positioned(
+            lua,
+            format!(
+                "Invalid request to unpack with offset of {} and limit of {}.",
+                offset as i32, len as i32
+            ),
+        ));
+    }
+    if offset as u64 > len as u64 {
+        return Err(positioned(
+            lua,
+            format!(
+                "Start offset {} greater than input length {}.",
+                offset as i32, len as i32
+            ),
+        ));
+    }
+    let decode_all = limit == 0 && offset == 0;
+    let mut d = Unpacker {
+        lua,
+        s: &data,
+        pos: offset as usize,
+    };
+    let mut values = Vec::new();
+    while d.pos < len && (decode_all || (values.len() as i64) < limit) {
+        values.push(d.value(0)?);
+    }
+    if !decode_all {
+        let next = if d.pos == len { -1 } else { d.pos as i64 };
+        values.insert(0, Value::Integer(next));
+    }
+    Ok(MultiValue::from_iter(values))
 }
 
 fn pack(v: &Value, out: &mut Vec<u8>, level: usize) {
@@ -259,5 +324,58 @@ impl Unpacker<'_, '_> {
             }
             _ => Err(positioned(self.lua, "Bad data format in input.")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run, test_lua};
+
+    #[test]
+    fn pack_without_input_is_an_argument_0_error() {
+        let lua = test_lua();
+        assert!(run(
+            &lua,
+            "local ok, e = pcall(cmsgpack.pack) return tostring(e)"
+        )
+        .contains("bad argument #0 to '?' (MessagePack pack needs input.)"));
+        assert!(run(&lua, "local p = cmsgpack.pack return p()")
+            .contains("bad argument #0 to 'p' (MessagePack pack needs input.)"));
+    }
+
+    #[test]
+    fn unpack_one_and_limit_return_the_next_offset_first() {
+        let lua = test_lua();
+        let all = |code: &str| run(&lua, &format!("return table.concat({{{code}}}, ',')"));
+        assert_eq!(all("cmsgpack.unpack_one(cmsgpack.pack(1, 2))"), "1,1");
+        assert_eq!(all("cmsgpack.unpack_one(cmsgpack.pack(1, 2), 1)"), "-1,2");
+        assert_eq!(
+            all("cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)"),
+            "2,1,2"
+        );
+        assert_eq!(
+            all("cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0)"),
+            "1,2,3"
+        );
+        assert_eq!(all("cmsgpack.unpack_one('')"), "-1");
+    }
+
+    #[test]
+    fn unpack_one_rejects_bad_offsets_with_lua_cmsgpack_texts() {
+        let lua = test_lua();
+        assert!(run(
+            &lua,
+            "return cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), -1)"
+        )
+        .contains("Invalid request to unpack with offset of -1 and limit of 3."));
+        assert!(run(
+            &lua,
+            "return cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 4)"
+        )
+        .contains("Start offset 4 greater than input length 3."));
+        assert!(
+            run(&lua, "return cmsgpack.unpack_one(string.char(0xcd, 1))")
+                .contains("Missing bytes in input.")
+        );
     }
 }

@@ -41,9 +41,26 @@ pub fn positioned(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(format!("{prefix}{msg}"))
 }
 
-/// `luaL_argerror`: "bad argument #n to 'f' (msg)".
+/// `luaL_argerror`: "bad argument #n to 'f' (msg)", where `f` is the name the caller used for the function (`?`
+/// when it has none, as under `pcall`) and a method call does not count `self`.
 pub fn arg_error(lua: &Lua, n: usize, func: &str, msg: &str) -> mlua::Error {
-    positioned(lua, format!("bad argument #{n} to '{func}' ({msg})"))
+    let (name, method) = lua
+        .inspect_stack(0, |d| {
+            let names = d.names();
+            (
+                names.name.map(|n| n.into_owned()),
+                names.name_what == Some("method"),
+            )
+        })
+        .unwrap_or((Some(func.to_string()), false));
+    let name = name.unwrap_or_else(|| "?".into());
+    if method {
+        if n == 1 {
+            return positioned(lua, format!("calling '{name}' on bad self ({msg})"));
+        }
+        return positioned(lua, format!("bad argument #{} to '{name}' ({msg})", n - 1));
+    }
+    positioned(lua, format!("bad argument #{n} to '{name}' ({msg})"))
 }
 
 /// `luaL_checknumber`.
@@ -93,4 +110,29 @@ fn integer_keys(t: &mlua::Table) -> Option<(usize, usize)> {
         count += 1;
     }
     Some((max, count))
+}
+
+/// A bare Lua state with every library installed as a global, for the libraries' unit tests.
+#[cfg(test)]
+pub fn test_lua() -> Lua {
+    let lua = Lua::new();
+    let libs = all(&lua).expect("libraries build");
+    for pair in libs.pairs::<String, Table>() {
+        let (name, lib) = pair.expect("library entry");
+        lua.globals().set(name, lib).expect("global set");
+    }
+    lua
+}
+
+/// Runs `code` in `lua` and gives its first result as a string, or the error's text.
+#[cfg(test)]
+pub fn run(lua: &Lua, code: &str) -> String {
+    match lua.load(code).eval::<Value>() {
+        Ok(v) => match lua.coerce_string(v) {
+            Ok(Some(s)) => s.to_string_lossy(),
+            Ok(None) => "nil".into(),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    }
 }
