@@ -5,6 +5,7 @@
 //! `cjson.null` is a NULL light userdata.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use parking_lot::Mutex;
@@ -375,9 +376,74 @@ impl Open {
     }
 }
 
-/// Writes `v` as JSON. The open tables and objects' iteration keys live in a Lua table (`stash[2d-1]`, `stash[2d]`
-/// at depth `d`) rather than in Rust references or recursion: mlua holds a reference in an auxiliary Lua stack that
-/// cannot grow past about 8000, and the thread's stack is small. `next` is Lua's, to walk objects from that key.
+/// The open tables of an encode or decode, each with a key (an object's last or pending key; nil for an array).
+/// Only the innermost [`Levels::HELD`] are held as mlua references: outer ones wait in a Lua table (`stash[2d-1]`,
+/// `stash[2d]` at depth `d`), since mlua keeps references in an auxiliary Lua stack that cannot grow past about 8000
+/// and nesting may go that deep. Nor is there recursion: the thread's stack is small.
+struct Levels<'l> {
+    lua: &'l Lua,
+    stash: Option<Table>,
+    depth: usize,
+    held: VecDeque<(Table, Value)>,
+}
+
+impl<'l> Levels<'l> {
+    const HELD: usize = 64;
+
+    fn new(lua: &'l Lua) -> Levels<'l> {
+        Levels {
+            lua,
+            stash: None,
+            depth: 0,
+            held: VecDeque::new(),
+        }
+    }
+
+    fn stash(&mut self) -> mlua::Result<&Table> {
+        match &mut self.stash {
+            Some(t) => Ok(t),
+            empty => Ok(empty.insert(self.lua.create_table()?)),
+        }
+    }
+
+    /// The innermost open table and its key.
+    fn top(&mut self) -> Option<&mut (Table, Value)> {
+        self.held.back_mut()
+    }
+
+    fn push(&mut self, t: Table, key: Value) -> mlua::Result<()> {
+        if self.held.len() == Self::HELD {
+            let d = self.depth - Self::HELD + 1;
+            if let Some((outer, outer_key)) = self.held.pop_front() {
+                let stash = self.stash()?;
+                stash.raw_set(2 * d - 1, outer)?;
+                stash.raw_set(2 * d, outer_key)?;
+            }
+        }
+        self.depth += 1;
+        self.held.push_back((t, key));
+        Ok(())
+    }
+
+    /// Closes the innermost table and gives it back.
+    fn pop(&mut self) -> mlua::Result<Option<Table>> {
+        let Some((t, _)) = self.held.pop_back() else {
+            return Ok(None);
+        };
+        self.depth -= 1;
+        if self.held.is_empty() && self.depth > 0 {
+            let d = self.depth;
+            let stash = self.stash()?;
+            let outer = (stash.raw_get(2 * d - 1)?, stash.raw_get(2 * d)?);
+            stash.raw_set(2 * d - 1, Value::Nil)?;
+            stash.raw_set(2 * d, Value::Nil)?;
+            self.held.push_back(outer);
+        }
+        Ok(Some(t))
+    }
+}
+
+/// Writes `v` as JSON, walking objects with Lua's `next` from the key kept in [`Levels`].
 fn encode(
     lua: &Lua,
     cfg: &Config,
@@ -385,7 +451,7 @@ fn encode(
     v: &Value,
     out: &mut Vec<u8>,
 ) -> mlua::Result<()> {
-    let stash = lua.create_table()?;
+    let mut levels = Levels::new(lua);
     let mut open: Vec<Open> = Vec::new();
     // Lua stack slots in use: the argument, plus each open level's.
     let mut slots = 1;
@@ -419,7 +485,7 @@ fn encode(
                             Open::Object { first: true }
                         }
                     };
-                    stash.raw_set(2 * depth - 1, t)?;
+                    levels.push(t, Value::Nil)?;
                     slots += level.slots();
                     open.push(level);
                 }
@@ -431,11 +497,9 @@ fn encode(
                 }
             }
         }
-        let depth = open.len();
-        let Some(top) = open.last_mut() else {
+        let (Some(top), Some((t, key))) = (open.last_mut(), levels.top()) else {
             return Ok(());
         };
-        let t: Table = stash.raw_get(2 * depth - 1)?;
         let closing = match top {
             Open::Array { next, len } if *next <= *len => {
                 if *next > 1 {
@@ -447,20 +511,18 @@ fn encode(
             }
             Open::Array { .. } => Some(b']'),
             Open::Object { first } => {
-                let (k, v): (Value, Value) =
-                    next_fn.call((t, stash.raw_get::<Value>(2 * depth)?))?;
+                let (k, v): (Value, Value) = next_fn.call((&*t, &*key))?;
                 if k.is_nil() {
                     Some(b'}')
                 } else {
-                    stash.raw_set(2 * depth, k.clone())?;
                     if !*first {
                         out.push(b',');
                     }
                     *first = false;
-                    match k {
+                    match &k {
                         Value::String(s) => escape(&s.as_bytes(), out),
-                        Value::Integer(i) => encode_key_number(lua, cfg, i as f64, out)?,
-                        Value::Number(n) => encode_key_number(lua, cfg, n, out)?,
+                        Value::Integer(i) => encode_key_number(lua, cfg, *i as f64, out)?,
+                        Value::Number(n) => encode_key_number(lua, cfg, *n, out)?,
                         _ => {
                             return Err(positioned(
                                 lua,
@@ -472,6 +534,7 @@ fn encode(
                         }
                     }
                     out.push(b':');
+                    *key = k;
                     pending = Some(v);
                     None
                 }
@@ -481,8 +544,7 @@ fn encode(
             out.push(close);
             slots -= top.slots();
             open.pop();
-            stash.raw_set(2 * depth - 1, Value::Nil)?;
-            stash.raw_set(2 * depth, Value::Nil)?;
+            levels.pop()?;
         }
     }
 }
@@ -606,11 +668,10 @@ impl Decoder<'_, '_> {
     /// The value starting with token `tok`, with an explicit stack of open tables rather than recursion (so that
     /// deep nesting cannot overflow the thread's stack), in lua-cjson's order of checks and errors.
     fn value(&mut self, mut tok: Tok, mut at: usize, mut v: Value) -> mlua::Result<Value> {
-        // Open tables: `None` for an object, the next index for an array. The tables, and objects' keys awaiting
-        // their values, are kept in a Lua table (`stash[2d-1]`, `stash[2d]` at depth `d`), not as mlua references,
-        // which cannot number more than about 8000.
+        // Open tables: `None` for an object, the next index for an array; the tables and objects' keys awaiting
+        // their values are in `levels`.
         let mut open: Vec<Option<i64>> = Vec::new();
-        let stash = self.lua.create_table()?;
+        let mut levels = Levels::new(self.lua);
         // Lua stack slots in use: the argument, then a table per level and an object's pending key.
         let mut slots = 1;
         loop {
@@ -639,15 +700,14 @@ impl Decoder<'_, '_> {
                         self.depth -= 1;
                         Value::Table(t)
                     } else {
-                        let d = open.len() + 1;
-                        stash.raw_set(2 * d - 1, t)?;
                         if object {
                             let key = self.key(first, fat, fv)?;
-                            stash.raw_set(2 * d, key)?;
+                            levels.push(t, key)?;
                             slots += 2;
                             open.push(None);
                             (tok, at, v) = self.token()?;
                         } else {
+                            levels.push(t, Value::Nil)?;
                             slots += 1;
                             open.push(Some(1));
                             (tok, at, v) = (first, fat, fv);
@@ -659,21 +719,19 @@ impl Decoder<'_, '_> {
             };
             // Store the finished value in its table, closing every table that ends here.
             loop {
-                let d = open.len();
-                let Some(slot) = open.last_mut() else {
+                let (Some(slot), Some((t, key))) = (open.last_mut(), levels.top()) else {
                     return Ok(done);
                 };
-                let t: Table = stash.raw_get(2 * d - 1)?;
                 let value = std::mem::replace(&mut done, Value::Nil);
                 match slot {
                     None => {
-                        t.raw_set(stash.raw_get::<Value>(2 * d)?, value)?;
+                        t.raw_set(std::mem::replace(key, Value::Nil), value)?;
                         let (sep, sat, _) = self.token()?;
                         match sep {
                             Tok::ObjEnd => {}
                             Tok::Comma => {
                                 let (kt, kat, kv) = self.token()?;
-                                stash.raw_set(2 * d, self.key(kt, kat, kv)?)?;
+                                *key = self.key(kt, kat, kv)?;
                                 (tok, at, v) = self.token()?;
                                 break;
                             }
@@ -696,10 +754,10 @@ impl Decoder<'_, '_> {
                 }
                 slots -= if slot.is_none() { 2 } else { 1 };
                 open.pop();
-                stash.raw_set(2 * d - 1, Value::Nil)?;
-                stash.raw_set(2 * d, Value::Nil)?;
                 self.depth -= 1;
-                done = Value::Table(t);
+                if let Some(t) = levels.pop()? {
+                    done = Value::Table(t);
+                }
             }
         }
     }
@@ -1174,6 +1232,16 @@ mod tests {
         assert_eq!(
             decode("[{\"a\":"),
             "Found too many nested data structures (5333) at character 15997"
+        );
+        // Objects deeper than the references held in Rust continue after their nested value.
+        assert_eq!(
+            run(
+                &lua,
+                "local t = {} for i = 1, 300 do t = {x = i, y = {t, i}, z = -i} end \
+                 local s = cjson.encode(t) local back = cjson.decode(s) \
+                 return tostring(cjson.encode(back) == s and back.y[1].y[1].z == -298 and #s)"
+            ),
+            "8378"
         );
         // Nesting just within the limit round-trips (the innermost empty table is written as an object).
         assert_eq!(
