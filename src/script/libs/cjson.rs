@@ -557,18 +557,32 @@ fn encode_key_number(lua: &Lua, cfg: &Config, n: f64, out: &mut Vec<u8>) -> mlua
     Ok(())
 }
 
-/// `lua_array_length`: the array length when `t` encodes as a JSON array, `None` for an object (not all keys
-/// positive integers, empty, or too sparse with `convert` on); too sparse without `convert` is an error.
+/// `lua_array_length`: the array length when `t` encodes as a JSON array, `None` for an object (a key that is not a
+/// positive integer, empty, or too sparse with `convert` on); too sparse without `convert` is an error. The largest
+/// key is kept in a C int, as lua-cjson does: a key past `INT_MAX` converts (x86-64) to `INT_MIN`, so such tables
+/// become objects.
 fn array_length(lua: &Lua, cfg: &Config, t: &Table) -> mlua::Result<Option<usize>> {
-    let Some((max, items)) = super::integer_keys(t) else {
-        return Ok(None);
-    };
+    let (mut max, mut items) = (0i32, 0i32);
+    for pair in t.pairs::<Value, Value>() {
+        let k = match pair?.0 {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            _ => return Ok(None),
+        };
+        if !(k.floor() == k && k >= 1.0) {
+            return Ok(None);
+        }
+        if k > f64::from(max) {
+            max = if k < 2_147_483_648.0 {
+                k as i32
+            } else {
+                i32::MIN
+            };
+        }
+        items = items.wrapping_add(1);
+    }
     // C int arithmetic: `items * ratio` wraps.
-    let limit = (items as i32).wrapping_mul(cfg.sparse_ratio);
-    if cfg.sparse_ratio > 0
-        && max as i64 > i64::from(limit)
-        && max as i64 > i64::from(cfg.sparse_safe)
-    {
+    if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
         if cfg.sparse_convert == 0 {
             return Err(positioned(
                 lua,
@@ -577,7 +591,7 @@ fn array_length(lua: &Lua, cfg: &Config, t: &Table) -> mlua::Result<Option<usize
         }
         return Ok(None);
     }
-    Ok((max > 0).then_some(max))
+    Ok(usize::try_from(max).ok().filter(|&m| m > 0))
 }
 
 fn escape(s: &[u8], out: &mut Vec<u8>) {
@@ -1166,6 +1180,16 @@ mod tests {
             ),
             "true {\"1\":1,\"5\":5}"
         );
+        // The largest key is a C int: past INT_MAX the table is an object, even with ratio 0.
+        assert_eq!(
+            all(&lua, "cjson.encode({[2^31]=1}), cjson.encode({[2^32+1]=1})"),
+            "{\"2147483648\":1} {\"4294967297\":1}"
+        );
+        assert!(run(
+            &lua,
+            "cjson.encode_sparse_array(false, 2, 10) return cjson.encode({[2^31-1]=1})"
+        )
+        .contains("excessively sparse array"));
         // Ratio 0 allows any sparseness.
         assert_eq!(
             all(
