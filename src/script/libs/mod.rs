@@ -121,6 +121,9 @@ pub fn test_lua() -> Lua {
         let (name, lib) = pair.expect("library entry");
         lua.globals().set(name, lib).expect("global set");
     }
+    // cjson settings of its own, so tests running in parallel cannot see each other's (scripts' cjson shares them).
+    let own = cjson::create_own(&lua).expect("cjson builds");
+    lua.globals().set("cjson", own).expect("global set");
     lua
 }
 
