@@ -152,6 +152,7 @@ impl Scripts {
         let mut bodies = self.bodies.lock();
         bodies.clear();
         self.confined.lock().clear();
+        libs::cjson::reset_script_settings();
         // Every VM drops its compiled functions before its next run.
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }

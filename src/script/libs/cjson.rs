@@ -53,6 +53,11 @@ impl Config {
 /// tables share these.
 static SCRIPT_CONFIG: Mutex<Config> = Mutex::new(Config::DEFAULT);
 
+/// Puts the scripts' settings back to lua-cjson's defaults: SCRIPT FLUSH does, as Redis's SCRIPT FLUSH makes a new VM.
+pub fn reset_script_settings() {
+    *SCRIPT_CONFIG.lock() = Config::DEFAULT;
+}
+
 /// Where a module table keeps its settings: the scripts' shared ones, or its own (`cjson.new`, unit tests).
 #[derive(Clone)]
 enum Store {
@@ -321,6 +326,11 @@ fn format_g(x: f64, precision: i32) -> String {
         return if x.is_sign_negative() { "-0" } else { "0" }.into();
     }
     let p = precision.clamp(1, 14) as usize;
+    // An integer below 10^precision prints as itself: the common case, without exact float formatting (which
+    // falls back to slow bignum arithmetic for many values).
+    if x == x.trunc() && x.abs() < 10f64.powi(p as i32) {
+        return (x as i64).to_string();
+    }
     let sci = format!("{:.*e}", p - 1, x);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);

@@ -7,7 +7,7 @@
 //! (`user_script:1: ...`), which [`positioned`] adds.
 
 mod bit;
-mod cjson;
+pub mod cjson;
 mod cmsgpack;
 pub mod random;
 mod structlib;
