@@ -372,9 +372,21 @@ fn encode_number(lua: &Lua, cfg: &Config, n: f64, out: &mut Vec<u8>) -> mlua::Re
 /// A table being written: an array's next index and length, or an object (its table and last key are in the
 /// stash).
 enum Open {
-    Array { next: usize, len: usize },
-    Object { first: bool },
+    Array {
+        next: usize,
+        len: usize,
+    },
+    /// `pairs`: a small object's entries, read in `next` order when it was opened (walked without a Lua call per
+    /// key); `None` for the others, which are walked with `next`.
+    Object {
+        first: bool,
+        pairs: Option<std::vec::IntoIter<(Value, Value)>>,
+    },
 }
+
+/// Objects of at most this many entries, opened within [`Levels::HELD`] levels, are read in one pass: their
+/// entries' references stay within mlua's limit (64 levels x 16 entries x 2).
+const SMALL_OBJECT: usize = 16;
 
 impl Open {
     /// Lua stack slots lua-cjson holds for this level while writing what is inside it (an element; a key and value).
@@ -485,14 +497,17 @@ fn encode(
                             format!("Cannot serialise, excessive nesting ({depth})"),
                         ));
                     }
-                    let level = match array_length(lua, cfg, &t)? {
-                        Some(len) => {
+                    let level = match shape(lua, cfg, &t, depth <= Levels::HELD)? {
+                        Shape::Array(len) => {
                             out.push(b'[');
                             Open::Array { next: 1, len }
                         }
-                        None => {
+                        Shape::Object(entries) => {
                             out.push(b'{');
-                            Open::Object { first: true }
+                            Open::Object {
+                                first: true,
+                                pairs: (!entries.is_empty()).then(|| entries.into_iter()),
+                            }
                         }
                     };
                     levels.push(t, Value::Nil)?;
@@ -520,8 +535,11 @@ fn encode(
                 None
             }
             Open::Array { .. } => Some(b']'),
-            Open::Object { first } => {
-                let (k, v): (Value, Value) = next_fn.call((&*t, &*key))?;
+            Open::Object { first, pairs } => {
+                let (k, v): (Value, Value) = match pairs {
+                    Some(read) => read.next().unwrap_or((Value::Nil, Value::Nil)),
+                    None => next_fn.call((&*t, &*key))?,
+                };
                 if k.is_nil() {
                     Some(b'}')
                 } else {
@@ -567,29 +585,59 @@ fn encode_key_number(lua: &Lua, cfg: &Config, n: f64, out: &mut Vec<u8>) -> mlua
     Ok(())
 }
 
-/// `lua_array_length`: the array length when `t` encodes as a JSON array, `None` for an object (a key that is not a
-/// positive integer, empty, or too sparse with `convert` on); too sparse without `convert` is an error. The largest
-/// key is kept in a C int, as lua-cjson does: a key past `INT_MAX` converts (x86-64) to `INT_MIN`, so such tables
-/// become objects.
-fn array_length(lua: &Lua, cfg: &Config, t: &Table) -> mlua::Result<Option<usize>> {
+/// What an encoded table is: an array of this length, or an object (with its entries when `collect` is set and it
+/// has at most [`SMALL_OBJECT`]).
+enum Shape {
+    Array(usize),
+    Object(Vec<(Value, Value)>),
+}
+
+/// lua-cjson's `lua_array_length`: the array length when `t` encodes as a JSON array, else an object (a key that is
+/// not a positive integer, empty, or too sparse with `convert` on); too sparse without `convert` is an error. The
+/// largest key is kept in a C int, as lua-cjson does: a key past `INT_MAX` converts (x86-64) to `INT_MIN`, so such
+/// tables become objects. With `collect`, an object of at most [`SMALL_OBJECT`] entries comes with them.
+fn shape(lua: &Lua, cfg: &Config, t: &Table, collect: bool) -> mlua::Result<Shape> {
     let (mut max, mut items) = (0i32, 0i32);
+    let mut object = false;
+    let mut entries: Vec<(Value, Value)> = Vec::new();
+    let mut few = collect;
     for pair in t.pairs::<Value, Value>() {
-        let k = match pair?.0 {
-            Value::Integer(i) => i as f64,
-            Value::Number(n) => n,
-            _ => return Ok(None),
-        };
-        if !(k.floor() == k && k >= 1.0) {
-            return Ok(None);
-        }
-        if k > f64::from(max) {
-            max = if k < 2_147_483_648.0 {
-                k as i32
-            } else {
-                i32::MIN
+        let (key, value) = pair?;
+        if !object {
+            let k = match &key {
+                Value::Integer(i) => Some(*i as f64),
+                Value::Number(n) => Some(*n),
+                _ => None,
             };
+            match k {
+                Some(k) if k.floor() == k && k >= 1.0 => {
+                    if k > f64::from(max) {
+                        max = if k < 2_147_483_648.0 {
+                            k as i32
+                        } else {
+                            i32::MIN
+                        };
+                    }
+                    items = items.wrapping_add(1);
+                }
+                _ if !collect => return Ok(Shape::Object(Vec::new())),
+                _ => object = true,
+            }
         }
-        items = items.wrapping_add(1);
+        if few {
+            if entries.len() == SMALL_OBJECT {
+                few = false;
+                entries = Vec::new();
+                if object {
+                    return Ok(Shape::Object(entries));
+                }
+            } else {
+                entries.push((key, value));
+            }
+        }
+    }
+    if object {
+        return Ok(Shape::Object(entries));
     }
     // C int arithmetic: `items * ratio` wraps.
     if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
@@ -599,9 +647,13 @@ fn array_length(lua: &Lua, cfg: &Config, t: &Table) -> mlua::Result<Option<usize
                 "Cannot serialise table: excessively sparse array",
             ));
         }
-        return Ok(None);
+        // An excessively sparse array converted to an object.
+        return Ok(Shape::Object(entries));
     }
-    Ok(usize::try_from(max).ok().filter(|&m| m > 0))
+    Ok(match usize::try_from(max).ok().filter(|&m| m > 0) {
+        Some(len) => Shape::Array(len),
+        None => Shape::Object(entries),
+    })
 }
 
 fn escape(s: &[u8], out: &mut Vec<u8>) {
