@@ -628,6 +628,25 @@ fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
     );
 }
 
+#[test]
+fn info_through_the_proxy_gives_the_sections_asked_for() {
+    let cluster = Cluster::ringkv(2, &[]);
+    let mut c = cluster.proxy.raw();
+    let all = c.line("INFO");
+    assert!(
+        all.contains("# Server\r\n")
+            && all.contains("# Clients\r\n")
+            && all.contains("# Proxy\r\n")
+    );
+    let proxy = c.line("INFO proxy");
+    assert!(proxy.contains("# Proxy\r\n") && !proxy.contains("# Server"));
+    let server = c.line("INFO SERVER clients");
+    assert!(server.contains("# Server\r\n") && server.contains("# Clients\r\n"));
+    assert!(!server.contains("# Proxy"));
+    // As Redis: an unknown section selects nothing.
+    assert_eq!(c.line("INFO nosuch"), "$0\r\n\r\n");
+}
+
 /// The INFO line of backend `i` (`backendI:addr=...`).
 fn backend_info(c: &mut Raw, i: usize) -> String {
     let info = c.line("INFO");

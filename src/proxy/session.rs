@@ -286,7 +286,7 @@ impl Session {
             }
             "hello" => self.local(argv),
             "client" => self.client_cmd(argv),
-            "info" => self.info(&topo),
+            "info" => self.info(argv, &topo),
             "ring" => self.ring(argv, &topo),
             "dbsize" => fan_out(&topo, self.slot, raw, merge_sum),
             "flushall" | "flushdb" => fan_out(&topo, self.slot, raw, merge_ok),
@@ -530,19 +530,38 @@ impl Session {
         })
     }
 
-    fn info(&self, topo: &Topology) -> Pending {
+    fn info(&self, argv: Argv<'_>, topo: &Topology) -> Pending {
+        // Sections as Redis picks them: all without an argument, else those named (or all/everything/default);
+        // an unknown name selects nothing.
+        let wanted = |section: &str| {
+            argv.len() < 2
+                || argv.iter_from(1).any(|a| {
+                    ["all", "everything", "default", section]
+                        .iter()
+                        .any(|name| a.eq_ignore_ascii_case(name.as_bytes()))
+                })
+        };
         let mut text = String::new();
         let state = &self.state;
-        text.push_str("# Server\r\n");
-        text.push_str(&format!(
-            "redis_version:{}\r\nringkv_role:proxy\r\nuptime_in_seconds:{}\r\n\r\n",
-            cmd::REDIS_VERSION,
-            state.started.elapsed().as_secs()
-        ));
-        text.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\n\r\n",
-            state.local.clients.len()
-        ));
+        if wanted("server") {
+            text.push_str(&format!(
+                "# Server\r\nredis_version:{}\r\nringkv_role:proxy\r\nuptime_in_seconds:{}\r\n\r\n",
+                cmd::REDIS_VERSION,
+                state.started.elapsed().as_secs()
+            ));
+        }
+        if wanted("clients") {
+            text.push_str(&format!(
+                "# Clients\r\nconnected_clients:{}\r\n\r\n",
+                state.local.clients.len()
+            ));
+        }
+        if !wanted("proxy") {
+            let mut out = Reply::new(false);
+            // Sections are separated by a blank line; the last ends with its last field's line break.
+            out.verbatim(text.strip_suffix("\r\n").unwrap_or(&text).as_bytes());
+            return Pending::Ready(out.buf);
+        }
         text.push_str(&format!(
             "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n\
              server_failure_limit:{}\r\nserver_retry_timeout_ms:{}\r\nhealth_check_interval_ms:{}\r\n",
