@@ -47,8 +47,13 @@ pub fn argument_number_text(v: &Value) -> String {
     }
 }
 
-/// C's `%.14g`.
+/// C's `%.14g`, as Lua's `tostring` writes numbers.
 pub fn format_g14(x: f64) -> String {
+    format_g(x, 14)
+}
+
+/// C's `%.<precision>g` (precision 1-14; a NaN keeps its sign, `-nan` as glibc prints it).
+pub fn format_g(x: f64, precision: i32) -> String {
     if x.is_nan() {
         return if x.is_sign_negative() { "-nan" } else { "nan" }.into();
     }
@@ -58,16 +63,20 @@ pub fn format_g14(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    let sci = format!("{:.13e}", x);
+    let p = precision.clamp(1, 14);
+    // An integer below 10^precision prints as itself: the common case, without exact float formatting (which
+    // falls back to slow bignum arithmetic for many values).
+    if x == x.trunc() && x.abs() < 10f64.powi(p) {
+        return (x as i64).to_string();
+    }
+    let sci = format!("{:.*e}", (p - 1) as usize, x);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..14).contains(&exp) {
-        let m = trim_zeros(mantissa);
+    if exp < -4 || exp >= p {
         let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
+        format!("{}e{sign}{:02}", trim_zeros(mantissa), exp.abs())
     } else {
-        let decimals = (13 - exp).max(0) as usize;
-        trim_zeros(&format!("{:.*}", decimals, x)).to_string()
+        trim_zeros(&format!("{:.*}", (p - 1 - exp) as usize, x)).to_string()
     }
 }
 

@@ -314,41 +314,6 @@ fn enum_option(
     })
 }
 
-/// C's `%.<precision>g`, as lua-cjson writes numbers (`fpconv_g_fmt`); every NaN prints as `nan`.
-fn format_g(x: f64, precision: i32) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let p = precision.clamp(1, 14) as usize;
-    // An integer below 10^precision prints as itself: the common case, without exact float formatting (which
-    // falls back to slow bignum arithmetic for many values).
-    if x == x.trunc() && x.abs() < 10f64.powi(p as i32) {
-        return (x as i64).to_string();
-    }
-    let sci = format!("{:.*e}", p - 1, x);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if exp < -4 || exp >= p as i32 {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
-    } else {
-        trim(&format!("{:.*}", (p as i32 - 1 - exp) as usize, x))
-    }
-}
-
 fn encode_number(lua: &Lua, cfg: &Config, n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     if !n.is_finite() {
         match cfg.encode_invalid {
@@ -365,7 +330,13 @@ fn encode_number(lua: &Lua, cfg: &Config, n: f64, out: &mut Vec<u8>) -> mlua::Re
             _ => {}
         }
     }
-    out.extend_from_slice(format_g(n, cfg.number_precision).as_bytes());
+    // lua-cjson's `fpconv_g_fmt` is `%.<precision>g`, except that every NaN prints as `nan`.
+    let text = if n.is_nan() {
+        "nan".to_string()
+    } else {
+        crate::script::convert::format_g(n, cfg.number_precision)
+    };
+    out.extend_from_slice(text.as_bytes());
     Ok(())
 }
 
