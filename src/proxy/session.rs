@@ -541,28 +541,34 @@ impl Session {
                         .any(|name| a.eq_ignore_ascii_case(name.as_bytes()))
                 })
         };
-        let mut text = String::new();
+        // Each section ends with its last field's line break; a blank line separates them.
+        let mut sections: Vec<String> = Vec::new();
         let state = &self.state;
         if wanted("server") {
-            text.push_str(&format!(
-                "# Server\r\nredis_version:{}\r\nringkv_role:proxy\r\nuptime_in_seconds:{}\r\n\r\n",
+            sections.push(format!(
+                "# Server\r\nredis_version:{}\r\nringkv_role:proxy\r\nuptime_in_seconds:{}\r\n",
                 cmd::REDIS_VERSION,
                 state.started.elapsed().as_secs()
             ));
         }
         if wanted("clients") {
-            text.push_str(&format!(
-                "# Clients\r\nconnected_clients:{}\r\n\r\n",
+            sections.push(format!(
+                "# Clients\r\nconnected_clients:{}\r\n",
                 state.local.clients.len()
             ));
         }
-        if !wanted("proxy") {
-            let mut out = Reply::new(false);
-            // Sections are separated by a blank line; the last ends with its last field's line break.
-            out.verbatim(text.strip_suffix("\r\n").unwrap_or(&text).as_bytes());
-            return Pending::Ready(out.buf);
+        if wanted("proxy") {
+            sections.push(self.proxy_section(topo));
         }
-        text.push_str(&format!(
+        let mut out = Reply::new(false);
+        out.verbatim(sections.join("\r\n").as_bytes());
+        Pending::Ready(out.buf)
+    }
+
+    /// INFO's `# Proxy` section: the proxy's settings and each backend's state.
+    fn proxy_section(&self, topo: &Topology) -> String {
+        let state = &self.state;
+        let mut text = format!(
             "# Proxy\r\ndistribution:{}\r\nkey_hash:{}\r\nbackends:{}\r\nring_epoch:{}\r\nauto_eject:{}\r\n\
              server_failure_limit:{}\r\nserver_retry_timeout_ms:{}\r\nhealth_check_interval_ms:{}\r\n",
             topo.ring.distribution().name(),
@@ -573,7 +579,7 @@ impl Session {
             state.config.server_failure_limit,
             state.config.server_retry_timeout,
             state.config.health_check_interval_ms,
-        ));
+        );
         let shares = topo.ring.shares();
         let now = std::time::Instant::now();
         for (i, b) in topo.backends.iter().enumerate() {
@@ -592,9 +598,7 @@ impl Session {
                 rtt.map_or(-1, |us| us as i64),
             ));
         }
-        let mut out = Reply::new(false);
-        out.verbatim(text.as_bytes());
-        Pending::Ready(out.buf)
+        text
     }
 
     fn ring(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {

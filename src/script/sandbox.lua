@@ -53,9 +53,9 @@ redis.log = raw.log
 redis.setresp = raw.setresp
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.acl_check_cmd = raw.acl_check_cmd
 -- Effects replication is the only mode since Redis 7: these stay for old scripts and do nothing.
 redis.set_repl = raw.set_repl
-redis.acl_check_cmd = raw.acl_check_cmd
 function redis.replicate_commands()
   return true
 end
@@ -108,10 +108,9 @@ function raw.run(f, handler, keys, argv)
   return xpcall(f, handler)
 end
 
--- Errors raised by Rust functions reach Lua as userdata: a script catching one sees the string (or, for
--- redis.call, the {err=...} table) a C library would have raised.
--- Redis 7's pcall also turns an error table into its `err` text (redis.call's errors, error({err=...})); an xpcall
--- handler gets the table.
+-- Errors raised by Rust functions reach Lua as userdata: a script catching one sees what a C function would have
+-- raised, a string or (redis.call and the redis.* helpers) an {err=...} table. Redis 7's pcall then turns an error
+-- table into its `err` text (error({err=...}) too); an xpcall handler gets the table.
 local function caught(ok, ...)
   if ok then
     return ok, ...
