@@ -1,7 +1,7 @@
 //! Client-library acceptance: real job-queue libraries, unmodified, against the real binary. Each scenario in
-//! `tests/clients/` (RQ, Celery, BullMQ) runs as a child process with `REDIS_URL` pointing at a fresh ringkv, under
-//! a hard time limit; it prints one summary line of `key=value` counts, which the test checks along with its exit
-//! status.
+//! `tests/clients/` (RQ, Celery, BullMQ; redis-py through the proxy) runs as a child process with `REDIS_URL`
+//! pointing at a fresh ringkv (or proxy), under a hard time limit; it prints one summary line of `key=value` counts,
+//! which the test checks along with its exit status.
 //!
 //! The libraries come from `tests/clients/setup.sh` (pinned versions): a Python virtualenv at
 //! `target/clients-venv` and BullMQ in `tests/clients/bullmq/node_modules`. Without them a test is skipped with a
@@ -203,6 +203,37 @@ fn celery_worker_runs_100_tasks_a_chord_and_a_countdown_and_every_result_comes_b
             ("countdown", "42"),
             ("failure_raised", "True"),
             ("worker_exit", "0"),
+        ],
+    );
+}
+
+#[test]
+fn redis_py_with_its_resp3_default_works_through_the_proxy() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let backends: Vec<Server> = (0..3).map(|_| Server::start(&[])).collect();
+    let mut args = Vec::new();
+    for b in &backends {
+        args.extend(["--backend".to_string(), b.addr()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = Server::start_proxy(&args);
+    let outcome = run_scenario(&proxy, &python, &["redis_py_proxy.py"], &clients_dir());
+    outcome.assert_summary(
+        "redispy",
+        &[
+            ("proto", "3"),
+            ("mget_ok", "True"),
+            ("hash_ok", "True"),
+            ("score_ok", "True"),
+            ("pipeline_ok", "True"),
+            ("tx_ok", "True"),
+            ("blpop_ok", "True"),
+            ("acquired", "20"),
+            ("extended", "20"),
+            ("released", "20"),
+            ("stolen", "False"),
         ],
     );
 }

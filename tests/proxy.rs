@@ -778,8 +778,145 @@ fn publish_goes_to_the_backend_owning_the_channel_and_subscribing_is_refused_cle
         );
     }
     assert_eq!(
-        c.line("HELLO 3"),
+        c.line("HELLO 4"),
         "-NOPROTO unsupported protocol version\r\n"
     );
     assert!(c.line("HELLO 2").starts_with("*14\r\n"));
+}
+
+/// A RESP3 client (`HELLO 3`) gets through the proxy, byte for byte, the replies it gets from the key's backend
+/// directly in RESP3, while a RESP2 client of the same proxy keeps getting RESP2; `HELLO 2` switches back.
+fn resp3_through_the_proxy(cluster: &Cluster) {
+    let mut c = cluster.proxy.raw();
+    let mut old = cluster.proxy.raw();
+    let hello = text(c.line("HELLO 3").into_bytes());
+    assert!(
+        hello.starts_with("%7\r\n") && hello.contains("proto\r\n:3\r\n"),
+        "{hello}"
+    );
+    for setup in [
+        "HSET h f v g w",
+        "ZADD z 1.5 m",
+        "RPUSH l a b",
+        "SADD set x",
+    ] {
+        c.line(setup);
+    }
+    // The null, map, double, set and array replies, from the owner of each key.
+    for cmd in [
+        "GET missing",
+        "HGETALL h",
+        "ZSCORE z m",
+        "ZRANGE z 0 -1 WITHSCORES",
+        "SMEMBERS set",
+        "LPOS l zz",
+        "LRANGE l 0 -1",
+        "ZSCORE z nope",
+        "BLPOP empty 0.05",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        let mut direct = Raw::connect(&owner(&mut old, args[1]));
+        direct.line("HELLO 3");
+        assert_eq!(c.line(cmd), direct.line(cmd), "{cmd}");
+    }
+    assert_eq!(old.line("GET missing"), "$-1\r\n");
+    assert_eq!(old.line("BLPOP empty 0.05"), "*-1\r\n");
+
+    // Merged and proxy-made replies.
+    let (x, y) = first_two_on_different_nodes(&mut old);
+    assert_eq!(text(c.cmd(&["SET", &x, "1"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["MGET", &x, &y])), "*2\r\n$1\r\n1\r\n_\r\n");
+    assert_eq!(text(old.cmd(&["MGET", &x, &y])), "*2\r\n$1\r\n1\r\n$-1\r\n");
+    assert!(
+        c.line("INFO server").starts_with("="),
+        "INFO is verbatim text in RESP3"
+    );
+    assert!(c.line("RING INFO").starts_with("%"));
+    assert!(old.line("RING INFO").starts_with("*"));
+
+    // A transaction aborted by WATCH, on the client's own connection: RESP3's null.
+    let mut other = cluster.proxy.raw();
+    assert_eq!(c.line("WATCH {t}a"), "+OK\r\n");
+    assert_eq!(other.line("SET {t}a 2"), "+OK\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("SET {t}a 3"), "+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "_\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("HGETALL h"), "+QUEUED\r\n");
+    assert!(c.line("EXEC").starts_with("*1\r\n%2\r\n"));
+
+    assert!(c.line("HELLO 2").starts_with("*14\r\n"));
+    assert_eq!(c.line("GET missing"), "$-1\r\n");
+    assert!(c.line("HGETALL h").starts_with("*4\r\n"));
+}
+
+/// A RESP2-only backend (as Redis 5 is), on raw TCP: `HELLO` is an unknown command, GET finds nothing.
+fn resp2_only_backend() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 4096];
+                while let Ok(n @ 1..) = std::io::Read::read(&mut conn, &mut buf) {
+                    // One request per read is enough for this test's one-at-a-time requests.
+                    let reply: &[u8] = match &buf[..n] {
+                        r if r.windows(5).any(|w| w == b"HELLO") => {
+                            b"-ERR unknown command 'HELLO'\r\n"
+                        }
+                        r if r.windows(4).any(|w| w == b"PING") => b"+PONG\r\n",
+                        _ => b"$-1\r\n",
+                    };
+                    if std::io::Write::write_all(&mut conn, reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_backend_without_resp3_refuses_resp3_clients_only_and_stays_up() {
+    let addr = resp2_only_backend();
+    let proxy = Server::start_proxy(&[
+        "--backend",
+        &addr,
+        "--auto-eject",
+        "--server-failure-limit",
+        "1",
+    ]);
+    let mut old = proxy.raw();
+    let mut new = proxy.raw();
+    assert!(new.line("HELLO 3").starts_with("%7\r\n"));
+    let refused = new.line("GET k");
+    assert!(
+        refused.starts_with(&format!(
+            "-ERR backend {addr} unavailable: no RESP3 (HELLO 3: ERR unknown command"
+        )),
+        "{refused}"
+    );
+    assert_eq!(old.line("GET k"), "$-1\r\n");
+    assert_eq!(new.line("GET k"), refused, "refused again, not ejected");
+    assert!(
+        old.line("INFO proxy").contains(",status=up,"),
+        "counted as up"
+    );
+    assert!(new.line("HELLO 2").starts_with("*14\r\n"));
+    assert_eq!(new.line("GET k"), "$-1\r\n");
+}
+
+#[test]
+fn resp3_clients_get_resp3_replies_through_the_proxy_on_ringkv_backends() {
+    resp3_through_the_proxy(&Cluster::ringkv(3, &[]));
+}
+
+#[test]
+fn resp3_clients_get_resp3_replies_through_the_proxy_on_redis_backends() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    resp3_through_the_proxy(&cluster);
 }

@@ -8,6 +8,9 @@
 //!
 //! A third kind, the probe, carries the health check's PINGs ([`Backend::check`]).
 //!
+//! Replies pass through unchanged, so they must already be in the client's protocol: a backend has one set of shared
+//! connections per protocol, and a RESP3 connection (shared or dedicated) says `HELLO 3` before its first request.
+//!
 //! Faults never hang a client: connecting and each request have a time-out, and on a failure every waiting request
 //! gets `-ERR backend ADDR unavailable: ...`. The connection is dropped after a time-out (the reply stream can no longer
 //! be matched) and made again on the next request, so a restarted backend is used again at once.
@@ -42,6 +45,15 @@ struct Waiting {
     tx: oneshot::Sender<Vec<u8>>,
     replies: usize,
     deadline: Option<Instant>,
+}
+
+/// Which of a backend's shared connections a client's requests take: its slot, in the client's protocol.
+#[derive(Clone, Copy, Debug)]
+pub struct Lane {
+    /// The client's slot (its id): requests of one client always take the same connection, so they stay in order.
+    pub slot: usize,
+    /// The client speaks RESP3 (after `HELLO 3`).
+    pub resp3: bool,
 }
 
 /// What the proxy knows of a backend's health (INFO, RING NODES, auto-eject).
@@ -103,6 +115,7 @@ pub struct Backend {
     pub weight: u32,
     /// Health, shared with the connection tasks.
     pub health: Arc<Health>,
+    /// Shared connections, RESP2 ones first, then as many RESP3 ones.
     conns: Vec<mpsc::UnboundedSender<Request>>,
     /// The health check's own connection, so a PING neither waits behind client pipelines nor breaks them on a
     /// time-out.
@@ -111,13 +124,17 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// A backend with `connections` shared connections (made lazily, on the first request).
+    /// A backend with `connections` shared connections per protocol (each made on its first request).
     pub fn new(addr: String, weight: u32, connections: usize, timeout: Duration) -> Arc<Backend> {
         let health = Arc::new(Health::default());
-        let conns = (0..connections.max(1))
-            .map(|_| spawn_conn(addr.clone(), timeout, Some(timeout), health.clone()))
+        let per_protocol = connections.max(1);
+        let conns = (0..2 * per_protocol)
+            .map(|i| {
+                let resp3 = i >= per_protocol;
+                spawn_conn(addr.clone(), timeout, Some(timeout), resp3, health.clone())
+            })
             .collect();
-        let probe = spawn_conn(addr.clone(), timeout, Some(timeout), health.clone());
+        let probe = spawn_conn(addr.clone(), timeout, Some(timeout), false, health.clone());
         Arc::new(Backend {
             addr,
             weight,
@@ -139,20 +156,17 @@ impl Backend {
         }
     }
 
-    /// Sends `bytes` (producing `replies` replies) on shared connection `slot` and resolves to the last reply, or to
-    /// an `-ERR backend ... unavailable` reply. A client always uses the same slot, so its requests stay in order.
+    /// Sends `bytes` (producing `replies` replies) on the shared connection of `lane` and resolves to the last reply,
+    /// or to an `-ERR backend ... unavailable` reply.
     pub fn send(
         &self,
-        slot: usize,
+        lane: Lane,
         bytes: Vec<u8>,
         replies: usize,
     ) -> impl std::future::Future<Output = Vec<u8>> {
-        submit(
-            &self.conns[slot % self.conns.len()],
-            &self.addr,
-            bytes,
-            replies,
-        )
+        let per_protocol = self.conns.len() / 2;
+        let conn = &self.conns[lane.slot % per_protocol + usize::from(lane.resp3) * per_protocol];
+        submit(conn, &self.addr, bytes, replies)
     }
 
     /// The same backend (same connections and health) under another weight.
@@ -169,10 +183,16 @@ impl Backend {
 
     /// A new connection for one client, without a request time-out (blocking pops wait as long as they ask). It
     /// closes when dropped and idle, or as soon as the client stops waiting for its reply.
-    pub fn dedicated(&self) -> Dedicated {
+    pub fn dedicated(&self, resp3: bool) -> Dedicated {
         Dedicated {
             addr: self.addr.clone(),
-            tx: spawn_conn(self.addr.clone(), self.timeout, None, self.health.clone()),
+            tx: spawn_conn(
+                self.addr.clone(),
+                self.timeout,
+                None,
+                resp3,
+                self.health.clone(),
+            ),
         }
     }
 }
@@ -220,6 +240,7 @@ fn spawn_conn(
     addr: String,
     connect_timeout: Duration,
     request_timeout: Option<Duration>,
+    resp3: bool,
     health: Arc<Health>,
 ) -> mpsc::UnboundedSender<Request> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -227,6 +248,7 @@ fn spawn_conn(
         addr,
         connect_timeout,
         request_timeout,
+        resp3,
         health,
         pending: VecDeque::new(),
         rbuf: BytesMut::with_capacity(16 * 1024),
@@ -243,6 +265,8 @@ struct Conn {
     connect_timeout: Duration,
     /// None for a dedicated connection: its client may block as long as it asked to.
     request_timeout: Option<Duration>,
+    /// Switches the connection to RESP3 before its first request.
+    resp3: bool,
     health: Arc<Health>,
     pending: VecDeque<Waiting>,
     rbuf: BytesMut,
@@ -319,13 +343,14 @@ impl Conn {
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return Err(format!("reconnecting ({})", self.health.last_error.lock()));
         }
-        let reason = match timeout(self.connect_timeout, TcpStream::connect(&self.addr)).await {
+        let reason = match timeout(self.connect_timeout, self.open()).await {
             Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
                 self.retry_at = None;
                 return Ok(s);
             }
-            Ok(Err(e)) => format!("connect failed ({e})"),
+            // The backend is up; only this client's protocol is refused.
+            Ok(Err(OpenError::Refused(e))) => return Err(e),
+            Ok(Err(OpenError::Fault(e))) => e,
             Err(_) => format!(
                 "connect timed out after {} ms",
                 self.connect_timeout.as_millis()
@@ -334,6 +359,43 @@ impl Conn {
         self.health.failed(&reason);
         self.retry_at = Some(Instant::now() + RECONNECT_BACKOFF);
         Err(reason)
+    }
+
+    /// Connects, and for a RESP3 connection says `HELLO 3` and reads its reply (a backend without RESP3 refuses it).
+    async fn open(&mut self) -> Result<TcpStream, OpenError> {
+        let mut s = TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| OpenError::Fault(format!("connect failed ({e})")))?;
+        let _ = s.set_nodelay(true);
+        self.rbuf.clear();
+        if !self.resp3 {
+            return Ok(s);
+        }
+        let failed = |e: std::io::Error| OpenError::Fault(format!("HELLO 3 failed ({e})"));
+        s.write_all(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
+            .await
+            .map_err(failed)?;
+        let len = loop {
+            match reply_len(&self.rbuf) {
+                Ok(Some(len)) => break len,
+                Ok(None) => {}
+                Err(e) => return Err(OpenError::Fault(e.to_string())),
+            }
+            if s.read_buf(&mut self.rbuf).await.map_err(failed)? == 0 {
+                return Err(OpenError::Fault(
+                    "HELLO 3 failed (connection closed)".into(),
+                ));
+            }
+        };
+        let refused = (self.rbuf[0] == b'-').then(|| {
+            let text = String::from_utf8_lossy(&self.rbuf[1..len]);
+            format!("no RESP3 (HELLO 3: {})", text.trim_end())
+        });
+        self.rbuf.advance(len);
+        match refused {
+            Some(reason) => Err(OpenError::Refused(reason)),
+            None => Ok(s),
+        }
     }
 
     /// Writes `first` and every other request already queued, in one write.
@@ -399,6 +461,14 @@ impl Conn {
             let _ = w.tx.send(unavailable(&self.addr, reason));
         }
     }
+}
+
+/// Why a connection could not be opened.
+enum OpenError {
+    /// The backend is unreachable or broke the protocol (counts against its health).
+    Fault(String),
+    /// The backend refused `HELLO 3`: it is up, but cannot serve RESP3 clients.
+    Refused(String),
 }
 
 /// Resolves when the client of the oldest waiting request has stopped waiting for it.

@@ -14,13 +14,15 @@
 //!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
 //! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
 //!   backend directly);
-//! - PING, ECHO, HELLO (RESP2 only), COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy;
+//! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy, in the client's protocol
+//!   (after `HELLO 3` its requests also take the backends' RESP3 connections, so their replies pass through as is);
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
 //!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -29,7 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use super::backend::Dedicated;
+use super::backend::{Dedicated, Lane};
 use super::resp;
 use super::{ProxyState, Topology};
 use crate::client::Client;
@@ -254,6 +256,23 @@ struct Session {
 }
 
 impl Session {
+    /// The client's protocol: replies are made in it, and backend requests take connections that speak it.
+    fn resp3(&self) -> bool {
+        self.client.info.resp.load(Ordering::Relaxed) == 3
+    }
+
+    fn lane(&self) -> Lane {
+        Lane {
+            slot: self.slot,
+            resp3: self.resp3(),
+        }
+    }
+
+    /// An empty reply in the client's protocol.
+    fn reply(&self) -> Reply {
+        Reply::new(self.resp3())
+    }
+
     /// Turns one request into its reply.
     fn route(&mut self, argv: Argv<'_>, raw: &[u8]) -> Pending {
         let spec = match cmd::resolve(argv) {
@@ -280,17 +299,13 @@ impl Session {
             return self.queue(spec, argv, raw, &topo);
         }
         match name.as_str() {
-            "ping" | "echo" | "command" | "select" => self.local(argv),
-            "hello" if argv.len() > 1 && argv.get(1) != b"2" => {
-                error("NOPROTO unsupported protocol version")
-            }
-            "hello" => self.local(argv),
+            "ping" | "echo" | "command" | "select" | "hello" => self.local(argv),
             "client" => self.client_cmd(argv),
             "info" => self.info(argv, &topo),
             "ring" => self.ring(argv, &topo),
-            "dbsize" => fan_out(&topo, self.slot, raw, merge_sum),
-            "flushall" | "flushdb" => fan_out(&topo, self.slot, raw, merge_ok),
-            "keys" => fan_out(&topo, self.slot, raw, merge_concat),
+            "dbsize" => fan_out(&topo, self.lane(), raw, merge_sum),
+            "flushall" | "flushdb" => fan_out(&topo, self.lane(), raw, merge_ok),
+            "keys" => fan_out(&topo, self.lane(), raw, merge_concat),
             "scan" => self.scan(argv, &topo),
             "mget" => self.split(spec, argv, raw, &topo, 1, merge_mget),
             "del" | "unlink" | "exists" | "touch" => {
@@ -305,7 +320,7 @@ impl Session {
             "script" => self.script_cmd(argv, raw, &topo),
             // The channel is placed on the ring like a key, so subscribers know where to listen (RING LOCATE).
             "publish" | "spublish" => match topo.locate(argv.get(1)) {
-                Some(b) => wait(topo.backends[b].send(self.slot, request_bytes(argv, raw), 1)),
+                Some(b) => wait(topo.backends[b].send(self.lane(), request_bytes(argv, raw), 1)),
                 None => error(no_backend()),
             },
             _ if spec.has(flag::PUBSUB) => error(format!(
@@ -319,7 +334,7 @@ impl Session {
 
     /// Runs a keyless command on the proxy's local command table.
     fn local(&mut self, argv: Argv<'_>) -> Pending {
-        let mut out = Reply::new(false);
+        let mut out = self.reply();
         match cmd::dispatch(
             &self.state.local,
             &mut self.client,
@@ -367,10 +382,10 @@ impl Session {
         let bytes = request_bytes(argv, raw);
         let backend = &topo.backends[backend];
         if spec.has(flag::BLOCKING) {
-            let conn = backend.dedicated();
+            let conn = backend.dedicated(self.resp3());
             return wait(async move { conn.send(bytes, 1).await });
         }
-        wait(backend.send(self.slot, bytes, 1))
+        wait(backend.send(self.lane(), bytes, 1))
     }
 
     /// Splits a multi-key command into one request per backend (keys grouped with their `group - 1` following
@@ -405,12 +420,14 @@ impl Session {
             );
         }
         if parts.len() == 1 {
-            return wait(topo.backends[parts[0].0].send(self.slot, request_bytes(argv, raw), 1));
+            return wait(topo.backends[parts[0].0].send(self.lane(), request_bytes(argv, raw), 1));
         }
         let order: Vec<Vec<usize>> = parts.iter().map(|p| p.1.clone()).collect();
         let sent: Vec<_> = parts
             .iter()
-            .map(|(b, _, args)| topo.backends[*b].send(self.slot, encode(args.iter().copied()), 1))
+            .map(|(b, _, args)| {
+                topo.backends[*b].send(self.lane(), encode(args.iter().copied()), 1)
+            })
             .collect();
         wait(async move {
             let mut replies = Vec::with_capacity(sent.len());
@@ -440,12 +457,12 @@ impl Session {
         let Some(sha) = evalsha_target(argv) else {
             self.state
                 .remember_script(crate::script::sha1_hex(argv.get(1)), argv.get(1));
-            return wait(backend.send(self.slot, bytes, 1));
+            return wait(backend.send(self.lane(), bytes, 1));
         };
         let sha = sha.to_vec();
         let state = self.state.clone();
-        let slot = self.slot;
-        let first = backend.send(slot, bytes.clone(), 1);
+        let lane = self.lane();
+        let first = backend.send(lane, bytes.clone(), 1);
         wait(async move {
             let reply = first.await;
             if !reply.starts_with(b"-NOSCRIPT") {
@@ -456,7 +473,7 @@ impl Session {
             };
             let mut retry = script_load(&body);
             retry.extend_from_slice(&bytes);
-            backend.send(slot, retry, 2).await
+            backend.send(lane, retry, 2).await
         })
     }
 
@@ -468,7 +485,7 @@ impl Session {
             "load" => {
                 let body = argv.get(2).to_vec();
                 let state = self.state.clone();
-                fan_out(topo, self.slot, raw, move |replies| {
+                fan_out(topo, self.lane(), raw, move |replies| {
                     let reply = merge_same(replies);
                     if let Some(sha) = resp::bulk(&reply) {
                         state.remember_script(String::from_utf8_lossy(sha).into_owned(), &body);
@@ -476,12 +493,12 @@ impl Session {
                     reply
                 })
             }
-            "exists" => fan_out(topo, self.slot, raw, merge_all_ones),
+            "exists" => fan_out(topo, self.lane(), raw, merge_all_ones),
             "flush" => {
                 self.state.forget_scripts();
-                fan_out(topo, self.slot, raw, merge_ok)
+                fan_out(topo, self.lane(), raw, merge_ok)
             }
-            "kill" => fan_out(topo, self.slot, raw, merge_any_ok),
+            "kill" => fan_out(topo, self.lane(), raw, merge_any_ok),
             "help" => self.local(argv),
             _ => error(format!(
                 "ERR SCRIPT {} is not supported by the proxy",
@@ -502,7 +519,7 @@ impl Session {
         let mut args: Vec<&[u8]> = argv.iter_from(0).collect();
         let inner_text = inner.to_string();
         args[1] = inner_text.as_bytes();
-        let reply = topo.backends[backend].send(self.slot, encode(args.into_iter()), 1);
+        let reply = topo.backends[backend].send(self.lane(), encode(args.into_iter()), 1);
         wait(async move {
             let reply = reply.await;
             let Some([next, keys]) =
@@ -560,7 +577,7 @@ impl Session {
         if wanted("proxy") {
             sections.push(self.proxy_section(topo));
         }
-        let mut out = Reply::new(false);
+        let mut out = self.reply();
         out.verbatim(sections.join("\r\n").as_bytes());
         Pending::Ready(out.buf)
     }
@@ -621,7 +638,7 @@ impl Session {
                 .collect(),
             epoch: topo.epoch,
         };
-        let mut out = Reply::new(false);
+        let mut out = self.reply();
         if let Err(e) = cmd::ring::reply(&view, argv, &mut out) {
             out.error(&e.to_string());
         }
@@ -663,7 +680,7 @@ impl Session {
             (backends, ejected)
         });
         tracing::info!(epoch = next.epoch, "ring changed: {change:?}");
-        let mut out = Reply::new(false);
+        let mut out = self.reply();
         out.map(3);
         out.bulk(b"epoch");
         out.int(next.epoch as i64);
@@ -746,7 +763,7 @@ impl Session {
         match watch {
             Some(w) => wait(async move { w.conn.send(bundle, n).await }),
             None => match topo.backends.get(backend) {
-                Some(b) => wait(b.send(self.slot, bundle, n)),
+                Some(b) => wait(b.send(self.lane(), bundle, n)),
                 None => error(no_backend()),
             },
         }
@@ -778,9 +795,10 @@ impl Session {
         if self.watch.as_ref().is_some_and(|w| w.backend != backend) {
             return error(CROSSSLOT);
         }
+        let resp3 = self.resp3();
         let conn = self.watch.get_or_insert_with(|| Watch {
             backend,
-            conn: topo.backends[backend].dedicated(),
+            conn: topo.backends[backend].dedicated(resp3),
         });
         wait(conn.conn.send(request_bytes(argv, raw), 1))
     }
@@ -874,7 +892,7 @@ fn encode<'a>(args: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
 /// Sends `raw` to every backend and merges the replies.
 fn fan_out(
     topo: &Topology,
-    slot: usize,
+    lane: Lane,
     raw: &[u8],
     merge: impl FnOnce(Vec<Vec<u8>>) -> Vec<u8> + Send + 'static,
 ) -> Pending {
@@ -883,7 +901,7 @@ fn fan_out(
         .iter()
         .enumerate()
         .filter(|(i, _)| topo.ejected[*i].is_none())
-        .map(|(_, b)| b.send(slot, raw.to_vec(), 1))
+        .map(|(_, b)| b.send(lane, raw.to_vec(), 1))
         .collect();
     if sent.is_empty() {
         return error(no_backend());
@@ -992,7 +1010,8 @@ fn merge_mget(replies: Vec<Vec<u8>>, order: Vec<Vec<usize>>) -> Vec<u8> {
         return e;
     }
     let total = order.iter().map(Vec::len).sum();
-    let mut slots: Vec<&[u8]> = vec![b"$-1\r\n"; total];
+    // Every position is filled below (the ordinals cover every key).
+    let mut slots: Vec<&[u8]> = vec![&[]; total];
     for (reply, ordinals) in replies.iter().zip(&order) {
         match resp::elements(reply) {
             Some(values) if values.len() == ordinals.len() => {
