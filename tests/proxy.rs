@@ -608,6 +608,57 @@ fn scripts_are_routed_by_keys_loaded_everywhere_and_repaired_on_noscript_over_re
     scripts(&cluster);
 }
 
+/// Functions: FUNCTION LOAD reaches every backend, FCALL goes to the backend of its keys (or of its name).
+fn functions(cluster: &Cluster) {
+    let mut c = cluster.proxy.raw();
+    let lib = "#!lua name=q\nredis.register_function('push', function(k, a) return redis.call('rpush', k[1], a[1]) end)\n\
+               redis.register_function('where', function() return redis.call('ping') end)";
+    assert_eq!(text(c.cmd(&["FUNCTION", "LOAD", lib])), "$1\r\nq\r\n");
+    for addr in &cluster.addrs {
+        let listed = text(cluster.backend(addr).cmd(&["FUNCTION", "LIST"]));
+        assert!(listed.contains("$4\r\npush\r\n"), "{addr}: {listed}");
+    }
+    assert_eq!(
+        text(c.cmd(&["FUNCTION", "LOAD", lib])),
+        "-ERR Library 'q' already exists\r\n"
+    );
+    let (x, y) = first_two_on_different_nodes(&mut c);
+    assert_eq!(text(c.cmd(&["FCALL", "push", "1", &x, "a"])), ":1\r\n");
+    assert_eq!(text(c.cmd(&["FCALL", "PUSH", "1", &x, "b"])), ":2\r\n");
+    let owner_addr = owner(&mut c, &x);
+    assert_eq!(
+        text(cluster.backend(&owner_addr).cmd(&["LRANGE", &x, "0", "-1"])),
+        "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    );
+    assert!(text(c.cmd(&["FCALL", "push", "2", &x, &y, "c"])).starts_with("-CROSSSLOT"));
+    assert_eq!(c.line("FCALL where 0"), "+PONG\r\n");
+    assert!(c
+        .line("FUNCTION STATS")
+        .contains("functions_count\r\n:2\r\n"));
+    assert_eq!(c.line("FUNCTION DELETE q"), "+OK\r\n");
+    for addr in &cluster.addrs {
+        assert_eq!(
+            text(cluster.backend(addr).cmd(&["FUNCTION", "LIST"])),
+            "*0\r\n"
+        );
+    }
+    assert_eq!(c.line("FCALL where 0"), "-ERR Function not found\r\n");
+    assert!(c.line("FUNCTION HELP").starts_with("*"));
+}
+
+#[test]
+fn functions_are_loaded_everywhere_and_called_by_keys_over_ringkv() {
+    functions(&Cluster::ringkv(3, &[]));
+}
+
+#[test]
+fn functions_are_loaded_everywhere_and_called_by_keys_over_redis() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    functions(&cluster);
+}
+
 #[test]
 fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
     let cluster = Cluster::ringkv(2, &[]);

@@ -12,6 +12,7 @@ pub mod args;
 pub mod blocking;
 mod connection;
 mod error;
+mod function;
 #[cfg(test)]
 mod fuzz_tests;
 mod hash;
@@ -375,7 +376,7 @@ impl<'a> Dbs<'a> {
 
 static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| {
-        let families: [&'static [CommandSpec]; 13] = [
+        let families: [&'static [CommandSpec]; 14] = [
             connection::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
@@ -384,6 +385,7 @@ static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
             list::COMMANDS,
             ring::COMMANDS,
             script::COMMANDS,
+            function::COMMANDS,
             hash::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
@@ -550,10 +552,6 @@ fn exec_abort(server: &ServerState, client: &mut Client, out: &mut Reply, why: &
     ));
 }
 
-/// The reply to a command that needs a shard a busy script holds (Redis's `slowevalerr`).
-const BUSY: &str =
-    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-
 /// Locks the shards `spec` needs for `argv`, runs its handler, then does the after-write work (spoiling WATCHes,
 /// serving blocked clients) for it, or for every command of a transaction it ran, before releasing the locks.
 pub fn execute<'s>(
@@ -578,11 +576,11 @@ pub fn execute<'s>(
         Ok(shards) => shards,
         Err(Refusal::Contended(idx)) => return Flow::Contended(idx),
         Err(Refusal::Busy) if spec.has(flag::TRANSACTION) => {
-            exec_abort(server, client, out, BUSY);
+            exec_abort(server, client, out, server.scripts.busy_error(threshold));
             return Flow::Continue;
         }
         Err(Refusal::Busy) => {
-            out.error(BUSY);
+            out.error(server.scripts.busy_error(threshold));
             return Flow::Continue;
         }
     };

@@ -7,7 +7,7 @@
 
 use super::{args, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::Argv;
-use crate::script::{self, Invocation, KillOutcome, Source};
+use crate::script::{self, Invocation, KillOutcome, Source, BUSY_FUNCTION, BUSY_SCRIPT};
 
 const SCRIPT_KEYS: Keys = Keys::NumKeys { at: 2, step: 1 };
 
@@ -117,9 +117,18 @@ fn script_flush(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 fn script_kill(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    kill(ctx, false)
+}
+
+/// SCRIPT KILL (`functions` false) and FUNCTION KILL: each stops only runs of its own kind.
+pub(super) fn kill(ctx: &mut Ctx, functions: bool) -> CmdResult {
     let busy = ctx.server.settings.busy_reply_threshold();
-    match ctx.server.scripts.kill(busy) {
+    match ctx.server.scripts.kill(busy, functions) {
         KillOutcome::Killed => ctx.out.ok(),
+        KillOutcome::OtherKind => {
+            let busy = if functions { BUSY_SCRIPT } else { BUSY_FUNCTION };
+            return Err(CmdError::Coded(busy.into()));
+        }
         KillOutcome::NotBusy => {
             return Err(CmdError::Coded(
                 "NOTBUSY No scripts in execution right now.".into(),

@@ -12,6 +12,8 @@
 //! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
 //! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
 //!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
+//! - FCALL/FCALL_RO: by their keys, or without keys by the function's name placed on the ring; FUNCTION LOAD/DELETE/
+//!   FLUSH/KILL/LIST/STATS: every backend (a backend added later does not get the libraries);
 //! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
 //!   backend directly);
 //! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy, in the client's protocol
@@ -318,6 +320,7 @@ impl Session {
                 self.script_call(spec, argv, raw, &topo)
             }
             "script" => self.script_cmd(argv, raw, &topo),
+            "function" => self.function_cmd(argv, raw, &topo),
             // The channel is placed on the ring like a key, so subscribers know where to listen (RING LOCATE).
             "publish" | "spublish" => match topo.locate(argv.get(1)) {
                 Some(b) => wait(topo.backends[b].send(self.lane(), request_bytes(argv, raw), 1)),
@@ -502,6 +505,24 @@ impl Session {
             "help" => self.local(argv),
             _ => error(format!(
                 "ERR SCRIPT {} is not supported by the proxy",
+                sub.to_ascii_uppercase()
+            )),
+        }
+    }
+
+    /// FUNCTION LOAD / DELETE / FLUSH / KILL / LIST / STATS go to every backend (LIST and STATS answer with the first
+    /// backend's reply, as all hold the same libraries); FUNCTION HELP is answered here.
+    fn function_cmd(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
+        let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
+        let raw = &request_bytes(argv, raw);
+        match sub.as_str() {
+            "load" | "delete" | "flush" | "list" | "stats" => {
+                fan_out(topo, self.lane(), raw, merge_same)
+            }
+            "kill" => fan_out(topo, self.lane(), raw, merge_any_ok),
+            "help" => self.local(argv),
+            _ => error(format!(
+                "ERR FUNCTION {} is not supported by the proxy",
                 sub.to_ascii_uppercase()
             )),
         }
@@ -830,12 +851,16 @@ fn single_backend(
 /// [`single_backend`], except that a script call without keys (EVAL/EVALSHA with numkeys 0) goes to the backend
 /// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend.
 fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<usize>, String> {
-    match single_backend(spec, argv, topo)? {
-        None if is_script_call(argv) => {
-            let sha = script_sha(argv);
-            topo.locate(sha.as_bytes()).map(Some).ok_or_else(no_backend)
-        }
-        found => Ok(found),
+    let keyless = if is_script_call(argv) {
+        Some(script_sha(argv).into_bytes())
+    } else if args::is(argv.get(0), "fcall") || args::is(argv.get(0), "fcall_ro") {
+        Some(argv.get(1).to_ascii_lowercase())
+    } else {
+        None
+    };
+    match (single_backend(spec, argv, topo)?, keyless) {
+        (None, Some(place)) => topo.locate(&place).map(Some).ok_or_else(no_backend),
+        (found, _) => Ok(found),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Lua scripting (EVAL and friends): the script cache, the sandboxed Lua 5.1 VM, `redis.call`, BUSY and SCRIPT KILL.
+//! Lua scripting (EVAL and friends, and FCALL's functions): the script cache, the sandboxed Lua 5.1 VM, `redis.call`,
+//! BUSY and SCRIPT KILL / FUNCTION KILL. Function libraries are kept in [`function`], script flags read in [`flags`].
 //!
 //! Each worker thread owns one Lua VM (scripts never share a VM between threads, and a VM is never re-entered),
 //! built once with Redis 7's sandbox (`sandbox.lua`): read-only globals and libraries, errors on missing globals, only
@@ -23,6 +24,8 @@
 //! run through the same slot. A short script costs a few atomic stores for all this.
 
 pub mod convert;
+pub mod flags;
+pub mod function;
 mod libs;
 
 use std::cell::{Cell, RefCell};
@@ -44,6 +47,11 @@ use parking_lot::Mutex;
 use crate::cmd::{flag, CmdError, CommandSpec, Ctx, Flow};
 use crate::protocol::{Argv, OwnedArgv, Reply};
 use crate::store::{now_ms, Locked, Shard};
+use flags::Flags;
+use function::{FunctionCache, FunctionInfo, Functions, Loaded};
+
+/// How long a library's code may run in FUNCTION LOAD (Redis's limit).
+const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How long a script waits for a shard below one it holds before its `redis.call` fails.
 pub const LOCK_WAIT: Duration = Duration::from_millis(200);
@@ -84,6 +92,8 @@ pub struct Scripts {
     epoch: AtomicU64,
     /// One slot per VM that ran a script of this server (a VM's thread may end: hence weak).
     slots: Mutex<Vec<Weak<Running>>>,
+    /// The function libraries (FUNCTION LOAD).
+    pub functions: Functions,
 }
 
 impl Default for Scripts {
@@ -95,6 +105,7 @@ impl Default for Scripts {
             strays: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             slots: Mutex::default(),
+            functions: Functions::default(),
         }
     }
 }
@@ -112,6 +123,10 @@ pub struct Running {
     wrote: AtomicBool,
     /// The shards the run holds, published by the hook once the run is long, and emptied at its end.
     shards: Mutex<Vec<usize>>,
+    /// The run is a function's (FCALL), not an EVAL script's.
+    function: AtomicBool,
+    /// A long run's function name (or SHA1) and command, published with its shards (FUNCTION STATS).
+    call: Mutex<Option<(String, Vec<Vec<u8>>)>>,
 }
 
 impl Running {
@@ -122,7 +137,7 @@ impl Running {
     }
 }
 
-/// What SCRIPT KILL found.
+/// What SCRIPT KILL or FUNCTION KILL found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum KillOutcome {
     /// A script was told to stop.
@@ -131,7 +146,28 @@ pub enum KillOutcome {
     NotBusy,
     /// The busy scripts have written: they cannot be stopped without breaking atomicity.
     Unkillable,
+    /// The busy run is of the other kind (a function for SCRIPT KILL, an EVAL script for FUNCTION KILL).
+    OtherKind,
 }
+
+/// A run that has been going on past the busy threshold, for FUNCTION STATS.
+pub struct BusyRun {
+    /// A function's run (FCALL), else an EVAL script's.
+    pub function: bool,
+    /// The function's name, or the script's SHA1.
+    pub name: String,
+    /// The command that started it.
+    pub command: Vec<Vec<u8>>,
+    pub duration_ms: u64,
+}
+
+/// The reply to a command that needs a shard a busy EVAL script holds (Redis's `slowevalerr`).
+pub const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// The same while a function is busy (Redis's `slowscripterr`).
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 impl Scripts {
     /// Caches `body` and returns its SHA1.
@@ -172,14 +208,18 @@ impl Scripts {
             confined.entry(*sha).or_insert(true);
         }
     }
-    /// SCRIPT KILL: stops the read-only scripts running longer than `busy` (Redis only sees SCRIPT KILL once a
-    /// script is past its busy threshold).
-    pub fn kill(&self, busy: Duration) -> KillOutcome {
+    /// SCRIPT KILL (`functions` false) or FUNCTION KILL: stops the read-only runs of that kind going on longer than
+    /// `busy` (Redis only sees a KILL once a script is past its busy threshold).
+    pub fn kill(&self, busy: Duration, functions: bool) -> KillOutcome {
         let now = now_ms();
         let mut outcome = KillOutcome::NotBusy;
         for slot in self.live_slots().filter(|s| s.busy(now, busy)) {
-            if slot.wrote.load(Ordering::Acquire) {
+            if slot.function.load(Ordering::Acquire) != functions {
                 if outcome == KillOutcome::NotBusy {
+                    outcome = KillOutcome::OtherKind;
+                }
+            } else if slot.wrote.load(Ordering::Acquire) {
+                if outcome != KillOutcome::Killed {
                     outcome = KillOutcome::Unkillable;
                 }
             } else {
@@ -199,6 +239,34 @@ impl Scripts {
         let now = now_ms();
         self.live_slots()
             .any(|s| s.busy(now, busy) && s.shards.lock().contains(&idx))
+    }
+    /// The BUSY error for a command that found a shard held by a busy run: which KILL it names depends on whether a
+    /// function is busy.
+    pub fn busy_error(&self, busy: Duration) -> &'static str {
+        let now = now_ms();
+        let function = self
+            .live_slots()
+            .any(|s| s.busy(now, busy) && s.function.load(Ordering::Acquire));
+        if function {
+            BUSY_FUNCTION
+        } else {
+            BUSY_SCRIPT
+        }
+    }
+    /// A run going on longer than `busy`, if any (the one that started first).
+    pub fn busy_run(&self, busy: Duration) -> Option<BusyRun> {
+        let now = now_ms();
+        let slot = self
+            .live_slots()
+            .filter(|s| s.busy(now, busy))
+            .min_by_key(|s| s.started.load(Ordering::Acquire))?;
+        let (name, command) = slot.call.lock().clone().unwrap_or_default();
+        Some(BusyRun {
+            function: slot.function.load(Ordering::Acquire),
+            name,
+            command,
+            duration_ms: now.saturating_sub(slot.started.load(Ordering::Acquire)),
+        })
     }
     fn live_slots(&self) -> impl Iterator<Item = Arc<Running>> {
         let slots: Vec<_> = self.slots.lock().iter().filter_map(Weak::upgrade).collect();
@@ -248,13 +316,15 @@ fn parse_sha(text: &[u8]) -> Option<Sha> {
     Some(sha)
 }
 
-/// Which script to run: EVAL's body or EVALSHA's SHA1.
+/// Which script to run: EVAL's body, EVALSHA's SHA1 or FCALL's function.
 #[derive(Clone, Copy)]
 pub enum Source<'x> {
     /// The script's text.
     Body(&'x [u8]),
     /// The SHA1 of a cached script, as the client wrote it.
     Sha(&'x [u8]),
+    /// The name of a function (any letter case).
+    Function(&'x [u8]),
 }
 
 /// One script run: what EVAL / EVALSHA parsed.
@@ -265,8 +335,26 @@ pub struct Invocation<'x> {
     pub argv: Argv<'x>,
     /// How many arguments after `numkeys` are KEYS (checked against the argument count).
     pub numkeys: usize,
-    /// EVAL_RO / EVALSHA_RO: write commands are refused.
+    /// EVAL_RO / EVALSHA_RO / FCALL_RO: write commands are refused.
     pub read_only: bool,
+}
+
+/// What a run executes, once resolved.
+struct Target<'t> {
+    f: &'t Function,
+    /// The flags: `None` for an EVAL script without a shebang (Redis 6 compatible).
+    flags: Option<Flags>,
+    /// The script's SHA1, or the function's [`Loaded::id`]: the key of what runs showed about their keys.
+    id: Sha,
+    /// The function's name, for a function.
+    function: Option<&'t str>,
+}
+
+impl Target<'_> {
+    /// How errors name the run: the function, or the script's SHA1.
+    fn name(&self) -> &str {
+        self.function.unwrap_or_else(|| sha_text(&self.id))
+    }
 }
 
 impl<'x> Invocation<'x> {
@@ -280,10 +368,11 @@ impl<'x> Invocation<'x> {
     }
 }
 
-/// A thread's Lua VM and its compiled functions.
+/// A thread's Lua VM, its compiled scripts and its functions.
 struct Engine {
     vm: Vm,
     cache: Cache,
+    functions: FunctionCache,
     confined: KnownConfined,
 }
 
@@ -327,6 +416,12 @@ struct Vm {
     handler: Function,
     /// `sandbox.lua`'s runner: sets KEYS and ARGV, then calls a script under `xpcall` with the error handler.
     runner: Function,
+    /// The environment of function libraries.
+    fenv: Table,
+    /// `sandbox.lua`'s library loader: runs a library's code with the load API, returns what it registered.
+    load_library: Function,
+    /// `sandbox.lua`'s function runner: calls a function with its keys and arguments under `xpcall`.
+    fcall: Function,
     /// The protocol `redis.setresp` chose for this run.
     resp: Rc<Cell<u8>>,
     /// What the instruction hook sees of the run.
@@ -346,6 +441,8 @@ struct HookState {
     held: RefCell<Vec<usize>>,
     /// The run has published `held` in its slot.
     published: Cell<bool>,
+    /// While FUNCTION LOAD runs a library's code: when it must have ended.
+    load_deadline: Cell<Option<Instant>>,
 }
 
 impl HookState {
@@ -398,7 +495,7 @@ struct Cache {
     /// [`Scripts::id`] of the server, and its epoch when these were compiled.
     server: u64,
     epoch: u64,
-    by_sha: HashMap<Sha, Function>,
+    by_sha: HashMap<Sha, Compiled>,
     by_body: HashMap<Box<[u8]>, Sha>,
 }
 
@@ -413,6 +510,7 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> mlua::Result<R>) -> mlua::Resul
             *slot = Some(Engine {
                 vm: Vm::new()?,
                 cache: Cache::default(),
+                functions: FunctionCache::default(),
                 confined: KnownConfined::default(),
             });
         }
@@ -505,6 +603,12 @@ impl Vm {
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, _| {
+                if let Some(deadline) = h.load_deadline.get() {
+                    if Instant::now() > deadline {
+                        return Err(rt("FUNCTION LOAD timeout"));
+                    }
+                    return Ok(VmState::Continue);
+                }
                 let run = h.run.get();
                 let killed = match &*h.slot.borrow() {
                     Some(slot) => run != 0 && slot.kill.load(Ordering::Acquire) == run,
@@ -514,8 +618,15 @@ impl Vm {
                     return Err(rt(KILLED));
                 }
                 if run != 0 && !h.published.get() {
-                    // The run is long: let lock waiters see which shards it holds.
+                    // The run is long: let lock waiters see which shards it holds, and FUNCTION STATS what it is.
                     h.publish();
+                    if let Some(slot) = &*h.slot.borrow() {
+                        let call = on_current_run(|st| {
+                            let command = st.argv.iter_from(0).map(<[u8]>::to_vec).collect();
+                            (st.name.to_string(), command)
+                        });
+                        *slot.call.lock() = call.ok();
+                    }
                     wake_a_worker();
                 }
                 Ok(VmState::Continue)
@@ -526,16 +637,21 @@ impl Vm {
             env,
             handler,
             runner,
+            fenv: raw.get("fenv")?,
+            load_library: raw.get("load_library")?,
+            fcall: raw.get("fcall")?,
             resp,
             hook,
             buffers: RefCell::default(),
         })
     }
 
-    /// Compiles `body`.
-    fn compile(&self, body: &[u8]) -> Result<Function, CmdError> {
-        self.lua
-            .load(body)
+    /// Compiles the EVAL script `body`, its shebang line read for its flags.
+    fn compile(&self, body: &[u8]) -> Result<Compiled, CmdError> {
+        let (flags, code_at) = flags::eval_shebang(body).map_err(CmdError::err)?;
+        let f = self
+            .lua
+            .load(&body[code_at..])
             .set_name("@user_script")
             .set_environment(self.env.clone())
             .into_function()
@@ -544,8 +660,56 @@ impl Vm {
                     "Error compiling script (new function): {}",
                     error_message(&e)
                 ))
-            })
+            })?;
+        Ok(Compiled { f, flags })
     }
+
+    /// Runs a library's Lua code (without its first line) as FUNCTION LOAD does, and returns the functions it
+    /// registered, or Redis's error text.
+    fn load_library(&self, body: &[u8]) -> Result<Vec<(FunctionInfo, Function)>, String> {
+        let chunk = self
+            .lua
+            .load(body)
+            .set_name("@user_function")
+            .set_environment(self.fenv.clone())
+            .into_function()
+            .map_err(|e| format!("Error compiling function: {}", error_message(&e)))?;
+        let registering = |text: &str| format!("Error registering functions: {text}");
+        self.hook
+            .load_deadline
+            .set(Some(Instant::now() + LOAD_TIMEOUT));
+        let outcome = self.load_library.call::<(bool, Value)>(chunk);
+        self.hook.load_deadline.set(None);
+        let (ok, value) =
+            outcome.map_err(|e| registering(&format!("ERR {}", error_message(&e))))?;
+        let list = match value {
+            Value::Table(list) if ok => list,
+            Value::Table(e) => {
+                let text: String = e.raw_get("err").unwrap_or_default();
+                return Err(registering(&text));
+            }
+            other => return Err(registering(&format!("ERR {}", error_text(&other)))),
+        };
+        let read = |t: Table| -> mlua::Result<(FunctionInfo, Function)> {
+            let description: Option<mlua::String> = t.raw_get("description")?;
+            let info = FunctionInfo {
+                name: t.raw_get("name")?,
+                description: description.map(|d| d.as_bytes().to_vec()),
+                flags: Flags(t.raw_get("flags")?),
+            };
+            Ok((info, t.raw_get("callback")?))
+        };
+        list.sequence_values::<Table>()
+            .map(|t| t.and_then(read))
+            .collect::<mlua::Result<_>>()
+            .map_err(|e| registering(&format!("ERR {}", error_message(&e))))
+    }
+}
+
+/// A compiled EVAL script and the flags of its shebang (`None` without one).
+struct Compiled {
+    f: Function,
+    flags: Option<Flags>,
 }
 
 impl Cache {
@@ -563,19 +727,22 @@ impl Cache {
         self.by_body.clear();
     }
 
-    /// The SHA and compiled function of `source`, compiling (and for EVAL caching server-wide) on first use.
+    /// The SHA and compiled script of EVAL's body or EVALSHA's SHA1, compiling (and for EVAL caching server-wide)
+    /// on first use.
     fn resolve(
         &mut self,
         vm: &Vm,
         scripts: &Scripts,
         source: Source,
-    ) -> Result<(Sha, &Function), CmdError> {
+    ) -> Result<(Sha, &Compiled), CmdError> {
         let (sha, body) = match source {
             Source::Body(body) => match self.by_body.get(body) {
                 Some(sha) => (*sha, None),
                 None => (sha1_of(body), Some(body)),
             },
-            Source::Sha(text) => (parse_sha(text).ok_or_else(noscript)?, None),
+            Source::Sha(text) | Source::Function(text) => {
+                (parse_sha(text).ok_or_else(noscript)?, None)
+            }
         };
         let f = match self.by_sha.entry(sha) {
             hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -597,6 +764,56 @@ impl Cache {
         };
         Ok((sha, f))
     }
+}
+
+impl FunctionCache {
+    /// FCALL's function `name` (any letter case), loading every library again after a change.
+    fn resolve(&mut self, vm: &Vm, scripts: &Scripts, name: &[u8]) -> Result<&Loaded, CmdError> {
+        let functions = &scripts.functions;
+        if self.valid_for != Some((scripts.id, functions.epoch())) {
+            let (epoch, libraries) = functions.snapshot();
+            self.by_name.clear();
+            for library in &libraries {
+                let loaded = match vm.load_library(library.body()) {
+                    Ok(loaded) => loaded,
+                    Err(e) => {
+                        // It loaded on the thread that ran FUNCTION LOAD; only a time-out can make it differ here.
+                        tracing::warn!(library = library.name, "function library not loaded: {e}");
+                        continue;
+                    }
+                };
+                for (info, f) in loaded {
+                    let id = sha1_of(&[&library.code[..], b"\0", info.name.as_bytes()].concat());
+                    // Names differing only in case: the first registered is the one FCALL finds, as in Redis.
+                    self.by_name
+                        .entry(info.name.to_ascii_lowercase())
+                        .or_insert(Loaded {
+                            f,
+                            flags: info.flags,
+                            name: info.name,
+                            id,
+                        });
+                }
+            }
+            self.valid_for = Some((scripts.id, epoch));
+        }
+        self.by_name
+            .get(&String::from_utf8_lossy(name).to_ascii_lowercase())
+            .ok_or_else(|| CmdError::err("Function not found"))
+    }
+}
+
+/// FUNCTION LOAD: runs the library's code on this thread's VM to check it and learn its functions, then adds it.
+/// Returns the library's name.
+pub fn load_library(scripts: &Scripts, code: &[u8], replace: bool) -> Result<String, CmdError> {
+    with_engine(|e| {
+        Ok(scripts.functions.load(code, replace, |body| {
+            let loaded = e.vm.load_library(body)?;
+            Ok(loaded.into_iter().map(|(info, _)| info).collect())
+        }))
+    })
+    .map_err(|e| CmdError::err(e.to_string()))?
+    .map_err(CmdError::err)
 }
 
 fn noscript() -> CmdError {
@@ -807,35 +1024,60 @@ fn command_args(args: &MultiValue, mut push: impl FnMut(&[u8])) -> Result<(), &'
     Ok(())
 }
 
-/// Runs a script for EVAL / EVALSHA with `ctx`'s shards held, writing its reply to `ctx.out`.
+/// Runs a script (EVAL, EVALSHA) or a function (FCALL) with `ctx`'s shards held, writing its reply to `ctx.out`.
 pub fn run(ctx: &mut Ctx, inv: Invocation) -> Result<(), CmdError> {
     let scripts = &ctx.server.scripts;
     let result = with_engine(|engine| {
         let Engine {
             vm,
             cache,
+            functions,
             confined,
         } = engine;
         cache.sync(scripts, &vm.hook);
-        match cache.resolve(vm, scripts, inv.source) {
-            Ok((sha, f)) => {
-                let lock_all = !ctx.client.in_exec && confined.locks_all(scripts, &sha);
-                run_resolved(vm, ctx, &inv, &sha, f, lock_all).map(Ok)
-            }
-            Err(e) => Ok(Err(e)),
+        let resolved = match inv.source {
+            Source::Function(name) => functions.resolve(vm, scripts, name).map(|l| Target {
+                f: &l.f,
+                flags: Some(l.flags),
+                id: l.id,
+                function: Some(&l.name),
+            }),
+            _ => cache
+                .resolve(vm, scripts, inv.source)
+                .map(|(sha, c)| Target {
+                    f: &c.f,
+                    flags: c.flags,
+                    id: sha,
+                    function: None,
+                }),
+        };
+        let target = match resolved {
+            Ok(target) => target,
+            Err(e) => return Ok(Err(e)),
+        };
+        // A script with flags must declare `no-writes` to run through a _RO command (one without keeps Redis 6's
+        // behaviour); a `no-writes` script runs read-only through any command.
+        let no_writes = target.flags.map(Flags::no_writes);
+        if inv.read_only && no_writes == Some(false) {
+            return Ok(Err(CmdError::err(
+                "Can not execute a script with write flag using *_ro command.",
+            )));
         }
+        let read_only = inv.read_only || no_writes == Some(true);
+        let lock_all = !ctx.client.in_exec && confined.locks_all(scripts, &target.id);
+        run_resolved(vm, ctx, &inv, &target, read_only, lock_all).map(Ok)
     });
     result.map_err(|e| CmdError::err(error_message(&e)))?
 }
 
-/// [`run`] once the function is known: the run's bookkeeping around [`run_in`]. `lock_all`: the script is not known
+/// [`run`] once the script is known: the run's bookkeeping around [`run_in`]. `lock_all`: the script is not known
 /// to stay on its declared shards (see the module doc), so this run takes every shard and shows whether it does.
 fn run_resolved(
     vm: &Vm,
     ctx: &mut Ctx,
     inv: &Invocation,
-    sha: &Sha,
-    f: &Function,
+    target: &Target,
+    read_only: bool,
     lock_all: bool,
 ) -> mlua::Result<()> {
     let server = ctx.server;
@@ -860,14 +1102,17 @@ fn run_resolved(
     }
     let run = slot.run.load(Ordering::Relaxed) + 1;
     slot.wrote.store(false, Ordering::Release);
+    slot.function
+        .store(target.function.is_some(), Ordering::Release);
     slot.run.store(run, Ordering::Release);
     slot.started.store(ctx.now.max(1), Ordering::Release);
     hook.run.set(run);
-    let result = run_in(vm, ctx, inv, sha, f, &slot, lock_all);
+    let result = run_in(vm, ctx, inv, target, read_only, &slot, lock_all);
     hook.run.set(0);
     slot.started.store(0, Ordering::Release);
     if hook.published.replace(false) {
         slot.shards.lock().clear();
+        *slot.call.lock() = None;
         PUBLISHED.fetch_sub(1, Ordering::AcqRel);
     }
     ctx.client.in_exec = nested;
@@ -880,7 +1125,10 @@ fn run_resolved(
 /// The state `redis.call` works with during one run.
 struct RunState<'c, 'a, 's> {
     ctx: &'c mut Ctx<'a, 's>,
-    sha: &'c Sha,
+    /// The run's command.
+    argv: Argv<'c>,
+    /// How errors name the run (the function, or the script's SHA1).
+    name: &'c str,
     read_only: bool,
     slot: &'c Running,
     hook: &'c HookState,
@@ -896,8 +1144,8 @@ fn run_in(
     vm: &Vm,
     ctx: &mut Ctx,
     inv: &Invocation,
-    sha: &Sha,
-    f: &Function,
+    target: &Target,
+    read_only: bool,
     slot: &Running,
     learning: bool,
 ) -> mlua::Result<()> {
@@ -914,8 +1162,9 @@ fn run_in(
     declared.dedup();
     let mut st = RunState {
         ctx,
-        sha,
-        read_only: inv.read_only,
+        argv: inv.argv,
+        name: target.name(),
+        read_only,
         slot,
         hook: &vm.hook,
         resp: &vm.resp,
@@ -924,9 +1173,13 @@ fn run_in(
         strayed: false,
     };
     // The script's first result is its reply, as Redis calls it for one result.
+    let runner = if target.function.is_some() {
+        &vm.fcall
+    } else {
+        &vm.runner
+    };
     let outcome = with_current_run(&mut st, || {
-        vm.runner
-            .call::<(bool, Value)>((f, &vm.handler, keys, args))
+        runner.call::<(bool, Value)>((target.f, &vm.handler, keys, args))
     });
     let completed = matches!(outcome, Ok((true, _)));
     match &outcome {
@@ -936,7 +1189,7 @@ fn run_in(
         }
         Ok((false, value)) => {
             let msg = match value {
-                Value::Table(t) => convert::script_error(t, sha_text(st.sha)),
+                Value::Table(t) => convert::script_error(t, st.name),
                 other => format!("ERR {}", error_text(other)),
             };
             st.ctx.out.error(&msg);
@@ -946,7 +1199,10 @@ fn run_in(
     // KEYS and ARGV stay until the next run replaces them: setting a field to nil and back makes Lua rehash the table
     // now and then (the collector kills the nil slot), an allocation on the hot path.
     if st.strayed || (learning && completed) {
-        st.ctx.server.scripts.learn(sha, st.strayed, completed);
+        st.ctx
+            .server
+            .scripts
+            .learn(&target.id, st.strayed, completed);
     }
     vm.buffers.replace(st.buffers);
     if !st.writes.is_empty() {

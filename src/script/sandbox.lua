@@ -182,11 +182,166 @@ function G.load(f, name)
   return compile(concat(parts), name or "=(load)")
 end
 
-setmetatable(G, {
+local missing_global = {
   __index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
   __metatable = false,
-})
+}
+
+-- Functions (FUNCTION LOAD, FCALL). A library's code runs in an environment that shows only the load API (as in
+-- Redis: redis.register_function, redis.log and the versions); the functions it registers run later in the same
+-- environment switched to the globals scripts have, without KEYS and ARGV (a function gets them as arguments).
+local GF = {}
+for k, v in pairs(G) do
+  GF[k] = v
+end
+local load_api = {
+  register_function = nil, -- set below
+  log = raw.log,
+  REDIS_VERSION = raw.version,
+  REDIS_VERSION_NUM = raw.version_num,
+}
+load_api.LOG_DEBUG, load_api.LOG_VERBOSE, load_api.LOG_NOTICE, load_api.LOG_WARNING = 0, 1, 2, 3
+local LOADING = { redis = protect(load_api) }
+local fmeta = { __index = GF, __newindex = readonly, __metatable = false }
+local fenv = setmetatable({}, fmeta)
+protected[fenv] = GF
+GF._G = fenv
+raw.fenv = fenv
+
+local flag_bits = { ["no-writes"] = 1, ["allow-oom"] = 2, ["allow-stale"] = 4, ["no-cluster"] = 8,
+  ["allow-cross-slot-keys"] = 16 }
+-- The functions the library being loaded has registered, or nil outside FUNCTION LOAD.
+local registered
+local lower = string.lower
+
+local function fail(msg)
+  error(errtable(msg))
+end
+
+-- lua_isstring: a string or a number.
+local function is_text(v)
+  local t = type(v)
+  return t == "string" or t == "number"
+end
+
+local function read_flags(list)
+  local flags, seen = 0, {}
+  local i = 1
+  while true do
+    local f = list[i]
+    if f == nil then
+      return flags
+    end
+    local bit = is_text(f) and flag_bits[lower(f)]
+    if not bit then
+      fail("unknown flag given")
+    end
+    if not seen[bit] then
+      seen[bit] = true
+      flags = flags + bit
+    end
+    i = i + 1
+  end
+end
+
+local function register_function(...)
+  if not registered then
+    fail("redis.register_function can only be called on FUNCTION LOAD command")
+  end
+  local n = select("#", ...)
+  if n < 1 or n > 2 then
+    fail("wrong number of arguments to redis.register_function")
+  end
+  local name, callback, flags, description
+  if n == 2 then
+    name, callback = ...
+    if not is_text(name) then
+      fail("first argument to redis.register_function must be a string")
+    end
+    if type(callback) ~= "function" then
+      fail("second argument to redis.register_function must be a function")
+    end
+  else
+    local args = ...
+    if type(args) ~= "table" then
+      fail("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+    end
+    for k, v in next, args do
+      if not is_text(k) then
+        fail("named argument key given to redis.register_function is not a string")
+      end
+      k = lower(k)
+      if k == "function_name" then
+        if not is_text(v) then
+          fail("function_name argument given to redis.register_function must be a string")
+        end
+        name = v
+      elseif k == "description" then
+        if not is_text(v) then
+          fail("description argument given to redis.register_function must be a string")
+        end
+        description = tostring(v)
+      elseif k == "callback" then
+        if type(v) ~= "function" then
+          fail("callback argument given to redis.register_function must be a function")
+        end
+        callback = v
+      elseif k == "flags" then
+        if type(v) ~= "table" then
+          fail("flags argument to redis.register_function must be a table representing function flags")
+        end
+        flags = read_flags(v)
+      else
+        fail("unknown argument given to redis.register_function")
+      end
+    end
+    if name == nil then
+      fail("redis.register_function must get a function name argument")
+    end
+    if callback == nil then
+      fail("redis.register_function must get a callback argument")
+    end
+  end
+  name = tostring(name)
+  if not name:find("^[%w_]+$") then
+    fail("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+  end
+  if registered[name] then
+    fail("Function already exists in the library")
+  end
+  registered[name] = true
+  registered[#registered + 1] = { name = name, callback = callback, flags = flags or 0, description = description }
+end
+load_api.register_function = register_function
+
+-- Runs library chunk f with only the load API visible. Returns true and the registered functions (a list of
+-- {name, callback, flags, description}), or false and the error.
+function raw.load_library(f)
+  registered = {}
+  fmeta.__index = LOADING
+  local ok, e = pcall(f)
+  fmeta.__index = GF
+  local list = registered
+  registered = nil
+  if ok then
+    return true, list
+  end
+  return false, unwrap(e)
+end
+
+-- Calls function f with its keys and arguments under xpcall (FCALL).
+function raw.fcall(f, handler, keys, args)
+  return xpcall(function()
+    return f(keys, args)
+  end, handler)
+end
+
+setmetatable(G, missing_global)
+setmetatable(GF, missing_global)
+setmetatable(LOADING, missing_global)
+-- At load time a missing redis.* field is an error too (Redis protects that table so); at run time it reads nil.
+setmetatable(load_api, missing_global)
 
 return env
