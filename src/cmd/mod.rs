@@ -18,6 +18,7 @@ mod hash;
 mod keys;
 mod list;
 mod long_double;
+mod memory;
 mod pubsub;
 pub mod ring;
 mod script;
@@ -34,6 +35,7 @@ use std::sync::LazyLock;
 pub use connection::REDIS_VERSION;
 pub use error::CmdError;
 pub use pubsub::unsubscribe_all;
+pub(crate) use server::rss_bytes;
 pub use transaction::unwatch_all;
 
 use crate::client::Client;
@@ -375,7 +377,7 @@ impl<'a> Dbs<'a> {
 
 static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| {
-        let families: [&'static [CommandSpec]; 13] = [
+        let families: [&'static [CommandSpec]; 14] = [
             connection::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
@@ -389,6 +391,7 @@ static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
             zset::COMMANDS,
             pubsub::COMMANDS,
             stream::COMMANDS,
+            memory::COMMANDS,
         ];
         families
             .into_iter()
