@@ -48,6 +48,8 @@ pub struct ServerState {
     pub stats: Stats,
     /// Process start, for uptime.
     pub started: Instant,
+    /// Resident memory when the state was made (MEMORY STATS's `startup.allocated`).
+    pub startup_rss: u64,
     /// Random 40-hex-digit id of this run (INFO run_id).
     pub run_id: String,
     /// The actual listening port (differs from the configured one when that was 0).
@@ -67,6 +69,7 @@ impl ServerState {
             pubsub: PubSub::default(),
             stats: Stats::default(),
             started: Instant::now(),
+            startup_rss: crate::cmd::rss_bytes(),
             run_id: (0..40).map(|_| fastrand::digit(16)).collect(),
             port: AtomicU64::new(config.port as u64),
             config,

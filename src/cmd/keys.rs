@@ -11,8 +11,8 @@ use crate::glob;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Entry, Locked, Value, SCAN_BUCKETS};
 
-/// The key of an OBJECT subcommand.
-const KEY2: Keys = Keys::Range {
+/// The key of an OBJECT (or MEMORY USAGE) subcommand.
+pub(super) const KEY2: Keys = Keys::Range {
     first: 2,
     last: 2,
     step: 1,

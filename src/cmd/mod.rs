@@ -19,6 +19,7 @@ mod hash;
 mod keys;
 mod list;
 mod long_double;
+mod memory;
 mod pubsub;
 pub mod ring;
 mod script;
@@ -35,6 +36,7 @@ use std::sync::LazyLock;
 pub use connection::REDIS_VERSION;
 pub use error::CmdError;
 pub use pubsub::unsubscribe_all;
+pub(crate) use server::rss_bytes;
 pub use transaction::unwatch_all;
 
 use crate::client::Client;
@@ -376,7 +378,7 @@ impl<'a> Dbs<'a> {
 
 static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| {
-        let families: [&'static [CommandSpec]; 14] = [
+        let families: [&'static [CommandSpec]; 15] = [
             connection::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
@@ -391,6 +393,7 @@ static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
             zset::COMMANDS,
             pubsub::COMMANDS,
             stream::COMMANDS,
+            memory::COMMANDS,
         ];
         families
             .into_iter()

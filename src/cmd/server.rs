@@ -725,7 +725,7 @@ fn os_name() -> String {
 }
 
 /// Resident memory in bytes, from `/proc/self/statm` (0 where there is no procfs).
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     const PAGE: u64 = 4096;
     std::fs::read_to_string("/proc/self/statm")
         .ok()

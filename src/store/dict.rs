@@ -165,6 +165,17 @@ impl<V> Dict<V> {
         self.level = level;
     }
 
+    /// Bytes of the tables themselves: their allocations (slots at capacity, control bytes) and the vector holding
+    /// them, not what the keys and values own beyond their slots (MEMORY USAGE).
+    pub fn table_bytes(&self) -> usize {
+        self.tables.capacity() * std::mem::size_of::<HashTable<Slot<V>>>()
+            + self
+                .tables
+                .iter()
+                .map(HashTable::allocation_size)
+                .sum::<usize>()
+    }
+
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.tables

@@ -19,6 +19,15 @@ pub enum Key {
     Heap(Box<[u8]>),
 }
 
+/// The heap bytes a stored key of `len` bytes takes beside its slot: none when it is kept inline.
+pub fn key_heap_bytes(len: usize) -> usize {
+    if len <= INLINE_MAX {
+        0
+    } else {
+        len
+    }
+}
+
 impl From<&[u8]> for Key {
     fn from(bytes: &[u8]) -> Self {
         if bytes.len() <= INLINE_MAX {

@@ -88,6 +88,19 @@ impl Keyspace {
         self.expires.len()
     }
 
+    /// Bytes of the key tables' allocations (slots at capacity, each an [`Entry`], and control bytes): MEMORY
+    /// STATS's `overhead.hashtable.main`.
+    pub fn table_bytes(&self) -> usize {
+        self.tables.iter().map(HashTable::allocation_size).sum()
+    }
+
+    /// An estimate of the expiry index's bytes: per deadline its B-tree slot, with nodes taken as two-thirds full,
+    /// and the key copy it holds. O(keys with a deadline): MEMORY STATS's `overhead.hashtable.expires`.
+    pub fn expires_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(u64, Box<[u8]>)>() * 3 / 2;
+        self.expires.iter().map(|(_, key)| slot + key.len()).sum()
+    }
+
     fn locate(&self, key: &[u8]) -> (u64, usize) {
         let hash = self.hasher.hash_one(key);
         // Bits 32..38: hashbrown places an entry with the low bits and tags it with the top 7, so choosing the table

@@ -313,6 +313,23 @@ impl OrderTree {
         self.len
     }
 
+    /// Bytes of the node arenas and of the leaves' vectors at their capacity (not the heap bytes of long members).
+    /// O(number of leaves), about a 32nd of the elements.
+    fn structure_bytes(&self) -> usize {
+        let arenas = self.leaves.capacity() * std::mem::size_of::<Leaf>()
+            + self.inners.capacity() * std::mem::size_of::<Inner>()
+            + (self.free_leaves.capacity() + self.free_inners.capacity()) * 4;
+        let leaves: usize = self
+            .leaves
+            .iter()
+            .map(|l| {
+                l.scores.capacity() * std::mem::size_of::<f64>()
+                    + l.members.capacity() * std::mem::size_of::<Key>()
+            })
+            .sum();
+        arenas + leaves
+    }
+
     /// Elements (leaf) or children (inner node) of the node `id` at `height`.
     fn node_len(&self, id: u32, height: usize) -> usize {
         if height == 0 {
@@ -671,6 +688,12 @@ impl ZSet {
     /// True when there are no members.
     pub fn is_empty(&self) -> bool {
         self.scores.is_empty()
+    }
+
+    /// Bytes of the member table's and the order tree's own allocations, not the heap bytes of members longer than
+    /// a slot holds (each member is stored twice, in both): MEMORY USAGE adds those.
+    pub fn structure_bytes(&self) -> usize {
+        self.scores.table_bytes() + self.order.structure_bytes()
     }
 
     /// OBJECT ENCODING's name.
