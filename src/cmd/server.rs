@@ -581,7 +581,7 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
                     bytes_to_human(config_value(ctx, "maxmemory").parse().unwrap_or(0)),
                 ),
                 ("maxmemory_policy", config_value(ctx, "maxmemory-policy")),
-                ("mem_allocator", "libc".into()),
+                ("mem_allocator", "mimalloc".into()),
             ]
         }
         "persistence" => vec![
