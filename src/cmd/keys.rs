@@ -593,16 +593,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::cmd::testing::TestClient;
-
-    /// The integer of a `:n\r\n` reply.
-    fn int(reply: &str) -> i64 {
-        reply
-            .strip_prefix(':')
-            .and_then(|r| r.strip_suffix("\r\n"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("not an integer reply: {reply:?}"))
-    }
+    use crate::cmd::testing::{int, TestClient};
 
     /// The bulk strings of a flat array reply, in order.
     fn bulks(reply: &str) -> Vec<String> {

@@ -358,17 +358,8 @@ fn help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::testing::{bulks, TestClient};
+    use crate::cmd::testing::{bulks, int, TestClient};
     use crate::protocol::OwnedArgv;
-
-    /// The integer of a `:n\r\n` reply.
-    fn int(reply: &str) -> i64 {
-        reply
-            .strip_prefix(':')
-            .and_then(|r| r.strip_suffix("\r\n"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("not an integer reply: {reply:?}"))
-    }
 
     fn usage_of(c: &mut TestClient, key: &str) -> i64 {
         int(&c.run(&["MEMORY", "USAGE", key]))

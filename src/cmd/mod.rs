@@ -902,6 +902,15 @@ pub mod testing {
             .collect()
     }
 
+    /// The integer of a `:n\r\n` reply.
+    pub fn int(reply: &str) -> i64 {
+        reply
+            .strip_prefix(':')
+            .and_then(|r| r.strip_suffix("\r\n"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not an integer reply: {reply:?}"))
+    }
+
     /// A server of its own with one connected client.
     pub struct TestClient {
         /// The server state (shared with any other test clients made from it).
