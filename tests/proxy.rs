@@ -608,7 +608,7 @@ fn scripts_are_routed_by_keys_loaded_everywhere_and_repaired_on_noscript_over_re
     scripts(&cluster);
 }
 
-/// Functions: FUNCTION LOAD reaches every backend, FCALL goes to the backend of its keys (or of its name).
+/// Functions: FUNCTION LOAD and RESTORE reach every backend, FCALL goes to the backend of its keys (or of its name).
 fn functions(cluster: &Cluster) {
     let mut c = cluster.proxy.raw();
     let lib = "#!lua name=q\nredis.register_function('push', function(k, a) return redis.call('rpush', k[1], a[1]) end)\n\
@@ -635,6 +635,9 @@ fn functions(cluster: &Cluster) {
     assert!(c
         .line("FUNCTION STATS")
         .contains("functions_count\r\n:2\r\n"));
+    let dump = c.cmd(&["FUNCTION", "DUMP"]);
+    assert!(dump.starts_with(b"$"), "{}", text(dump));
+    let payload = &dump[dump.iter().position(|&b| b == b'\n').unwrap() + 1..dump.len() - 2];
     assert_eq!(c.line("FUNCTION DELETE q"), "+OK\r\n");
     for addr in &cluster.addrs {
         assert_eq!(
@@ -643,6 +646,15 @@ fn functions(cluster: &Cluster) {
         );
     }
     assert_eq!(c.line("FCALL where 0"), "-ERR Function not found\r\n");
+    // FUNCTION RESTORE reaches every backend too.
+    let restore = |c: &mut Raw| c.cmd(&[&b"FUNCTION"[..], b"RESTORE", payload]);
+    assert_eq!(text(restore(&mut c)), "+OK\r\n");
+    assert_eq!(text(restore(&mut c)), "-ERR Library q already exists\r\n");
+    for addr in &cluster.addrs {
+        let listed = text(cluster.backend(addr).cmd(&["FUNCTION", "LIST"]));
+        assert!(listed.contains("$4\r\npush\r\n"), "{addr}: {listed}");
+    }
+    assert_eq!(c.line("FUNCTION FLUSH"), "+OK\r\n");
     assert!(c.line("FUNCTION HELP").starts_with("*"));
 }
 

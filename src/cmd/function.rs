@@ -1,4 +1,5 @@
-//! Functions (Redis 7): FCALL, FCALL_RO and FUNCTION LOAD / DELETE / FLUSH / LIST / STATS / KILL / HELP.
+//! Functions (Redis 7): FCALL, FCALL_RO and FUNCTION LOAD / DELETE / FLUSH / LIST / STATS / KILL / DUMP / RESTORE /
+//! HELP.
 //!
 //! A library is loaded once for the server ([`crate::script::function`]) and its functions run on the same engine as
 //! EVAL scripts ([`crate::script::run`]): FCALL declares its keys as EVAL does (`numkeys` form), so the dispatcher
@@ -7,12 +8,14 @@
 use super::{args, flag::*, reply_help, script, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::protocol::Argv;
+use crate::script::function::RestorePolicy;
 use crate::script::{self as engine, Invocation, Source, BUSY_SCRIPT};
 
 const FCALL_KEYS: Keys = Keys::NumKeys { at: 2, step: 1 };
 
 const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("delete", 3, NOSCRIPT | WRITE, Keys::None, function_delete),
+    CommandSpec::new("dump", 2, NOSCRIPT, Keys::None, function_dump),
     CommandSpec::new("flush", -2, NOSCRIPT | WRITE, Keys::None, function_flush),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, function_help),
     CommandSpec::new("kill", 2, NOSCRIPT | ALLOW_BUSY, Keys::None, function_kill),
@@ -23,6 +26,13 @@ const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         NOSCRIPT | WRITE | DENYOOM,
         Keys::None,
         function_load,
+    ),
+    CommandSpec::new(
+        "restore",
+        -3,
+        NOSCRIPT | WRITE | DENYOOM,
+        Keys::None,
+        function_restore,
     ),
     CommandSpec::new(
         "stats",
@@ -125,13 +135,48 @@ fn function_flush(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 "FUNCTION FLUSH only supports SYNC|ASYNC option",
             ))
         }
-        _ => {
-            return Err(CmdError::err(
-                "unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP.",
-            ))
-        }
+        _ => return Err(syntax_error(argv)),
     }
     ctx.server.scripts.functions.flush();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Redis's `addReplySubcommandSyntaxError`: names the subcommand as the client wrote it.
+fn syntax_error(argv: Argv) -> CmdError {
+    CmdError::err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(argv.get(1))
+    ))
+}
+
+/// `FUNCTION DUMP`: every library's code in Redis's payload format ([`engine::dump`]).
+fn function_dump(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    let (_, libraries) = ctx.server.scripts.functions.snapshot();
+    let payload = engine::dump::dump(libraries.iter().map(|l| &*l.code));
+    ctx.out.bulk(&payload);
+    Ok(())
+}
+
+/// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]` (APPEND by default): the policy is read before the payload's
+/// footer is checked, as Redis does.
+fn function_restore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(syntax_error(argv));
+    }
+    let policy = match argv.len() {
+        3 => RestorePolicy::Append,
+        _ if args::is(argv.get(3), "append") => RestorePolicy::Append,
+        _ if args::is(argv.get(3), "replace") => RestorePolicy::Replace,
+        _ if args::is(argv.get(3), "flush") => RestorePolicy::Flush,
+        _ => {
+            return Err(CmdError::err(
+                "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ))
+        }
+    };
+    let payload = engine::dump::Payload::open(argv.get(2)).map_err(CmdError::err)?;
+    engine::restore_libraries(&ctx.server.scripts, payload, policy)?;
     ctx.out.ok();
     Ok(())
 }
@@ -272,6 +317,16 @@ fn function_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
             "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
             "    * ASYNC: Asynchronously flush the libraries.",
             "    * SYNC: Synchronously flush the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+            "    control how to handle existing libraries (default APPEND):",
+            "    * FLUSH: delete all existing libraries.",
+            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+            "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+            "      in case of functions name collision with another library).",
         ],
     );
     Ok(())
@@ -283,6 +338,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::cmd::testing::TestClient;
+    use crate::script::dump;
 
     fn load(c: &mut TestClient, code: &str) -> String {
         c.run(&["FUNCTION", "LOAD", code])
@@ -380,5 +436,102 @@ mod tests {
         assert!(c.cmd("FUNCTION STATS").starts_with("-BUSY"));
         assert_eq!(c.cmd("SCRIPT KILL"), "+OK\r\n");
         runner.join().unwrap();
+    }
+
+    /// The payload of a bulk reply.
+    fn bulk_payload(reply: &[u8]) -> Vec<u8> {
+        let start = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+        reply[start..reply.len() - 2].to_vec()
+    }
+
+    fn library(name: &str, function: &str) -> String {
+        format!("#!lua name={name}\nredis.register_function('{function}', function() return '{name}' end)")
+    }
+
+    #[test]
+    fn a_dump_restores_under_each_policy_with_redis_errors() {
+        let mut c = TestClient::new();
+        load(&mut c, &library("a", "fa"));
+        load(&mut c, &library("b", "fb"));
+        let dump = bulk_payload(&c.run_bytes(&["FUNCTION", "DUMP"]));
+        let restore = |c: &mut TestClient, policy: &[&str]| {
+            let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"RESTORE", &dump];
+            args.extend(policy.iter().map(|p| p.as_bytes()));
+            c.run(&args)
+        };
+        assert_eq!(restore(&mut c, &[]), "-ERR Library a already exists\r\n");
+        assert_eq!(
+            restore(&mut c, &["APPEND"]),
+            "-ERR Library a already exists\r\n"
+        );
+        assert_eq!(restore(&mut c, &["replace"]), "+OK\r\n");
+        assert_eq!(c.cmd("FUNCTION DELETE b"), "+OK\r\n");
+        load(&mut c, &library("c", "fb"));
+        // REPLACE replaces library a and b's name is free, but fb belongs to library c.
+        assert_eq!(
+            restore(&mut c, &["REPLACE"]),
+            "-ERR Function fb already exists\r\n"
+        );
+        assert_eq!(c.cmd("FCALL fb 0"), "$1\r\nc\r\n");
+        assert_eq!(restore(&mut c, &["flush"]), "+OK\r\n");
+        assert_eq!(c.cmd("FCALL fb 0"), "$1\r\nb\r\n");
+        assert_eq!(c.cmd("FCALL fa 0"), "$1\r\na\r\n");
+        assert_eq!(bulk_payload(&c.run_bytes(&["FUNCTION", "DUMP"])), dump);
+        assert_eq!(
+            restore(&mut c, &["merge"]),
+            "-ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.\r\n"
+        );
+        assert_eq!(
+            restore(&mut c, &["flush", "x"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP.\r\n"
+        );
+        assert_eq!(
+            c.cmd("FUNCTION RESTORE x"),
+            "-ERR DUMP payload version or checksum are wrong\r\n"
+        );
+        c.cmd("FUNCTION FLUSH");
+        assert_eq!(
+            c.run_bytes(&["FUNCTION", "DUMP"]),
+            b"$10\r\n\n\0]\x9b\\@\x0f\x7f\xa2\xda\r\n"
+        );
+    }
+
+    #[test]
+    fn a_restore_that_fails_on_any_library_changes_nothing() {
+        let mut c = TestClient::new();
+        load(&mut c, &library("a", "fa"));
+        let restore = |c: &mut TestClient, codes: &[&[u8]], policy: &str| {
+            let payload = dump::dump(codes.iter().copied());
+            c.run(&[&b"FUNCTION"[..], b"RESTORE", &payload, policy.as_bytes()])
+        };
+        let z = library("z", "fz");
+        let broken: &[&[u8]] = &[z.as_bytes(), b"#!lua name=bad\nreturn 1 +"];
+        let y = library("y", "FA");
+        let colliding: &[&[u8]] = &[z.as_bytes(), y.as_bytes()];
+        for policy in ["FLUSH", "APPEND", "REPLACE"] {
+            assert_eq!(
+                restore(&mut c, broken, policy),
+                "-ERR Error compiling function: user_function:2: unexpected symbol near '<eof>'\r\n"
+            );
+            if policy != "FLUSH" {
+                assert_eq!(
+                    restore(&mut c, colliding, policy),
+                    "-ERR Function FA already exists\r\n"
+                );
+            }
+            assert_eq!(c.cmd("FCALL fa 0"), "$1\r\na\r\n");
+            assert_eq!(c.cmd("FCALL fz 0"), "-ERR Function not found\r\n");
+        }
+        assert_eq!(restore(&mut c, colliding, "FLUSH"), "+OK\r\n");
+        assert_eq!(c.cmd("FCALL fa 0"), "$1\r\ny\r\n");
+        assert_eq!(c.cmd("FCALL fz 0"), "$1\r\nz\r\n");
+    }
+
+    #[test]
+    fn function_help_lists_dump_and_restore() {
+        let mut c = TestClient::new();
+        let help = c.cmd("FUNCTION HELP");
+        assert!(help.starts_with("*39\r\n"), "{help}");
+        assert!(help.contains("+DUMP\r\n+    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command\r\n+RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]\r\n"));
     }
 }

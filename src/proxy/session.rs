@@ -13,7 +13,7 @@
 //! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
 //!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
 //! - FCALL/FCALL_RO: by their keys, or without keys by the function's name placed on the ring; FUNCTION LOAD/DELETE/
-//!   FLUSH/KILL/LIST/STATS: every backend (a backend added later does not get the libraries);
+//!   FLUSH/RESTORE/KILL/LIST/STATS/DUMP: every backend (a backend added later does not get the libraries);
 //! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
 //!   backend directly);
 //! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy, in the client's protocol
@@ -510,13 +510,13 @@ impl Session {
         }
     }
 
-    /// FUNCTION LOAD / DELETE / FLUSH / KILL / LIST / STATS go to every backend (LIST and STATS answer with the first
-    /// backend's reply, as all hold the same libraries); FUNCTION HELP is answered here.
+    /// FUNCTION LOAD / DELETE / FLUSH / RESTORE / KILL / LIST / STATS / DUMP go to every backend (LIST, STATS and DUMP
+    /// answer with the first backend's reply, as all hold the same libraries); FUNCTION HELP is answered here.
     fn function_cmd(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
         let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
         let raw = &request_bytes(argv, raw);
         match sub.as_str() {
-            "load" | "delete" | "flush" | "list" | "stats" => {
+            "load" | "delete" | "flush" | "restore" | "list" | "stats" | "dump" => {
                 fan_out(topo, self.lane(), raw, merge_same)
             }
             "kill" => fan_out(topo, self.lane(), raw, merge_any_ok),

@@ -108,6 +108,54 @@ pub fn library_metadata(code: &[u8]) -> Result<(String, usize), String> {
     Ok((String::from_utf8_lossy(name).into_owned(), end))
 }
 
+/// What FUNCTION RESTORE does with the libraries already loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestorePolicy {
+    Flush,
+    Append,
+    Replace,
+}
+
+/// Adds the library of `code` to `libraries` as FUNCTION LOAD does (Redis's `functionsCreateWithLibraryCtx`): its
+/// metadata, then its name (taken unless `replace`), then what `register` says its code registers, then its
+/// functions' names against the other libraries'. Returns the library's name.
+fn create(
+    libraries: &mut BTreeMap<String, Arc<Library>>,
+    code: &[u8],
+    replace: bool,
+    register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
+) -> Result<String, String> {
+    let (name, body_at) = library_metadata(code)?;
+    if libraries.contains_key(&name) && !replace {
+        return Err(format!("Library '{name}' already exists"));
+    }
+    let functions = register(&code[body_at..])?;
+    if functions.is_empty() {
+        return Err("No functions registered".into());
+    }
+    let others = libraries.values().filter(|l| l.name != name);
+    if let Some(new) = collision(&functions, others.flat_map(|l| &l.functions)) {
+        return Err(format!("Function {} already exists", new.name));
+    }
+    let library = Library {
+        name: name.clone(),
+        code: code.into(),
+        body_at,
+        functions,
+    };
+    libraries.insert(name.clone(), Arc::new(library));
+    Ok(name)
+}
+
+/// The first of `new` whose name (in any letter case, as Redis compares function names) one of `old` has.
+fn collision<'a, 'b>(
+    new: impl IntoIterator<Item = &'a FunctionInfo>,
+    old: impl Iterator<Item = &'b FunctionInfo> + Clone,
+) -> Option<&'a FunctionInfo> {
+    new.into_iter()
+        .find(|n| old.clone().any(|o| o.name.eq_ignore_ascii_case(&n.name)))
+}
+
 impl Functions {
     /// The current epoch and every library, for a VM to load.
     pub fn snapshot(&self) -> (u64, Vec<Arc<Library>>) {
@@ -132,36 +180,47 @@ impl Functions {
         replace: bool,
         register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
     ) -> Result<String, String> {
-        let (name, body_at) = library_metadata(code)?;
         let mut libraries = self.libraries.lock();
-        if libraries.contains_key(&name) && !replace {
-            return Err(format!("Library '{name}' already exists"));
-        }
-        let functions = register(&code[body_at..])?;
-        if functions.is_empty() {
-            return Err("No functions registered".into());
-        }
-        let taken = libraries
-            .values()
-            .filter(|l| l.name != name)
-            .flat_map(|l| &l.functions)
-            .find_map(|old| {
-                functions
-                    .iter()
-                    .find(|new| new.name.eq_ignore_ascii_case(&old.name))
-            });
-        if let Some(new) = taken {
-            return Err(format!("Function {} already exists", new.name));
-        }
-        let library = Library {
-            name: name.clone(),
-            code: code.into(),
-            body_at,
-            functions,
-        };
-        libraries.insert(name.clone(), Arc::new(library));
+        let name = create(&mut libraries, code, replace, register)?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Ok(name)
+    }
+
+    /// FUNCTION RESTORE: every library of `codes` is loaded (through `register`, as FUNCTION LOAD does) into a new
+    /// set, which then takes the place of the libraries (`Flush`) or joins them: `Append` fails on a library name
+    /// already loaded, `Replace` replaces the libraries of those names; both fail on a function another library
+    /// has. All or nothing: on an error the libraries stay as they were.
+    pub fn restore(
+        &self,
+        codes: impl IntoIterator<Item = Result<Vec<u8>, String>>,
+        policy: RestorePolicy,
+        mut register: impl FnMut(&[u8]) -> Result<Vec<FunctionInfo>, String>,
+    ) -> Result<(), String> {
+        let mut restored = BTreeMap::new();
+        for code in codes {
+            create(&mut restored, &code?, false, &mut register)?;
+        }
+        let mut libraries = self.libraries.lock();
+        if policy == RestorePolicy::Flush {
+            *libraries = restored;
+        } else {
+            if policy == RestorePolicy::Append {
+                if let Some(name) = restored.keys().find(|n| libraries.contains_key(*n)) {
+                    // Redis's text for this collision has no quotes (FUNCTION LOAD's has).
+                    return Err(format!("Library {name} already exists"));
+                }
+            }
+            let kept = libraries
+                .values()
+                .filter(|l| !restored.contains_key(&l.name));
+            let new = restored.values().flat_map(|l| &l.functions);
+            if let Some(f) = collision(new, kept.flat_map(|l| &l.functions)) {
+                return Err(format!("Function {} already exists", f.name));
+            }
+            libraries.extend(restored);
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// True when a library has the function `name` (any letter case).
@@ -292,5 +351,83 @@ mod tests {
         assert!(!f.delete(b"b"));
         assert!(f.delete(b"a"));
         assert_eq!((f.counts(), f.epoch()), ((0, 0), 3));
+    }
+
+    #[test]
+    fn restoring_is_all_or_nothing_under_each_policy() {
+        let f = Functions::default();
+        // The library's functions are named in its code after the first line.
+        let register = |body: &[u8]| {
+            let names = String::from_utf8_lossy(body);
+            Ok(names.split_whitespace().map(info).collect())
+        };
+        let codes = |libs: &[&str]| -> Vec<Result<Vec<u8>, String>> {
+            libs.iter().map(|l| Ok(l.as_bytes().to_vec())).collect()
+        };
+        let names = |f: &Functions| -> Vec<String> {
+            let (_, libs) = f.snapshot();
+            libs.iter()
+                .flat_map(|l| l.functions.iter().map(|x| format!("{}.{}", l.name, x.name)))
+                .collect()
+        };
+        use RestorePolicy::*;
+        f.load(b"#!lua name=a\nfa", false, register).unwrap();
+        f.load(b"#!lua name=b\nfb", false, register).unwrap();
+        for (libs, policy, err) in [
+            (
+                &["#!lua name=c\nfc", "#!lua name=c\nfd"][..],
+                Flush,
+                "Library 'c' already exists",
+            ),
+            (
+                &["#!lua name=c\nfc", "#!lua name=d\nFC"],
+                Flush,
+                "Function FC already exists",
+            ),
+            (
+                &["#!lua name=c\nfc", "#!lua name=a\nfa2"],
+                Append,
+                "Library a already exists",
+            ),
+            (&["#!lua name=c\nFB"], Append, "Function FB already exists"),
+            (&["#!lua name=a\nfb"], Replace, "Function fb already exists"),
+            (
+                &["#!lua name=c\nfc", "#!lua name=d\n"],
+                Flush,
+                "No functions registered",
+            ),
+        ] {
+            assert_eq!(
+                f.restore(codes(libs), policy, register),
+                Err(err.into()),
+                "{libs:?}"
+            );
+        }
+        let read_error = vec![
+            Ok(b"#!lua name=c\nfc".to_vec()),
+            Err("can not read data type".into()),
+        ];
+        assert_eq!(
+            f.restore(read_error, Flush, register),
+            Err("can not read data type".into())
+        );
+        assert_eq!(
+            (names(&f), f.epoch()),
+            (vec!["a.fa".into(), "b.fb".into()], 2)
+        );
+
+        f.restore(
+            codes(&["#!lua name=a\nfb2 fa2", "#!lua name=c\nfc"]),
+            Replace,
+            register,
+        )
+        .unwrap();
+        assert_eq!(names(&f), ["a.fb2", "a.fa2", "b.fb", "c.fc"]);
+        f.restore(codes(&["#!lua name=d\nfd"]), Append, register)
+            .unwrap();
+        assert_eq!(f.counts(), (4, 5));
+        f.restore(codes(&["#!lua name=b\nFA2"]), Flush, register)
+            .unwrap();
+        assert_eq!((names(&f), f.epoch()), (vec!["b.FA2".into()], 5));
     }
 }

@@ -24,6 +24,7 @@
 //! run through the same slot. A short script costs a few atomic stores for all this.
 
 pub mod convert;
+pub mod dump;
 pub mod flags;
 pub mod function;
 mod libs;
@@ -806,8 +807,24 @@ impl FunctionCache {
 /// FUNCTION LOAD: runs the library's code on this thread's VM to check it and learn its functions, then adds it.
 /// Returns the library's name.
 pub fn load_library(scripts: &Scripts, code: &[u8], replace: bool) -> Result<String, CmdError> {
+    with_library_check(|register| scripts.functions.load(code, replace, register))
+}
+
+/// FUNCTION RESTORE: checks each library as FUNCTION LOAD does (on this thread's VM), then applies `policy`.
+pub fn restore_libraries(
+    scripts: &Scripts,
+    codes: impl IntoIterator<Item = Result<Vec<u8>, String>>,
+    policy: function::RestorePolicy,
+) -> Result<(), CmdError> {
+    with_library_check(|register| scripts.functions.restore(codes, policy, register))
+}
+
+/// Runs `f` with a check of library code on this thread's VM: what the code registers, or Redis's error.
+fn with_library_check<R>(
+    f: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<Vec<FunctionInfo>, String>) -> Result<R, String>,
+) -> Result<R, CmdError> {
     with_engine(|e| {
-        Ok(scripts.functions.load(code, replace, |body| {
+        Ok(f(&mut |body| {
             let loaded = e.vm.load_library(body)?;
             Ok(loaded.into_iter().map(|(info, _)| info).collect())
         }))
