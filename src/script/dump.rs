@@ -199,7 +199,9 @@ pub fn lzf_decompress(data: &[u8], len: usize) -> Option<Vec<u8>> {
     if len == 0 {
         return Some(Vec::new());
     }
-    let mut out: Vec<u8> = Vec::with_capacity(len);
+    // The claimed size comes from the client: reserve no more than the input could expand to (a back reference of
+    // two or three bytes writes at most 264).
+    let mut out: Vec<u8> = Vec::with_capacity(len.min(data.len().saturating_mul(132)));
     let mut ip = 0;
     while ip < data.len() {
         let ctrl = data[ip] as usize;
@@ -329,6 +331,12 @@ mod tests {
         ] {
             assert_eq!(read(&sealed(body, 10)), Err(err.to_string()), "{body:?}");
         }
+    }
+
+    #[test]
+    fn a_huge_claimed_size_is_refused_without_reserving_it() {
+        assert_eq!(lzf_decompress(b"\x00a", usize::MAX), None);
+        assert_eq!(lzf_decompress(b"\x00a", 1 << 40), None);
     }
 
     #[test]
