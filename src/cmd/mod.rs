@@ -40,6 +40,7 @@ pub(crate) use server::rss_bytes;
 pub use transaction::unwatch_all;
 
 use crate::client::Client;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
 use crate::store::{now_ms, HeldShard, Keyspace, Locked, Store};
@@ -311,9 +312,29 @@ pub struct Ctx<'a, 's> {
     pub now: u64,
     /// What the connection does next.
     pub flow: Flow,
+    /// The keyspace notification classes enabled, read once per command (see [`crate::notify`]).
+    pub events: u32,
 }
 
 impl Ctx<'_, '_> {
+    /// Announces event `event` of `class` (a [`crate::notify`] class) for `key` in the client's database, when that
+    /// class is enabled. Disabled, this is one test of [`Self::events`].
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.events, class) {
+            self.notify_in(class, event, key, self.client.db);
+        }
+    }
+
+    /// [`Self::notify`] for database `db` (MOVE's `move_to`, COPY ... DB).
+    #[cold]
+    pub fn notify_in(&mut self, class: u32, event: &'static str, key: &[u8], db: usize) {
+        if notify::wanted(self.events, class) {
+            // What the keyspace raised on the way (a deadline that passed, a key created) came first.
+            publish_pending(self.server, self.shards, self.events);
+            notify::publish(&self.server.pubsub, self.events, event, key, db);
+        }
+    }
     /// The keyspace of the client's database in the shard that owns `key` (which the command has locked).
     pub fn db(&mut self, key: &[u8]) -> &mut Keyspace {
         self.db_out(key).0
@@ -602,9 +623,13 @@ pub fn execute<'s>(
         shards: &mut shards,
         now,
         flow: Flow::Continue,
+        events: notify::load(&server.settings.keyspace_events),
     };
     if let Err(e) = run_handler(&mut ctx, spec, argv) {
         ctx.out.error(&e.to_string());
+    }
+    if notify::wanted(ctx.events, notify::EXPIRED | notify::NEW) {
+        publish_pending(server, ctx.shards, ctx.events);
     }
     let flow = ctx.flow;
     let changed: Vec<usize> = watched_before
@@ -634,6 +659,16 @@ pub fn execute<'s>(
         transaction::unwatch_all(server, client);
     }
     flow
+}
+
+/// Publishes the events the held keyspaces raised themselves (`expired`, `new`; see [`Keyspace::take_events`]).
+#[cold]
+pub(crate) fn publish_pending(server: &ServerState, shards: &mut Locked, events: u32) {
+    for shard in shards.all() {
+        for (db, ks) in shard.dbs.iter_mut().enumerate() {
+            notify::publish_raised(&server.pubsub, events, ks, db);
+        }
+    }
 }
 
 /// Runs `spec`'s handler. A write command that fails has changed nothing (handlers check everything before they
