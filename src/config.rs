@@ -637,7 +637,7 @@ impl Settings {
             *value = validate(&PARAMS[idx], raw).map_err(|why| failed(name, &why))?;
         }
         let mut values = self.values.lock();
-        for (idx, value) in updates {
+        for ((idx, value), &(_, raw)) in updates.into_iter().zip(pairs) {
             let atomic = match PARAMS[idx].name {
                 "maxclients" => Some(&self.maxclients),
                 "proto-max-bulk-len" => Some(&self.proto_max_bulk_len),
@@ -647,9 +647,8 @@ impl Settings {
             if let (Some(a), Ok(n)) = (atomic, value.parse::<u64>()) {
                 a.store(n, Ordering::Relaxed);
             }
-            if let (Kind::KeyspaceEvents, Some(flags)) =
-                (PARAMS[idx].kind, notify::parse(value.as_bytes()))
-            {
+            // From what the client wrote: the canonical spelling hides `n` behind `A`, as in Redis.
+            if let (Kind::KeyspaceEvents, Some(flags)) = (PARAMS[idx].kind, notify::parse(raw)) {
                 self.keyspace_events.store(flags, Ordering::Relaxed);
             }
             values[idx] = value;
