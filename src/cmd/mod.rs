@@ -327,12 +327,25 @@ impl Ctx<'_, '_> {
     }
 
     /// [`Self::notify`] for database `db` (MOVE's `move_to`, COPY ... DB).
-    #[cold]
     pub fn notify_in(&mut self, class: u32, event: &'static str, key: &[u8], db: usize) {
-        if notify::wanted(self.events, class) {
-            // What the keyspace raised on the way (a deadline that passed, a key created) came first.
-            publish_pending(self.server, self.shards, self.events);
-            notify::publish(&self.server.pubsub, self.events, event, key, db);
+        notify_held(self.server, self.shards, self.events, db, class, event, key);
+    }
+
+    /// [`Self::notify`], then `del` (generic) when the key is gone: the command took its last element (HDEL, SREM,
+    /// a pop...), in Redis's order.
+    #[inline]
+    pub fn notify_emptied(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.events, class | notify::GENERIC) {
+            let (db, now) = (self.client.db, self.now);
+            notify_emptied(
+                self.server,
+                self.shards,
+                self.events,
+                db,
+                now,
+                (class, event),
+                key,
+            );
         }
     }
     /// The keyspace of the client's database in the shard that owns `key` (which the command has locked).
@@ -659,6 +672,46 @@ pub fn execute<'s>(
         transaction::unwatch_all(server, client);
     }
     flow
+}
+
+/// Publishes event `event` of `class` for `key` in database `db` when `events` enables it, after what the held
+/// keyspaces raised on the way (a deadline that passed, a key created), which came first. For code that runs
+/// without a [`Ctx`] (serving blocked clients); handlers use [`Ctx::notify`].
+#[cold]
+pub(crate) fn notify_held(
+    server: &ServerState,
+    shards: &mut Locked,
+    events: u32,
+    db: usize,
+    class: u32,
+    event: &'static str,
+    key: &[u8],
+) {
+    if notify::wanted(events, class) {
+        publish_pending(server, shards, events);
+        notify::publish(&server.pubsub, events, event, key, db);
+    }
+}
+
+/// [`notify_held`] for `(class, event)`, then `del` when `key` no longer exists (see [`Ctx::notify_emptied`]).
+#[cold]
+pub(crate) fn notify_emptied(
+    server: &ServerState,
+    shards: &mut Locked,
+    events: u32,
+    db: usize,
+    now: u64,
+    (class, event): (u32, &'static str),
+    key: &[u8],
+) {
+    if !notify::wanted(events, class | notify::GENERIC) {
+        return;
+    }
+    notify_held(server, shards, events, db, class, event, key);
+    let idx = server.store.shard_of(key);
+    if shards.shard_ref(idx).dbs[db].peek(key, now).is_none() {
+        notify_held(server, shards, events, db, notify::GENERIC, "del", key);
+    }
 }
 
 /// Publishes the events the held keyspaces raised themselves (`expired`, `new`; see [`Keyspace::take_events`]).

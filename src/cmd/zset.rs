@@ -750,6 +750,15 @@ fn zremrangebyrank(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 // Pops.
 
 /// Removes up to `count` members from the low end (or the high end when `max`), in pop order.
+/// The event a pop from the `max` (ZPOPMAX) or min end announces.
+pub(crate) fn pop_event(max: bool) -> &'static str {
+    if max {
+        "zpopmax"
+    } else {
+        "zpopmin"
+    }
+}
+
 fn pop(z: &mut ZSet, max: bool, count: usize) -> Popped {
     let popped: Popped = z
         .range(0, max)
