@@ -743,6 +743,35 @@ mod tests {
     }
 
     #[test]
+    fn keyspace_events_are_stored_as_written_and_read_back_canonically() {
+        let s = settings();
+        let flags = || s.keyspace_events.load(Ordering::Relaxed);
+        assert_eq!(flags(), 0);
+        s.set(&[(b"notify-keyspace-events", b"KEA$n")]).unwrap();
+        // `A` hides `n` in the text, as in Redis, but new keys are still announced.
+        assert_eq!(
+            s.get(&[b"notify-keyspace-events"]),
+            vec![("notify-keyspace-events", "AKE".to_string())]
+        );
+        assert_eq!(
+            flags(),
+            notify::ALL | notify::NEW | notify::KEYSPACE | notify::KEYEVENT
+        );
+        assert_eq!(
+            s.set(&[(b"notify-keyspace-events", b"Kq")]).unwrap_err(),
+            "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class \
+             character. Use 'Ag$lshzxeKEtmdn'."
+        );
+        // A refused value changes nothing.
+        assert_eq!(
+            flags(),
+            notify::ALL | notify::NEW | notify::KEYSPACE | notify::KEYEVENT
+        );
+        s.set(&[(b"notify-keyspace-events", b"")]).unwrap();
+        assert_eq!(flags(), 0);
+    }
+
+    #[test]
     fn errors_read_like_redis() {
         let s = settings();
         assert_eq!(
