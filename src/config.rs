@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use parking_lot::Mutex;
 
 use crate::glob;
+use crate::notify;
 use crate::ring::{Distribution, KeyHash};
 
 /// The whole command line: `ringkv [server options]` runs the server, `ringkv proxy ...` the cluster proxy.
@@ -307,6 +308,8 @@ pub enum Kind {
     NoPersistence(&'static str),
     /// Fixed at startup.
     Immutable,
+    /// `notify-keyspace-events` class letters, stored in their canonical spelling (see [`crate::notify`]).
+    KeyspaceEvents,
 }
 
 /// One CONFIG parameter.
@@ -398,7 +401,7 @@ pub const PARAMS: &[Param] = &[
         "notice",
     ),
     param("hz", range(0, INT), "10"),
-    param("notify-keyspace-events", Kind::Str, ""),
+    param("notify-keyspace-events", Kind::KeyspaceEvents, ""),
     aliased(
         "busy-reply-threshold",
         "lua-time-limit",
@@ -521,6 +524,9 @@ fn validate(param: &Param, value: &[u8]) -> Result<String, String> {
         Kind::NoPersistence(only) if text.eq_ignore_ascii_case(only) => Ok(only.to_string()),
         Kind::NoPersistence(_) => Err("ringkv has no persistence".into()),
         Kind::Immutable => Err("can't set immutable config".into()),
+        Kind::KeyspaceEvents => notify::parse(value)
+            .map(notify::format)
+            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
     }
 }
 
@@ -533,6 +539,8 @@ pub struct Settings {
     pub proto_max_bulk_len: AtomicU64,
     /// busy-reply-threshold (alias lua-time-limit), in milliseconds.
     pub busy_reply_threshold: AtomicU64,
+    /// notify-keyspace-events, as class flags: shared with every keyspace of the store.
+    pub keyspace_events: notify::Events,
     /// Current value of every parameter, by index in [`PARAMS`].
     values: Mutex<Vec<String>>,
 }
@@ -559,6 +567,7 @@ impl Settings {
             maxclients: AtomicU64::new(config.maxclients),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
+            keyspace_events: notify::Events::default(),
             values: Mutex::new(
                 PARAMS
                     .iter()
@@ -628,7 +637,7 @@ impl Settings {
             *value = validate(&PARAMS[idx], raw).map_err(|why| failed(name, &why))?;
         }
         let mut values = self.values.lock();
-        for (idx, value) in updates {
+        for ((idx, value), &(_, raw)) in updates.into_iter().zip(pairs) {
             let atomic = match PARAMS[idx].name {
                 "maxclients" => Some(&self.maxclients),
                 "proto-max-bulk-len" => Some(&self.proto_max_bulk_len),
@@ -637,6 +646,10 @@ impl Settings {
             };
             if let (Some(a), Ok(n)) = (atomic, value.parse::<u64>()) {
                 a.store(n, Ordering::Relaxed);
+            }
+            // From what the client wrote: the canonical spelling hides `n` behind `A`, as in Redis.
+            if let (Kind::KeyspaceEvents, Some(flags)) = (PARAMS[idx].kind, notify::parse(raw)) {
+                self.keyspace_events.store(flags, Ordering::Relaxed);
             }
             values[idx] = value;
         }
@@ -727,6 +740,35 @@ mod tests {
         let s = settings();
         s.set(&[(b"proto-max-bulk-len", b"2mb")]).unwrap();
         assert_eq!(s.proto_max_bulk_len(), 2 << 20);
+    }
+
+    #[test]
+    fn keyspace_events_are_stored_as_written_and_read_back_canonically() {
+        let s = settings();
+        let flags = || s.keyspace_events.load(Ordering::Relaxed);
+        assert_eq!(flags(), 0);
+        s.set(&[(b"notify-keyspace-events", b"KEA$n")]).unwrap();
+        // `A` hides `n` in the text, as in Redis, but new keys are still announced.
+        assert_eq!(
+            s.get(&[b"notify-keyspace-events"]),
+            vec![("notify-keyspace-events", "AKE".to_string())]
+        );
+        assert_eq!(
+            flags(),
+            notify::ALL | notify::NEW | notify::KEYSPACE | notify::KEYEVENT
+        );
+        assert_eq!(
+            s.set(&[(b"notify-keyspace-events", b"Kq")]).unwrap_err(),
+            "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class \
+             character. Use 'Ag$lshzxeKEtmdn'."
+        );
+        // A refused value changes nothing.
+        assert_eq!(
+            flags(),
+            notify::ALL | notify::NEW | notify::KEYSPACE | notify::KEYEVENT
+        );
+        s.set(&[(b"notify-keyspace-events", b"")]).unwrap();
+        assert_eq!(flags(), 0);
     }
 
     #[test]

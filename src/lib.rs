@@ -19,6 +19,7 @@ pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod glob;
+pub mod notify;
 pub mod protocol;
 pub mod proxy;
 pub mod pubsub;

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::client::ClientRegistry;
 use crate::config::{Config, Settings};
 use crate::connection;
+use crate::notify;
 use crate::pubsub::PubSub;
 use crate::script::Scripts;
 use crate::store::{now_ms, Locked, Store};
@@ -60,9 +61,14 @@ pub struct ServerState {
 impl ServerState {
     /// State for `config`.
     pub fn new(config: Config) -> Self {
-        let store = Store::new(config.shard_count(), config.databases.max(1));
+        let settings = Settings::new(&config);
+        let store = Store::with_events(
+            config.shard_count(),
+            config.databases.max(1),
+            settings.keyspace_events.clone(),
+        );
         ServerState {
-            settings: Settings::new(&config),
+            settings,
             store,
             clients: ClientRegistry::default(),
             scripts: Scripts::default(),
@@ -160,8 +166,11 @@ async fn expire_keys(state: Arc<ServerState>) {
             let Some(mut shard) = state.store.try_lock_shard(idx) else {
                 continue;
             };
-            for db in shard.dbs.iter_mut() {
+            let events = notify::load(&state.settings.keyspace_events);
+            for (n, db) in shard.dbs.iter_mut().enumerate() {
                 busy |= db.expire_step(now, PER_STEP) == PER_STEP;
+                // Published with the shard still held, so a reader never sees the key gone before the event.
+                notify::publish_raised(&state.pubsub, events, db, n);
             }
             state.store.unlock(Locked::One(idx, shard));
         }

@@ -368,3 +368,48 @@ fn messages_published_before_a_command_arrive_before_its_reply() {
     );
     assert_eq!(sub.line("GET c"), "$-1\r\n");
 }
+
+/// Keyspace notifications: a key nobody reads again is announced as `expired` by the background expiry, within a
+/// bounded time after its deadline, on both channel kinds, and the key is gone when the event arrives.
+#[test]
+fn background_expiry_announces_expired_keys_nobody_reads() {
+    let server = Server::start(&[]);
+    let mut sub = server.raw();
+    let mut c = server.raw();
+    assert_eq!(c.line("CONFIG SET notify-keyspace-events KEx"), "+OK\r\n");
+    sub.line("PSUBSCRIBE __key*@0__:*");
+    let start = Instant::now();
+    assert_eq!(c.line("SET job:1 payload PX 50"), "+OK\r\n");
+    assert_eq!(c.line("SET job:2 payload"), "+OK\r\n");
+    // The keyspace message comes first, then the keyevent one, as Redis publishes them.
+    assert_eq!(
+        String::from_utf8_lossy(&sub.reply()),
+        "*4\r\n$8\r\npmessage\r\n$12\r\n__key*@0__:*\r\n$20\r\n__keyspace@0__:job:1\r\n$7\r\nexpired\r\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&sub.reply()),
+        "*4\r\n$8\r\npmessage\r\n$12\r\n__key*@0__:*\r\n$22\r\n__keyevent@0__:expired\r\n$5\r\njob:1\r\n"
+    );
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(50) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    // Reclaimed already: DBSIZE counts what the table holds, expired or not.
+    assert_eq!(c.line("DBSIZE"), ":1\r\n");
+    // Turned off, a later expiry publishes nothing: the next thing the subscriber reads is its PING's reply.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]),
+        b"+OK\r\n"
+    );
+    assert_eq!(c.line("SET job:3 payload PX 20"), "+OK\r\n");
+    let start = Instant::now();
+    while c.line("DBSIZE") != ":1\r\n" {
+        assert!(start.elapsed() < Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&sub.cmd(&["PING"])),
+        "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+    );
+}

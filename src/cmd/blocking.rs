@@ -15,9 +15,12 @@ use std::time::Duration;
 
 use super::list::{self, Keyspaces};
 use super::long_double::LongDouble;
+use super::{
+    notify_emptied, notify_held, publish_pending, CmdError, CmdResult, CommandSpec, Ctx, Flow,
+};
 use super::{stream, zset};
-use super::{CmdError, CmdResult, CommandSpec, Ctx, Flow};
 use crate::client::Blocked;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
 use crate::store::{BlockOp, Keyspace, Locked, Waiter};
@@ -148,6 +151,8 @@ fn serve(
     now: u64,
 ) -> bool {
     let store = &server.store;
+    // Read only here, where a waiter may be served: a write with nobody blocked never gets this far.
+    let events = notify::load(&server.settings.keyspace_events);
     while let Some((db, key)) = ready.pop() {
         if !serve_stream_readers(server, shards, db, &key, now) {
             return false;
@@ -185,6 +190,8 @@ fn serve(
                     let n = count.unwrap_or(1);
                     let popped = list::pop(held.keyspace(&key), &key, *end, n, now);
                     let elements = popped.ok().flatten().unwrap_or_default();
+                    let event = (notify::LIST, end.pop_event());
+                    notify_emptied(server, shards, events, db, now, event, &key);
                     out.array(2);
                     out.bulk(&key);
                     match count {
@@ -199,12 +206,25 @@ fn serve(
                     let n = count.unwrap_or(1);
                     let popped = zset::pop_key(held.keyspace(&key), &key, *max, n, now);
                     let popped = popped.ok().flatten().unwrap_or_default();
+                    let event = (notify::ZSET, zset::pop_event(*max));
+                    notify_emptied(server, shards, events, db, now, event, &key);
                     zset::reply_key_popped(&mut out, &key, &popped, *count);
                 }
                 BlockOp::Move { dest, from, to } => {
                     match list::move_element(&mut held, &key, dest, *from, *to, now) {
                         Ok(Some(element)) => {
                             out.bulk(&element);
+                            notify_held(
+                                server,
+                                shards,
+                                events,
+                                db,
+                                notify::LIST,
+                                to.push_event(),
+                                dest,
+                            );
+                            let event = (notify::LIST, from.pop_event());
+                            notify_emptied(server, shards, events, db, now, event, &key);
                             ready.push((db, dest.clone()));
                         }
                         Ok(None) => out.null_array(),
@@ -217,6 +237,10 @@ fn serve(
             }
             waiter.complete(out.buf);
         }
+    }
+    // A key the serving created (a BLMOVE destination) is announced even when no list event is enabled.
+    if notify::wanted(events, notify::EXPIRED | notify::NEW) {
+        publish_pending(server, shards, events);
     }
     true
 }

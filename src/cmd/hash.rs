@@ -11,6 +11,7 @@ use super::set::{reply_scan, sample_distinct};
 use super::typed::{lookup, update, upsert};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Hash, Keyspace, Value};
 
@@ -62,10 +63,12 @@ fn set_pairs(ctx: &mut Ctx, argv: Argv, name: &str) -> Result<usize, CmdError> {
     }
     let (key, now) = (argv.get(1), ctx.now);
     let hash = lookup_or_create(ctx.db(key), key, now)?;
-    Ok((2..argv.len())
+    let added = (2..argv.len())
         .step_by(2)
         .filter(|&i| hash.set(argv.get(i), argv.get(i + 1)))
-        .count())
+        .count();
+    ctx.notify(notify::HASH, "hset", key);
+    Ok(added)
 }
 
 fn hset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -89,6 +92,9 @@ fn hsetnx(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         (added, added)
     })?;
     ctx.out.int(added as i64);
+    if added {
+        ctx.notify(notify::HASH, "hset", key);
+    }
     Ok(())
 }
 
@@ -177,7 +183,11 @@ fn hdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let removed = argv.iter_from(2).filter(|f| hash.remove(f)).count();
         (removed, removed > 0)
     })?;
-    ctx.out.int(removed.unwrap_or(0) as i64);
+    let removed = removed.unwrap_or(0);
+    ctx.out.int(removed as i64);
+    if removed > 0 {
+        ctx.notify_emptied(notify::HASH, "hdel", key);
+    }
     Ok(())
 }
 
@@ -186,6 +196,7 @@ fn hdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn increment<T>(
     ctx: &mut Ctx,
     argv: Argv,
+    event: &'static str,
     parse: impl FnOnce(Option<&[u8]>) -> Result<T, CmdError>,
     step: impl FnOnce(T) -> Result<T, CmdError>,
     text: impl FnOnce(&T) -> Vec<u8>,
@@ -197,6 +208,7 @@ fn increment<T>(
     )?)?;
     // Created only now, with the field in it: a failed increment never leaves an empty hash behind.
     lookup_or_create(db, key, now)?.set(field, &text(&value));
+    ctx.notify(notify::HASH, event, key);
     Ok(value)
 }
 
@@ -205,6 +217,7 @@ fn hincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let value = increment(
         ctx,
         argv,
+        "hincrby",
         |v| match v {
             None => Ok(0),
             Some(v) => {
@@ -228,6 +241,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let value = increment(
         ctx,
         argv,
+        "hincrbyfloat",
         |v| match v {
             None => Ok(LongDouble::ZERO),
             Some(v) => {

@@ -8,6 +8,7 @@
 use super::args::{self, is, Cursor, ScanOpts};
 use super::{flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Entry, Locked, Value, SCAN_BUCKETS};
 
@@ -61,7 +62,10 @@ fn del(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let mut n = 0;
     for key in argv.iter_from(1) {
         let now = ctx.now;
-        n += ctx.db(key).remove(key, now).is_some() as i64;
+        if ctx.db(key).remove(key, now).is_some() {
+            n += 1;
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.out.int(n);
     Ok(())
@@ -232,7 +236,11 @@ fn rename_key(ctx: &mut Ctx, argv: Argv, only_new: bool) -> Result<bool, CmdErro
     }
     let entry = ctx.db(src).remove(src, now).ok_or(CmdError::NoSuchKey)?;
     let deadline = entry.expires_at();
+    // Redis deletes an existing destination and adds the key anew, which announces it as `new`.
+    ctx.db(dst).remove(dst, now);
     ctx.db(dst).insert(dst, entry.value, deadline);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -287,7 +295,10 @@ fn copy(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let target = ctx.db_in(dst, target_db);
     let copied = replace || !target.contains(dst, now);
     if copied {
+        // Replaced as Redis does it (delete, then add), so the key is announced as `new`.
+        target.remove(dst, now);
         target.insert(dst, value, deadline);
+        ctx.notify_in(notify::GENERIC, "copy_to", dst, target_db);
     }
     ctx.out.int(copied as i64);
     Ok(())
@@ -305,6 +316,8 @@ fn move_key(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             Some(entry) => {
                 let deadline = entry.expires_at();
                 ctx.db_in(key, target_db).insert(key, entry.value, deadline);
+                ctx.notify(notify::GENERIC, "move_from", key);
+                ctx.notify_in(notify::GENERIC, "move_to", key, target_db);
                 true
             }
             None => false,
@@ -392,12 +405,15 @@ fn expire_generic(
         out.int(0);
         return Ok(());
     }
-    if when <= now as i64 {
+    let event = if when <= now as i64 {
         db.remove(key, now);
+        "del"
     } else {
         db.set_expiry(key, Some(when as u64), now);
-    }
+        "expire"
+    };
     out.int(1);
+    ctx.notify(notify::GENERIC, event, key);
     Ok(())
 }
 
@@ -458,6 +474,7 @@ fn persist(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let had_deadline = db.get(key, now).is_some_and(|e| e.expires_at().is_some());
     if had_deadline {
         db.set_expiry(key, None, now);
+        ctx.notify(notify::GENERIC, "persist", key);
     }
     ctx.out.int(had_deadline as i64);
     Ok(())

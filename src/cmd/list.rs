@@ -17,6 +17,7 @@ use super::args::{self, is, parse_i64};
 use super::blocking;
 use super::typed::{lookup, lookup_mut, remove_if_empty, update};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{BlockOp, End, Keyspace, Value};
 
@@ -92,6 +93,23 @@ pub(crate) trait Keyspaces {
 impl Keyspaces for Ctx<'_, '_> {
     fn keyspace(&mut self, key: &[u8]) -> &mut Keyspace {
         self.db(key)
+    }
+}
+
+impl End {
+    /// The event a pop at this end announces.
+    pub(crate) fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
+        }
+    }
+    /// The event a push at this end announces.
+    pub(crate) fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
+        }
     }
 }
 
@@ -257,6 +275,9 @@ fn push_command(ctx: &mut Ctx, argv: Argv, end: End, create: bool) -> CmdResult 
     let now = ctx.now;
     let len = push(ctx.db(key), key, end, argv.iter_from(2), create, now)?;
     ctx.out.int(len as i64);
+    if len > 0 {
+        ctx.notify(notify::LIST, end.push_event(), key);
+    }
     Ok(())
 }
 
@@ -283,6 +304,9 @@ fn pop_command(ctx: &mut Ctx, argv: Argv, end: End, name: &str) -> CmdResult {
     let key = argv.get(1);
     let now = ctx.now;
     let popped = pop(ctx.db(key), key, end, count.unwrap_or(1), now)?;
+    if popped.as_ref().is_some_and(|p| !p.is_empty()) {
+        ctx.notify_emptied(notify::LIST, end.pop_event(), key);
+    }
     let out = &mut *ctx.out;
     match (popped, count) {
         (None, None) => out.null(),
@@ -346,6 +370,7 @@ fn lset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let i = position(index, list.len()).ok_or_else(|| CmdError::err("index out of range"))?;
     list[i] = element.to_vec();
     ctx.out.ok();
+    ctx.notify(notify::LIST, "lset", key);
     Ok(())
 }
 
@@ -382,7 +407,11 @@ fn lrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let removed = remove_matches(list, element, count);
         (removed, removed > 0)
     })?;
-    ctx.out.int(removed.unwrap_or(0) as i64);
+    let removed = removed.unwrap_or(0);
+    ctx.out.int(removed as i64);
+    if removed > 0 {
+        ctx.notify_emptied(notify::LIST, "lrem", key);
+    }
     Ok(())
 }
 
@@ -394,17 +423,24 @@ fn ltrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     );
     let now = ctx.now;
     let db = ctx.db(key);
-    if let Some(list) = lookup_mut::<List>(db, key, now)? {
-        match clamp_range(start, stop, list.len()) {
-            Some((first, last)) => {
-                list.truncate(last + 1);
-                list.drain(..first);
+    let existed = match lookup_mut::<List>(db, key, now)? {
+        Some(list) => {
+            match clamp_range(start, stop, list.len()) {
+                Some((first, last)) => {
+                    list.truncate(last + 1);
+                    list.drain(..first);
+                }
+                None => list.clear(),
             }
-            None => list.clear(),
+            true
         }
-    }
+        None => false,
+    };
     remove_if_empty::<List>(db, key, now);
     ctx.out.ok();
+    if existed {
+        ctx.notify_emptied(notify::LIST, "ltrim", key);
+    }
     Ok(())
 }
 
@@ -425,7 +461,11 @@ fn linsert(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             None => (-1, false),
         }
     })?;
-    ctx.out.int(reply.unwrap_or(0));
+    let reply = reply.unwrap_or(0);
+    ctx.out.int(reply);
+    if reply > 0 {
+        ctx.notify(notify::LIST, "linsert", key);
+    }
     Ok(())
 }
 
@@ -532,10 +572,20 @@ fn rpoplpush(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn move_command(ctx: &mut Ctx, argv: Argv, from: End, to: End) -> CmdResult {
     let now = ctx.now;
     match move_element(ctx, argv.get(1), argv.get(2), from, to, now)? {
-        Some(element) => ctx.out.bulk(&element),
+        Some(element) => {
+            ctx.out.bulk(&element);
+            notify_move(ctx, argv.get(1), argv.get(2), from, to);
+        }
         None => ctx.out.null(),
     }
     Ok(())
+}
+
+/// The events of an element moved from `src` to `dst`: the push on `dst`, then the pop on `src` (and `del` when it
+/// emptied it), in Redis's order.
+fn notify_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) {
+    ctx.notify(notify::LIST, to.push_event(), dst);
+    ctx.notify_emptied(notify::LIST, from.pop_event(), src);
 }
 
 /// The arguments of LMPOP / BLMPOP after the command (and BLMPOP's timeout): `numkeys key [key ...] LEFT|RIGHT
@@ -589,6 +639,7 @@ fn mpop_now(
     let Some((key, popped)) = pop_first(ctx, keys, end, count, now)? else {
         return Ok(false);
     };
+    ctx.notify_emptied(notify::LIST, end.pop_event(), key);
     ctx.out.array(2);
     ctx.out.bulk(key);
     reply_elements(ctx.out, popped.iter());
@@ -609,6 +660,7 @@ fn bpop(ctx: &mut Ctx, argv: Argv, end: End) -> CmdResult {
     let now = ctx.now;
     let keys = argv.iter_from(1).take(argv.len() - 2);
     if let Some((key, popped)) = pop_first(ctx, keys, end, 1, now)? {
+        ctx.notify_emptied(notify::LIST, end.pop_event(), key);
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.bulk(&popped[0]);
@@ -658,6 +710,7 @@ fn bmove(ctx: &mut Ctx, argv: Argv, from: End, to: End, timeout: &[u8]) -> CmdRe
     let (src, dest) = (argv.get(1), argv.get(2));
     if let Some(element) = move_element(ctx, src, dest, from, to, now)? {
         ctx.out.bulk(&element);
+        notify_move(ctx, src, dest, from, to);
         return Ok(());
     }
     let op = BlockOp::Move {

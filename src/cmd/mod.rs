@@ -40,6 +40,7 @@ pub(crate) use server::rss_bytes;
 pub use transaction::unwatch_all;
 
 use crate::client::Client;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
 use crate::store::{now_ms, HeldShard, Keyspace, Locked, Store};
@@ -311,9 +312,42 @@ pub struct Ctx<'a, 's> {
     pub now: u64,
     /// What the connection does next.
     pub flow: Flow,
+    /// The keyspace notification classes enabled, read once per command (see [`crate::notify`]).
+    pub events: u32,
 }
 
 impl Ctx<'_, '_> {
+    /// Announces event `event` of `class` (a [`crate::notify`] class) for `key` in the client's database, when that
+    /// class is enabled. Disabled, this is one test of [`Self::events`].
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.events, class) {
+            self.notify_in(class, event, key, self.client.db);
+        }
+    }
+
+    /// [`Self::notify`] for database `db` (MOVE's `move_to`, COPY ... DB).
+    pub fn notify_in(&mut self, class: u32, event: &'static str, key: &[u8], db: usize) {
+        notify_held(self.server, self.shards, self.events, db, class, event, key);
+    }
+
+    /// [`Self::notify`], then `del` (generic) when the key is gone: the command took its last element (HDEL, SREM,
+    /// a pop...), in Redis's order.
+    #[inline]
+    pub fn notify_emptied(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.events, class | notify::GENERIC) {
+            let (db, now) = (self.client.db, self.now);
+            notify_emptied(
+                self.server,
+                self.shards,
+                self.events,
+                db,
+                now,
+                (class, event),
+                key,
+            );
+        }
+    }
     /// The keyspace of the client's database in the shard that owns `key` (which the command has locked).
     pub fn db(&mut self, key: &[u8]) -> &mut Keyspace {
         self.db_out(key).0
@@ -602,9 +636,13 @@ pub fn execute<'s>(
         shards: &mut shards,
         now,
         flow: Flow::Continue,
+        events: notify::load(&server.settings.keyspace_events),
     };
     if let Err(e) = run_handler(&mut ctx, spec, argv) {
         ctx.out.error(&e.to_string());
+    }
+    if notify::wanted(ctx.events, notify::EXPIRED | notify::NEW) {
+        publish_pending(server, ctx.shards, ctx.events);
     }
     let flow = ctx.flow;
     let changed: Vec<usize> = watched_before
@@ -634,6 +672,56 @@ pub fn execute<'s>(
         transaction::unwatch_all(server, client);
     }
     flow
+}
+
+/// Publishes event `event` of `class` for `key` in database `db` when `events` enables it, after what the held
+/// keyspaces raised on the way (a deadline that passed, a key created), which came first. For code that runs
+/// without a [`Ctx`] (serving blocked clients); handlers use [`Ctx::notify`].
+#[cold]
+pub(crate) fn notify_held(
+    server: &ServerState,
+    shards: &mut Locked,
+    events: u32,
+    db: usize,
+    class: u32,
+    event: &'static str,
+    key: &[u8],
+) {
+    if notify::wanted(events, class) {
+        publish_pending(server, shards, events);
+        notify::publish(&server.pubsub, events, event, key, db);
+    }
+}
+
+/// [`notify_held`] for `(class, event)`, then `del` when `key` no longer exists (see [`Ctx::notify_emptied`]).
+#[cold]
+pub(crate) fn notify_emptied(
+    server: &ServerState,
+    shards: &mut Locked,
+    events: u32,
+    db: usize,
+    now: u64,
+    (class, event): (u32, &'static str),
+    key: &[u8],
+) {
+    if !notify::wanted(events, class | notify::GENERIC) {
+        return;
+    }
+    notify_held(server, shards, events, db, class, event, key);
+    let idx = server.store.shard_of(key);
+    if shards.shard_ref(idx).dbs[db].peek(key, now).is_none() {
+        notify_held(server, shards, events, db, notify::GENERIC, "del", key);
+    }
+}
+
+/// Publishes the events the held keyspaces raised themselves (`expired`, `new`; see [`Keyspace::take_events`]).
+#[cold]
+pub(crate) fn publish_pending(server: &ServerState, shards: &mut Locked, events: u32) {
+    for shard in shards.all() {
+        for (db, ks) in shard.dbs.iter_mut().enumerate() {
+            notify::publish_raised(&server.pubsub, events, ks, db);
+        }
+    }
 }
 
 /// Runs `spec`'s handler. A write command that fails has changed nothing (handlers check everything before they

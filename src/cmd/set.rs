@@ -16,6 +16,7 @@ use super::args::{self, is, parse_i64, Cursor, ScanOpts};
 use super::typed::{lookup, lookup_mut, remove_if_empty, update, upsert};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Keyspace, Set, Value};
 
@@ -116,6 +117,9 @@ fn sadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (first, n) = (argv.get(2), argv.len() - 2);
     let added = add_members(ctx.db(key), key, now, first, n, argv.iter_from(2))?;
     ctx.out.int(added as i64);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", key);
+    }
     Ok(())
 }
 
@@ -125,7 +129,11 @@ fn srem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let removed = argv.iter_from(2).filter(|m| set.remove(m)).count();
         (removed, removed > 0)
     })?;
-    ctx.out.int(removed.unwrap_or(0) as i64);
+    let removed = removed.unwrap_or(0);
+    ctx.out.int(removed as i64);
+    if removed > 0 {
+        ctx.notify_emptied(notify::SET, "srem", key);
+    }
     Ok(())
 }
 
@@ -218,6 +226,7 @@ fn spop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     } else {
         remove_if_empty::<Set>(db, key, now);
     }
+    ctx.notify_emptied(notify::SET, "spop", key);
     Ok(())
 }
 
@@ -275,8 +284,11 @@ fn smove(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         removed == Some(true)
     };
     if moved && src != dst {
+        ctx.notify_emptied(notify::SET, "srem", src);
         // A member the destination already has leaves it unchanged (and its WATCHes kept, as in Redis).
-        add_members(ctx.db(dst), dst, now, member, 1, std::iter::once(member))?;
+        if add_members(ctx.db(dst), dst, now, member, 1, std::iter::once(member))? > 0 {
+            ctx.notify(notify::SET, "sadd", dst);
+        }
     }
     ctx.out.int(moved as i64);
     Ok(())
@@ -400,22 +412,32 @@ fn sdiff(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 /// The STORE forms: computes `op` over the sources, then overwrites the destination with the result (dropping any
 /// deadline) or deletes it when the result is empty; replies the result's size.
-fn store(ctx: &mut Ctx, argv: Argv, op: impl FnOnce(&[Option<&Set>]) -> Set) -> CmdResult {
+/// Announces `event` on the destination, or `del` when an empty result deleted it.
+fn store(
+    ctx: &mut Ctx,
+    argv: Argv,
+    event: &'static str,
+    op: impl FnOnce(&[Option<&Set>]) -> Set,
+) -> CmdResult {
     let (dst, now) = (argv.get(1), ctx.now);
     let result = with_sets(ctx, &keys_from(argv, 2), |sets, _| op(sets))?;
     let len = result.len();
     let db = ctx.db(dst);
-    if result.is_empty() {
-        db.remove(dst, now);
+    let event = if result.is_empty() {
+        db.remove(dst, now).map(|_| (notify::GENERIC, "del"))
     } else {
         db.insert(dst, Value::Set(result.into()), None);
-    }
+        Some((notify::SET, event))
+    };
     ctx.out.int(len as i64);
+    if let Some((class, event)) = event {
+        ctx.notify(class, event, dst);
+    }
     Ok(())
 }
 
 fn sinterstore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    store(ctx, argv, |sets| {
+    store(ctx, argv, "sinterstore", |sets| {
         let mut result = Set::default();
         for m in intersection(sets, usize::MAX) {
             result.insert(m);
@@ -425,11 +447,11 @@ fn sinterstore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 fn sunionstore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    store(ctx, argv, union)
+    store(ctx, argv, "sunionstore", union)
 }
 
 fn sdiffstore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    store(ctx, argv, difference)
+    store(ctx, argv, "sdiffstore", difference)
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]: the intersection's size, counting stopped at LIMIT (0: no limit).

@@ -20,6 +20,7 @@ pub(super) use group::{group_reader_wake, reply_group_read, GroupRead, Wake};
 use super::args::{c_str, is, parse_i64};
 use super::typed::{lookup, lookup_mut, update, Container};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::stream::{AppendError, Fields, IdSpec, StreamId};
 use crate::store::{BlockOp, Entry, Stream, Value};
@@ -336,7 +337,7 @@ fn xadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let key = argv.get(1);
     let (db, out) = ctx.db_out(key);
-    let add = |stream: &mut Stream| -> Result<StreamId, CmdError> {
+    let add = |stream: &mut Stream| -> Result<(StreamId, bool), CmdError> {
         let id = stream.append(spec, fields, now).map_err(|e| match e {
             AppendError::NotGreater => CmdError::err(
                 "The ID specified in XADD is equal or smaller than the target stream top item",
@@ -345,12 +346,10 @@ fn xadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 "The stream has exhausted the last possible ID, unable to add more items",
             ),
         })?;
-        if let Some(trim) = parsed.trim {
-            apply_trim(stream, trim);
-        }
-        Ok(id)
+        let trimmed = parsed.trim.is_some_and(|trim| apply_trim(stream, trim) > 0);
+        Ok((id, trimmed))
     };
-    let id = match lookup_mut::<Stream>(db, key, now)? {
+    let (id, trimmed) = match lookup_mut::<Stream>(db, key, now)? {
         Some(stream) => add(stream)?,
         None if parsed.nomkstream => {
             out.null();
@@ -358,12 +357,16 @@ fn xadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         }
         None => {
             let mut stream = Stream::new();
-            let id = add(&mut stream)?;
+            let added = add(&mut stream)?;
             db.insert(key, Value::Stream(stream.into()), None);
-            id
+            added
         }
     };
     out.bulk(id.to_string().as_bytes());
+    ctx.notify(notify::STREAM, "xadd", key);
+    if trimmed {
+        ctx.notify(notify::STREAM, "xtrim", key);
+    }
     Ok(())
 }
 
@@ -378,7 +381,11 @@ fn xtrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let removed = apply_trim(s, trim);
         (removed, removed > 0)
     })?;
-    out.int(removed.unwrap_or(0) as i64);
+    let removed = removed.unwrap_or(0);
+    out.int(removed as i64);
+    if removed > 0 {
+        ctx.notify(notify::STREAM, "xtrim", key);
+    }
     Ok(())
 }
 
@@ -473,7 +480,11 @@ fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let deleted = s.delete(&ids);
         (deleted, deleted > 0)
     })?;
-    out.int(deleted.unwrap_or(0) as i64);
+    let deleted = deleted.unwrap_or(0);
+    out.int(deleted as i64);
+    if deleted > 0 {
+        ctx.notify(notify::STREAM, "xdel", key);
+    }
     Ok(())
 }
 

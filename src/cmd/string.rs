@@ -18,6 +18,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::args::{self, is, Cursor};
 use super::long_double::LongDouble;
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Entry, Keyspace, Value};
 
@@ -406,7 +407,18 @@ fn set_generic(
             (Answer::Count, done) => out.int(done as i64),
         }
     }
+    if proceed {
+        notify_set(ctx, key, expiry);
+    }
     Ok(())
+}
+
+/// The events of a SET-family write: `set`, then `expire` when it gave the key a deadline.
+fn notify_set(ctx: &mut Ctx, key: &[u8], expiry: Expiry) {
+    ctx.notify(notify::STRING, "set", key);
+    if let Expiry::At(_) = expiry {
+        ctx.notify(notify::GENERIC, "expire", key);
+    }
 }
 
 fn get(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -467,6 +479,7 @@ fn getdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     reply_str(out, found)?;
     if found.is_some() {
         db.remove(key, now);
+        ctx.notify(notify::GENERIC, "del", key);
     }
     Ok(())
 }
@@ -485,15 +498,25 @@ fn getex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let had_deadline = entry.expires_at().is_some();
     let expiry = opts.ttl.resolve(Expiry::Keep, now, "getex")?;
     out.bulk(value);
-    match expiry {
+    let event = match expiry {
         // PERSIST on a key without a deadline changes nothing, so spoils no WATCH, as in Redis.
-        Expiry::Keep => {}
-        Expiry::Clear if !had_deadline => {}
-        // A deadline already past (EXAT/PXAT) makes the key vanish at once: it is never read again.
-        Expiry::Clear | Expiry::At(_) => {
-            db.set_expiry(key, expiry.apply(None), now);
+        Expiry::Keep => return Ok(()),
+        Expiry::Clear if !had_deadline => return Ok(()),
+        Expiry::Clear => {
+            db.set_expiry(key, None, now);
+            "persist"
         }
-    }
+        // A deadline already past (EXAT/PXAT) deletes the key at once, as Redis does.
+        Expiry::At(at) if at <= now => {
+            db.remove(key, now);
+            "del"
+        }
+        Expiry::At(at) => {
+            db.set_expiry(key, Some(at), now);
+            "expire"
+        }
+    };
+    ctx.notify(notify::GENERIC, event, key);
     Ok(())
 }
 
@@ -532,6 +555,7 @@ fn mset_generic(
     }
     for (key, value) in pairs {
         store(ctx.db(key), key, value, expiry, now);
+        notify_set(ctx, key, expiry);
     }
     Ok(true)
 }
@@ -603,6 +627,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
         }
     };
     out.int(value);
+    ctx.notify(notify::STRING, "incrby", key);
     Ok(())
 }
 
@@ -644,6 +669,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         .ok_or_else(|| CmdError::err("increment would produce NaN or Infinity"))?;
     out.bulk(text.as_bytes());
     overwrite(db, key, now, text.into_bytes());
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     Ok(())
 }
 
@@ -675,6 +701,7 @@ fn append(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         }
     };
     out.int(len as i64);
+    ctx.notify(notify::STRING, "append", key);
     Ok(())
 }
 
@@ -756,6 +783,7 @@ fn setrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         }
     };
     out.int(len as i64);
+    ctx.notify(notify::STRING, "setrange", key);
     Ok(())
 }
 
@@ -793,6 +821,9 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], cond: Option<Condition>) -> CmdResult {
         db.remove(key, now);
     }
     out.int(delete as i64);
+    if delete {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
     Ok(())
 }
 

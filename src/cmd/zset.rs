@@ -17,6 +17,7 @@ use super::set::{reply_scan, sample_distinct};
 use super::typed::{lookup, lookup_mut, update};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
+use crate::notify;
 use crate::protocol::reply::format_double;
 use crate::protocol::{Argv, Reply};
 use crate::store::{BlockOp, Keyspace, Set, Value, ZSet};
@@ -132,13 +133,23 @@ fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&ZSet>, &mut Reply)) ->
 
 /// Removes from the zset at `key` what `f` picks, through [`update`] (so removing nothing spoils no WATCH), and
 /// replies how many members went.
-fn remove_members(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut ZSet) -> usize) -> CmdResult {
+/// Announces `event` (then `del` when the zset emptied) when something went.
+fn remove_members(
+    ctx: &mut Ctx,
+    key: &[u8],
+    event: &'static str,
+    f: impl FnOnce(&mut ZSet) -> usize,
+) -> CmdResult {
     let now = ctx.now;
     let removed = update::<ZSet, _>(ctx.db(key), key, now, |z| {
         let removed = f(z);
         (removed, removed > 0)
     })?;
-    ctx.out.int(removed.unwrap_or(0) as i64);
+    let removed = removed.unwrap_or(0);
+    ctx.out.int(removed as i64);
+    if removed > 0 {
+        ctx.notify_emptied(notify::ZSET, event, key);
+    }
     Ok(())
 }
 
@@ -298,11 +309,14 @@ fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> Cm
         (true, None) => out.null(),
         (false, _) => out.int(added + if flags.ch { changed } else { 0 }),
     }
+    if wrote {
+        ctx.notify(notify::ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
+    }
     Ok(())
 }
 
 fn zrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    remove_members(ctx, argv.get(1), |z| {
+    remove_members(ctx, argv.get(1), "zrem", |z| {
         argv.iter_from(2).filter(|m| z.remove(m).is_some()).count()
     })
 }
@@ -657,16 +671,21 @@ fn zrevrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// Overwrites `dst` with `result` (dropping any deadline), or deletes it when the result is empty; replies the size.
-fn store_result(ctx: &mut Ctx, dst: &[u8], mut result: ZSet) {
+/// Announces `event`, or `del` when an empty result deleted the destination.
+fn store_result(ctx: &mut Ctx, dst: &[u8], event: &'static str, mut result: ZSet) {
     let (len, now) = (result.len(), ctx.now);
     let db = ctx.db(dst);
-    if result.is_empty() {
-        db.remove(dst, now);
+    let event = if result.is_empty() {
+        db.remove(dst, now).map(|_| (notify::GENERIC, "del"))
     } else {
         result.compact_encoding();
         db.insert(dst, Value::ZSet(result.into()), None);
-    }
+        Some((notify::ZSET, event))
+    };
     ctx.out.int(len as i64);
+    if let Some((class, event)) = event {
+        ctx.notify(class, event, dst);
+    }
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count].
@@ -677,7 +696,7 @@ fn zrangestore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         Some(z) => to_zset(q.items(z)),
         None => ZSet::default(),
     };
-    store_result(ctx, argv.get(1), result);
+    store_result(ctx, argv.get(1), "zrangestore", result);
     Ok(())
 }
 
@@ -708,8 +727,13 @@ fn zlexcount(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 /// Removes the members at ascending ranks `[lo, lo + n)` of the zset at `key` (as computed by `span` on it) and
 /// replies how many went.
-fn remove_span(ctx: &mut Ctx, key: &[u8], span: impl FnOnce(&ZSet) -> (usize, usize)) -> CmdResult {
-    remove_members(ctx, key, |z| {
+fn remove_span(
+    ctx: &mut Ctx,
+    key: &[u8],
+    event: &'static str,
+    span: impl FnOnce(&ZSet) -> (usize, usize),
+) -> CmdResult {
+    remove_members(ctx, key, event, |z| {
         let (lo, n) = span(z);
         let members: Vec<Vec<u8>> = z
             .range(lo, false)
@@ -725,7 +749,7 @@ fn remove_span(ctx: &mut Ctx, key: &[u8], span: impl FnOnce(&ZSet) -> (usize, us
 
 fn zremrangebyscore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let range = ScoreRange::parse(argv.get(2), argv.get(3))?;
-    remove_span(ctx, argv.get(1), |z| {
+    remove_span(ctx, argv.get(1), "zremrangebyscore", |z| {
         let (lo, hi) = range.ranks(z);
         (lo, hi - lo)
     })
@@ -733,7 +757,7 @@ fn zremrangebyscore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 fn zremrangebylex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let range = LexRange::parse(argv.get(2), argv.get(3))?;
-    remove_span(ctx, argv.get(1), |z| {
+    remove_span(ctx, argv.get(1), "zremrangebylex", |z| {
         let (lo, hi) = range.ranks(z);
         (lo, hi - lo)
     })
@@ -741,7 +765,7 @@ fn zremrangebylex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 fn zremrangebyrank(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (start, stop) = (args::int(argv.get(2))?, args::int(argv.get(3))?);
-    remove_span(ctx, argv.get(1), |z| {
+    remove_span(ctx, argv.get(1), "zremrangebyrank", |z| {
         rank_span(start, stop, z.len()).unwrap_or((0, 0))
     })
 }
@@ -750,6 +774,15 @@ fn zremrangebyrank(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 // Pops.
 
 /// Removes up to `count` members from the low end (or the high end when `max`), in pop order.
+/// The event a pop from the `max` (ZPOPMAX) or min end announces.
+pub(crate) fn pop_event(max: bool) -> &'static str {
+    if max {
+        "zpopmax"
+    } else {
+        "zpopmin"
+    }
+}
+
 fn pop(z: &mut ZSet, max: bool, count: usize) -> Popped {
     let popped: Popped = z
         .range(0, max)
@@ -781,6 +814,9 @@ fn zpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
     };
     let (key, now) = (argv.get(1), ctx.now);
     let popped = pop_key(ctx.db(key), key, max, count.unwrap_or(1), now)?.unwrap_or_default();
+    if !popped.is_empty() {
+        ctx.notify_emptied(notify::ZSET, pop_event(max), key);
+    }
     let out = &mut *ctx.out;
     match (count, popped.first()) {
         (None, Some((m, s))) => {
@@ -890,6 +926,7 @@ fn pop_first_and_reply<'k>(
         let (db, out) = ctx.db_out(key);
         if let Some(popped) = pop_key(db, key, max, count.unwrap_or(1), now)? {
             reply_key_popped(out, key, &popped, count);
+            ctx.notify_emptied(notify::ZSET, pop_event(max), key);
             return Ok(true);
         }
     }
@@ -1163,7 +1200,12 @@ fn with_sources<T>(
 fn combine_store(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
     let c = parse_combine(argv, 2, op, Form::Store)?;
     let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c))?;
-    store_result(ctx, argv.get(1), result);
+    let event = match op {
+        Op::Union => "zunionstore",
+        Op::Inter => "zinterstore",
+        Op::Diff => "zdiffstore",
+    };
+    store_result(ctx, argv.get(1), event, result);
     Ok(())
 }
 

@@ -1333,6 +1333,7 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
         shards: &mut *ctx.shards,
         now: ctx.now,
         flow: Flow::Continue,
+        events: ctx.events,
     };
     if let Err(e) = (spec.handler)(&mut inner, argv) {
         inner.out.error(&e.to_string());

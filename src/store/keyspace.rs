@@ -14,6 +14,7 @@ use hashbrown::DefaultHashBuilder;
 
 use super::key::Key;
 use super::value::Value;
+use crate::notify::{self, Events};
 
 /// Tables per keyspace; a SCAN step returns whole tables. The server has many shards (256 on two cores), so 16
 /// tables each still give a SCAN step a few hundred keys per million (it had 32 shards of 64 tables before), and a
@@ -60,11 +61,18 @@ pub struct Keyspace {
     /// Counters for INFO.
     pub stats: KeyspaceStats,
     version: u64,
+    /// The enabled keyspace notification classes (see [`crate::notify`]).
+    events: Events,
+    /// Events the keyspace itself raised (`expired`, `new`) and nobody has published yet: the command's dispatcher
+    /// (or the active expiry) publishes them, in order, before the command's own events. Filled only while their
+    /// class is enabled.
+    pending: Vec<(&'static str, Box<[u8]>)>,
 }
 
 impl Keyspace {
-    /// An empty keyspace hashing with `hasher` (shared by all keyspaces, so scan buckets agree).
-    pub fn new(hasher: DefaultHashBuilder) -> Self {
+    /// An empty keyspace hashing with `hasher` (shared by all keyspaces, so scan buckets agree), raising the
+    /// notifications `events` enables.
+    pub fn new(hasher: DefaultHashBuilder, events: Events) -> Self {
         Keyspace {
             tables: (0..SCAN_BUCKETS).map(|_| HashTable::new()).collect(),
             expires: BTreeSet::new(),
@@ -72,7 +80,26 @@ impl Keyspace {
             hasher,
             stats: KeyspaceStats::default(),
             version: 0,
+            events,
+            pending: Vec::new(),
         }
+    }
+
+    /// Queues event `event` of `class` for `key` when that class is enabled (a relaxed load otherwise).
+    fn raise(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(notify::load(&self.events), class) {
+            self.pending.push((event, key.into()));
+        }
+    }
+
+    /// True when events wait in [`Self::take_events`].
+    pub fn has_events(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The `expired` and `new` events raised since the last call, oldest first, as `(event, key)`.
+    pub fn take_events(&mut self) -> Vec<(&'static str, Box<[u8]>)> {
+        std::mem::take(&mut self.pending)
     }
 
     /// Number of keys, including expired ones not yet reclaimed.
@@ -144,6 +171,7 @@ impl Keyspace {
         };
         if expired {
             self.remove_located(hash, table, key);
+            self.raise(notify::EXPIRED, "expired", key);
             self.stats.expired += 1;
             self.stats.misses += 1;
             return None;
@@ -209,6 +237,7 @@ impl Keyspace {
                     expires_at: deadline,
                 });
                 self.len += 1;
+                self.raise(notify::NEW, "new", key);
                 None
             }
         };
@@ -266,6 +295,7 @@ impl Keyspace {
                         slot.remove();
                         self.len -= 1;
                     }
+                    self.raise(notify::EXPIRED, "expired", &key);
                     self.stats.expired += 1;
                     done += 1;
                 }
@@ -325,7 +355,7 @@ mod tests {
     use super::*;
 
     fn ks() -> Keyspace {
-        Keyspace::new(DefaultHashBuilder::default())
+        Keyspace::new(DefaultHashBuilder::default(), Events::default())
     }
 
     #[test]

@@ -79,8 +79,14 @@ struct Waiters {
 }
 
 impl Store {
-    /// A store of `shards` shards (rounded up to a power of two) with `databases` databases each.
+    /// A store of `shards` shards (rounded up to a power of two) with `databases` databases each, raising no
+    /// keyspace notifications.
     pub fn new(shards: usize, databases: usize) -> Self {
+        Self::with_events(shards, databases, crate::notify::Events::default())
+    }
+
+    /// [`Self::new`] raising the keyspace notifications that `events` enables.
+    pub fn with_events(shards: usize, databases: usize, events: crate::notify::Events) -> Self {
         let n = shards.max(1).next_power_of_two();
         let hasher = DefaultHashBuilder::default();
         let ring = Ring::for_shards(
@@ -93,7 +99,7 @@ impl Store {
         );
         let shards = (0..n)
             .map(|_| {
-                let dbs = (0..databases).map(|_| Keyspace::new(hasher.clone()));
+                let dbs = (0..databases).map(|_| Keyspace::new(hasher.clone(), events.clone()));
                 Mutex::new(Shard {
                     dbs: dbs.collect(),
                     blocked: BlockedKeys::default(),

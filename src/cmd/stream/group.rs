@@ -14,6 +14,7 @@ use super::super::list::Keyspaces;
 use super::super::typed::{lookup, lookup_mut, update};
 use super::super::{blocking, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use super::{end_bound, parse_id, parse_strict_id, reply_entries, reply_entry, start_bound};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::stream::group::{AutoClaimScan, Claim, ConsumerGroup, Retry};
 use crate::store::stream::StreamId;
@@ -409,6 +410,7 @@ fn xgroup_create(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         ));
     }
     out.ok();
+    ctx.notify(notify::STREAM, "xgroup-create", key);
     Ok(())
 }
 
@@ -426,6 +428,7 @@ fn xgroup_setid(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     group.last_id = id;
     group.entries_read = entries_read;
     out.ok();
+    ctx.notify(notify::STREAM, "xgroup-setid", argv.get(2));
     Ok(())
 }
 
@@ -436,6 +439,9 @@ fn xgroup_destroy(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         xgroup_stream(db, argv, now, false, false)?.is_some_and(|s| s.destroy_group(argv.get(3)));
     // Blocked readers of the group are woken by the after-write pass and fail with NOGROUP.
     out.int(i64::from(destroyed));
+    if destroyed {
+        ctx.notify(notify::STREAM, "xgroup-destroy", argv.get(2));
+    }
     Ok(())
 }
 
@@ -443,7 +449,11 @@ fn xgroup_createconsumer(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(argv.get(2));
     let group = checked_group(xgroup_stream(db, argv, now, false, true)?, argv)?;
-    out.int(i64::from(group.create_consumer(argv.get(4), now)));
+    let created = group.create_consumer(argv.get(4), now);
+    out.int(i64::from(created));
+    if created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", argv.get(2));
+    }
     Ok(())
 }
 
@@ -451,7 +461,11 @@ fn xgroup_delconsumer(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(argv.get(2));
     let group = checked_group(xgroup_stream(db, argv, now, false, true)?, argv)?;
-    out.int(group.delete_consumer(argv.get(4)).unwrap_or(0) as i64);
+    let deleted = group.delete_consumer(argv.get(4));
+    out.int(deleted.unwrap_or(0) as i64);
+    if deleted.is_some() {
+        ctx.notify(notify::STREAM, "xgroup-delconsumer", argv.get(2));
+    }
     Ok(())
 }
 
