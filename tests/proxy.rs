@@ -818,28 +818,297 @@ fn a_config_file_gives_backends_and_options_and_the_command_line_overrides_it() 
     assert_eq!(text(Raw::connect(&node).cmd(&["GET", "k"])), "$1\r\nv\r\n");
 }
 
-#[test]
-fn publish_goes_to_the_backend_owning_the_channel_and_subscribing_is_refused_clearly() {
-    let cluster = Cluster::ringkv(3, &[]);
-    let mut c = cluster.proxy.raw();
-    let owner_addr = owner(&mut c, "news");
-    let mut sub = Raw::connect(&owner_addr);
-    assert_eq!(
-        text(sub.cmd(&["SUBSCRIBE", "news"])),
-        "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
-    );
-    assert_eq!(c.line("PUBLISH news hello"), ":1\r\n");
-    assert_eq!(
-        text(sub.reply()),
-        "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
-    );
-    for refused in ["SUBSCRIBE news", "PSUBSCRIBE n*", "PUBSUB CHANNELS"] {
-        let got = c.line(refused);
-        assert!(
-            got.contains("is not supported by the proxy"),
-            "{refused}: {got}"
-        );
+/// `n` channel names (`prefix0`, `prefix1`, ...) owned by `n` different backends, with their owners.
+fn channels_on_distinct_nodes(c: &mut Raw, prefix: &str, n: usize) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for i in 0.. {
+        let name = format!("{prefix}{i}");
+        let node = owner(c, &name);
+        if !found.iter().any(|(_, n)| *n == node) {
+            found.push((name, node));
+        }
+        if found.len() == n {
+            return found;
+        }
     }
+    unreachable!()
+}
+
+/// Sends `cmd` and reads `replies` replies, concatenated as text.
+fn replies(c: &mut Raw, cmd: &[&str], replies: usize) -> String {
+    c.send_cmd(cmd);
+    (0..replies).map(|_| text(c.reply())).collect()
+}
+
+/// A message frame (RESP2) as text: `message channel payload`, or `pmessage pattern channel payload`.
+fn message(parts: &[&str]) -> String {
+    text(encode(parts))
+}
+
+/// The backend's clients that are subscriber connections (their last command subscribed or unsubscribed).
+fn subscriber_connections(addr: &str) -> usize {
+    let list = text(Raw::connect(addr).cmd(&["CLIENT", "LIST"]));
+    list.lines()
+        .filter(|l| {
+            [
+                "subscribe",
+                "psubscribe",
+                "ssubscribe",
+                "unsubscribe",
+                "punsubscribe",
+                "sunsubscribe",
+            ]
+            .iter()
+            .any(|c| l.contains(&format!(" cmd={c} ")))
+        })
+        .count()
+}
+
+/// Pub/Sub through the proxy, as a client of one Redis sees it.
+fn pubsub(cluster: &Cluster) {
+    let mut c = cluster.proxy.raw();
+    let chans = channels_on_distinct_nodes(&mut c, "c", 2);
+    let (a, a_node) = (chans[0].0.as_str(), chans[0].1.as_str());
+    let (b, b_node) = (chans[1].0.as_str(), chans[1].1.as_str());
+    let mut sub = cluster.proxy.raw();
+
+    // Confirmations, refusals and PING in subscriber mode: byte for byte what one redis-server sends.
+    let sequence: &[(&[&str], usize)] = &[
+        (&["SUBSCRIBE", a, b], 2),
+        (&["PSUBSCRIBE", "c*"], 1),
+        (&["SSUBSCRIBE", "s"], 1),
+        (&["SUBSCRIBE", a], 1),
+        (&["GET", "x"], 1),
+        (&["CLIENT", "LIST"], 1),
+        (&["PING"], 1),
+        (&["PING", "hi"], 1),
+        (&["UNSUBSCRIBE", a, "zz"], 2),
+        (&["PUNSUBSCRIBE", "c*"], 1),
+        (&["SUNSUBSCRIBE"], 1),
+        (&["SUNSUBSCRIBE"], 1),
+        (&["PSUBSCRIBE", "c*"], 1),
+        (&["PUNSUBSCRIBE"], 1),
+        (&["UNSUBSCRIBE"], 1),
+        (&["UNSUBSCRIBE"], 1),
+        (&["PUNSUBSCRIBE"], 1),
+        (&["GET", "x"], 1),
+    ];
+    let through: Vec<String> = sequence
+        .iter()
+        .map(|(cmd, n)| replies(&mut sub, cmd, *n))
+        .collect();
+    if let Some(single) = redis_server(0) {
+        let mut direct = single.raw();
+        for ((cmd, n), got) in sequence.iter().zip(&through) {
+            assert_eq!(*got, replies(&mut direct, cmd, *n), "{cmd:?}");
+        }
+    }
+    assert!(
+        through[4].starts_with("-ERR Can't execute 'get'"),
+        "{}",
+        through[4]
+    );
+    assert!(through[5].starts_with("-ERR Can't execute 'client|list'"));
+    assert_eq!(through[17], "$-1\r\n");
+
+    // Messages: PUBLISH through the proxy and directly on the owner; each arrives once, a pattern's from the one
+    // backend it was published on.
+    replies(&mut sub, &["SUBSCRIBE", a, b], 2);
+    replies(&mut sub, &["PSUBSCRIBE", "c*"], 1);
+    assert_eq!(text(c.cmd(&["PUBLISH", a, "m1"])), ":2\r\n");
+    assert_eq!(
+        text(Raw::connect(b_node).cmd(&["PUBLISH", b, "m2"])),
+        ":2\r\n"
+    );
+    // Published on a backend that does not own `a`: only the pattern subscription there sees it.
+    assert_eq!(
+        text(Raw::connect(b_node).cmd(&["PUBLISH", a, "m3"])),
+        ":1\r\n"
+    );
+    let mut want = vec![
+        message(&["message", a, "m1"]),
+        message(&["pmessage", "c*", a, "m1"]),
+        message(&["message", b, "m2"]),
+        message(&["pmessage", "c*", b, "m2"]),
+        message(&["pmessage", "c*", a, "m3"]),
+    ];
+    // Two backends deliver: the order holds per backend, not across them.
+    let mut got: Vec<String> = (0..want.len()).map(|_| text(sub.reply())).collect();
+    let per_node = |v: &[String], ch: &str| -> Vec<String> {
+        v.iter()
+            .filter(|m| m.contains(&format!("\r\n{ch}\r\n")))
+            .cloned()
+            .collect()
+    };
+    for ch in [a, b] {
+        assert_eq!(per_node(&got, ch), per_node(&want, ch), "{got:?}");
+    }
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // Nothing else is on its way: the next frame is PING's answer.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(text(sub.cmd(&["PING"])), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+
+    // Order per channel across many messages on two backends.
+    for i in 0..50 {
+        c.cmd(&["PUBLISH", a, &format!("{a}-{i}")]);
+        c.cmd(&["PUBLISH", b, &format!("{b}-{i}")]);
+    }
+    let frames: Vec<String> = (0..200).map(|_| text(sub.reply())).collect();
+    for ch in [a, b] {
+        let plain: Vec<String> = frames
+            .iter()
+            .filter(|f| {
+                f.starts_with("*3\r\n$7\r\nmessage\r\n") && f.contains(&format!("\r\n{ch}\r\n"))
+            })
+            .cloned()
+            .collect();
+        let expected: Vec<String> = (0..50)
+            .map(|i| message(&["message", ch, &format!("{ch}-{i}")]))
+            .collect();
+        assert_eq!(plain, expected, "{ch}");
+    }
+
+    // PUBSUB merged over the backends.
+    let mut other = cluster.proxy.raw();
+    let channels = text(other.cmd(&["PUBSUB", "CHANNELS", "c*"]));
+    assert!(
+        channels.starts_with("*2\r\n") && channels.contains(a) && channels.contains(b),
+        "{channels}"
+    );
+    assert_eq!(
+        text(other.cmd(&["PUBSUB", "NUMSUB", a, b, "none"])),
+        text(encode(&[a, "1", b, "1", "none", "0"]))
+            .replace("$1\r\n1\r\n", ":1\r\n")
+            .replace("$1\r\n0\r\n", ":0\r\n")
+    );
+    assert_eq!(text(other.cmd(&["PUBSUB", "NUMPAT"])), ":1\r\n");
+
+    // The subscriber connections close with the subscriptions, and with the client.
+    assert!(subscriber_connections(a_node) >= 1);
+    replies(&mut sub, &["UNSUBSCRIBE"], 2);
+    replies(&mut sub, &["PUNSUBSCRIBE"], 1);
+    eventually(5, "subscriber connections closed after UNSUBSCRIBE", || {
+        cluster.addrs.iter().all(|n| subscriber_connections(n) == 0)
+    });
+    replies(&mut sub, &["SUBSCRIBE", a, b], 2);
+    replies(&mut sub, &["PSUBSCRIBE", "x*"], 1);
+    // One connection per backend: the pattern is on every one, and the channels share them.
+    for node in &cluster.addrs {
+        assert_eq!(subscriber_connections(node), 1, "{node}");
+    }
+    drop(sub);
+    eventually(5, "subscriber connections closed with their client", || {
+        cluster.addrs.iter().all(|n| subscriber_connections(n) == 0)
+    });
+    assert_eq!(text(other.cmd(&["PUBSUB", "NUMPAT"])), ":0\r\n");
+
+    // RESP3: pushes alongside other commands.
+    let mut r3 = cluster.proxy.raw();
+    r3.line("HELLO 3");
+    let confirm = text(r3.cmd(&["SUBSCRIBE", a]));
+    assert_eq!(
+        confirm,
+        format!(">3\r\n$9\r\nsubscribe\r\n${}\r\n{a}\r\n:1\r\n", a.len())
+    );
+    assert_eq!(text(r3.cmd(&["SET", "k", "v"])), "+OK\r\n");
+    assert_eq!(text(r3.cmd(&["GET", "k"])), "$1\r\nv\r\n");
+    assert_eq!(text(r3.cmd(&["PING"])), "+PONG\r\n");
+    assert_eq!(text(other.cmd(&["PUBLISH", a, "hey"])), ":1\r\n");
+    assert_eq!(
+        text(r3.reply()),
+        format!(
+            ">3\r\n$7\r\nmessage\r\n${}\r\n{a}\r\n$3\r\nhey\r\n",
+            a.len()
+        )
+    );
+    // A message published by the client itself comes around too; PUBLISH's own reply follows it or precedes it.
+    r3.send_cmd(&["PUBLISH", a, "self"]);
+    let mut two = [text(r3.reply()), text(r3.reply())];
+    two.sort();
+    assert_eq!(two[0], ":1\r\n");
+    assert!(two[1].starts_with(">3\r\n$7\r\nmessage"), "{two:?}");
+    assert_eq!(
+        text(r3.cmd(&["UNSUBSCRIBE"])),
+        format!(">3\r\n$11\r\nunsubscribe\r\n${}\r\n{a}\r\n:0\r\n", a.len())
+    );
+    assert_eq!(
+        text(r3.cmd(&["UNSUBSCRIBE"])),
+        ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"
+    );
+
+    // No message follows its channel's UNSUBSCRIBE confirmation, however busy the channel.
+    let mut quiet = cluster.proxy.raw();
+    replies(&mut quiet, &["SUBSCRIBE", a], 1);
+    let proxy = cluster.proxy.addr();
+    let channel = a.to_string();
+    let publisher = std::thread::spawn(move || {
+        let mut p = Raw::connect(&proxy);
+        let burst: Vec<u8> = (0..2000)
+            .flat_map(|i| encode(&["PUBLISH", &channel, &i.to_string()]))
+            .collect();
+        p.send(&burst);
+        for _ in 0..2000 {
+            p.reply();
+        }
+    });
+    // Unsubscribe while messages stream in.
+    assert!(text(quiet.reply()).starts_with("*3\r\n$7\r\nmessage"));
+    quiet.send_cmd(&["UNSUBSCRIBE", a]);
+    let confirmation = format!("*3\r\n$11\r\nunsubscribe\r\n${}\r\n{a}\r\n:0\r\n", a.len());
+    loop {
+        let frame = text(quiet.reply());
+        if frame == confirmation {
+            break;
+        }
+        assert!(frame.starts_with("*3\r\n$7\r\nmessage"), "{frame}");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(text(quiet.cmd(&["PING"])), "+PONG\r\n");
+    publisher.join().expect("publisher");
+}
+
+#[test]
+fn pubsub_through_the_proxy_on_ringkv_backends() {
+    pubsub(&Cluster::ringkv(3, &[]));
+}
+
+#[test]
+fn pubsub_through_the_proxy_on_redis_backends() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    pubsub(&cluster);
+}
+
+#[test]
+fn a_killed_backend_closes_the_connections_of_its_subscribers() {
+    let mut cluster = Cluster::ringkv(3, &["--timeout-ms", "500"]);
+    let mut c = cluster.proxy.raw();
+    let chans = channels_on_distinct_nodes(&mut c, "k", 3);
+    let mut sub = cluster.proxy.raw();
+    let names: Vec<&str> = chans.iter().map(|(n, _)| n.as_str()).collect();
+    replies(&mut sub, &[&["SUBSCRIBE"][..], &names].concat(), 3);
+    let victim = cluster
+        .addrs
+        .iter()
+        .position(|a| *a == chans[1].1)
+        .expect("a backend");
+    cluster.ringkv[victim].kill();
+    let rest = text(sub.read_to_close());
+    assert!(
+        rest.starts_with("-ERR backend ") && rest.contains("unavailable"),
+        "{rest}"
+    );
+    // Other clients are not affected.
+    assert_eq!(text(c.cmd(&["PUBLISH", names[0], "x"])), ":0\r\n");
+}
+
+#[test]
+fn hello_through_the_proxy_refuses_unknown_protocols() {
+    let cluster = Cluster::ringkv(1, &[]);
+    let mut c = cluster.proxy.raw();
     assert_eq!(
         c.line("HELLO 4"),
         "-NOPROTO unsupported protocol version\r\n"

@@ -20,7 +20,7 @@ mod keys;
 mod list;
 mod long_double;
 mod memory;
-mod pubsub;
+pub mod pubsub;
 pub mod ring;
 mod script;
 mod server;

@@ -137,7 +137,16 @@ pub fn subscriber_mode_error(
     parent: &str,
     sub: Option<&str>,
 ) -> Option<CmdError> {
-    if client.pubsub.is_none() || resp3 || ALLOWED_WHILE_SUBSCRIBED.contains(&parent) {
+    if client.pubsub.is_none() || resp3 {
+        return None;
+    }
+    refused_while_subscribed(parent, sub)
+}
+
+/// Redis's refusal of a command (`parent`, or `parent|sub`) in RESP2 subscriber mode, or `None` when it is one of
+/// those allowed there (shared with the proxy, which tracks its clients' subscriptions itself).
+pub fn refused_while_subscribed(parent: &str, sub: Option<&str>) -> Option<CmdError> {
+    if ALLOWED_WHILE_SUBSCRIBED.contains(&parent) {
         return None;
     }
     let name = match sub {
@@ -171,7 +180,7 @@ fn record_counts(client: &Client, subs: Option<&Subscriptions>) {
 }
 
 /// One `subscribe`-style confirmation: `[event, name or null, count]` as a push (an array in RESP2).
-fn confirm(out: &mut Reply, event: &str, name: Option<&[u8]>, count: usize) {
+pub fn confirm(out: &mut Reply, event: &str, name: Option<&[u8]>, count: usize) {
     out.push(3);
     out.bulk(event.as_bytes());
     match name {

@@ -181,6 +181,27 @@ impl Backend {
         }
     }
 
+    /// A subscriber connection for one client (made on its first request, `HELLO 3` first for a RESP3 client),
+    /// reporting on `events` under `id`. Its confirmations have the request time-out; its messages may take forever.
+    pub fn subscriber(&self, resp3: bool, id: usize, events: SubEvents) -> Subscriber {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Conn::new(
+            self.addr.clone(),
+            self.timeout,
+            Some(self.timeout),
+            resp3,
+            self.health.clone(),
+        );
+        tokio::spawn(async move {
+            let mut conn = conn;
+            if let Some(reason) = conn.subscribed(rx, id, &events).await {
+                let lost = SubEvent::Lost(unavailable(&conn.addr, &reason));
+                let _ = events.send((id, lost)).await;
+            }
+        });
+        Subscriber { tx }
+    }
+
     /// A new connection for one client, without a request time-out (blocking pops wait as long as they ask). It
     /// closes when dropped and idle, or as soon as the client stops waiting for its reply.
     pub fn dedicated(&self, resp3: bool) -> Dedicated {
@@ -194,6 +215,34 @@ impl Backend {
                 self.health.clone(),
             ),
         }
+    }
+}
+
+/// What a subscriber connection reports to its client's session, in the order the backend sent it.
+#[derive(Debug)]
+pub enum SubEvent {
+    /// A confirmation of a (un)subscribe request, or the error reply the backend refused one with (Some).
+    Ack(Option<Vec<u8>>),
+    /// A `message`, `pmessage` or `smessage`, as the backend sent it.
+    Message(Vec<u8>),
+    /// The connection could not be made or was lost: this error reply stands for every confirmation still owed.
+    Lost(Vec<u8>),
+}
+
+/// Where a session receives its subscriber connections' events, each tagged with the connection's id.
+pub type SubEvents = mpsc::Sender<(usize, SubEvent)>;
+
+/// A client's subscriber connection to one backend: it carries only (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE. It closes
+/// once dropped and every request sent is acknowledged (so the backend drops the subscriptions with it).
+pub struct Subscriber {
+    tx: mpsc::UnboundedSender<(Vec<u8>, usize)>,
+}
+
+impl Subscriber {
+    /// Sends a request that the backend acknowledges with `acks` confirmations. A connection already lost reports
+    /// [`SubEvent::Lost`], which settles this request too.
+    pub fn send(&self, bytes: Vec<u8>, acks: usize) {
+        let _ = self.tx.send((bytes, acks));
     }
 }
 
@@ -244,17 +293,7 @@ fn spawn_conn(
     health: Arc<Health>,
 ) -> mpsc::UnboundedSender<Request> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let conn = Conn {
-        addr,
-        connect_timeout,
-        request_timeout,
-        resp3,
-        health,
-        pending: VecDeque::new(),
-        rbuf: BytesMut::with_capacity(16 * 1024),
-        wbuf: Vec::new(),
-        retry_at: None,
-    };
+    let conn = Conn::new(addr, connect_timeout, request_timeout, resp3, health);
     tokio::spawn(conn.run(rx));
     tx
 }
@@ -275,6 +314,26 @@ struct Conn {
 }
 
 impl Conn {
+    fn new(
+        addr: String,
+        connect_timeout: Duration,
+        request_timeout: Option<Duration>,
+        resp3: bool,
+        health: Arc<Health>,
+    ) -> Conn {
+        Conn {
+            addr,
+            connect_timeout,
+            request_timeout,
+            resp3,
+            health,
+            pending: VecDeque::new(),
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            wbuf: Vec::new(),
+            retry_at: None,
+        }
+    }
+
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
         let mut stream: Option<TcpStream> = None;
         let mut open = true;
@@ -450,6 +509,85 @@ impl Conn {
             self.rbuf.advance(len);
         }
         Ok(())
+    }
+
+    /// A subscriber connection's life (see [`Backend::subscriber`]): None once its client dropped it, else why it
+    /// failed. Confirmations are counted off the oldest request (an error settles it whole), so a request that goes
+    /// unacknowledged past the time-out fails the connection; messages are passed on as they come, and a session that
+    /// does not take them holds this task back, and the backend with it (whose output-buffer limit then applies).
+    async fn subscribed(
+        &mut self,
+        mut rx: mpsc::UnboundedReceiver<(Vec<u8>, usize)>,
+        id: usize,
+        events: &SubEvents,
+    ) -> Option<String> {
+        let mut next = rx.recv().await;
+        next.as_ref()?;
+        let mut s = match self.connect().await {
+            Ok(s) => s,
+            Err(reason) => return Some(reason),
+        };
+        let limit = self.request_timeout.unwrap_or(Duration::MAX);
+        // Per request written, oldest first: its deadline and the confirmations still expected.
+        let mut awaiting: VecDeque<(Instant, usize)> = VecDeque::new();
+        let mut open = true;
+        let fault = loop {
+            if let Some((bytes, acks)) = next.take() {
+                match timeout(limit, s.write_all(&bytes)).await {
+                    Ok(Ok(())) => awaiting.push_back((Instant::now() + limit, acks.max(1))),
+                    Ok(Err(e)) => break format!("write failed ({e})"),
+                    Err(_) => break format!("write timed out after {} ms", limit.as_millis()),
+                }
+            }
+            if !open && awaiting.is_empty() {
+                return None;
+            }
+            let deadline = awaiting.front().map(|a| a.0);
+            tokio::select! {
+                req = rx.recv(), if open => match req {
+                    Some(req) => next = Some(req),
+                    None => open = false,
+                },
+                read = s.read_buf(&mut self.rbuf) => match read {
+                    Ok(0) => break "connection lost".to_string(),
+                    Err(e) => break format!("connection lost ({e})"),
+                    Ok(_) => loop {
+                        let len = match reply_len(&self.rbuf) {
+                            Ok(Some(len)) => len,
+                            Ok(None) => break,
+                            Err(e) => return Some(e.to_string()),
+                        };
+                        let frame = self.rbuf.split_to(len).to_vec();
+                        let event = if matches!(frame.first(), Some(b'-' | b'!')) {
+                            awaiting.pop_front();
+                            SubEvent::Ack(Some(frame))
+                        } else if super::resp::frame_kind(&frame)
+                            .is_some_and(|k| [&b"message"[..], b"pmessage", b"smessage"].contains(&k))
+                        {
+                            SubEvent::Message(frame)
+                        } else {
+                            let Some(front) = awaiting.front_mut() else {
+                                return Some("reply without a request".into());
+                            };
+                            front.1 -= 1;
+                            if front.1 == 0 {
+                                awaiting.pop_front();
+                            }
+                            self.health.ok();
+                            SubEvent::Ack(None)
+                        };
+                        if events.send((id, event)).await.is_err() {
+                            return None;
+                        }
+                    },
+                },
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    break format!("timed out after {} ms", limit.as_millis());
+                },
+            }
+        };
+        self.health.failed(&fault);
+        Some(fault)
     }
 
     fn fail(&self, req: Request, reason: &str) {

@@ -5,6 +5,8 @@
 //!   what the proxy owns itself, split and merge multi-key commands, and write replies back in request order.
 //! - [`backend`]: shared pipelined connections per backend (replies matched in order), dedicated connections for
 //!   blocking pops and WATCH, time-outs and reconnection.
+//! - [`pubsub`]: subscriptions through the proxy (per-client subscriber connections, confirmations with one Redis's
+//!   counts, PUBSUB merged over the backends).
 //! - [`resp`]: the reply-length scanner and accessors for the replies the proxy merges.
 //!
 //! The routing state ([`Topology`]: ring + backends + epoch) is an immutable snapshot swapped whole when the ring
@@ -12,6 +14,7 @@
 //! migrated: after a change, keys on moved arcs stay on their old backend.
 
 pub mod backend;
+pub mod pubsub;
 pub mod resp;
 pub mod session;
 

@@ -91,6 +91,18 @@ pub fn bulk(reply: &[u8]) -> Option<&[u8]> {
     reply.get(nl + 2..nl + 2 + len)
 }
 
+/// The first element of an array or push reply when it is a bulk string: a Pub/Sub frame's kind (`message`,
+/// `subscribe`, ...).
+pub fn frame_kind(reply: &[u8]) -> Option<&[u8]> {
+    if !matches!(reply.first(), Some(b'*' | b'>')) {
+        return None;
+    }
+    let nl = reply.windows(2).position(|w| w == b"\r\n")?;
+    let first = &reply[nl + 2..];
+    let len = reply_len(first).ok()??;
+    bulk(&first[..len])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +142,10 @@ mod tests {
         );
         assert_eq!(bulk(b"$2\r\nbc\r\n"), Some(&b"bc"[..]));
         assert!(is_error(b"-ERR\r\n"));
+        assert_eq!(
+            frame_kind(b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"),
+            Some(&b"message"[..])
+        );
+        assert_eq!(frame_kind(b"*1\r\n:1\r\n"), None);
     }
 }

@@ -14,8 +14,9 @@
 //!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
 //! - FCALL/FCALL_RO: by their keys, or without keys by the function's name placed on the ring; FUNCTION LOAD/DELETE/
 //!   FLUSH/RESTORE/KILL/LIST/STATS/DUMP: every backend (a backend added later does not get the libraries);
-//! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; subscribing is refused (subscribers connect to that
-//!   backend directly);
+//! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE on
+//!   the client's own subscriber connections, their messages written between replies ([`super::pubsub`]); PUBSUB's
+//!   counts and lists: every backend, merged;
 //! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy, in the client's protocol
 //!   (after `HELLO 3` its requests also take the backends' RESP3 connections, so their replies pass through as is);
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
@@ -32,8 +33,10 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
-use super::backend::{Dedicated, Lane};
+use super::backend::{Dedicated, Lane, SubEvent};
+use super::pubsub::{self, Acks, Subscriptions};
 use super::resp;
 use super::{ProxyState, Topology};
 use crate::client::Client;
@@ -46,8 +49,12 @@ use crate::store::HeldShard;
 enum Pending {
     Ready(Vec<u8>),
     Wait(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>),
-    /// Write this last reply, then close (QUIT, a protocol error).
+    /// Write this last reply, then close (QUIT, a protocol error, a lost subscriber connection).
     Close(Vec<u8>),
+    /// (Un)subscribe confirmations, ready once the subscriber connections involved acknowledged them.
+    Acks(Acks),
+    /// A message from subscriber connection `.0`.
+    Push(usize, Vec<u8>),
 }
 
 fn wait(f: impl Future<Output = Vec<u8>> + Send + 'static) -> Pending {
@@ -72,14 +79,17 @@ const READ_CHUNK: usize = 16 * 1024;
 pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
     let id = client.info.id;
     let (mut rd, mut wr) = stream.into_split();
+    // Bounded: a client that does not read its messages holds its subscriber connections back, and so the backends.
+    let (events, mut messages) = mpsc::channel(1024);
     let mut session = Session {
         state: state.clone(),
         client,
         slot: id as usize,
         multi: None,
         watch: None,
+        subs: Subscriptions::new(events),
     };
-    match session.serve(&mut rd, &mut wr).await {
+    match session.serve(&mut rd, &mut wr, &mut messages).await {
         Ok(()) => {}
         Err(e) => tracing::debug!(id, "proxy client closed: {e}"),
     }
@@ -115,6 +125,9 @@ impl Owed {
                     self.closing = true;
                     std::mem::take(bytes)
                 }
+                Pending::Acks(acks) if acks.done() => acks.take(),
+                Pending::Acks(_) => return,
+                Pending::Push(_, bytes) => std::mem::take(bytes),
             };
             self.out.extend_from_slice(&bytes);
             self.queue.pop_front();
@@ -132,8 +145,53 @@ impl Owed {
                 let bytes = f.await;
                 self.queue[0] = Pending::Ready(bytes);
             }
+            // Settled by the subscriber connections' events, which the session awaits alongside.
+            Some(Pending::Acks(acks)) if !acks.done() => std::future::pending().await,
             Some(_) => {}
             None => std::future::pending().await,
+        }
+    }
+
+    /// Takes one event of subscriber connection `conn`; on its loss, returns the error reply to close the client with
+    /// (empty when a confirmation already carries it).
+    fn event(&mut self, conn: usize, event: SubEvent) -> Option<Vec<u8>> {
+        let waiting = |p: &Pending| matches!(p, Pending::Acks(a) if a.waits_on(conn));
+        match event {
+            SubEvent::Ack(error) => {
+                if let Some(Pending::Acks(acks)) = self.queue.iter_mut().find(|p| waiting(p)) {
+                    acks.ack(conn, error);
+                }
+                None
+            }
+            SubEvent::Message(bytes) => {
+                // Before the first confirmation this connection still owes (an UNSUBSCRIBE's confirmation follows
+                // the messages sent before it), else after the last reply it took part in (a SUBSCRIBE's confirmation
+                // precedes the messages it brings, and messages keep their order), else at the next reply boundary.
+                let at = self.queue.iter().position(waiting).unwrap_or_else(|| {
+                    self.queue
+                        .iter()
+                        .rposition(|p| match p {
+                            Pending::Acks(a) => a.involves(conn),
+                            Pending::Push(c, _) => *c == conn,
+                            _ => false,
+                        })
+                        .map_or(0, |i| i + 1)
+                });
+                self.queue.insert(at, Pending::Push(conn, bytes));
+                None
+            }
+            SubEvent::Lost(error) => {
+                let mut settled = false;
+                for p in self.queue.iter_mut() {
+                    if let Pending::Acks(acks) = p {
+                        while acks.waits_on(conn) {
+                            acks.ack(conn, Some(error.clone()));
+                            settled = true;
+                        }
+                    }
+                }
+                Some(if settled { Vec::new() } else { error })
+            }
         }
     }
 }
@@ -148,6 +206,7 @@ impl Session {
         &mut self,
         rd: &mut OwnedReadHalf,
         wr: &mut OwnedWriteHalf,
+        messages: &mut mpsc::Receiver<(usize, SubEvent)>,
     ) -> std::io::Result<()> {
         let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut parser = RequestParser::new(self.state.local.settings.proto_max_bulk_len());
@@ -178,6 +237,15 @@ impl Session {
                 biased;
                 _ = &mut killed => return Ok(()),
                 () = owed.front_ready(), if front_waits => {}
+                Some((conn, event)) = messages.recv() => {
+                    if let Some(close) = owed.event(conn, event) {
+                        // Subscriptions were lost: the client must know (see the pubsub module).
+                        if self.subs.live(conn) {
+                            owed.queue.push_back(Pending::Close(close));
+                            reading = false;
+                        }
+                    }
+                }
                 n = rd.read_buf(&mut rbuf), if reading && owed.queue.len() < MAX_OWED => {
                     if n? == 0 {
                         return Ok(());
@@ -255,6 +323,7 @@ struct Session {
     slot: usize,
     multi: Option<Multi>,
     watch: Option<Watch>,
+    subs: Subscriptions,
 }
 
 impl Session {
@@ -287,6 +356,21 @@ impl Session {
             }
         };
         let name = String::from_utf8_lossy(argv.get(0)).to_ascii_lowercase();
+        if !self.resp3() && self.subs.active() {
+            // A subcommand resolves to its own spec: Redis names it `parent|sub`.
+            let sub = (spec.name != name).then_some(spec.name);
+            if let Some(e) = cmd::pubsub::refused_while_subscribed(&name, sub) {
+                return error(e);
+            }
+            if name == "ping" {
+                // RESP2 subscriber mode answers PING as a message-shaped pair.
+                let mut out = self.reply();
+                out.array(2);
+                out.bulk(b"pong");
+                out.bulk(if argv.len() > 1 { argv.get(1) } else { b"" });
+                return Pending::Ready(out.buf);
+            }
+        }
         let topo = self.state.topology();
         match name.as_str() {
             "multi" => return self.multi_start(),
@@ -295,6 +379,12 @@ impl Session {
             "watch" => return self.watch(spec, argv, raw, &topo),
             "unwatch" => return self.unwatch(),
             "quit" => return Pending::Close(b"+OK\r\n".to_vec()),
+            "reset" => {
+                self.subs.reset();
+                self.multi = None;
+                self.watch = None;
+                return self.local(argv);
+            }
             _ => {}
         }
         if self.multi.is_some() {
@@ -321,17 +411,44 @@ impl Session {
             }
             "script" => self.script_cmd(argv, raw, &topo),
             "function" => self.function_cmd(argv, raw, &topo),
-            // The channel is placed on the ring like a key, so subscribers know where to listen (RING LOCATE).
+            // The channel is placed on the ring like a key, where subscriptions through the proxy are made too.
             "publish" | "spublish" => match topo.locate(argv.get(1)) {
                 Some(b) => wait(topo.backends[b].send(self.lane(), request_bytes(argv, raw), 1)),
                 None => error(no_backend()),
             },
-            _ if spec.has(flag::PUBSUB) => error(format!(
-                "ERR '{}' is not supported by the proxy: subscribe on the backend that owns the channel \
-                 (RING LOCATE channel), where PUBLISH through the proxy delivers",
-                String::from_utf8_lossy(argv.get(0))
-            )),
+            "pubsub" => self.pubsub_cmd(argv, raw, &topo),
+            _ if pubsub::command(&name).is_some() => self.subscription(&name, argv, &topo),
             _ => self.forward(spec, argv, raw, &topo),
+        }
+    }
+
+    /// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE (see the pubsub module).
+    fn subscription(&mut self, name: &str, argv: Argv<'_>, topo: &Topology) -> Pending {
+        let Some((kind, subscribe)) = pubsub::command(name) else {
+            return error("ERR internal: not a subscription command");
+        };
+        let names: Vec<&[u8]> = argv.iter_from(1).collect();
+        let resp3 = self.resp3();
+        let acks = if subscribe {
+            match self.subs.subscribe(kind, names, topo, resp3) {
+                Ok(acks) => acks,
+                Err(e) => return error(e),
+            }
+        } else {
+            self.subs.unsubscribe(kind, names, resp3)
+        };
+        Pending::Acks(acks)
+    }
+
+    /// PUBSUB CHANNELS / SHARDCHANNELS / NUMSUB / SHARDNUMSUB / NUMPAT: every backend, merged; HELP here.
+    fn pubsub_cmd(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
+        let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
+        let raw = &request_bytes(argv, raw);
+        match sub.as_str() {
+            "channels" | "shardchannels" => fan_out(topo, self.lane(), raw, pubsub::merge_union),
+            "numsub" | "shardnumsub" => fan_out(topo, self.lane(), raw, pubsub::merge_numsub),
+            "numpat" => fan_out(topo, self.lane(), raw, pubsub::merge_max),
+            _ => self.local(argv),
         }
     }
 
@@ -890,7 +1007,8 @@ fn script_load(body: &[u8]) -> Vec<u8> {
     encode([&b"SCRIPT"[..], b"LOAD", body].into_iter())
 }
 
-fn no_backend() -> String {
+/// The error of a request when every backend is ejected.
+pub(super) fn no_backend() -> String {
     "ERR no backend available: every backend is ejected".to_string()
 }
 
@@ -904,7 +1022,7 @@ fn request_bytes(argv: Argv<'_>, raw: &[u8]) -> Vec<u8> {
 }
 
 /// Encodes arguments as a multibulk request.
-fn encode<'a>(args: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+pub(super) fn encode<'a>(args: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
     let args: Vec<&[u8]> = args.collect();
     let mut out = Reply::new(false);
     out.array(args.len());
