@@ -234,6 +234,9 @@ fn redis_py_with_its_resp3_default_works_through_the_proxy() {
             ("extended", "20"),
             ("released", "20"),
             ("stolen", "False"),
+            ("confirmed", "6"),
+            ("receivers", "10"),
+            ("pubsub_ok", "True"),
         ],
     );
 }

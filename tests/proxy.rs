@@ -1037,6 +1037,13 @@ fn pubsub(cluster: &Cluster) {
         text(r3.cmd(&["UNSUBSCRIBE"])),
         ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"
     );
+    assert_eq!(r3.line("MULTI"), "+OK\r\n");
+    let refused = r3.line("SSUBSCRIBE s");
+    assert!(
+        refused.contains("inside MULTI is not supported by the proxy"),
+        "{refused}"
+    );
+    assert!(r3.line("EXEC").starts_with("-EXECABORT"));
 
     // No message follows its channel's UNSUBSCRIBE confirmation, however busy the channel.
     let mut quiet = cluster.proxy.raw();

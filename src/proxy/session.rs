@@ -387,7 +387,15 @@ impl Session {
             }
             _ => {}
         }
-        if self.multi.is_some() {
+        if let Some(m) = self.multi.as_mut() {
+            // SSUBSCRIBE names its channels as keys: queued, it would turn a shared backend connection into a
+            // subscriber.
+            if pubsub::command(&name).is_some() {
+                m.failed = true;
+                return error(format!(
+                    "ERR '{name}' inside MULTI is not supported by the proxy"
+                ));
+            }
             return self.queue(spec, argv, raw, &topo);
         }
         match name.as_str() {

@@ -1,6 +1,6 @@
 """redis-py with its defaults (RESP3 since 8.0) through `ringkv proxy`: plain commands on keys spread over the
 backends, a split MGET, pipelines, a transaction on one hash tag, a blocking pop and the redis-py Lock (EVALSHA with
-its NOSCRIPT fallback). Prints one summary line, `redispy: key=value ...`."""
+its NOSCRIPT fallback), and `pubsub()` with channels on every backend and a pattern. Prints one summary line, `redispy: key=value ...`."""
 
 import os
 import threading
@@ -53,10 +53,37 @@ other.acquire()
 stolen = Lock(r, "resource", timeout=5).acquire(blocking=False)
 other.release()
 
+# Pub/Sub: channels on different backends and a pattern on every one; each message arrives once.
+p = r.pubsub()
+p.subscribe(*[f"news:{i}" for i in range(5)])
+p.psubscribe("news:*")
+confirmed = 0
+while confirmed < 6:
+    m = p.get_message(timeout=5)
+    if m is None:
+        break
+    confirmed += m["type"] in ("subscribe", "psubscribe")
+receivers = sum(r.publish(f"news:{i}", f"n{i}") for i in range(5))
+got = []
+while True:
+    m = p.get_message(timeout=0.5)
+    if m is None:
+        break
+    got.append((m["type"], m["channel"], m["data"]))
+expected = sorted(
+    [("message", f"news:{i}".encode(), f"n{i}".encode()) for i in range(5)]
+    + [("pmessage", f"news:{i}".encode(), f"n{i}".encode()) for i in range(5)]
+)
+pubsub_ok = sorted(got) == expected
+p.unsubscribe()
+p.punsubscribe()
+p.close()
+
 # HELLO without a version names the connection's protocol (a map in RESP3).
 proto = r.execute_command("HELLO")[b"proto"]
 print(
     f"redispy: proto={proto} "
     f"mget_ok={mget_ok} hash_ok={hash_ok} score_ok={score_ok} pipeline_ok={pipeline_ok} tx_ok={tx_ok} "
-    f"blpop_ok={blpop_ok} acquired={acquired} extended={extended} released={released} stolen={stolen}"
+    f"blpop_ok={blpop_ok} acquired={acquired} extended={extended} released={released} stolen={stolen} "
+    f"confirmed={confirmed} receivers={receivers} pubsub_ok={pubsub_ok}"
 )
