@@ -1074,6 +1074,16 @@ fn pubsub(cluster: &Cluster) {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(text(quiet.cmd(&["PING"])), "+PONG\r\n");
     publisher.join().expect("publisher");
+
+    // RESET drops every subscription, and the client leaves subscriber mode.
+    replies(&mut quiet, &["SUBSCRIBE", a], 1);
+    replies(&mut quiet, &["PSUBSCRIBE", "c*"], 1);
+    assert_eq!(quiet.line("RESET"), "+RESET\r\n");
+    assert_eq!(quiet.line("GET nokey"), "$-1\r\n");
+    eventually(5, "subscriber connections closed after RESET", || {
+        cluster.addrs.iter().all(|n| subscriber_connections(n) == 0)
+    });
+    assert_eq!(text(other.cmd(&["PUBLISH", a, "late"])), ":0\r\n");
 }
 
 #[test]

@@ -152,9 +152,9 @@ impl Owed {
         }
     }
 
-    /// Takes one event of subscriber connection `conn`; on its loss, returns the error reply to close the client with
-    /// (empty when a confirmation already carries it).
-    fn event(&mut self, conn: usize, event: SubEvent) -> Option<Vec<u8>> {
+    /// Takes one event of subscriber connection `conn` (`live`: the client still subscribes through it); on its loss,
+    /// returns the error reply to close the client with (empty when a confirmation already carries it).
+    fn event(&mut self, conn: usize, live: bool, event: SubEvent) -> Option<Vec<u8>> {
         let waiting = |p: &Pending| matches!(p, Pending::Acks(a) if a.waits_on(conn));
         match event {
             SubEvent::Ack(error) => {
@@ -163,6 +163,8 @@ impl Owed {
                 }
                 None
             }
+            // A connection given up without unsubscribing (RESET) is closing: what it still sends is for nobody.
+            SubEvent::Message(_) if !live && !self.queue.iter().any(waiting) => None,
             SubEvent::Message(bytes) => {
                 // Before the first confirmation this connection still owes (an UNSUBSCRIBE's confirmation follows
                 // the messages sent before it), else after the last reply it took part in (a SUBSCRIBE's confirmation
@@ -238,9 +240,10 @@ impl Session {
                 _ = &mut killed => return Ok(()),
                 () = owed.front_ready(), if front_waits => {}
                 Some((conn, event)) = messages.recv() => {
-                    if let Some(close) = owed.event(conn, event) {
+                    let live = self.subs.live(conn);
+                    if let Some(close) = owed.event(conn, live, event) {
                         // Subscriptions were lost: the client must know (see the pubsub module).
-                        if self.subs.live(conn) {
+                        if live {
                             owed.queue.push_back(Pending::Close(close));
                             reading = false;
                         }
