@@ -425,3 +425,57 @@ fn subscribed(info: &ClientInfo) -> bool {
         .iter()
         .any(|n| n.load(Ordering::Relaxed) > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientRegistry;
+
+    fn reader(clients: &ClientRegistry, tracking: &Tracking) -> Client {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let mut client = clients.register(addr, addr);
+        client.info.resp.store(3, Ordering::Relaxed);
+        tracking.enable(&mut client, Mode::default(), 0, Vec::new());
+        client
+    }
+
+    fn pushes(client: &mut Client) -> String {
+        let mut out = Reply::scratch(true);
+        client.inbox.drain(&mut out);
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    #[test]
+    fn past_the_key_limit_keys_are_evicted_as_invalidations() {
+        let (clients, events) = (ClientRegistry::default(), Events::default());
+        let tracking = Tracking::with_max_keys(events.clone(), 2);
+        let mut c = reader(&clients, &tracking);
+        assert_ne!(events.load(Ordering::Relaxed) & notify::TRACKING, 0);
+        let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+        tracking.remember(&clients, c.id(), keys.into_iter());
+        let stats = tracking.stats();
+        assert_eq!((stats.keys, stats.items, stats.clients), (2, 2, 1));
+        let got = pushes(&mut c);
+        assert!(
+            got.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n"),
+            "{got}"
+        );
+        assert_eq!(got.matches("invalidate").count(), 1);
+    }
+
+    #[test]
+    fn the_last_client_off_empties_the_table_and_clears_the_bit() {
+        let (clients, events) = (ClientRegistry::default(), Events::default());
+        let tracking = Tracking::new(events.clone());
+        let (mut a, mut b) = (reader(&clients, &tracking), reader(&clients, &tracking));
+        tracking.remember(&clients, a.id(), [&b"k"[..]].into_iter());
+        tracking.disable(&mut a);
+        assert_eq!(tracking.stats().keys, 1);
+        // A disabled client's id left in the table is skipped.
+        tracking.invalidate(&clients, &[Box::from(&b"k"[..])], false, 0);
+        assert_eq!(pushes(&mut a), "");
+        tracking.disable(&mut b);
+        assert_eq!(events.load(Ordering::Relaxed) & notify::TRACKING, 0);
+        assert_eq!(tracking.stats().keys, 0);
+    }
+}

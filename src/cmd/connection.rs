@@ -1044,4 +1044,72 @@ mod tests {
         assert_eq!(c.cmd("CLIENT REPLY maybe"), "-ERR syntax error\r\n");
         assert!(c.cmd("CLIENT HELP").starts_with("*"));
     }
+
+    fn pushes(c: &mut TestClient) -> String {
+        let mut out = crate::protocol::Reply::new(true);
+        c.client.inbox.drain(&mut out);
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    #[test]
+    fn client_tracking_checks_options_in_redis_order() {
+        let mut c = TestClient::new();
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on PREFIX a"),
+            "-ERR PREFIX option requires BCAST mode to be enabled\r\n"
+        );
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on OPTIN OPTOUT"),
+            "-ERR You can't specify both OPTIN mode and OPTOUT mode\r\n"
+        );
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on REDIRECT 42"),
+            "-ERR The client ID you want redirect to does not exist\r\n"
+        );
+        assert_eq!(c.cmd("CLIENT TRACKING on BOGUS"), "-ERR syntax error\r\n");
+        assert_eq!(c.cmd("CLIENT GETREDIR"), ":-1\r\n");
+        assert_eq!(c.cmd("CLIENT TRACKING on BCAST PREFIX ab"), "+OK\r\n");
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on BCAST PREFIX a"),
+            "-ERR Prefix 'a' overlaps with an existing prefix 'ab'. Prefixes for a single client must not overlap.\r\n"
+        );
+        assert_eq!(c.cmd("CLIENT GETREDIR"), ":0\r\n");
+        assert_eq!(
+            c.cmd("CLIENT TRACKINGINFO"),
+            "*6\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$5\r\nbcast\r\n$8\r\nredirect\r\n:0\r\n\
+             $8\r\nprefixes\r\n*1\r\n$2\r\nab\r\n"
+        );
+        assert_eq!(c.cmd("RESET"), "+RESET\r\n");
+        assert_eq!(c.cmd("CLIENT GETREDIR"), ":-1\r\n");
+        assert_eq!(
+            c.cmd("CLIENT CACHING yes"),
+            "-ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode \
+             enabled\r\n"
+        );
+    }
+
+    #[test]
+    fn caching_yes_lasts_one_command_and_a_read_after_it_is_invalidated() {
+        let mut reader = TestClient::new();
+        let mut writer = TestClient::on(reader.server.clone());
+        reader.cmd("HELLO 3");
+        assert_eq!(reader.cmd("CLIENT TRACKING on OPTIN"), "+OK\r\n");
+        assert_eq!(reader.cmd("CLIENT CACHING yes"), "+OK\r\n");
+        assert!(reader.client.caching);
+        reader.cmd("GET a");
+        assert!(!reader.client.caching);
+        reader.cmd("GET b");
+        writer.cmd("MSET a 1 b 2");
+        assert_eq!(
+            pushes(&mut reader),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n"
+        );
+        assert_eq!(pushes(&mut reader), "");
+        // CLIENT TRACKING OFF forgets the client: no more pushes.
+        reader.cmd("CLIENT CACHING yes");
+        reader.cmd("GET a");
+        reader.cmd("CLIENT TRACKING off");
+        writer.cmd("SET a 2");
+        assert_eq!(pushes(&mut reader), "");
+    }
 }
