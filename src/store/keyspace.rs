@@ -102,8 +102,15 @@ impl Keyspace {
     #[inline]
     fn touched(&mut self, key: &[u8]) {
         if notify::load(&self.events) & notify::TRACKING != 0 {
-            self.modified.push(key.into());
+            self.record_modified(key);
         }
+    }
+
+    /// Out of line, so that the hot paths carry only the load and the test.
+    #[cold]
+    #[inline(never)]
+    fn record_modified(&mut self, key: &[u8]) {
+        self.modified.push(key.into());
     }
 
     /// The keys modified since the last call (in order, possibly repeated) and whether the keyspace was flushed
