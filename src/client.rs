@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,8 +13,9 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::cmd::CommandSpec;
 use crate::protocol::OwnedArgv;
-use crate::pubsub::Subscriptions;
+use crate::pubsub::{self, Inbox, Outbox, Subscriptions};
 use crate::store::{Waiter, WatchState};
+use crate::tracking;
 
 /// What other connections may see or change of a client (CLIENT LIST, CLIENT KILL).
 pub struct ClientInfo {
@@ -46,6 +49,10 @@ pub struct ClientInfo {
     pub psub: AtomicU32,
     /// Shard channel subscriptions (CLIENT LIST `ssub=`).
     pub ssub: AtomicU32,
+    /// Client-side caching flags others see (CLIENT LIST `t`, `R`, `B`; see [`tracking::LIST_FLAGS`]).
+    pub tracking: AtomicU8,
+    /// Where Pub/Sub messages and invalidations for this connection are queued.
+    pub outbox: Outbox,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -113,6 +120,12 @@ pub struct Client {
     pub pubsub: Option<Box<Subscriptions>>,
     /// CLIENT REPLY: whether command replies are sent.
     pub reply_mode: ReplyMode,
+    /// Messages queued for this connection (Pub/Sub, invalidations), written between replies.
+    pub inbox: Inbox,
+    /// CLIENT TRACKING: the mode while tracking is on.
+    pub tracking: Option<tracking::Mode>,
+    /// CLIENT CACHING yes|no was given for the next command (or transaction).
+    pub caching: bool,
 }
 
 /// CLIENT REPLY modes. Only command replies are dropped; Pub/Sub messages still flow.
@@ -198,6 +211,7 @@ impl ClientRegistry {
     /// Registers a new connection and returns its state.
     pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Client {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (outbox, inbox) = pubsub::mailbox();
         let info = Arc::new(ClientInfo {
             id,
             addr,
@@ -214,6 +228,8 @@ impl ClientRegistry {
             sub: AtomicU32::new(0),
             psub: AtomicU32::new(0),
             ssub: AtomicU32::new(0),
+            tracking: AtomicU8::new(0),
+            outbox,
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });
@@ -229,6 +245,9 @@ impl ClientRegistry {
             unwatch_pending: false,
             pubsub: None,
             reply_mode: ReplyMode::On,
+            inbox,
+            tracking: None,
+            caching: false,
         }
     }
     /// Removes a closed connection.

@@ -649,7 +649,9 @@ impl Settings {
             }
             // From what the client wrote: the canonical spelling hides `n` behind `A`, as in Redis.
             if let (Kind::KeyspaceEvents, Some(flags)) = (PARAMS[idx].kind, notify::parse(raw)) {
-                self.keyspace_events.store(flags, Ordering::Relaxed);
+                // The TRACKING bit is not a class: CONFIG SET keeps it.
+                let keep = self.keyspace_events.load(Ordering::Relaxed) & notify::TRACKING;
+                self.keyspace_events.store(keep | flags, Ordering::Relaxed);
             }
             values[idx] = value;
         }

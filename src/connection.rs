@@ -36,6 +36,7 @@ pub async fn handle(mut stream: TcpStream, state: Arc<ServerState>, mut client: 
     }
     cmd::unwatch_all(&state, &mut client);
     cmd::unsubscribe_all(&state, &mut client);
+    state.tracking.disable(&mut client);
     state.clients.unregister(info.id);
 }
 
@@ -138,10 +139,8 @@ fn run_buffered(
         match parser.parse(&rbuf[at..]) {
             Ok(Some(used)) => {
                 let argv = parser.argv(&rbuf[at..]);
-                if let Some(subs) = &mut client.pubsub {
-                    // Messages published before this command was read go out before its reply.
-                    subs.drain(out);
-                }
+                // Messages queued before this command was read go out before its reply.
+                client.inbox.drain(out);
                 if !argv.is_empty() {
                     let (mark, skip) = (out.buf.len(), client.take_skip());
                     flow = cmd::dispatch(state, client, argv, out, &mut held);
@@ -174,12 +173,9 @@ fn run_buffered(
     (flow, silent)
 }
 
-/// Waits for messages published to a subscribed client and appends them to `out`; never resolves otherwise.
+/// Waits for messages queued for the client (Pub/Sub, invalidations) and appends them to `out`.
 async fn next_messages(client: &mut Client, out: &mut Reply) {
-    match &mut client.pubsub {
-        Some(subs) => subs.recv(out).await,
-        None => std::future::pending().await,
-    }
+    client.inbox.recv(out).await
 }
 
 /// Writes the pending replies, if any, in one write.

@@ -27,3 +27,4 @@ pub mod ring;
 pub mod script;
 pub mod server;
 pub mod store;
+pub mod tracking;

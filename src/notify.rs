@@ -44,6 +44,9 @@ pub const KEY_MISS: u32 = 1 << 11;
 pub const MODULE: u32 = 1 << 13;
 /// `n`: a key created.
 pub const NEW: u32 = 1 << 14;
+/// Not a class: set while any client has CLIENT TRACKING on, so that keyspaces record the keys they modify for
+/// [`crate::tracking`] with the same relaxed load that gates their events. Never shown or parsed.
+pub const TRACKING: u32 = 1 << 31;
 /// `A`: `g$lshzxetd` (not `n` or `m`, as in Redis).
 pub const ALL: u32 =
     GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;

@@ -4,9 +4,11 @@
 //! SPUBLISH never reaches a channel or pattern subscriber, and patterns never match shard channels. ringkv runs in
 //! standalone mode, so every shard channel lives here, as in a Redis without cluster mode.
 //!
-//! Each subscribed connection owns a [`Subscriptions`]: its channel, pattern and shard channel sets and the receiving end of a bounded
-//! queue of encoded messages. PUBLISH encodes a message once per protocol (RESP2 array / RESP3 push), shares the bytes
-//! with every receiver and never blocks: a subscriber whose queue holds more than [`OUTPUT_LIMIT_BYTES`] bytes or
+//! Each subscribed connection owns a [`Subscriptions`]: its channel, pattern and shard channel sets. Every connection
+//! has a bounded queue of encoded messages ([`mailbox`]: the [`Outbox`] in its shared record, the [`Inbox`] in its
+//! task), which also carries client-side caching invalidations (see [`crate::tracking`]). PUBLISH encodes a message
+//! once per protocol (RESP2 array / RESP3 push), shares the bytes with every receiver and never blocks: a client
+//! whose queue holds more than [`OUTPUT_LIMIT_BYTES`] bytes or
 //! [`OUTPUT_LIMIT_MESSAGES`] messages is disconnected (like Redis's `client-output-buffer-limit pubsub 32mb`), so a
 //! subscriber that stops reading never costs unbounded memory. Once over the limit it stays over (its pending count is
 //! never decreased for the refused message), so it gets nothing more before its connection closes.
@@ -49,17 +51,36 @@ impl Kind {
     pub const ALL: [Kind; 3] = [Kind::Channel, Kind::Pattern, Kind::Shard];
 }
 
-/// The registry's handle on one subscribed connection.
-struct Subscriber {
-    info: Arc<ClientInfo>,
+/// The sending half of a connection's message queue, kept in its [`ClientInfo`] so that anyone holding that record
+/// (the Pub/Sub registry, the client-side caching table) can queue messages to it.
+pub struct Outbox {
     tx: mpsc::Sender<Bytes>,
     /// Bytes queued and not yet taken by the connection.
     pending: Arc<AtomicUsize>,
 }
 
-impl Subscriber {
-    /// Queues `msg` without waiting; a subscriber over its limit is disconnected instead.
-    fn deliver(&self, msg: &Bytes) {
+/// The receiving half of a connection's message queue, owned by the connection.
+pub struct Inbox {
+    rx: mpsc::Receiver<Bytes>,
+    pending: Arc<AtomicUsize>,
+    batch: Vec<Bytes>,
+}
+
+/// A connection's message queue: Pub/Sub messages and client-side caching invalidations, in the order queued.
+pub fn mailbox() -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::channel(OUTPUT_LIMIT_MESSAGES);
+    let pending = Arc::new(AtomicUsize::new(0));
+    let inbox = Inbox {
+        rx,
+        pending: pending.clone(),
+        batch: Vec::new(),
+    };
+    (Outbox { tx, pending }, inbox)
+}
+
+impl Outbox {
+    /// Queues `msg` for `info`'s connection without waiting; a client over its limit is disconnected instead.
+    pub fn deliver(&self, info: &ClientInfo, msg: &Bytes) {
         let before = self.pending.fetch_add(msg.len(), Ordering::AcqRel);
         if before + msg.len() <= OUTPUT_LIMIT_BYTES {
             match self.tx.try_send(msg.clone()) {
@@ -70,42 +91,67 @@ impl Subscriber {
         }
         if before <= OUTPUT_LIMIT_BYTES {
             tracing::warn!(
-                id = self.info.id,
-                "closing pubsub client: output buffer limit reached"
+                id = info.id,
+                "closing client: pubsub output buffer limit reached"
             );
         }
         // Keep `pending` above the limit so nothing more is queued before the connection closes.
         self.pending
             .fetch_add(OUTPUT_LIMIT_BYTES + 1, Ordering::AcqRel);
-        self.info.kill();
+        info.kill();
     }
 }
 
-/// One connection's subscriptions and the receiving end of its message queue.
+impl Inbox {
+    /// Waits for at least one message, then appends up to a batch of queued messages to `out`.
+    pub async fn recv(&mut self, out: &mut Reply) {
+        if self.rx.recv_many(&mut self.batch, BATCH).await > 0 {
+            self.take_batch(out);
+        }
+    }
+    /// Appends every message queued now to `out` (so they precede replies to commands read after them). With
+    /// nothing queued this is one load.
+    #[inline]
+    pub fn drain(&mut self, out: &mut Reply) {
+        if self.pending.load(Ordering::Acquire) != 0 {
+            self.drain_queued(out);
+        }
+    }
+    fn drain_queued(&mut self, out: &mut Reply) {
+        while let Ok(msg) = self.rx.try_recv() {
+            self.batch.push(msg);
+            if self.batch.len() >= BATCH {
+                self.take_batch(out);
+            }
+        }
+        self.take_batch(out);
+    }
+    fn take_batch(&mut self, out: &mut Reply) {
+        let mut taken = 0;
+        for msg in self.batch.drain(..) {
+            taken += msg.len();
+            out.raw(&msg);
+        }
+        self.pending.fetch_sub(taken, Ordering::AcqRel);
+    }
+}
+
+/// One connection's channel, pattern and shard channel subscriptions.
 pub struct Subscriptions {
     channels: HashSet<Vec<u8>>,
     patterns: HashSet<Vec<u8>>,
     shards: HashSet<Vec<u8>>,
-    rx: mpsc::Receiver<Bytes>,
-    handle: Arc<Subscriber>,
-    batch: Vec<Bytes>,
+    info: Arc<ClientInfo>,
 }
 
 impl Subscriptions {
     /// An empty subscription set for the client `info`.
     pub fn new(info: Arc<ClientInfo>) -> Self {
-        let (tx, rx) = mpsc::channel(OUTPUT_LIMIT_MESSAGES);
         Subscriptions {
             channels: HashSet::new(),
             patterns: HashSet::new(),
             shards: HashSet::new(),
-            rx,
-            handle: Arc::new(Subscriber {
-                info,
-                tx,
-                pending: Arc::new(AtomicUsize::new(0)),
-            }),
-            batch: Vec::new(),
+            info,
         }
     }
     /// The count Redis reports in the (un)subscribe replies of `kind`: channels plus patterns for those, shard
@@ -142,33 +188,9 @@ impl Subscriptions {
             Kind::Shard => &mut self.shards,
         }
     }
-    /// Waits for at least one message, then appends up to a batch of queued messages to `out`.
-    pub async fn recv(&mut self, out: &mut Reply) {
-        if self.rx.recv_many(&mut self.batch, BATCH).await > 0 {
-            self.take_batch(out);
-        }
-    }
-    /// Appends every message queued now to `out` (so they precede replies to commands read after them).
-    pub fn drain(&mut self, out: &mut Reply) {
-        while let Ok(msg) = self.rx.try_recv() {
-            self.batch.push(msg);
-            if self.batch.len() >= BATCH {
-                self.take_batch(out);
-            }
-        }
-        self.take_batch(out);
-    }
-    fn take_batch(&mut self, out: &mut Reply) {
-        let mut taken = 0;
-        for msg in self.batch.drain(..) {
-            taken += msg.len();
-            out.raw(&msg);
-        }
-        self.handle.pending.fetch_sub(taken, Ordering::AcqRel);
-    }
 }
 
-type Table = HashMap<Vec<u8>, HashMap<u64, Arc<Subscriber>>>;
+type Table = HashMap<Vec<u8>, HashMap<u64, Arc<ClientInfo>>>;
 
 /// Every channel and pattern subscription of the server.
 #[derive(Default)]
@@ -209,10 +231,10 @@ fn message_tail(channel: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 /// Delivers one message to every client of `clients`, each in its protocol; returns how many.
-fn send(encoded: &mut Encoded, clients: &HashMap<u64, Arc<Subscriber>>) -> usize {
-    for sub in clients.values() {
-        let resp3 = sub.info.resp.load(Ordering::Relaxed) == 3;
-        sub.deliver(encoded.get(resp3));
+fn send(encoded: &mut Encoded, clients: &HashMap<u64, Arc<ClientInfo>>) -> usize {
+    for info in clients.values() {
+        let resp3 = info.resp.load(Ordering::Relaxed) == 3;
+        info.outbox.deliver(info, encoded.get(resp3));
     }
     clients.len()
 }
@@ -261,7 +283,7 @@ impl PubSub {
             .table(kind)
             .entry_ref(name)
             .or_default()
-            .insert(subs.handle.info.id, subs.handle.clone());
+            .insert(subs.info.id, subs.info.clone());
         subs.set_mut(kind).insert(name.to_vec());
         true
     }
@@ -274,7 +296,7 @@ impl PubSub {
         let mut tables = self.inner.write();
         let table = tables.table(kind);
         if let Some(clients) = table.get_mut(name) {
-            clients.remove(&subs.handle.info.id);
+            clients.remove(&subs.info.id);
             if clients.is_empty() {
                 table.remove(name);
             }
@@ -357,18 +379,40 @@ mod tests {
     use super::*;
     use std::future::Future;
 
-    use crate::client::ClientRegistry;
+    use crate::client::{Client, ClientRegistry};
 
-    fn subscriber(clients: &ClientRegistry, resp: usize) -> Subscriptions {
+    /// A client's subscriptions with its connection's inbox.
+    struct Sub {
+        subs: Subscriptions,
+        client: Client,
+    }
+
+    impl std::ops::Deref for Sub {
+        type Target = Subscriptions;
+        fn deref(&self) -> &Subscriptions {
+            &self.subs
+        }
+    }
+
+    impl std::ops::DerefMut for Sub {
+        fn deref_mut(&mut self) -> &mut Subscriptions {
+            &mut self.subs
+        }
+    }
+
+    fn subscriber(clients: &ClientRegistry, resp: usize) -> Sub {
         let addr = "127.0.0.1:0".parse().unwrap();
         let client = clients.register(addr, addr);
         client.info.resp.store(resp, Ordering::Relaxed);
-        Subscriptions::new(client.info)
+        Sub {
+            subs: Subscriptions::new(client.info.clone()),
+            client,
+        }
     }
 
-    fn received(subs: &mut Subscriptions) -> String {
+    fn received(sub: &mut Sub) -> String {
         let mut out = Reply::new(false);
-        subs.drain(&mut out);
+        sub.client.inbox.drain(&mut out);
         String::from_utf8_lossy(&out.buf).into_owned()
     }
 
@@ -507,8 +551,8 @@ mod tests {
             // `ok` keeps up.
             assert!(received(&mut ok).ends_with("x\r\n"));
         }
-        let killed = slow.handle.info.clone();
-        assert!(slow.handle.pending.load(Ordering::Relaxed) > OUTPUT_LIMIT_BYTES);
+        let killed = slow.client.info.clone();
+        assert!(killed.outbox.pending.load(Ordering::Relaxed) > OUTPUT_LIMIT_BYTES);
         let taken = received(&mut slow).len();
         assert!(taken <= OUTPUT_LIMIT_BYTES, "{taken}");
         publish(&ps, "c", "after");

@@ -15,6 +15,7 @@ use crate::notify;
 use crate::pubsub::PubSub;
 use crate::script::Scripts;
 use crate::store::{now_ms, Locked, Store};
+use crate::tracking::Tracking;
 
 /// Server-wide counters for INFO stats.
 #[derive(Default)]
@@ -45,6 +46,8 @@ pub struct ServerState {
     pub scripts: Scripts,
     /// Channel and pattern subscriptions.
     pub pubsub: PubSub,
+    /// Client-side caching: who may cache which keys.
+    pub tracking: Tracking,
     /// Counters.
     pub stats: Stats,
     /// Process start, for uptime.
@@ -67,12 +70,14 @@ impl ServerState {
             config.databases.max(1),
             settings.keyspace_events.clone(),
         );
+        let tracking = Tracking::new(settings.keyspace_events.clone());
         ServerState {
             settings,
             store,
             clients: ClientRegistry::default(),
             scripts: Scripts::default(),
             pubsub: PubSub::default(),
+            tracking,
             stats: Stats::default(),
             started: Instant::now(),
             startup_rss: crate::cmd::rss_bytes(),
@@ -171,6 +176,12 @@ async fn expire_keys(state: Arc<ServerState>) {
                 busy |= db.expire_step(now, PER_STEP) == PER_STEP;
                 // Published with the shard still held, so a reader never sees the key gone before the event.
                 notify::publish_raised(&state.pubsub, events, db, n);
+            }
+            if events & notify::TRACKING != 0 {
+                let keyspaces = shard.dbs.iter_mut();
+                state
+                    .tracking
+                    .invalidate_modified(&state.clients, keyspaces, 0);
             }
             state.store.unlock(Locked::One(idx, shard));
         }

@@ -1,5 +1,5 @@
 //! Client-library acceptance: real job-queue libraries, unmodified, against the real binary. Each scenario in
-//! `tests/clients/` (RQ, Celery, BullMQ; redis-py through the proxy) runs as a child process with `REDIS_URL`
+//! `tests/clients/` (RQ, Celery, BullMQ; redis-py through the proxy, redis-py client-side caching) runs as a child process with `REDIS_URL`
 //! pointing at a fresh ringkv (or proxy), under a hard time limit; it prints one summary line of `key=value` counts,
 //! which the test checks along with its exit status.
 //!
@@ -268,6 +268,26 @@ fn bullmq_worker_processes_jobs_and_queue_events_sees_every_completion() {
             ("delayed", "0"),
             ("prioritized", "0"),
             ("parent", "completed"),
+        ],
+    );
+}
+
+#[test]
+fn redis_py_client_side_cache_is_invalidated_by_another_clients_set() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let outcome = run_scenario(&server, &python, &["redis_py_cache.py"], &clients_dir());
+    outcome.assert_summary(
+        "redispy_cache",
+        &[
+            ("first", "ada"),
+            ("second", "ada"),
+            ("cached_after_read", "1"),
+            ("served_locally", "True"),
+            ("fresh", "grace"),
+            ("flushed_size", "0"),
         ],
     );
 }

@@ -9,6 +9,7 @@ use super::args::{self, is};
 use super::{blocking, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Flow, Keys};
 use crate::client::{ClientInfo, ReplyMode};
 use crate::protocol::Argv;
+use crate::tracking::{self, Mode};
 
 /// The Redis version we are compatible with, reported by HELLO and INFO.
 pub const REDIS_VERSION: &str = "7.2.4";
@@ -119,6 +120,34 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         ADMIN | NOSCRIPT | LOADING | STALE,
         Keys::None,
         client_unblock,
+    ),
+    CommandSpec::new(
+        "tracking",
+        -3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_tracking,
+    ),
+    CommandSpec::new(
+        "caching",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_caching,
+    ),
+    CommandSpec::new(
+        "getredir",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_getredir,
+    ),
+    CommandSpec::new(
+        "trackinginfo",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        client_trackinginfo,
     ),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, client_help),
 ];
@@ -245,6 +274,7 @@ fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     ctx.client.multi = None;
     ctx.client.unwatch_pending = true;
     super::unsubscribe_all(ctx.server, ctx.client);
+    ctx.server.tracking.disable(ctx.client);
     ctx.client.select(0);
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.out.set_resp3(false);
@@ -320,12 +350,12 @@ fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// One CLIENT LIST line in Redis 7.2's format. ringkv does not account per-client buffers, so their fields are 0.
-fn client_line(c: &ClientInfo) -> String {
+fn client_line(c: &ClientInfo, redir: i64) -> String {
     let (lib_name, lib_ver) = c.lib.lock().clone();
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
-         user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
+         user=default redir={redir} resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -343,15 +373,35 @@ fn client_line(c: &ClientInfo) -> String {
     )
 }
 
-/// CLIENT LIST `flags=`: `b` blocked, `P` subscribed, else `N`.
-fn client_flags(c: &ClientInfo) -> &'static str {
-    if c.waiter.lock().is_some() {
-        "b"
-    } else if ClientType::of(c) == ClientType::PubSub {
-        "P"
-    } else {
-        "N"
+/// CLIENT LIST `redir=`: the tracking redirect (0 for none) while tracking, else -1.
+fn redirect_of(ctx: &Ctx, id: u64) -> i64 {
+    ctx.server
+        .tracking
+        .info(id)
+        .map_or(-1, |info| info.redirect as i64)
+}
+
+/// CLIENT LIST `flags=`, in Redis's order: `P` subscribed, `b` blocked, `t` tracking, `R` broken tracking redirect,
+/// `B` broadcast tracking; `N` for none.
+fn client_flags(c: &ClientInfo) -> String {
+    let mut flags = String::new();
+    if ClientType::of(c) == ClientType::PubSub {
+        flags.push('P');
     }
+    if c.waiter.lock().is_some() {
+        flags.push('b');
+    }
+    let tracking = c.tracking.load(Ordering::Relaxed);
+    flags.extend(
+        tracking::LIST_FLAGS
+            .iter()
+            .filter(|(bit, _)| tracking & bit != 0)
+            .map(|(_, letter)| letter),
+    );
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    flags
 }
 
 /// Redis's client types: `pubsub` while subscribed, else `normal`; ringkv has no masters or replicas.
@@ -410,13 +460,16 @@ fn client_list(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     } else {
         return Err(CmdError::Syntax);
     };
-    let text: String = chosen.iter().map(|c| client_line(c)).collect();
+    let text: String = chosen
+        .iter()
+        .map(|c| client_line(c, redirect_of(ctx, c.id)))
+        .collect();
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
 
 fn client_info(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
-    let line = client_line(&ctx.client.info);
+    let line = client_line(&ctx.client.info, redirect_of(ctx, ctx.client.id()));
     ctx.out.verbatim(line.as_bytes());
     Ok(())
 }
@@ -573,6 +626,172 @@ fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         .and_then(|c| c.waiter.lock().clone());
     let unblocked = waiter.is_some_and(|w| blocking::unblock(&w, with_error));
     ctx.out.int(unblocked as i64);
+    Ok(())
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with the checks of Redis's
+/// `clientCommand` in its order: options first (syntax, redirect target), then their compatibility.
+fn client_tracking(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (mut mode, mut redirect, mut prefixes) = (Mode::default(), 0u64, Vec::new());
+    let mut j = 3;
+    while j < argv.len() {
+        let (opt, more) = (argv.get(j), j + 1 < argv.len());
+        if is(opt, "REDIRECT") && more {
+            j += 1;
+            if redirect != 0 {
+                return Err(CmdError::err(
+                    "A client can only redirect to a single other client",
+                ));
+            }
+            let id = args::parse_i64(argv.get(j)).ok_or(CmdError::NotInteger)?;
+            // Checked now, though the target may leave later (then the redirect is broken).
+            if id <= 0 || ctx.server.clients.get(id as u64).is_none() {
+                return Err(CmdError::err(
+                    "The client ID you want redirect to does not exist",
+                ));
+            }
+            redirect = id as u64;
+        } else if is(opt, "BCAST") {
+            mode.bcast = true;
+        } else if is(opt, "OPTIN") {
+            mode.optin = true;
+        } else if is(opt, "OPTOUT") {
+            mode.optout = true;
+        } else if is(opt, "NOLOOP") {
+            mode.noloop = true;
+        } else if is(opt, "PREFIX") && more {
+            j += 1;
+            prefixes.push(argv.get(j));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    let on = argv.get(2);
+    if is(on, "OFF") {
+        ctx.server.tracking.disable(ctx.client);
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !is(on, "ON") {
+        return Err(CmdError::Syntax);
+    }
+    if !mode.bcast && !prefixes.is_empty() {
+        return Err(CmdError::err(
+            "PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    let current = ctx.client.tracking;
+    if current.is_some_and(|m| m.bcast != mode.bcast) {
+        return Err(CmdError::err(
+            "You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it \
+             with a different mode.",
+        ));
+    }
+    if mode.bcast && (mode.optin || mode.optout) {
+        return Err(CmdError::err(
+            "OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if mode.optin && mode.optout {
+        return Err(CmdError::err(
+            "You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    if current.is_some_and(|m| (mode.optin && m.optout) || (mode.optout && m.optin)) {
+        return Err(CmdError::err(
+            "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it \
+             with a different mode.",
+        ));
+    }
+    if mode.bcast {
+        if let Some(e) = ctx
+            .server
+            .tracking
+            .prefix_overlap(ctx.client.id(), &prefixes)
+        {
+            return Err(CmdError::err(e));
+        }
+    }
+    let prefixes = prefixes.into_iter().map(<[u8]>::to_vec).collect();
+    ctx.server
+        .tracking
+        .enable(ctx.client, mode, redirect, prefixes);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's keys are remembered, in OPTIN / OPTOUT mode.
+fn client_caching(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let Some(mode) = ctx.client.tracking else {
+        return Err(CmdError::err(
+            "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    };
+    let opt = argv.get(2);
+    if is(opt, "YES") {
+        if !mode.optin {
+            return Err(CmdError::err(
+                "CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if is(opt, "NO") {
+        if !mode.optout {
+            return Err(CmdError::err(
+                "CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.client.caching = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT GETREDIR: the redirect id, 0 when tracking without one, -1 when not tracking.
+fn client_getredir(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    ctx.out.int(redirect_of(ctx, ctx.client.id()));
+    Ok(())
+}
+
+/// CLIENT TRACKINGINFO: a map of `flags` (a set), `redirect` and `prefixes`.
+fn client_trackinginfo(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
+    let mode = ctx.client.tracking;
+    let info = ctx.server.tracking.info(ctx.client.id());
+    let broken = ctx.client.info.tracking.load(Ordering::Relaxed) & tracking::BROKEN_REDIRECT != 0;
+    let mut flags = vec![if mode.is_some() { "on" } else { "off" }];
+    if let Some(m) = mode {
+        let caching = ctx.client.caching;
+        for (set, name) in [
+            (m.bcast, "bcast"),
+            (m.optin, "optin"),
+            (m.optin && caching, "caching-yes"),
+            (m.optout, "optout"),
+            (m.optout && caching, "caching-no"),
+            (m.noloop, "noloop"),
+            (broken, "broken_redirect"),
+        ] {
+            if set {
+                flags.push(name);
+            }
+        }
+    }
+    let out = &mut *ctx.out;
+    out.map(3);
+    out.bulk(b"flags");
+    out.set(flags.len());
+    for f in flags {
+        out.bulk(f.as_bytes());
+    }
+    out.bulk(b"redirect");
+    out.int(info.as_ref().map_or(-1, |i| i.redirect as i64));
+    out.bulk(b"prefixes");
+    let prefixes = info.map(|i| i.prefixes).unwrap_or_default();
+    out.array(prefixes.len());
+    for p in prefixes {
+        out.bulk(&p);
+    }
     Ok(())
 }
 
@@ -824,5 +1043,73 @@ mod tests {
         assert_eq!(c.cmd("CLIENT REPLY ON"), "+OK\r\n");
         assert_eq!(c.cmd("CLIENT REPLY maybe"), "-ERR syntax error\r\n");
         assert!(c.cmd("CLIENT HELP").starts_with("*"));
+    }
+
+    fn pushes(c: &mut TestClient) -> String {
+        let mut out = crate::protocol::Reply::new(true);
+        c.client.inbox.drain(&mut out);
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    #[test]
+    fn client_tracking_checks_options_in_redis_order() {
+        let mut c = TestClient::new();
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on PREFIX a"),
+            "-ERR PREFIX option requires BCAST mode to be enabled\r\n"
+        );
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on OPTIN OPTOUT"),
+            "-ERR You can't specify both OPTIN mode and OPTOUT mode\r\n"
+        );
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on REDIRECT 42"),
+            "-ERR The client ID you want redirect to does not exist\r\n"
+        );
+        assert_eq!(c.cmd("CLIENT TRACKING on BOGUS"), "-ERR syntax error\r\n");
+        assert_eq!(c.cmd("CLIENT GETREDIR"), ":-1\r\n");
+        assert_eq!(c.cmd("CLIENT TRACKING on BCAST PREFIX ab"), "+OK\r\n");
+        assert_eq!(
+            c.cmd("CLIENT TRACKING on BCAST PREFIX a"),
+            "-ERR Prefix 'a' overlaps with an existing prefix 'ab'. Prefixes for a single client must not overlap.\r\n"
+        );
+        assert_eq!(c.cmd("CLIENT GETREDIR"), ":0\r\n");
+        assert_eq!(
+            c.cmd("CLIENT TRACKINGINFO"),
+            "*6\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$5\r\nbcast\r\n$8\r\nredirect\r\n:0\r\n\
+             $8\r\nprefixes\r\n*1\r\n$2\r\nab\r\n"
+        );
+        assert_eq!(c.cmd("RESET"), "+RESET\r\n");
+        assert_eq!(c.cmd("CLIENT GETREDIR"), ":-1\r\n");
+        assert_eq!(
+            c.cmd("CLIENT CACHING yes"),
+            "-ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode \
+             enabled\r\n"
+        );
+    }
+
+    #[test]
+    fn caching_yes_lasts_one_command_and_a_read_after_it_is_invalidated() {
+        let mut reader = TestClient::new();
+        let mut writer = TestClient::on(reader.server.clone());
+        reader.cmd("HELLO 3");
+        assert_eq!(reader.cmd("CLIENT TRACKING on OPTIN"), "+OK\r\n");
+        assert_eq!(reader.cmd("CLIENT CACHING yes"), "+OK\r\n");
+        assert!(reader.client.caching);
+        reader.cmd("GET a");
+        assert!(!reader.client.caching);
+        reader.cmd("GET b");
+        writer.cmd("MSET a 1 b 2");
+        assert_eq!(
+            pushes(&mut reader),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n"
+        );
+        assert_eq!(pushes(&mut reader), "");
+        // CLIENT TRACKING OFF forgets the client: no more pushes.
+        reader.cmd("CLIENT CACHING yes");
+        reader.cmd("GET a");
+        reader.cmd("CLIENT TRACKING off");
+        writer.cmd("SET a 2");
+        assert_eq!(pushes(&mut reader), "");
     }
 }

@@ -41,7 +41,7 @@ pub use transaction::unwatch_all;
 
 use crate::client::Client;
 use crate::notify;
-use crate::protocol::{Argv, Reply};
+use crate::protocol::{Argv, OwnedArgv, Reply};
 use crate::server::ServerState;
 use crate::store::{now_ms, HeldShard, Keyspace, Locked, Store};
 
@@ -577,7 +577,12 @@ pub fn dispatch<'s>(
             return Flow::Continue;
         }
     }
-    execute(server, client, spec, argv, out, held)
+    let flow = execute(server, client, spec, argv, out, held);
+    // CLIENT CACHING applies to the next command, or to the whole transaction it precedes (Redis's resetClient).
+    if client.caching && client.multi.is_none() && !args::is(argv.get(0), "client") {
+        client.caching = false;
+    }
+    flow
 }
 
 /// Redis's execCommandAbort: discards the transaction (and the WATCHes) and says why.
@@ -645,6 +650,7 @@ pub fn execute<'s>(
         publish_pending(server, ctx.shards, ctx.events);
     }
     let flow = ctx.flow;
+    let tracking = ctx.events & notify::TRACKING != 0;
     let changed: Vec<usize> = watched_before
         .into_iter()
         .filter(|&(i, v)| shards.shard(i).version() != v)
@@ -657,21 +663,75 @@ pub fn execute<'s>(
         }),
         None => after_write(server, shards, spec, argv, now, &changed),
     };
+    let track = |client: &mut Client, shards: &mut Locked| {
+        if tracking {
+            track_keys(server, client, spec, argv, executed.as_deref(), shards);
+        }
+    };
     if !after_writes(&mut shards) {
         // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
         server.store.unlock(shards);
         let mut all = server.store.lock_all();
         after_writes(&mut all);
+        track(client, &mut all);
         server.store.unlock(all);
-    } else if flow == Flow::Continue && !client.unwatch_pending {
-        held.keep(shards);
     } else {
-        server.store.unlock(shards);
+        track(client, &mut shards);
+        if flow == Flow::Continue && !client.unwatch_pending {
+            held.keep(shards);
+        } else {
+            server.store.unlock(shards);
+        }
     }
     if client.unwatch_pending {
         transaction::unwatch_all(server, client);
     }
     flow
+}
+
+/// Client-side caching after a command, while some client tracks (see [`crate::tracking`]): remembers the keys the
+/// caller read (the command, or each command of its transaction), then sends the invalidations for the keys the held
+/// keyspaces recorded as modified. Remembering first means a transaction or script that reads a key and then writes
+/// it invalidates the copy it just read, as in Redis.
+#[cold]
+fn track_keys(
+    server: &ServerState,
+    client: &mut Client,
+    spec: &CommandSpec,
+    argv: Argv,
+    executed: Option<&[(&'static CommandSpec, OwnedArgv)]>,
+    shards: &mut Locked,
+) {
+    match executed {
+        Some(queue) => {
+            for (s, a) in queue {
+                remember_read(server, client, s, a.argv());
+            }
+        }
+        None => remember_read(server, client, spec, argv),
+    }
+    let keyspaces = shards.all().flat_map(|shard| shard.dbs.iter_mut());
+    server
+        .tracking
+        .invalidate_modified(&server.clients, keyspaces, client.id());
+}
+
+/// Redis's `trackingRememberKeys`: when `client` tracks (default mode, and OPTIN / OPTOUT allow it for this
+/// command), remembers the keys of `spec` if it is a read-only command. Scripts call it for each command they run;
+/// EVAL_RO and FCALL_RO themselves are not counted, their commands are.
+pub(crate) fn remember_read(server: &ServerState, client: &Client, spec: &CommandSpec, argv: Argv) {
+    let Some(mode) = client.tracking else {
+        return;
+    };
+    if !spec.has(flag::READONLY)
+        || spec.has(flag::PUBSUB)
+        || !mode.remembers(client.caching)
+        || ["eval_ro", "evalsha_ro", "fcall_ro"].contains(&spec.name)
+    {
+        return;
+    }
+    let keys = spec.key_indices(argv).map(|i| argv.get(i));
+    server.tracking.remember(&server.clients, client.id(), keys);
 }
 
 /// Publishes event `event` of `class` for `key` in database `db` when `events` enables it, after what the held

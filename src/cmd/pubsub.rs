@@ -261,14 +261,9 @@ fn unsubscribe_from(ctx: &mut Ctx, argv: Argv, kind: Kind, event: &str) -> CmdRe
         };
         confirm(ctx.out, event, Some(name), count);
     }
-    if let Some(mut subs) = ctx.client.pubsub.take() {
-        if subs.total() > 0 {
-            ctx.client.pubsub = Some(subs);
-        } else {
-            // Leaving subscriber mode: messages already queued were published before this command, so they are sent
-            // (after its replies: the connection drained everything queued before running it).
-            subs.drain(ctx.out);
-        }
+    // Leaving subscriber mode: messages already queued stay in the connection's inbox and are still sent.
+    if ctx.client.pubsub.as_ref().is_some_and(|s| s.total() == 0) {
+        ctx.client.pubsub = None;
     }
     record_counts(ctx.client, ctx.client.pubsub.as_deref());
     Ok(())
@@ -518,7 +513,7 @@ mod tests {
         // Publishing to oneself: the reply first, the push after it (Redis 7.2; 7.0 sent the push first).
         assert_eq!(c.cmd("PUBLISH r m"), ":1\r\n");
         let mut queued = Reply::new(true);
-        c.client.pubsub.as_mut().unwrap().drain(&mut queued);
+        c.client.inbox.drain(&mut queued);
         assert_eq!(queued.buf, b">3\r\n$7\r\nmessage\r\n$1\r\nr\r\n$1\r\nm\r\n");
     }
 

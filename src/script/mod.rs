@@ -1338,6 +1338,9 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
     if let Err(e) = (spec.handler)(&mut inner, argv) {
         inner.out.error(&e.to_string());
     }
+    if inner.client.tracking.is_some() {
+        crate::cmd::remember_read(inner.server, inner.client, spec, argv);
+    }
     if spec.has(flag::WRITE) {
         st.slot.wrote.store(true, Ordering::Release);
         if needs_after_write(ctx, spec, argv) {

@@ -67,6 +67,10 @@ pub struct Keyspace {
     /// (or the active expiry) publishes them, in order, before the command's own events. Filled only while their
     /// class is enabled.
     pending: Vec<(&'static str, Box<[u8]>)>,
+    /// Keys modified since the dispatcher last took them, recorded only while a client tracks keys (see
+    /// [`crate::tracking`]), and whether the keyspace was flushed.
+    modified: Vec<Box<[u8]>>,
+    flushed: bool,
 }
 
 impl Keyspace {
@@ -82,6 +86,8 @@ impl Keyspace {
             version: 0,
             events,
             pending: Vec::new(),
+            modified: Vec::new(),
+            flushed: false,
         }
     }
 
@@ -90,6 +96,33 @@ impl Keyspace {
         if notify::wanted(notify::load(&self.events), class) {
             self.pending.push((event, key.into()));
         }
+    }
+
+    /// Records `key` as modified for client-side caching when a client tracks keys (a relaxed load otherwise).
+    #[inline]
+    fn touched(&mut self, key: &[u8]) {
+        if notify::load(&self.events) & notify::TRACKING != 0 {
+            self.record_modified(key);
+        }
+    }
+
+    /// Out of line, so that the hot paths carry only the load and the test.
+    #[cold]
+    #[inline(never)]
+    fn record_modified(&mut self, key: &[u8]) {
+        self.modified.push(key.into());
+    }
+
+    /// The keys modified since the last call (in order, possibly repeated) and whether the keyspace was flushed
+    /// meanwhile; empty unless a client tracks keys.
+    pub fn take_modified(&mut self) -> Option<(Vec<Box<[u8]>>, bool)> {
+        if self.modified.is_empty() && !self.flushed {
+            return None;
+        }
+        Some((
+            std::mem::take(&mut self.modified),
+            std::mem::take(&mut self.flushed),
+        ))
     }
 
     /// True when events wait in [`Self::take_events`].
@@ -179,6 +212,7 @@ impl Keyspace {
         self.stats.hits += 1;
         if for_update {
             self.version = self.version.wrapping_add(1);
+            self.touched(key);
         }
         self.tables[table].find_mut(hash, |e| *e.key == *key)
     }
@@ -213,6 +247,7 @@ impl Keyspace {
     /// Sets `key` to `value` with deadline `expires_at`, replacing any previous entry. Returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: Value, expires_at: Option<u64>) -> Option<Value> {
         self.version = self.version.wrapping_add(1);
+        self.touched(key);
         let (hash, table) = self.locate(key);
         let deadline = expires_at.unwrap_or(0);
         let hasher = &self.hasher;
@@ -261,6 +296,7 @@ impl Keyspace {
         let (entry, _) = slot.remove();
         self.len -= 1;
         self.version = self.version.wrapping_add(1);
+        self.touched(key);
         if entry.expires_at != 0 {
             self.expires
                 .remove(&(entry.expires_at, Box::from(&*entry.key)));
@@ -295,6 +331,7 @@ impl Keyspace {
                         slot.remove();
                         self.len -= 1;
                     }
+                    self.touched(&key);
                     self.raise(notify::EXPIRED, "expired", &key);
                     self.stats.expired += 1;
                     done += 1;
@@ -343,6 +380,8 @@ impl Keyspace {
             *t = HashTable::new();
         }
         self.expires.clear();
+        // Redis tells trackers about every flush, even of an empty database.
+        self.flushed |= notify::load(&self.events) & notify::TRACKING != 0;
         if self.len > 0 {
             self.version = self.version.wrapping_add(1);
         }
