@@ -7,10 +7,7 @@ mod common;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{redis_server, Raw, Server};
-
-/// One step: on connection `client`, send `command` (space-separated; empty to send nothing) and read `replies`.
-type Step = (usize, &'static str, usize);
+use common::{assert_same_as_redis, Raw, Server, Step};
 
 /// Subscriber mode, pushes, patterns and introspection, in an order whose replies Redis makes deterministic.
 const TRANSCRIPT: &[Step] = &[
@@ -156,46 +153,6 @@ const BLOCKED_SUBSCRIBER: &[Step] = &[
     (1, "LPUSH list x", 1),
     (0, "", 1),
 ];
-
-/// Runs `steps` against the server at `addr`; returns each reply (HELLO's, which names the server, left out).
-fn run_transcript(addr: &str, steps: &[Step]) -> Vec<(usize, &'static str, Vec<u8>)> {
-    let count = steps.iter().map(|s| s.0 + 1).max().unwrap_or(0);
-    let mut clients: Vec<Raw> = (0..count).map(|_| Raw::connect(addr)).collect();
-    let mut replies = Vec::new();
-    for &(c, command, n) in steps {
-        if !command.is_empty() {
-            clients[c].send_cmd(&command.split(' ').collect::<Vec<_>>());
-        }
-        for _ in 0..n {
-            let reply = clients[c].reply();
-            if !command.starts_with("HELLO") {
-                replies.push((c, command, reply));
-            }
-        }
-        if command == "QUIT" {
-            assert!(clients[c].read_to_close().is_empty());
-        }
-    }
-    replies
-}
-
-/// Runs `steps` against ringkv and a real redis-server and compares every reply byte for byte.
-fn assert_same_as_redis(steps: &[Step]) {
-    let server = Server::start(&[]);
-    let ours = run_transcript(&server.addr(), steps);
-    let Some(redis) = redis_server(0) else { return };
-    let theirs = run_transcript(&redis.addr(), steps);
-    assert_eq!(ours.len(), theirs.len());
-    for (a, b) in ours.iter().zip(&theirs) {
-        assert_eq!(
-            String::from_utf8_lossy(&a.2),
-            String::from_utf8_lossy(&b.2),
-            "client {} `{}`",
-            a.0,
-            a.1
-        );
-    }
-}
 
 #[test]
 fn replies_match_redis_byte_for_byte() {

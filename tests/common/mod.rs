@@ -401,3 +401,48 @@ pub fn nutcracker(yaml: &str) -> Option<External> {
     wait_listening(port);
     Some(server)
 }
+
+/// One transcript step: on connection `client`, send `command` (space-separated; empty to send nothing) and read
+/// `replies` replies.
+pub type Step = (usize, &'static str, usize);
+
+/// Runs `steps` against the server at `addr`; returns each reply (HELLO's, which names the server, left out). A QUIT
+/// must be followed by the server closing that connection.
+pub fn run_transcript(addr: &str, steps: &[Step]) -> Vec<(usize, &'static str, Vec<u8>)> {
+    let count = steps.iter().map(|s| s.0 + 1).max().unwrap_or(0);
+    let mut clients: Vec<Raw> = (0..count).map(|_| Raw::connect(addr)).collect();
+    let mut replies = Vec::new();
+    for &(c, command, n) in steps {
+        if !command.is_empty() {
+            clients[c].send_cmd(&command.split(' ').collect::<Vec<_>>());
+        }
+        for _ in 0..n {
+            let reply = clients[c].reply();
+            if !command.starts_with("HELLO") {
+                replies.push((c, command, reply));
+            }
+        }
+        if command == "QUIT" {
+            assert!(clients[c].read_to_close().is_empty());
+        }
+    }
+    replies
+}
+
+/// Runs `steps` against ringkv and a real redis-server and compares every reply byte for byte.
+pub fn assert_same_as_redis(steps: &[Step]) {
+    let server = Server::start(&[]);
+    let ours = run_transcript(&server.addr(), steps);
+    let Some(redis) = redis_server(0) else { return };
+    let theirs = run_transcript(&redis.addr(), steps);
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(
+            String::from_utf8_lossy(&a.2),
+            String::from_utf8_lossy(&b.2),
+            "client {} `{}`",
+            a.0,
+            a.1
+        );
+    }
+}
