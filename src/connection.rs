@@ -232,7 +232,7 @@ async fn wait_blocked(
             _ = &mut timed_out, if waiting && !closing => {
                 waiting = false;
                 if waiter.claim() {
-                    out.raw(&blocking::timeout_reply(out.resp3()));
+                    out.raw(&blocking::timeout_reply(&waiter.op, out.resp3()));
                     break;
                 }
             }

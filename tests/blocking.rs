@@ -165,6 +165,34 @@ fn client_unblock_ends_a_wait_as_timeout_or_error() {
 }
 
 #[test]
+fn wait_for_replicas_blocks_until_its_timeout_or_client_unblock_and_counts_none() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    let mut w = server.raw();
+    let id = String::from_utf8(w.cmd(&["CLIENT", "ID"])).unwrap();
+    let id = id.trim_start_matches(':').trim().to_string();
+    let start = Instant::now();
+    assert_eq!(w.line("WAIT 1 100"), ":0\r\n");
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    // Timeout 0 waits until unblocked; either way of unblocking is Redis's.
+    w.send_cmd(&["WAIT", "2", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.line(&format!("CLIENT UNBLOCK {id} TIMEOUT")),
+        ":1\r\n"
+    );
+    assert_eq!(w.reply(), b":0\r\n");
+    w.send_cmd(&["WAIT", "1", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.line(&format!("CLIENT UNBLOCK {id} ERROR")), ":1\r\n");
+    assert_eq!(
+        w.reply(),
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    assert_eq!(w.line("WAIT 0 0"), ":0\r\n");
+}
+
+#[test]
 fn a_waiter_that_disconnected_never_takes_an_element() {
     let server = Server::start(&[]);
     let mut admin = server.raw();

@@ -75,6 +75,7 @@ pub fn block(
         // Inside a transaction a blocking command answers at once, as its timeout would (BLMOVE: a plain nil).
         match op {
             BlockOp::Move { .. } => ctx.out.null(),
+            BlockOp::Wait => ctx.out.int(0),
             BlockOp::Pop { .. }
             | BlockOp::ZPop { .. }
             | BlockOp::XRead { .. }
@@ -231,8 +232,8 @@ fn serve(
                         Err(e) => out.error(&e.to_string()),
                     }
                 }
-                BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => {
-                    unreachable!("readers are never judged to have data here")
+                BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } | BlockOp::Wait => {
+                    unreachable!("readers are never judged to have data here, and WAIT has no key")
                 }
             }
             waiter.complete(out.buf);
@@ -332,10 +333,14 @@ pub fn end_wait(server: &ServerState, waiter: &Arc<Waiter>) {
     server.store.unlock(shards);
 }
 
-/// The reply of a wait that timed out (or was unblocked with TIMEOUT): a null array, as Redis.
-pub fn timeout_reply(resp3: bool) -> Vec<u8> {
+/// The reply of a wait that timed out (or was unblocked with TIMEOUT): a null array, as Redis (WAIT: the replicas
+/// that acknowledged, none).
+pub fn timeout_reply(op: &BlockOp, resp3: bool) -> Vec<u8> {
     let mut out = Reply::scratch(resp3);
-    out.null_array();
+    match op {
+        BlockOp::Wait => out.int(0),
+        _ => out.null_array(),
+    }
     out.buf
 }
 
@@ -347,7 +352,7 @@ pub fn unblock(waiter: &Waiter, with_error: bool) -> bool {
     let reply = if with_error {
         b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec()
     } else {
-        timeout_reply(waiter.resp3)
+        timeout_reply(&waiter.op, waiter.resp3)
     };
     waiter.complete(reply);
     true

@@ -14,12 +14,13 @@ use std::time::Duration;
 use super::args::{self, is};
 use super::connection::REDIS_VERSION;
 use super::{
-    all_commands, flag, flag::*, lookup, lookup_sub, reply_help, CmdError, CmdResult, CommandSpec,
-    Ctx, Flow, Keys,
+    all_commands, blocking, flag, flag::*, lookup, lookup_sub, reply_help, CmdError, CmdResult,
+    CommandSpec, Ctx, Flow, Keys,
 };
 use crate::glob;
 use crate::protocol::{Argv, OwnedArgv, Reply};
 use crate::pubsub::Kind;
+use crate::store::BlockOp;
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     // A container that also runs on its own (plain COMMAND), hence arity -1 instead of `container`'s -2.
@@ -66,6 +67,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys::None,
         role,
     ),
+    CommandSpec::new("wait", 3, 0, Keys::None, wait),
     CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, save),
     CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, Keys::None, save),
 ];
@@ -852,6 +854,27 @@ fn role(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     Ok(())
 }
 
+/// `WAIT numreplicas timeout`: ringkv has no replicas, so none ever acknowledges. Asking for none (or fewer)
+/// answers 0 at once; otherwise the client blocks for `timeout` milliseconds (0: until CLIENT UNBLOCK) and gets 0,
+/// as a Redis master without replicas does. Inside MULTI or a script it answers 0 at once.
+fn wait(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let replicas = args::parse_i64(argv.get(1)).ok_or(CmdError::NotInteger)?;
+    let ms = args::parse_i64(argv.get(2))
+        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    if ms > i64::MAX - ctx.now as i64 {
+        return Err(CmdError::err("timeout is out of range"));
+    }
+    if replicas <= 0 {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let timeout = (ms > 0).then(|| Duration::from_millis(ms as u64));
+    blocking::block(ctx, Vec::new(), BlockOp::Wait, timeout)
+}
+
 /// SAVE and BGSAVE: ringkv keeps nothing on disk, and replying `+OK` would claim a snapshot that does not exist.
 fn save(_ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     Err(CmdError::err(
@@ -998,6 +1021,21 @@ fn config_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use crate::cmd::testing::TestClient;
+
+    #[test]
+    fn wait_counts_no_replica_and_never_blocks_where_it_cannot() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd("WAIT 0 0"), ":0\r\n");
+        assert_eq!(
+            c.cmd("WAIT 1 9223372036854775807"),
+            "-ERR timeout is out of range\r\n"
+        );
+        // Redis 7.2 lets scripts call WAIT (7.0 refused it); there, as inside MULTI, it answers at once.
+        assert_eq!(
+            c.run(&["EVAL", "return redis.call('wait', 1, 0)", "0"]),
+            ":0\r\n"
+        );
+    }
 
     #[test]
     fn dbsize_counts_keys_across_shards_of_the_selected_db() {

@@ -74,6 +74,9 @@ pub enum BlockOp {
         /// NOACK: delivered entries do not become pending.
         noack: bool,
     },
+    /// WAIT: waits on no key (a server without replicas has none to wait for), so it ends by its timeout or CLIENT
+    /// UNBLOCK, replying how many replicas acknowledged: 0.
+    Wait,
 }
 
 /// A blocked client.
