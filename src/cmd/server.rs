@@ -567,6 +567,10 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
                 "blocked_clients",
                 server.clients.blocked_count().to_string(),
             ),
+            (
+                "tracking_clients",
+                server.tracking.stats().clients.to_string(),
+            ),
             ("cluster_connections", "0".into()),
             ("maxclients", server.settings.maxclients().to_string()),
         ],
@@ -600,6 +604,7 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
         ],
         "stats" => {
             let ks = keyspace_stats(ctx);
+            let tracking = server.tracking.stats();
             vec![
                 (
                     "total_connections_received",
@@ -623,6 +628,9 @@ fn info_section(ctx: &mut Ctx, section: &str) -> Vec<(String, String)> {
                     "pubsubshard_channels",
                     server.pubsub.channel_count(Kind::Shard).to_string(),
                 ),
+                ("tracking_total_keys", tracking.keys.to_string()),
+                ("tracking_total_items", tracking.items.to_string()),
+                ("tracking_total_prefixes", tracking.prefixes.to_string()),
             ]
         }
         "replication" => vec![
@@ -1021,6 +1029,21 @@ fn config_help(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use crate::cmd::testing::TestClient;
+
+    #[test]
+    fn info_counts_tracking_clients_keys_and_prefixes() {
+        let mut c = TestClient::new();
+        assert!(c.cmd("INFO clients").contains("tracking_clients:0\r\n"));
+        assert_eq!(c.cmd("CLIENT TRACKING ON"), "+OK\r\n");
+        c.cmd("GET k");
+        assert!(c.cmd("INFO clients").contains("tracking_clients:1\r\n"));
+        let stats = c.cmd("INFO stats");
+        assert!(
+            stats.contains("tracking_total_keys:1\r\ntracking_total_items:1\r\n"),
+            "{stats}"
+        );
+        assert!(stats.contains("tracking_total_prefixes:0\r\n"), "{stats}");
+    }
 
     #[test]
     fn wait_counts_no_replica_and_never_blocks_where_it_cannot() {
