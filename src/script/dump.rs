@@ -334,6 +334,31 @@ mod tests {
     }
 
     #[test]
+    fn random_payloads_with_valid_footers_never_panic() {
+        // Opcode bytes, length markers and LZF controls made likely, so the reader goes deep.
+        const BYTES: [u8; 12] = [
+            0xf5, 0xf6, 0xc3, 0xc0, 0xc1, 0xc2, 0x80, 0x81, 0x40, 0x1f, 0xe0, b'a',
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let body: Vec<u8> = (0..len)
+                .map(|_| match next() % 3 {
+                    0 => BYTES[(next() % BYTES.len() as u64) as usize],
+                    _ => next() as u8,
+                })
+                .collect();
+            let _ = read(&sealed(&body, 10));
+        }
+    }
+
+    #[test]
     fn a_huge_claimed_size_is_refused_without_reserving_it() {
         assert_eq!(lzf_decompress(b"\x00a", usize::MAX), None);
         assert_eq!(lzf_decompress(b"\x00a", 1 << 40), None);
