@@ -126,23 +126,44 @@ fn create(
     register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
 ) -> Result<String, String> {
     let (name, body_at) = library_metadata(code)?;
-    if libraries.contains_key(&name) && !replace {
-        return Err(format!("Library '{name}' already exists"));
-    }
+    check_free(libraries, &name, replace)?;
     let functions = register(&code[body_at..])?;
-    if functions.is_empty() {
-        return Err("No functions registered".into());
-    }
-    let others = libraries.values().filter(|l| l.name != name);
-    if let Some(new) = collision(&functions, others.flat_map(|l| &l.functions)) {
-        return Err(format!("Function {} already exists", new.name));
-    }
     let library = Library {
-        name: name.clone(),
+        name,
         code: code.into(),
         body_at,
         functions,
     };
+    add(libraries, library, replace)
+}
+
+/// Redis's error when a library `name` is loaded without `replace`.
+fn check_free(
+    libraries: &BTreeMap<String, Arc<Library>>,
+    name: &str,
+    replace: bool,
+) -> Result<(), String> {
+    if libraries.contains_key(name) && !replace {
+        return Err(format!("Library '{name}' already exists"));
+    }
+    Ok(())
+}
+
+/// Adds a library whose code has run: it must have registered a function, and none another library has.
+fn add(
+    libraries: &mut BTreeMap<String, Arc<Library>>,
+    library: Library,
+    replace: bool,
+) -> Result<String, String> {
+    check_free(libraries, &library.name, replace)?;
+    if library.functions.is_empty() {
+        return Err("No functions registered".into());
+    }
+    let others = libraries.values().filter(|l| l.name != library.name);
+    if let Some(new) = collision(&library.functions, others.flat_map(|l| &l.functions)) {
+        return Err(format!("Function {} already exists", new.name));
+    }
+    let name = library.name.clone();
     libraries.insert(name.clone(), Arc::new(library));
     Ok(name)
 }
@@ -180,8 +201,18 @@ impl Functions {
         replace: bool,
         register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
     ) -> Result<String, String> {
-        let mut libraries = self.libraries.lock();
-        let name = create(&mut libraries, code, replace, register)?;
+        let (name, body_at) = library_metadata(code)?;
+        // The library's code runs (up to 500 ms) without the lock, so FCALLs on other threads never wait for it; the
+        // name is checked before it, in Redis's order, and again when the library is added.
+        check_free(&self.libraries.lock(), &name, replace)?;
+        let functions = register(&code[body_at..])?;
+        let library = Library {
+            name,
+            code: code.into(),
+            body_at,
+            functions,
+        };
+        let name = add(&mut self.libraries.lock(), library, replace)?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Ok(name)
     }
