@@ -798,9 +798,14 @@ impl FunctionCache {
             }
             self.valid_for = Some((scripts.id, epoch));
         }
-        self.by_name
-            .get(&String::from_utf8_lossy(name).to_ascii_lowercase())
-            .ok_or_else(|| CmdError::err("Function not found"))
+        // Names are kept lower-cased; most calls spell them so, and need no lower-cased copy.
+        let name = String::from_utf8_lossy(name);
+        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_name.get(&name.to_ascii_lowercase())
+        } else {
+            self.by_name.get(name.as_ref())
+        };
+        found.ok_or_else(|| CmdError::err("Function not found"))
     }
 }
 
