@@ -9,6 +9,9 @@
 //! `big_number`, `verbatim_string`, `map`, `set` forms in that order, else its array part up to the first nil;
 //! true -> `:1` (RESP2 script) or boolean; false -> nil (RESP2 script) or boolean; anything else -> nil.
 
+use std::ffi::{c_int, CStr};
+
+use mlua::ffi::{self, lua_State};
 use mlua::{Lua, Table, Value};
 
 use crate::protocol::value::decode;
@@ -29,12 +32,7 @@ pub fn number_text(v: &Value) -> String {
 /// A number argument of `redis.call`, as Redis 7.2 writes it (`luaArgsToRedisArgv`): the integer when the double
 /// is one within +-2^62, else the shortest text that reads back to it. Lua's own `tostring` (`%.14g`) would drop
 /// digits: `SET k (1/3)` must store 0.3333333333333333.
-pub fn argument_number_text(v: &Value) -> String {
-    let n = match v {
-        Value::Integer(i) => *i as f64,
-        Value::Number(n) => *n,
-        _ => return String::new(),
-    };
+pub fn argument_number_text(n: f64) -> String {
     let limit = (i64::MAX / 2) as f64;
     if n.is_nan() {
         // fpconv_dtoa keeps a NaN's sign (0/0 is -nan on x86), unlike the reply formatter.
@@ -98,8 +96,8 @@ pub fn as_number(v: &Value) -> Option<f64> {
     }
 }
 
-/// Redis's `luaPushErrorBuff`: `-CODE message` keeps its code, anything else gets `ERR`; the `{err=...}` table.
-pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+/// Redis's `luaPushErrorBuff` text: `-CODE message` keeps its code, anything else gets `ERR`; trailing CR/LF go.
+fn error_text(text: &[u8]) -> Vec<u8> {
     let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
         Some(rest) => match rest.iter().position(|&b| b == b' ') {
             Some(sp) => (&rest[..sp], &rest[sp + 1..]),
@@ -114,9 +112,13 @@ pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
     let mut full = code.to_vec();
     full.push(b' ');
     full.extend_from_slice(&msg[..end]);
-    let t = lua.create_table()?;
-    t.raw_set("err", lua.create_string(&full)?)?;
-    Ok(t)
+    full
+}
+
+/// The `{err=...}` table of [`error_text`].
+pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+    // SAFETY: push_error_table pushes one table and raises nothing but out-of-memory (see the raw-stack note).
+    unsafe { lua.exec_raw((), |state| push_error_table(state, text)) }
 }
 
 /// The reply line of a script that failed with error table `t` (without the leading `-`): the error, then where.
@@ -135,17 +137,46 @@ pub fn script_error(t: &Table, sha: &str) -> String {
     }
 }
 
-/// A reply read back from a command run by `redis.call`: the Lua value, or for an error reply its `{err=...}` table.
-pub fn frame_to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Result<Value, Table>> {
-    if let Frame::Error(e) = frame {
-        return reply_error(lua, &e).map(Err);
-    }
-    to_lua(lua, frame).map(Ok)
+// The raw-stack functions below are the hot path of every script: they read and build Lua values on the stack
+// directly, without mlua's registry references. They call only Lua API functions that raise nothing but an
+// out-of-memory error, which this VM (no memory limit) meets only when the process itself is out of memory, the
+// same assumption mlua makes when it skips its own protection.
+
+/// The bytes of the string at stack index `idx` (which must hold a string), valid while it stays on the stack.
+///
+/// # Safety
+/// `idx` is a valid index of `state` holding a string.
+pub unsafe fn str_at<'a>(state: *mut lua_State, idx: c_int) -> &'a [u8] {
+    let mut len = 0;
+    let p = ffi::lua_tolstring(state, idx, &mut len);
+    std::slice::from_raw_parts(p.cast(), len)
 }
 
-/// [`frame_to_lua`] of the single reply in `buf`. The one-value replies most commands give (integer, status, bulk
-/// string, nil) are read straight from the bytes; anything else goes through [`decode`].
-pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Result<Value, Table>> {
+/// Pushes a Lua string of `bytes`.
+///
+/// # Safety
+/// `state` has a free stack slot.
+pub unsafe fn push_bytes(state: *mut lua_State, bytes: &[u8]) {
+    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+}
+
+/// Pushes the `{err=...}` table of [`error_text`].
+///
+/// # Safety
+/// `state` has two free stack slots.
+pub unsafe fn push_error_table(state: *mut lua_State, text: &[u8]) {
+    ffi::lua_createtable(state, 0, 1);
+    push_bytes(state, &error_text(text));
+    ffi::lua_setfield(state, -2, c"err".as_ptr());
+}
+
+/// Pushes the Lua value of the single reply in `buf`, as `redis.call` returns it; for an error reply its `{err=...}`
+/// table, and then true. The one-value replies most commands give (integer, status, bulk string, nil) are read
+/// straight from the bytes; anything else goes through [`decode`].
+///
+/// # Safety
+/// `state` has three free stack slots.
+pub unsafe fn push_reply(state: *mut lua_State, buf: &[u8]) -> bool {
     // The first line, when it is the whole reply or a bulk string's header.
     let line_end = buf.iter().position(|&b| b == b'\r');
     if let (Some(&tag), Some(end)) = (buf.first(), line_end) {
@@ -154,21 +185,25 @@ pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Result<Value, Table>>
         match tag {
             b':' if whole => {
                 if let Some(i) = crate::cmd::args::parse_i64(line) {
-                    return Ok(Ok(Value::Number(i as f64)));
+                    ffi::lua_pushnumber(state, i as f64);
+                    return false;
                 }
             }
             b'+' if whole => {
-                // A status line is text: pushed as `str`, it skips mlua's intermediate string reference.
-                if let Ok(status) = std::str::from_utf8(line) {
-                    return Ok(Ok(Value::Table(lua.create_table_from([("ok", status)])?)));
-                }
+                push_bytes(state, line);
+                wrap(state, c"ok");
+                return false;
             }
-            b'$' if line == b"-1" && whole => return Ok(Ok(Value::Boolean(false))),
+            b'$' if line == b"-1" && whole => {
+                ffi::lua_pushboolean(state, 0);
+                return false;
+            }
             b'$' => {
                 let len = crate::cmd::args::parse_i64(line).and_then(|n| usize::try_from(n).ok());
                 if let Some(body) = len.and_then(|n| buf.get(end + 2..end + 2 + n)) {
                     if end + 2 + body.len() + 2 == buf.len() {
-                        return Ok(Ok(Value::String(lua.create_string(body)?)));
+                        push_bytes(state, body);
+                        return false;
                     }
                 }
             }
@@ -176,88 +211,139 @@ pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Result<Value, Table>>
         }
     }
     match decode(buf) {
-        Ok((frame, _)) => frame_to_lua(lua, frame),
-        Err(e) => Ok(Err(error_table(
-            lua,
-            format!("internal error decoding a reply: {e}").as_bytes(),
-        )?)),
+        Ok((Frame::Error(e), _)) => {
+            push_reply_error(state, &e);
+            true
+        }
+        Ok((frame, _)) => {
+            push_frame(state, frame);
+            false
+        }
+        Err(e) => {
+            push_error_table(
+                state,
+                format!("internal error decoding a reply: {e}").as_bytes(),
+            );
+            true
+        }
     }
 }
 
-fn reply_error(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+/// An error reply's table: [`push_error_table`], marked as counted.
+unsafe fn push_reply_error(state: *mut lua_State, text: &[u8]) {
     let mut dashed = Vec::with_capacity(text.len() + 1);
     dashed.push(b'-');
     dashed.extend_from_slice(text);
-    let t = error_table(lua, &dashed)?;
-    // The error was counted when the command failed (Redis marks it so).
-    t.raw_set("ignore_error_stats_update", true)?;
-    Ok(t)
+    push_error_table(state, &dashed);
+    mark_counted(state);
 }
 
-fn to_lua(lua: &Lua, frame: Frame) -> mlua::Result<Value> {
-    let wrap = |key: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table_with_capacity(0, 1)?;
-        t.raw_set(key, v)?;
-        Ok(Value::Table(t))
-    };
-    Ok(match frame {
-        Frame::Int(i) => Value::Number(i as f64),
-        Frame::Bulk(b) => Value::String(lua.create_string(&b)?),
-        Frame::NullBulk | Frame::NullArray => Value::Boolean(false),
-        Frame::Null => Value::Nil,
-        Frame::Simple(s) => wrap("ok", Value::String(lua.create_string(&s)?))?,
-        Frame::Error(e) => Value::Table(reply_error(lua, &e)?),
+/// Marks the error table on top of the stack as Redis marks the error of a command it ran or rejected: counted
+/// already (`ignore_error_stats_update`), a field scripts can see.
+///
+/// # Safety
+/// The top of the stack is a table, and `state` has a free slot.
+pub unsafe fn mark_counted(state: *mut lua_State) {
+    ffi::lua_pushboolean(state, 1);
+    ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+}
+
+/// Replaces the value on top of the stack with `{key = value}`.
+unsafe fn wrap(state: *mut lua_State, key: &CStr) {
+    ffi::lua_createtable(state, 0, 1);
+    ffi::lua_insert(state, -2);
+    ffi::lua_setfield(state, -2, key.as_ptr());
+}
+
+unsafe fn push_frame(state: *mut lua_State, frame: Frame) {
+    if ffi::lua_checkstack(state, 3) == 0 {
+        // Deeper than any reply a command gives; Redis stops there too.
+        ffi::lua_pushnil(state);
+        return;
+    }
+    match frame {
+        Frame::Int(i) => ffi::lua_pushnumber(state, i as f64),
+        Frame::Bulk(b) => push_bytes(state, &b),
+        Frame::NullBulk | Frame::NullArray => ffi::lua_pushboolean(state, 0),
+        Frame::Null => ffi::lua_pushnil(state),
+        Frame::Simple(s) => {
+            push_bytes(state, &s);
+            wrap(state, c"ok");
+        }
+        Frame::Error(e) => push_reply_error(state, &e),
         Frame::Array(items) | Frame::Push(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.into_iter().enumerate() {
-                t.raw_set(i + 1, to_lua(lua, item)?)?;
+            ffi::lua_createtable(state, items.len().try_into().unwrap_or(0), 0);
+            for (i, item) in (1..).zip(items) {
+                push_frame(state, item);
+                ffi::lua_rawseti_(state, -2, i);
             }
-            Value::Table(t)
         }
         Frame::Map(pairs) => {
-            let t = lua.create_table_with_capacity(0, pairs.len())?;
+            ffi::lua_createtable(state, 0, pairs.len().try_into().unwrap_or(0));
             for (k, v) in pairs {
-                t.raw_set(to_lua(lua, k)?, to_lua(lua, v)?)?;
+                push_frame(state, k);
+                push_frame(state, v);
+                ffi::lua_rawset(state, -3);
             }
-            wrap("map", Value::Table(t))?
+            wrap(state, c"map");
         }
         Frame::Set(items) => {
-            let t = lua.create_table_with_capacity(0, items.len())?;
+            ffi::lua_createtable(state, 0, items.len().try_into().unwrap_or(0));
             for item in items {
-                t.raw_set(to_lua(lua, item)?, true)?;
+                push_frame(state, item);
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_rawset(state, -3);
             }
-            wrap("set", Value::Table(t))?
+            wrap(state, c"set");
         }
-        Frame::Double(d) => wrap("double", Value::Number(d))?,
-        Frame::Boolean(b) => Value::Boolean(b),
-        Frame::BigNumber(n) => wrap("big_number", Value::String(lua.create_string(&n)?))?,
+        Frame::Double(d) => {
+            ffi::lua_pushnumber(state, d);
+            wrap(state, c"double");
+        }
+        Frame::Boolean(b) => ffi::lua_pushboolean(state, b.into()),
+        Frame::BigNumber(n) => {
+            push_bytes(state, &n);
+            wrap(state, c"big_number");
+        }
         Frame::Verbatim(format, text) => {
-            let t = lua.create_table()?;
-            t.raw_set("format", lua.create_string(&format)?)?;
-            t.raw_set("string", lua.create_string(&text)?)?;
-            wrap("verbatim_string", Value::Table(t))?
+            ffi::lua_createtable(state, 0, 2);
+            push_bytes(state, &format);
+            ffi::lua_setfield(state, -2, c"format".as_ptr());
+            push_bytes(state, &text);
+            ffi::lua_setfield(state, -2, c"string".as_ptr());
+            wrap(state, c"verbatim_string");
         }
-    })
+    }
 }
 
-/// Writes a script's result as a reply. `resp3_script`: the script called `redis.setresp(3)` (booleans then
-/// become RESP booleans instead of `:1` / nil).
-pub fn lua_to_reply(v: &Value, out: &mut Reply, resp3_script: bool) {
-    write_value(v, out, resp3_script, 0)
+/// Writes the script result at stack index `idx` as a reply. `resp3_script`: the script called `redis.setresp(3)`
+/// (booleans then become RESP booleans instead of `:1` / nil).
+///
+/// # Safety
+/// `idx` is a valid absolute index of `state`.
+pub unsafe fn write_reply(state: *mut lua_State, idx: c_int, out: &mut Reply, resp3_script: bool) {
+    write_value(state, idx, out, resp3_script, 0)
 }
 
-fn write_value(v: &Value, out: &mut Reply, resp3_script: bool, depth: usize) {
-    match v {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(truncate(*n)),
-        Value::Boolean(b) => match (resp3_script, b) {
+unsafe fn write_value(
+    state: *mut lua_State,
+    idx: c_int,
+    out: &mut Reply,
+    resp3_script: bool,
+    depth: usize,
+) {
+    match ffi::lua_type(state, idx) {
+        ffi::LUA_TSTRING => out.bulk(str_at(state, idx)),
+        ffi::LUA_TNUMBER => out.int(truncate(ffi::lua_tonumber(state, idx))),
+        ffi::LUA_TBOOLEAN => match (resp3_script, ffi::lua_toboolean(state, idx) != 0) {
             (false, true) => out.int(1),
             (false, false) => out.null(),
-            (true, b) => out.boolean(*b),
+            (true, b) => out.boolean(b),
         },
-        Value::Table(_) if depth >= MAX_REPLY_DEPTH => out.error("ERR reached lua stack limit"),
-        Value::Table(t) => write_table(t, out, resp3_script, depth),
+        ffi::LUA_TTABLE if depth >= MAX_REPLY_DEPTH || ffi::lua_checkstack(state, 4) == 0 => {
+            out.error("ERR reached lua stack limit")
+        }
+        ffi::LUA_TTABLE => write_table(state, idx, out, resp3_script, depth),
         _ => out.null(),
     }
 }
@@ -273,66 +359,107 @@ fn truncate(n: f64) -> i64 {
     }
 }
 
-fn write_table(t: &Table, out: &mut Reply, resp3_script: bool, depth: usize) {
-    let field = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
-    if let Value::String(e) = field("err") {
-        let e = e.as_bytes();
+/// Pushes `t[key]` (raw) for the table at `t` and returns its type.
+unsafe fn field(state: *mut lua_State, t: c_int, key: &[u8]) -> c_int {
+    push_bytes(state, key);
+    ffi::lua_rawget(state, t)
+}
+
+/// Text of the string on top of the stack, CR and LF turned into spaces (a status line cannot hold them).
+unsafe fn one_line(state: *mut lua_State) -> String {
+    String::from_utf8_lossy(str_at(state, -1)).replace(['\r', '\n'], " ")
+}
+
+unsafe fn write_table(
+    state: *mut lua_State,
+    t: c_int,
+    out: &mut Reply,
+    resp3_script: bool,
+    depth: usize,
+) {
+    let top = ffi::lua_gettop(state);
+    let done = |state| ffi::lua_settop(state, top);
+    if field(state, t, b"err") == ffi::LUA_TSTRING {
         // An error starting with '-' is sent as is; otherwise it is the code and message already ("ERR x").
-        let text = String::from_utf8_lossy(&e);
-        out.error(&text);
-        return;
+        out.error(&String::from_utf8_lossy(str_at(state, -1)));
+        return done(state);
     }
-    if let Value::String(s) = field("ok") {
-        match s.to_str() {
-            Ok(s) if !s.contains(['\r', '\n']) => out.simple(&s),
-            _ => out.simple(&s.to_string_lossy().replace(['\r', '\n'], " ")),
+    ffi::lua_settop(state, top);
+    if field(state, t, b"ok") == ffi::LUA_TSTRING {
+        match std::str::from_utf8(str_at(state, -1)) {
+            Ok(s) if !s.contains(['\r', '\n']) => out.simple(s),
+            _ => out.simple(&one_line(state)),
         }
-        return;
+        return done(state);
     }
-    match field("double") {
-        Value::Number(d) => return out.double(d),
-        Value::Integer(i) => return out.double(i as f64),
-        _ => {}
+    ffi::lua_settop(state, top);
+    if field(state, t, b"double") == ffi::LUA_TNUMBER {
+        out.double(ffi::lua_tonumber(state, -1));
+        return done(state);
     }
-    if let Value::String(s) = field("big_number") {
-        let s = s.to_string_lossy().replace(['\r', '\n'], " ");
-        return big_number(out, &s);
+    ffi::lua_settop(state, top);
+    if field(state, t, b"big_number") == ffi::LUA_TSTRING {
+        big_number(out, &one_line(state));
+        return done(state);
     }
-    if let Value::Table(v) = field("verbatim_string") {
-        if let (Ok(Value::String(_)), Ok(Value::String(s))) =
-            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
-        {
-            return out.verbatim(&s.as_bytes());
+    ffi::lua_settop(state, top);
+    if field(state, t, b"verbatim_string") == ffi::LUA_TTABLE
+        && field(state, top + 1, b"format") == ffi::LUA_TSTRING
+        && field(state, top + 1, b"string") == ffi::LUA_TSTRING
+    {
+        out.verbatim(str_at(state, -1));
+        return done(state);
+    }
+    ffi::lua_settop(state, top);
+    if field(state, t, b"map") == ffi::LUA_TTABLE {
+        out.map(pair_count(state, top + 1));
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, top + 1) != 0 {
+            write_value(state, top + 2, out, resp3_script, depth + 1);
+            write_value(state, top + 3, out, resp3_script, depth + 1);
+            ffi::lua_settop(state, top + 2);
         }
+        return done(state);
     }
-    if let Value::Table(m) = field("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs().filter_map(Result::ok).collect();
-        out.map(pairs.len());
-        for (k, v) in &pairs {
-            write_value(k, out, resp3_script, depth + 1);
-            write_value(v, out, resp3_script, depth + 1);
+    ffi::lua_settop(state, top);
+    if field(state, t, b"set") == ffi::LUA_TTABLE {
+        out.set(pair_count(state, top + 1));
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, top + 1) != 0 {
+            write_value(state, top + 2, out, resp3_script, depth + 1);
+            ffi::lua_settop(state, top + 2);
         }
-        return;
+        return done(state);
     }
-    if let Value::Table(s) = field("set") {
-        let keys: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .filter_map(|p| p.ok().map(|(k, _)| k))
-            .collect();
-        out.set(keys.len());
-        for k in &keys {
-            write_value(k, out, resp3_script, depth + 1);
+    ffi::lua_settop(state, top);
+    // The array part, up to the first nil.
+    let mut len = 0;
+    loop {
+        ffi::lua_rawgeti_(state, t, len + 1);
+        let nil = ffi::lua_type(state, -1) == ffi::LUA_TNIL;
+        ffi::lua_settop(state, top);
+        if nil {
+            break;
         }
-        return;
+        len += 1;
     }
-    let items: Vec<Value> = (1..)
-        .map(|i| t.raw_get::<Value>(i).unwrap_or(Value::Nil))
-        .take_while(|v| !v.is_nil())
-        .collect();
-    out.array(items.len());
-    for item in &items {
-        write_value(item, out, resp3_script, depth + 1);
+    out.array(len as usize);
+    for i in 1..=len {
+        ffi::lua_rawgeti_(state, t, i);
+        write_value(state, top + 1, out, resp3_script, depth + 1);
+        ffi::lua_settop(state, top);
     }
+}
+
+/// Number of entries of the table at `t`.
+unsafe fn pair_count(state: *mut lua_State, t: c_int) -> usize {
+    let mut n = 0;
+    ffi::lua_pushnil(state);
+    while ffi::lua_next(state, t) != 0 {
+        ffi::lua_pop(state, 1);
+        n += 1;
+    }
+    n
 }
 
 /// A big number: `(` in RESP3, a bulk string in RESP2.
@@ -351,7 +478,13 @@ mod tests {
     fn reply_of(lua: &Lua, code: &str, resp3_client: bool, resp3_script: bool) -> String {
         let v: Value = lua.load(code).eval().unwrap();
         let mut out = Reply::scratch(resp3_client);
-        lua_to_reply(&v, &mut out, resp3_script);
+        // SAFETY: the value is on top of the stack while the reply is written.
+        unsafe {
+            lua.exec_raw::<()>(v, |state| {
+                write_reply(state, ffi::lua_gettop(state), &mut out, resp3_script)
+            })
+            .unwrap();
+        }
         String::from_utf8_lossy(&out.buf).into_owned()
     }
 
@@ -419,14 +552,30 @@ mod tests {
     #[test]
     fn replies_become_lua_values() {
         let lua = Lua::new();
+        // The Lua value of a reply, or its error table.
         let conv = |bytes: &[u8]| {
-            let (f, _) = decode(bytes).unwrap();
-            frame_to_lua(&lua, f).unwrap()
+            let mut failed = false;
+            // SAFETY: push_reply pushes one value.
+            let v: Value =
+                unsafe { lua.exec_raw((), |state| failed = push_reply(state, bytes)) }.unwrap();
+            match v {
+                Value::Table(t) if failed => Err(t),
+                v if !failed => Ok(v),
+                other => panic!("an error that is not a table: {other:?}"),
+            }
         };
-        // Both the frame path and reply_to_lua's direct reading of one-line replies.
+        // Both push_reply's direct reading of one-line replies and the frame path (a reply followed by nothing is
+        // read directly; inside an array it goes through push_frame).
         let check = |bytes: &[u8], expr: &str| {
-            for v in [conv(bytes), reply_to_lua(&lua, bytes).unwrap()] {
-                lua.globals().set("v", v.unwrap()).unwrap();
+            let mut nested = b"*1\r\n".to_vec();
+            nested.extend_from_slice(bytes);
+            let direct = conv(bytes).unwrap();
+            let framed = match conv(&nested).unwrap() {
+                Value::Table(t) => t.raw_get::<Value>(1).unwrap(),
+                other => panic!("not a table: {other:?}"),
+            };
+            for v in [direct, framed] {
+                lua.globals().set("v", v).unwrap();
                 let ok: bool = lua.load(expr).eval().unwrap();
                 assert!(ok, "{expr} for {:?}", String::from_utf8_lossy(bytes));
             }
@@ -492,7 +641,7 @@ mod tests {
     /// Redis 7.2's `luaArgsToRedisArgv` (7.0 wrote `%.17g`: 0.10000000000000001, -0, 4.6116860184273879e+18).
     #[test]
     fn call_arguments_keep_every_digit_as_redis_7_2_writes_them() {
-        let text = |n: f64| argument_number_text(&Value::Number(n));
+        let text = argument_number_text;
         assert_eq!(text(0.1), "0.1");
         assert_eq!(text(1.0 / 3.0), "0.3333333333333333");
         assert_eq!(text(-0.0), "0");
@@ -503,6 +652,6 @@ mod tests {
         assert_eq!(text(1e-7), "1e-7");
         assert_eq!(text(f64::INFINITY), "inf");
         assert_eq!(text(-f64::NAN), "-nan");
-        assert_eq!(argument_number_text(&Value::Integer(-12)), "-12");
+        assert_eq!(text(-12.0), "-12");
     }
 }

@@ -30,9 +30,9 @@ pub mod function;
 mod libs;
 
 use std::cell::{Cell, RefCell};
-use std::ffi::OsStr;
+use std::ffi::c_int;
 use std::ops::Range;
-use std::os::unix::ffi::OsStrExt;
+use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use hashbrown::{HashMap, HashSet};
 use mlua::{
-    Either, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
+    ffi, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
 };
 use parking_lot::Mutex;
 
@@ -359,11 +359,11 @@ impl Target<'_> {
 }
 
 impl<'x> Invocation<'x> {
-    fn keys(&self) -> impl Iterator<Item = &'x [u8]> + 'x {
+    fn keys(&self) -> impl ExactSizeIterator<Item = &'x [u8]> + 'x {
         let argv = self.argv;
         (3..3 + self.numkeys).map(move |i| argv.get(i))
     }
-    fn args(&self) -> impl Iterator<Item = &'x [u8]> + 'x {
+    fn args(&self) -> impl ExactSizeIterator<Item = &'x [u8]> + 'x {
         let argv = self.argv;
         (3 + self.numkeys..argv.len()).map(move |i| argv.get(i))
     }
@@ -555,7 +555,10 @@ impl Vm {
         )?;
         raw.set("log", lua.create_function(log)?)?;
         raw.set("set_repl", lua.create_function(set_repl)?)?;
-        raw.set("acl_check_cmd", lua.create_function(acl_check_cmd)?)?;
+        // SAFETY: as redis.call below.
+        raw.set("acl_check_cmd", unsafe {
+            lua.create_c_function(lua_acl_check_cmd)?
+        })?;
         let r = resp.clone();
         raw.set(
             "setresp",
@@ -586,18 +589,11 @@ impl Vm {
                 lua.globals(),
             ))?;
         let redis: Table = raw.get("redis")?;
-        redis.raw_set(
-            "call",
-            lua.create_function(|lua, args: MultiValue| {
-                on_current_run(|st| redis_call(lua, st, args))??.map_err(|t| raised(&t))
-            })?,
-        )?;
-        redis.raw_set(
-            "pcall",
-            lua.create_function(|lua, args: MultiValue| {
-                Ok(on_current_run(|st| redis_call(lua, st, args))??.unwrap_or_else(Value::Table))
-            })?,
-        )?;
+        // SAFETY: these follow the C function protocol (see `c_function`).
+        unsafe {
+            redis.raw_set("call", lua.create_c_function(lua_redis_call)?)?;
+            redis.raw_set("pcall", lua.create_c_function(lua_redis_pcall)?)?;
+        }
         let handler = lua.create_function(locate_error)?;
         let runner: Function = raw.get("run")?;
         let h = hook.clone();
@@ -887,15 +883,6 @@ impl std::fmt::Display for Raised {
 
 impl std::error::Error for Raised {}
 
-/// The error `redis.call` raises for error table `t`.
-fn raised(t: &Table) -> mlua::Error {
-    let msg = match t.raw_get::<Value>("err") {
-        Ok(Value::String(s)) => s.as_bytes().to_vec(),
-        _ => Vec::new(),
-    };
-    mlua::Error::external(Raised(msg))
-}
-
 /// What a script catching `v` sees: an error raised by Rust becomes the string a C library would have raised, or
 /// for `redis.call` the `{err=...}` table; other values are unchanged.
 fn caught_value(lua: &Lua, v: Value) -> mlua::Result<Value> {
@@ -1017,33 +1004,70 @@ fn set_repl(_: &Lua, args: MultiValue) -> mlua::Result<()> {
 
 /// `redis.acl_check_cmd(command, ...)`: whether the script's user may run the command. The only user, `default`,
 /// may run every command, so this is true for any command (and subcommand) the server has.
-fn acl_check_cmd(_: &Lua, args: MultiValue) -> mlua::Result<bool> {
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(2);
-    command_args(&args, |arg| argv.push(arg.to_vec())).map_err(api_error)?;
-    let sub = argv.get(1).map(Vec::as_slice);
-    if crate::cmd::exists(&argv[0], sub) {
-        Ok(true)
-    } else {
-        Err(api_error("Invalid command passed to redis.acl_check_cmd()"))
-    }
+unsafe extern "C-unwind" fn lua_acl_check_cmd(state: *mut ffi::lua_State) -> c_int {
+    c_function(state, || {
+        let mut argv: Vec<Vec<u8>> = Vec::with_capacity(2);
+        let known = stack_args(state, |arg| argv.push(arg.to_vec())).map(|()| {
+            let sub = argv.get(1).map(Vec::as_slice);
+            crate::cmd::exists(&argv[0], sub)
+        });
+        match known {
+            Ok(true) => ffi::lua_pushboolean(state, 1),
+            Ok(false) => {
+                return raise_api_error(state, "Invalid command passed to redis.acl_check_cmd()")
+            }
+            Err(msg) => return raise_api_error(state, msg),
+        }
+        Ok(1)
+    })
 }
 
-/// The arguments of `redis.call` and friends, as bytes: strings, and numbers as Redis 7.2 writes them; an error
-/// message for anything else, or for no argument at all.
-fn command_args(args: &MultiValue, mut push: impl FnMut(&[u8])) -> Result<(), &'static str> {
-    if args.is_empty() {
+/// Reads the arguments of `redis.call` and friends from the stack, as bytes: strings, and numbers as Redis 7.2
+/// writes them; an error message for anything else, or for no argument at all.
+///
+/// # Safety
+/// `state` is the stack of a C function call.
+unsafe fn stack_args(
+    state: *mut ffi::lua_State,
+    mut push: impl FnMut(&[u8]),
+) -> Result<(), &'static str> {
+    let n = ffi::lua_gettop(state);
+    if n == 0 {
         return Err("Please specify at least one argument for this redis lib call");
     }
-    for v in args {
-        match v {
-            Value::String(s) => push(&s.as_bytes()),
-            Value::Integer(_) | Value::Number(_) => {
-                push(convert::argument_number_text(v).as_bytes())
+    for i in 1..=n {
+        match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => push(convert::str_at(state, i)),
+            ffi::LUA_TNUMBER => {
+                push(convert::argument_number_text(ffi::lua_tonumber(state, i)).as_bytes())
             }
             _ => return Err("Lua redis lib command arguments must be strings or integers"),
         }
     }
     Ok(())
+}
+
+/// Runs the body of a Lua C function: `body` pushes its results and returns how many, or pushes an error value and
+/// returns `Err(())` to raise it. `lua_error` jumps over this frame, so it is called only once `body` and everything
+/// it made are gone; a panic becomes a Lua error instead of unwinding through Lua's C frames.
+unsafe fn c_function(
+    state: *mut ffi::lua_State,
+    body: impl FnOnce() -> Result<c_int, ()>,
+) -> c_int {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        convert::push_bytes(state, b"internal error (a panic) in a redis.* function");
+        Err(())
+    });
+    match outcome {
+        Ok(results) => results,
+        Err(()) => ffi::lua_error(state),
+    }
+}
+
+/// Pushes the `{err="ERR msg"}` table a `redis.*` function raises (as [`api_error`]), for [`c_function`].
+unsafe fn raise_api_error(state: *mut ffi::lua_State, msg: &str) -> Result<c_int, ()> {
+    convert::push_error_table(state, msg.as_bytes());
+    Err(())
 }
 
 /// Runs a script (EVAL, EVALSHA) or a function (FCALL) with `ctx`'s shards held, writing its reply to `ctx.out`.
@@ -1171,10 +1195,7 @@ fn run_in(
     slot: &Running,
     learning: bool,
 ) -> mlua::Result<()> {
-    let lua = &vm.lua;
     vm.resp.set(2);
-    let keys = sequence(lua, inv.keys())?;
-    let args = sequence(lua, inv.args())?;
     let store = &ctx.server.store;
     let mut buffers = vm.buffers.take();
     let declared = &mut buffers.declared;
@@ -1201,14 +1222,32 @@ fn run_in(
         &vm.runner
     };
     let outcome = with_current_run(&mut st, || {
-        runner.call::<(bool, Value)>((target.f, &vm.handler, keys, args))
+        // SAFETY: the closure leaves the runner's two results on the stack. Until `lua_call` returns nothing of
+        // Rust's with a destructor is alive here (a Lua error jumps over the closure); afterwards only
+        // out-of-memory can raise (see `convert`).
+        unsafe {
+            vm.lua
+                .exec_raw::<(bool, Value)>((runner, target.f, &vm.handler), |state| {
+                    ffi::lua_checkstack(state, 3);
+                    push_sequence(state, inv.keys());
+                    push_sequence(state, inv.args());
+                    ffi::lua_call(state, 4, 2);
+                    if ffi::lua_toboolean(state, -2) != 0 {
+                        // The reply is written while the result is on the stack; `nil` stands for it.
+                        let resp3 = vm.resp.get() == 3;
+                        let top = ffi::lua_gettop(state);
+                        let _ = on_current_run(|st| {
+                            convert::write_reply(state, top, st.ctx.out, resp3)
+                        });
+                        ffi::lua_settop(state, top - 1);
+                        ffi::lua_pushnil(state);
+                    }
+                })
+        }
     });
     let completed = matches!(outcome, Ok((true, _)));
     match &outcome {
-        Ok((true, value)) => {
-            let resp3 = st.resp.get() == 3;
-            convert::lua_to_reply(value, st.ctx.out, resp3);
-        }
+        Ok((true, _)) => {}
         Ok((false, value)) => {
             let msg = match value {
                 Value::Table(t) => convert::script_error(t, st.name),
@@ -1280,42 +1319,77 @@ fn on_current_run<R>(f: impl FnOnce(&mut RunState<'_, '_, '_>) -> R) -> mlua::Re
     Ok(f(state))
 }
 
-/// KEYS or ARGV: a Lua table of `items`. UTF-8 items (most keys and values) are pushed straight onto the Lua stack as
-/// the table is filled (mlua does that only for `str`); others go through an `OsStr`, which on Unix holds any bytes
-/// and which mlua turns into a Lua string of the same bytes.
-fn sequence<'b>(lua: &Lua, items: impl Iterator<Item = &'b [u8]>) -> mlua::Result<Table> {
-    lua.create_sequence_from(items.map(|b| match std::str::from_utf8(b) {
-        Ok(s) => Either::Left(s),
-        Err(_) => Either::Right(OsStr::from_bytes(b)),
-    }))
+/// Pushes KEYS or ARGV: a Lua table of `items`.
+///
+/// # Safety
+/// `state` has two free stack slots.
+unsafe fn push_sequence<'b>(
+    state: *mut ffi::lua_State,
+    items: impl ExactSizeIterator<Item = &'b [u8]>,
+) {
+    ffi::lua_createtable(state, items.len().try_into().unwrap_or(0), 0);
+    for (i, item) in (1..).zip(items) {
+        convert::push_bytes(state, item);
+        ffi::lua_rawseti_(state, -2, i);
+    }
 }
 
-/// Lua reply or error table of one `redis.call`.
-type CallResult = Result<Value, Table>;
+/// `redis.call`: runs one command inside the script; its reply, or its error raised.
+unsafe extern "C-unwind" fn lua_redis_call(state: *mut ffi::lua_State) -> c_int {
+    call_from_lua(state, true)
+}
 
-/// `redis.call` / `redis.pcall`: runs one command inside the script.
-fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<CallResult> {
-    let fail = |msg: &str| convert::error_table(lua, msg.as_bytes()).map(Err);
+/// `redis.pcall`: runs one command inside the script; its reply or its error table.
+unsafe extern "C-unwind" fn lua_redis_pcall(state: *mut ffi::lua_State) -> c_int {
+    call_from_lua(state, false)
+}
+
+unsafe fn call_from_lua(state: *mut ffi::lua_State, raise: bool) -> c_int {
+    c_function(state, || match on_current_run(|st| redis_call(state, st)) {
+        // As in Redis, the raised error is the very table redis.pcall would return.
+        Ok(failed) if failed && raise => Err(()),
+        Ok(_) => Ok(1),
+        Err(_) => {
+            convert::push_bytes(state, b"redis.call is only available while a script runs");
+            Err(())
+        }
+    })
+}
+
+/// Runs the command whose arguments are on the stack and pushes its Lua reply, or its `{err=...}` table and then
+/// returns true.
+fn redis_call(state: *mut ffi::lua_State, st: &mut RunState) -> bool {
+    // SAFETY (all blocks): `state` is the stack of a C function call, which has LUA_MINSTACK free slots.
+    let fail = |msg: &str| {
+        unsafe { convert::push_error_table(state, msg.as_bytes()) };
+        true
+    };
+    // Redis counts a command it refuses to run from a script as it counts a failed one, and says so in the table.
+    let reject = |msg: &str| {
+        fail(msg);
+        unsafe { convert::mark_counted(state) };
+        true
+    };
     let buffers = &mut st.buffers;
     buffers.data.clear();
     buffers.spans.clear();
-    if let Err(msg) = command_args(&args, |arg| buffers.push(arg)) {
+    if let Err(msg) = unsafe { stack_args(state, |arg| buffers.push(arg)) } {
         return fail(msg);
     }
-    drop(args);
+    unsafe { ffi::lua_settop(state, 0) };
     let argv = Argv::new(&buffers.data, &buffers.spans);
     let spec = match crate::cmd::resolve(argv) {
         Ok(spec) => spec,
         Err(CmdError::WrongArity(_)) => {
-            return fail("Wrong number of args calling Redis command from script")
+            return reject("Wrong number of args calling Redis command from script")
         }
-        Err(_) => return fail("Unknown Redis command called from script"),
+        Err(_) => return reject("Unknown Redis command called from script"),
     };
     if spec.has(flag::NOSCRIPT) {
-        return fail("This Redis command is not allowed from script");
+        return reject("This Redis command is not allowed from script");
     }
     if spec.has(flag::WRITE) && st.read_only {
-        return fail("Write commands are not allowed from read-only scripts.");
+        return reject("Write commands are not allowed from read-only scripts.");
     }
     if let Err(msg) = lock_keys(
         st.ctx,
@@ -1325,7 +1399,7 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
         &buffers.declared,
         &mut st.strayed,
     ) {
-        return fail(&msg);
+        return reject(&msg);
     }
     let mut out = Reply::scratch(st.resp.get() == 3);
     out.buf = std::mem::take(&mut buffers.reply);
@@ -1352,9 +1426,9 @@ fn redis_call(lua: &Lua, st: &mut RunState, args: MultiValue) -> mlua::Result<Ca
             st.writes.push((spec, argv.to_owned()));
         }
     }
-    let value = convert::reply_to_lua(lua, &out.buf);
+    let failed = unsafe { convert::push_reply(state, &out.buf) };
     buffers.reply = out.buf;
-    value
+    failed
 }
 
 /// True when a write may spoil a WATCH or serve a blocked client: one of the shards it wrote has watchers or
