@@ -19,7 +19,13 @@ fn main() -> anyhow::Result<()> {
         None => {
             let config = cli.server;
             let what = format!("serving on {}:{}", config.bind, config.port);
-            run(&config.loglevel.clone(), config.threads, what, async move {
+            // Always the multi-thread scheduler, even with one worker: a long script hands its worker's other clients
+            // to a new thread (tokio's block_in_place), which the current-thread scheduler cannot do.
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if config.threads > 0 {
+                runtime.worker_threads(config.threads);
+            }
+            run(&config.loglevel.clone(), runtime, what, async move {
                 ringkv::server::run(config).await.map_err(Into::into)
             })
         }
@@ -30,7 +36,18 @@ fn main() -> anyhow::Result<()> {
                 .collect();
             let config = config.with_file(&cli).map_err(anyhow::Error::msg)?;
             let what = format!("proxying on {}:{}", config.bind, config.port);
-            run(&config.loglevel.clone(), config.threads, what, async move {
+            // One thread: tokio's current-thread scheduler, an event loop that polls the sockets once every ready
+            // task has run (no work stealing or cross-thread wake-ups).
+            let runtime = match config.threads {
+                1 => tokio::runtime::Builder::new_current_thread(),
+                0 => tokio::runtime::Builder::new_multi_thread(),
+                n => {
+                    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+                    runtime.worker_threads(n);
+                    runtime
+                }
+            };
+            run(&config.loglevel.clone(), runtime, what, async move {
                 ringkv::proxy::run(config).await
             })
         }
@@ -40,7 +57,7 @@ fn main() -> anyhow::Result<()> {
 /// Sets up logging and the runtime, then runs `role` until it ends or Ctrl-C.
 fn run(
     loglevel: &str,
-    threads: usize,
+    mut runtime: tokio::runtime::Builder,
     what: String,
     role: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
@@ -53,16 +70,6 @@ fn run(
         .with_ansi(ansi)
         .init();
 
-    // One thread: tokio's current-thread scheduler, an event loop that polls the sockets once every ready task has
-    // run (no work stealing or cross-thread wake-ups).
-    let mut runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    if threads > 1 {
-        runtime.worker_threads(threads);
-    }
     let runtime = runtime
         .enable_all()
         .build()

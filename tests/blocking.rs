@@ -254,7 +254,7 @@ fn blmpop_pops_up_to_count_from_the_first_nonempty_key() {
 
 #[test]
 fn a_waiter_on_keys_in_different_shards_is_served_exactly_once() {
-    let server = Server::start(&["--shards", "16"]);
+    let server = Server::start(&["--threads", "2", "--shards", "16"]);
     let mut admin = server.raw();
     // Keys spread over the ring: with 16 shards, 20 keys cover several shards.
     let keys: Vec<String> = (0..20).map(|i| format!("multi:{i}")).collect();
@@ -340,7 +340,7 @@ fn a_push_then_delete_in_one_transaction_leaves_waiters_blocked() {
 /// in a list at the end.
 #[test]
 fn queue_stress_delivers_every_message_exactly_once() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--threads", "2"]);
     let addr = server.addr();
     let keys = ["q0", "q1", "q2", "q3"];
     let per_producer = 500;

@@ -172,7 +172,7 @@ fn lock_library_scripts_only_touch_a_lock_holding_their_token() {
 
 #[test]
 fn lock_scripts_give_mutual_exclusion_under_contention() {
-    let server = Server::start(&["--shards", "16"]);
+    let server = Server::start(&["--threads", "2", "--shards", "16"]);
     c_flush(&server);
     let addr = server.addr();
     let clients = 20;
@@ -309,7 +309,7 @@ fn cjson_and_cmsgpack_round_trip() {
 /// from the very first one.
 #[test]
 fn scripts_that_write_then_reach_undeclared_keys_never_fail_under_contention() {
-    let server = Server::start(&["--shards", "16"]);
+    let server = Server::start(&["--threads", "2", "--shards", "16"]);
     let script =
         "redis.call('incr', KEYS[1]) for i = 1, 16 do redis.call('incr', 'job:' .. i) end return 1";
     let addr = Arc::new(server.addr());
@@ -340,7 +340,7 @@ fn scripts_that_write_then_reach_undeclared_keys_never_fail_under_contention() {
 
 #[test]
 fn scripts_reaching_undeclared_keys_on_other_shards_stay_atomic() {
-    let server = Server::start(&["--shards", "16"]);
+    let server = Server::start(&["--threads", "2", "--shards", "16"]);
     // Reads every key first (which locks every shard it needs), then increments: a failed lock leaves no writes.
     let script = "local n = {} for i = 1, 16 do n[i] = redis.call('get', 'k' .. i) end \
                   for i = 1, 16 do redis.call('incr', 'k' .. i) end return 1";
@@ -403,9 +403,17 @@ fn spawn_script(server: &Server, script: &'static str, key: &str) -> thread::Joi
     handle
 }
 
+/// With one worker (the default), the script's worker hands its other clients to a new thread; with two, the other
+/// worker serves them.
 #[test]
 fn a_busy_script_makes_commands_on_its_shards_busy_until_script_kill() {
-    let server = Server::start(&["--shards", "8"]);
+    for threads in ["1", "2"] {
+        busy_script_until_script_kill(threads);
+    }
+}
+
+fn busy_script_until_script_kill(threads: &str) {
+    let server = Server::start(&["--threads", threads, "--shards", "8"]);
     let keys = common::keys_on_distinct_shards("busy", 2, 8);
     let (held, free) = (&keys[0], &keys[1]);
     let mut c = server.raw();

@@ -58,7 +58,7 @@ fn store_forms_combine_sets_living_on_different_shards() {
 
 #[test]
 fn smove_and_sunion_are_atomic_across_shards() {
-    let server = Server::start(&["--shards", "16"]);
+    let server = Server::start(&["--threads", "2", "--shards", "16"]);
     let k = keys_on_distinct_shards("pool", 2, SHARDS);
     let mut c = server.raw();
     sadd(&mut c, &k[0], range(0, 100));

@@ -84,7 +84,7 @@ fn setrange_and_append_respect_proto_max_bulk_len() {
 /// MGET were not atomic across shards, a reader would see two rounds at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mset_and_mget_are_atomic_across_shards() {
-    let server = Server::start(&["--shards", &SHARDS.to_string()]);
+    let server = Server::start(&["--threads", "2", "--shards", &SHARDS.to_string()]);
     let keys = one_key_per_shard();
     let rounds = 300;
 

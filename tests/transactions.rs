@@ -20,7 +20,7 @@ fn int(reply: Vec<u8>) -> i64 {
 /// the total never changes: nobody sees half a transaction.
 #[test]
 fn exec_is_atomic_across_shards() {
-    let server = Server::start(&["--shards", "16"]);
+    let server = Server::start(&["--threads", "2", "--shards", "16"]);
     let accounts: Vec<String> = (0..8).map(|i| format!("account:{i}")).collect();
     let mut setup = server.raw();
     for a in &accounts {
@@ -65,7 +65,7 @@ fn exec_is_atomic_across_shards() {
 /// The classic WATCH/GET/MULTI/SET/EXEC retry loop: under contention no increment is lost and none is doubled.
 #[test]
 fn watch_check_and_set_loses_no_update() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--threads", "2"]);
     let per_client = 100;
     let clients: Vec<_> = (0..6)
         .map(|_| {

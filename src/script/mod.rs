@@ -63,6 +63,9 @@ const LIB_SOURCE: &str = "=ringkv";
 /// Instructions between two checks of the kill flag (Redis uses the same count).
 const HOOK_EVERY: u32 = 100_000;
 
+/// Longest a long script waits for another thread to take over its worker (see [`hand_off_worker`]).
+const HAND_OFF_WAIT: Duration = Duration::from_millis(100);
+
 /// The error a killed script ends with.
 const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
@@ -461,15 +464,27 @@ impl HookState {
     }
 }
 
-/// A long script occupies its tokio worker thread. Another worker that went to sleep while this one was waiting
-/// for socket events sleeps until it is handed a task, and nobody else polls the sockets meanwhile: hand it an empty
-/// task from outside the workers (a blocking-pool thread), so it wakes up and takes over the polling; other clients
-/// then get their replies (BUSY, or SCRIPT KILL's) while the script runs.
-fn wake_a_worker() {
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        let runtime = handle.clone();
-        handle.spawn_blocking(move || runtime.spawn(async {}));
+/// A long script occupies its worker thread, and with it the clients that worker serves: hand the worker (its queued
+/// tasks and the socket polling) to another thread with tokio's `block_in_place`, so other clients get their replies
+/// (BUSY, or SCRIPT KILL's) while the script runs; this thread finishes the script and then leaves the workers.
+/// `block_in_place` takes the worker back if its closure returns before the new thread has taken it, so the closure
+/// waits (at most [`HAND_OFF_WAIT`]) until a task spawned here has run, that is until another thread runs the worker.
+fn hand_off_worker() {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return;
     }
+    let moved = Arc::new(AtomicBool::new(false));
+    let flag = moved.clone();
+    handle.spawn(async move { flag.store(true, Ordering::Release) });
+    tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + HAND_OFF_WAIT;
+        while !moved.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    });
 }
 
 /// Reused by every run: the shards of the declared KEYS, and `redis.call`'s command arguments and reply.
@@ -624,7 +639,7 @@ impl Vm {
                         });
                         *slot.call.lock() = call.ok();
                     }
-                    wake_a_worker();
+                    hand_off_worker();
                 }
                 Ok(VmState::Continue)
             },
