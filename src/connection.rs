@@ -3,10 +3,11 @@
 //! Replies to pipelined requests are batched into a single write per read. A protocol error gets Redis's error reply
 //! after the replies to the requests before it, then the connection closes; command errors never close it.
 //!
-//! With one worker thread (the default) the write waits for the end of the worker's round, after every client that
-//! was ready has run, as Redis writes its replies before it sleeps: a client process with many connections (a pool,
-//! a benchmark) is then woken once for many replies instead of once per reply, which costs both sides less CPU than
-//! the wait adds. With several workers it does not pay (measured), and replies go out at once.
+//! With one worker thread (the default), the replies to a pipelined batch wait for the end of the worker's round,
+//! after every client that was ready has run, as Redis writes its replies before it sleeps: a client process with
+//! many pipelining connections (a pool, a benchmark) is then woken once for many batches instead of once per batch,
+//! which costs both sides less CPU than the wait adds. The reply to a lone request goes out at once: a lock or queue
+//! client waits for it, and the wait would only add latency. With several workers the wait does not pay (measured).
 //!
 //! A subscribed client (Pub/Sub) also owns a bounded queue of messages published to it: while idle (or blocked) the
 //! connection writes them as they come, a batch per write, and before running each request it sends the messages
@@ -65,8 +66,9 @@ async fn serve(
     let end_of_round = state.config.threads == 1;
     loop {
         // Run every complete request already buffered (after a blocked command, the rest of its pipeline).
-        let (flow, silent) = run_buffered(state, client, &mut parser, &mut rbuf, &mut out);
-        if end_of_round && !out.buf.is_empty() {
+        let (flow, silent, commands) =
+            run_buffered(state, client, &mut parser, &mut rbuf, &mut out);
+        if end_of_round && commands > 1 && !out.buf.is_empty() {
             // Other ready clients run first (a yielded task waits until the worker has polled the sockets again).
             tokio::task::yield_now().await;
         }
@@ -132,15 +134,15 @@ async fn serve(
 
 /// Runs every complete request in `rbuf` (consuming them) until one stops the batch (blocks, closes, breaks the
 /// protocol, or finds its shard held by another thread: that one is left in `rbuf`), appending replies to `out`.
-/// Returns what to do next, and whether the last command's reply is suppressed by CLIENT REPLY OFF|SKIP (for a
-/// blocked command, its reply still to come).
+/// Returns what to do next, whether the last command's reply is suppressed by CLIENT REPLY OFF|SKIP (for a blocked
+/// command, its reply still to come), and how many commands ran.
 fn run_buffered(
     state: &ServerState,
     client: &mut Client,
     parser: &mut RequestParser,
     rbuf: &mut BytesMut,
     out: &mut Reply,
-) -> (Flow, bool) {
+) -> (Flow, bool, u64) {
     parser.set_max_bulk(state.settings.proto_max_bulk_len());
     let (mut flow, mut at, mut commands, mut silent) = (Flow::Continue, 0, 0, false);
     // The shard lock kept between the commands of this batch; dropped with this function, before any write.
@@ -180,7 +182,7 @@ fn run_buffered(
         .stats
         .commands_processed
         .fetch_add(commands, Ordering::Relaxed);
-    (flow, silent)
+    (flow, silent, commands)
 }
 
 /// Waits for messages queued for the client (Pub/Sub, invalidations) and appends them to `out`.
