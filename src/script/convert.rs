@@ -412,23 +412,12 @@ unsafe fn write_table(
     }
     ffi::lua_settop(state, top);
     if field(state, t, b"map") == ffi::LUA_TTABLE {
-        out.map(pair_count(state, top + 1));
-        ffi::lua_pushnil(state);
-        while ffi::lua_next(state, top + 1) != 0 {
-            write_value(state, top + 2, out, resp3_script, depth + 1);
-            write_value(state, top + 3, out, resp3_script, depth + 1);
-            ffi::lua_settop(state, top + 2);
-        }
+        write_entries(state, top + 1, out, resp3_script, depth, true);
         return done(state);
     }
     ffi::lua_settop(state, top);
     if field(state, t, b"set") == ffi::LUA_TTABLE {
-        out.set(pair_count(state, top + 1));
-        ffi::lua_pushnil(state);
-        while ffi::lua_next(state, top + 1) != 0 {
-            write_value(state, top + 2, out, resp3_script, depth + 1);
-            ffi::lua_settop(state, top + 2);
-        }
+        write_entries(state, top + 1, out, resp3_script, depth, false);
         return done(state);
     }
     ffi::lua_settop(state, top);
@@ -448,6 +437,31 @@ unsafe fn write_table(
         ffi::lua_rawgeti_(state, t, i);
         write_value(state, top + 1, out, resp3_script, depth + 1);
         ffi::lua_settop(state, top);
+    }
+}
+
+/// The table at `t`, the top of the stack, as a map (its keys and values) or a set (its keys).
+unsafe fn write_entries(
+    state: *mut lua_State,
+    t: c_int,
+    out: &mut Reply,
+    resp3_script: bool,
+    depth: usize,
+    map: bool,
+) {
+    let n = pair_count(state, t);
+    if map {
+        out.map(n)
+    } else {
+        out.set(n)
+    }
+    ffi::lua_pushnil(state);
+    while ffi::lua_next(state, t) != 0 {
+        write_value(state, t + 1, out, resp3_script, depth + 1);
+        if map {
+            write_value(state, t + 2, out, resp3_script, depth + 1);
+        }
+        ffi::lua_settop(state, t + 1);
     }
 }
 
