@@ -1,11 +1,14 @@
-//! Criterion micro-benchmarks of the request hot path: parsing, reply encoding, store get/set, ring lookup.
+//! Criterion micro-benchmarks of the request hot path: parsing, reply encoding, store get/set, ring lookup, and whole
+//! commands (SET, EVAL, EVALSHA) through the dispatcher, without the network.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
-use ringkv::protocol::{Reply, RequestParser};
+use ringkv::config::Config;
+use ringkv::protocol::{OwnedArgv, Reply, RequestParser};
 use ringkv::ring::{Node, Ring};
-use ringkv::store::{Store, Value};
+use ringkv::server::ServerState;
+use ringkv::store::{HeldShard, Store, Value};
 
 fn parse_pipeline(c: &mut Criterion) {
     let mut input = Vec::new();
@@ -112,6 +115,52 @@ fn ring_lookup(c: &mut Criterion) {
     }
 }
 
+/// One client's commands run by the dispatcher as a connection runs them, on a server with the default options, over
+/// 100k keys: the cost of a command without the network, and what a script adds to the SET it runs.
+fn dispatched_commands(c: &mut Criterion) {
+    let server = ServerState::new(Config::defaults());
+    let addr = "127.0.0.1:0".parse().expect("an address");
+    let mut client = server.clients.register(addr, addr);
+    let mut out = Reply::new(false);
+    let script = "return redis.call('SET', KEYS[1], ARGV[1])";
+    let sha = "d8f2fad9f8e86a53d2a6ebd960b33c4972cacc37";
+    let keys: Vec<String> = (0..100_000).map(|i| format!("key:{i:012}")).collect();
+    let commands: [(&str, Box<dyn Fn(&str) -> OwnedArgv>); 3] = [
+        (
+            "set",
+            Box::new(|k| OwnedArgv::from_args(&["SET", k, "xxx"])),
+        ),
+        (
+            "eval_set",
+            Box::new(|k| OwnedArgv::from_args(&["EVAL", script, "1", k, "xxx"])),
+        ),
+        (
+            "evalsha_set",
+            Box::new(|k| OwnedArgv::from_args(&["EVALSHA", sha, "1", k, "xxx"])),
+        ),
+    ];
+    let mut g = c.benchmark_group("command");
+    for (name, make) in commands {
+        let requests: Vec<OwnedArgv> = keys.iter().map(|k| make(k)).collect();
+        g.bench_function(name, |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let mut held = HeldShard::new(&server.store, false);
+                ringkv::cmd::dispatch(
+                    &server,
+                    &mut client,
+                    requests[i % requests.len()].argv(),
+                    &mut out,
+                    &mut held,
+                );
+                i += 1;
+                out.buf.clear();
+            })
+        });
+    }
+    g.finish();
+}
+
 fn blocking_timeout(c: &mut Criterion) {
     c.bench_function("args/parse_timeout", |b| {
         b.iter(|| ringkv::cmd::blocking::parse_timeout(black_box(b"0.5")))
@@ -124,6 +173,7 @@ criterion_group!(
     encode_replies,
     store_get_set,
     ring_lookup,
+    dispatched_commands,
     blocking_timeout
 );
 criterion_main!(benches);
