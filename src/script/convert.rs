@@ -115,7 +115,7 @@ fn error_text(text: &[u8]) -> Vec<u8> {
     full
 }
 
-/// The `{err=...}` table of [`error_text`].
+/// The `{err=...}` table of `error_text`.
 pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
     // SAFETY: push_error_table pushes one table and raises nothing but out-of-memory (see the raw-stack note).
     unsafe { lua.exec_raw((), |state| push_error_table(state, text)) }
@@ -160,7 +160,7 @@ pub unsafe fn push_bytes(state: *mut lua_State, bytes: &[u8]) {
     ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
 }
 
-/// Pushes the `{err=...}` table of [`error_text`].
+/// Pushes the `{err=...}` table of `error_text`.
 ///
 /// # Safety
 /// `state` has two free stack slots.

@@ -19,9 +19,13 @@
 //!
 //! Busy scripts: every VM has a [`Running`] slot, registered once with the server, that says which run is in
 //! progress and since when. The instruction-count hook (every [`HOOK_EVERY`] instructions, so only long scripts
-//! reach it) publishes the shards the run holds; a client waiting for one of them past `busy-reply-threshold` gets
-//! BUSY instead of waiting (see [`Scripts::busy_holding`] and `Store::lock_unless_busy`), and SCRIPT KILL stops the
-//! run through the same slot. A short script costs a few atomic stores for all this.
+//! reach it) publishes the shards the run holds and hands the run's worker thread to another thread, so that the
+//! worker's other clients are served meanwhile (`hand_off_worker`); a client waiting for one of the held shards past
+//! `busy-reply-threshold` gets BUSY instead of waiting (see [`Scripts::busy_holding`] and `Store::lock_unless_busy`),
+//! and SCRIPT KILL stops the run through the same slot. A short script costs a few atomic stores for all this.
+//!
+//! `redis.call` and the run's KEYS, ARGV and result work on the Lua stack directly (Lua C functions and `exec_raw`),
+//! not through mlua's values: about a fifth of a short script's cost (see `convert`).
 
 pub mod convert;
 pub mod dump;
