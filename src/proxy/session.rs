@@ -1,6 +1,6 @@
 //! One proxy client: parse its requests, route each, and write the replies back in request order.
 //!
-//! Each request becomes a [`Pending`] reply: ready bytes (answered by the proxy) or a future of the backend
+//! Each request becomes a `Pending` reply: ready bytes (answered by the proxy) or a future of the backend
 //! reply(ies). Replies are written strictly in request order, so a pipeline that spans backends is answered in the
 //! order it was sent. A request's keys are read through the shared command table
 //! ([`cmd::resolve`] then [`CommandSpec::key_indices`]); its bytes are forwarded as received.

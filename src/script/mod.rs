@@ -18,7 +18,7 @@
 //! atomic (two-phase locking).
 //!
 //! Busy scripts: every VM has a [`Running`] slot, registered once with the server, that says which run is in
-//! progress and since when. The instruction-count hook (every [`HOOK_EVERY`] instructions, so only long scripts
+//! progress and since when. The instruction-count hook (every `HOOK_EVERY` instructions, so only long scripts
 //! reach it) publishes the shards the run holds and hands the run's worker thread to another thread, so that the
 //! worker's other clients are served meanwhile (`hand_off_worker`); a client waiting for one of the held shards past
 //! `busy-reply-threshold` gets BUSY instead of waiting (see [`Scripts::busy_holding`] and `Store::lock_unless_busy`),

@@ -247,7 +247,7 @@ impl Store {
         }
     }
 
-    /// Waits, without holding the thread, until shard `idx` is released (or [`WAIT_RECHECK`] passes: a safety net for
+    /// Waits, without holding the thread, until shard `idx` is released (or `WAIT_RECHECK` passes: a safety net for
     /// any holder that releases without [`Self::unlock`]). The task is woken by the releasing thread, so it usually
     /// runs next on that thread, where the shard's data already is.
     pub async fn wait_for(&self, idx: usize) {
