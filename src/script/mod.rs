@@ -19,10 +19,11 @@
 //!
 //! Busy scripts: every VM has a [`Running`] slot, registered once with the server, that says which run is in
 //! progress and since when. The instruction-count hook (every `HOOK_EVERY` instructions, so only long scripts
-//! reach it) publishes the shards the run holds and hands the run's worker thread to another thread, so that the
-//! worker's other clients are served meanwhile (`hand_off_worker`); a client waiting for one of the held shards past
-//! `busy-reply-threshold` gets BUSY instead of waiting (see [`Scripts::busy_holding`] and `Store::lock_unless_busy`),
-//! and SCRIPT KILL stops the run through the same slot. A short script costs a few atomic stores for all this.
+//! reach it) publishes the shards the run holds, and past `busy-reply-threshold` hands the run's worker thread to
+//! another thread, so that the worker's other clients are served meanwhile (`hand_off_worker`); a client waiting for
+//! one of the held shards past the threshold gets BUSY instead of waiting (see [`Scripts::busy_holding`] and
+//! `Store::lock_unless_busy`), and SCRIPT KILL stops the run through the same slot. A short script costs a few atomic
+//! stores for all this.
 //!
 //! `redis.call` and the run's KEYS, ARGV and result work on the Lua stack directly (Lua C functions and `exec_raw`),
 //! not through mlua's values: about a fifth of a short script's cost (see `convert`).
@@ -451,6 +452,9 @@ struct HookState {
     published: Cell<bool>,
     /// While FUNCTION LOAD runs a library's code: when it must have ended.
     load_deadline: Cell<Option<Instant>>,
+    /// The run's `busy-reply-threshold`, and whether it has handed its worker over (see [`hand_off_worker`]).
+    busy_after: Cell<Duration>,
+    handed_off: Cell<bool>,
 }
 
 impl HookState {
@@ -468,9 +472,11 @@ impl HookState {
     }
 }
 
-/// A long script occupies its worker thread, and with it the clients that worker serves: hand the worker (its queued
-/// tasks and the socket polling) to another thread with tokio's `block_in_place`, so other clients get their replies
-/// (BUSY, or SCRIPT KILL's) while the script runs; this thread finishes the script and then leaves the workers.
+/// A script past `busy-reply-threshold` occupies its worker thread, and with it the clients that worker serves: hand
+/// the worker (its queued tasks and the socket polling) to another thread with tokio's `block_in_place`, so other
+/// clients get their replies (BUSY, or SCRIPT KILL's) while the script runs; this thread finishes the script and then
+/// leaves the workers. Until the threshold, the worker's other clients wait for the script, as Redis's clients do
+/// (which also keeps the threads running Lua at one per worker, plus the few scripts that ran past the threshold).
 /// `block_in_place` takes the worker back if its closure returns before the new thread has taken it, so the closure
 /// waits (at most [`HAND_OFF_WAIT`]) until a task spawned here has run, that is until another thread runs the worker.
 fn hand_off_worker() {
@@ -643,6 +649,12 @@ impl Vm {
                         });
                         *slot.call.lock() = call.ok();
                     }
+                }
+                let busy = match &*h.slot.borrow() {
+                    Some(slot) => run != 0 && slot.busy(now_ms(), h.busy_after.get()),
+                    None => false,
+                };
+                if busy && !h.handed_off.replace(true) {
                     hand_off_worker();
                 }
                 Ok(VmState::Continue)
@@ -1171,6 +1183,8 @@ fn run_resolved(
         .store(target.function.is_some(), Ordering::Release);
     slot.run.store(run, Ordering::Release);
     slot.started.store(ctx.now.max(1), Ordering::Release);
+    hook.busy_after.set(server.settings.busy_reply_threshold());
+    hook.handed_off.set(false);
     hook.run.set(run);
     let result = run_in(vm, ctx, inv, target, read_only, &slot, lock_all);
     hook.run.set(0);
