@@ -1,4 +1,5 @@
-//! Generated differential test: seeded random sequences of string, key, expiry and list commands over a small key
+//! Generated differential test: seeded random sequences of string, key, expiry and list commands, and EVALs of
+//! random Lua results (nested tables, the reply forms, booleans, `redis.call` replies and errors), over a small key
 //! space (so wrong types, missing keys and overwrites happen often), with valid and invalid arguments, sent to
 //! ringkv and Redis in lockstep and compared reply by reply.
 //!
@@ -108,7 +109,7 @@ impl Gen {
     fn command(&mut self) -> (Vec<String>, Check) {
         let exact = Check::Mode(Mode::Exact);
         let k = self.key();
-        let mut cmd: Vec<String> = match self.rng.u8(..56) {
+        let mut cmd: Vec<String> = match self.rng.u8(..59) {
             0..=3 => vec!["GET".into(), k],
             4..=7 => self.set(k),
             8 => vec!["SETNX".into(), k, self.pick(VALUES)],
@@ -273,6 +274,15 @@ impl Gen {
                 self.side(),
                 "0.01".into(),
             ],
+            56..=58 => {
+                let resp3 = if self.maybe(30) {
+                    "redis.setresp(3) "
+                } else {
+                    ""
+                };
+                let body = format!("{resp3}return {}", self.lua_value(0));
+                vec!["EVAL".into(), body, "2".into(), k, self.key()]
+            }
             _ => {
                 let keys = self.keys(2);
                 let mut c = vec!["BLMPOP".into(), "0.01".into(), keys.len().to_string()];
@@ -292,6 +302,39 @@ impl Gen {
             _ => {}
         }
         (cmd, exact)
+    }
+
+    /// A Lua expression for a script to return: every conversion rule's input, nested up to three tables deep.
+    /// Doubles are ones both Redis versions print alike (7.0 writes `%.17g`, 7.2 the shortest form).
+    fn lua_value(&mut self, depth: u32) -> String {
+        let kinds = if depth < 3 { 14 } else { 6 };
+        match self.rng.u8(..kinds) {
+            0 => self.pick(&["0", "1", "-1", "3.7", "-2.5", "0.1", "2^53", "1e20"]),
+            1 => self.pick(&["''", "'a'", "'x\\r\\ny'", "'\\0z'"]),
+            2 => self.pick(&["true", "false", "nil"]),
+            3 => "redis.call('get', KEYS[1])".into(),
+            4 => "redis.pcall('incr', KEYS[2])".into(),
+            5 => "redis.pcall('lpush', KEYS[1], 'x')".into(),
+            6 => {
+                let items: Vec<String> = (0..self.rng.usize(..5))
+                    .map(|_| self.lua_value(depth + 1))
+                    .collect();
+                format!("{{{}}}", items.join(", "))
+            }
+            7 => format!("{{ok={}}}", self.pick(&["'fine'", "'a\\nb'", "5"])),
+            8 => format!(
+                "{{err={}}}",
+                self.pick(&["'bad thing'", "'-MY code'", "'ERR x'"])
+            ),
+            9 => format!("{{double={}}}", self.pick(&["1.5", "3", "-0.25"])),
+            10 => {
+                let (a, b) = (self.lua_value(depth + 1), self.lua_value(depth + 1));
+                format!("{{map={{a={a}, [2]={b}}}}}")
+            }
+            11 => "{set={x=true, y=true}}".into(),
+            12 => "{big_number='123456789012345678901234567890'}".into(),
+            _ => "redis.pcall('lrange', KEYS[2], 0, -1)".into(),
+        }
     }
 
     fn set(&mut self, key: String) -> Vec<String> {
