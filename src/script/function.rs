@@ -125,16 +125,25 @@ fn create(
     replace: bool,
     register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
 ) -> Result<String, String> {
+    let library = build(code, |name| check_free(libraries, name, replace), register)?;
+    add(libraries, library, replace)
+}
+
+/// The library of `code`: its metadata read, `check` run on its name, then its code registered (in Redis's order).
+fn build(
+    code: &[u8],
+    check: impl FnOnce(&str) -> Result<(), String>,
+    register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
+) -> Result<Library, String> {
     let (name, body_at) = library_metadata(code)?;
-    check_free(libraries, &name, replace)?;
+    check(&name)?;
     let functions = register(&code[body_at..])?;
-    let library = Library {
+    Ok(Library {
         name,
         code: code.into(),
         body_at,
         functions,
-    };
-    add(libraries, library, replace)
+    })
 }
 
 /// Redis's error when a library `name` is loaded without `replace`.
@@ -201,17 +210,10 @@ impl Functions {
         replace: bool,
         register: impl FnOnce(&[u8]) -> Result<Vec<FunctionInfo>, String>,
     ) -> Result<String, String> {
-        let (name, body_at) = library_metadata(code)?;
         // The library's code runs (up to 500 ms) without the lock, so FCALLs on other threads never wait for it; the
         // name is checked before it, in Redis's order, and again when the library is added.
-        check_free(&self.libraries.lock(), &name, replace)?;
-        let functions = register(&code[body_at..])?;
-        let library = Library {
-            name,
-            code: code.into(),
-            body_at,
-            functions,
-        };
+        let check = |name: &str| check_free(&self.libraries.lock(), name, replace);
+        let library = build(code, check, register)?;
         let name = add(&mut self.libraries.lock(), library, replace)?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Ok(name)
