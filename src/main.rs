@@ -21,10 +21,7 @@ fn main() -> anyhow::Result<()> {
             let what = format!("serving on {}:{}", config.bind, config.port);
             // Always the multi-thread scheduler, even with one worker: a long script hands its worker's other clients
             // to a new thread (tokio's block_in_place), which the current-thread scheduler cannot do.
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            if config.threads > 0 {
-                runtime.worker_threads(config.threads);
-            }
+            let runtime = multi_thread(config.threads);
             run(&config.loglevel.clone(), runtime, what, async move {
                 ringkv::server::run(config).await.map_err(Into::into)
             })
@@ -40,18 +37,22 @@ fn main() -> anyhow::Result<()> {
             // task has run (no work stealing or cross-thread wake-ups).
             let runtime = match config.threads {
                 1 => tokio::runtime::Builder::new_current_thread(),
-                0 => tokio::runtime::Builder::new_multi_thread(),
-                n => {
-                    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-                    runtime.worker_threads(n);
-                    runtime
-                }
+                n => multi_thread(n),
             };
             run(&config.loglevel.clone(), runtime, what, async move {
                 ringkv::proxy::run(config).await
             })
         }
     }
+}
+
+/// tokio's multi-thread scheduler with `threads` workers (0: one per core).
+fn multi_thread(threads: usize) -> tokio::runtime::Builder {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        runtime.worker_threads(threads);
+    }
+    runtime
 }
 
 /// Sets up logging and the runtime, then runs `role` until it ends or Ctrl-C.
