@@ -252,8 +252,8 @@ pub struct Config {
     /// Milliseconds a script may run before SCRIPT KILL can stop it (Redis's busy-reply-threshold).
     #[arg(long, default_value_t = 5000)]
     pub busy_reply_threshold: u64,
-    /// Worker threads (1: one event loop, as Redis; 0: one per core). One worker writes the replies to pipelined
-    /// batches once per round, as Redis does; more workers serve more clients at once but wake each other (and the
+    /// Worker threads (1: one event loop, as Redis; 0: one per core). One worker writes its replies at the end of
+    /// each round, as Redis does; more workers serve more clients at once but wake each other (and the
     /// clients) far more often, which costs more than it gains unless the server has cores of its own to spare.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,

@@ -3,11 +3,12 @@
 //! Replies to pipelined requests are batched into a single write per read. A protocol error gets Redis's error reply
 //! after the replies to the requests before it, then the connection closes; command errors never close it.
 //!
-//! With one worker thread (the default), the replies to a pipelined batch wait for the end of the worker's round,
-//! after every client that was ready has run, as Redis writes its replies before it sleeps: a client process with
-//! many pipelining connections (a pool, a benchmark) is then woken once for many batches instead of once per batch,
-//! which costs both sides less CPU than the wait adds. The reply to a lone request goes out at once: a lock or queue
-//! client waits for it, and the wait would only add latency. With several workers the wait does not pay (measured).
+//! With one worker thread (the default), replies wait for the end of the worker's round ([`round`]), after every
+//! client that was ready has run and before the sockets are polled again, as Redis writes its replies before it
+//! sleeps: a client process with many connections (a pool, a benchmark) is then woken once for many replies, and
+//! the next poll finds more requests ready, which costs both sides less CPU than the wait adds. The reply a served
+//! waiter (BLPOP and its family) gets goes out at once: that is a queue's delivery, and it would wait behind the
+//! producers' acknowledgements. With several workers the wait does not pay (measured).
 //!
 //! A subscribed client (Pub/Sub) also owns a bounded queue of messages published to it: while idle (or blocked) the
 //! connection writes them as they come, a batch per write, and before running each request it sends the messages
@@ -25,6 +26,7 @@ use tokio::net::TcpStream;
 use crate::client::{Blocked, Client};
 use crate::cmd::{self, blocking, Flow};
 use crate::protocol::{Reply, RequestParser};
+use crate::round;
 use crate::server::ServerState;
 use crate::store::HeldShard;
 
@@ -63,14 +65,14 @@ async fn serve(
         }
     };
     tokio::pin!(stop);
-    let end_of_round = state.config.threads == 1;
+    let end_of_round = state.config.threads == 1 && round::installed();
     loop {
         // Run every complete request already buffered (after a blocked command, the rest of its pipeline).
         let (flow, silent, commands) =
             run_buffered(state, client, &mut parser, &mut rbuf, &mut out);
-        if end_of_round && commands > 1 && !out.buf.is_empty() {
-            // Other ready clients run first (a yielded task waits until the worker has polled the sockets again).
-            tokio::task::yield_now().await;
+        // A served waiter's reply (no command ran) goes out at once.
+        if end_of_round && commands > 0 && !out.buf.is_empty() {
+            round::end().await;
         }
         flush(stream, state, &mut out).await?;
         match flow {

@@ -20,8 +20,10 @@ fn main() -> anyhow::Result<()> {
             let config = cli.server;
             let what = format!("serving on {}:{}", config.bind, config.port);
             // Always the multi-thread scheduler, even with one worker: a long script hands its worker's other clients
-            // to a new thread (tokio's block_in_place), which the current-thread scheduler cannot do.
-            let runtime = multi_thread(config.threads);
+            // to a new thread (tokio's block_in_place), which the current-thread scheduler cannot do. Its workers end
+            // each round by writing the replies that waited for it.
+            let mut runtime = multi_thread(config.threads);
+            ringkv::round::install(&mut runtime);
             run(&config.loglevel.clone(), runtime, what, async move {
                 ringkv::server::run(config).await.map_err(Into::into)
             })

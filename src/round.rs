@@ -1,0 +1,64 @@
+//! The end of a worker's round: connections wait here to write their replies after every ready client has run, as
+//! Redis writes its replies just before it sleeps.
+//!
+//! A connection that has replies calls [`end`]; the worker wakes every such connection when it has no other task left,
+//! just before it would poll the sockets again (the runtime's `on_thread_park` hook, set by [`install`]). A round's replies
+//! then reach a client process with many connections (a pool, a benchmark) together, so it is woken once for them,
+//! and the server's next poll finds more requests ready. Unlike `yield_now`, which tokio defers until after the next
+//! poll of the sockets, the replies go out before new requests are read.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::Mutex;
+
+/// Connections waiting for the end of the round.
+static WAITING: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+/// Whether a runtime ends its rounds by waking [`WAITING`]; without one, nothing may wait there.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Makes the runtime's workers end each round by waking the connections waiting for it.
+pub fn install(runtime: &mut tokio::runtime::Builder) {
+    runtime.on_thread_park(wake_waiting);
+    INSTALLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`end`] may be used: some runtime was built with [`install`].
+pub fn installed() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
+/// Completes once the worker has run every other ready task.
+pub fn end() -> impl Future<Output = ()> {
+    EndOfRound { waiting: false }
+}
+
+/// Wakes the connections waiting for the end of the round (called by a worker before it parks).
+fn wake_waiting() {
+    let mut waiting = WAITING.lock();
+    if waiting.is_empty() {
+        return;
+    }
+    let woken = std::mem::take(&mut *waiting);
+    drop(waiting);
+    woken.into_iter().for_each(Waker::wake);
+}
+
+struct EndOfRound {
+    waiting: bool,
+}
+
+impl Future for EndOfRound {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.waiting {
+            return Poll::Ready(());
+        }
+        self.waiting = true;
+        WAITING.lock().push(cx.waker().clone());
+        Poll::Pending
+    }
+}
