@@ -11,6 +11,12 @@
 #   CLIENTS=50 KEYSPACE=100000 TESTS="set get" DEPTHS="1 16"
 #   RINGKV_BIN=path           use this binary instead of building target/release/ringkv
 #   PROXY_ARGS="--threads 1"  extra options for ringkv proxy
+#   CLIENT_CPU=0              run redis-benchmark on this CPU alone and every server and proxy on the others (taskset),
+#                             as a client on another machine would be. Unpinned, the kernel moves the five processes
+#                             over two cores, and whether a proxy runs beside the client or beside the backends
+#                             decides how many requests share a backend read (1 to 15), so requests/s jump between two
+#                             levels for either proxy; pinned, runs repeat. The direct redis then has a core to itself
+#                             while a proxy shares one with its three backends, so vs-direct means less.
 set -euo pipefail
 
 N_P1=${N_P1:-50000}
@@ -60,6 +66,18 @@ server_pids+=($!)
 proxy_pid=$!
 wait_ready "$proxy_port"
 
+client_cpu=()
+if [[ -n ${CLIENT_CPU:-} ]]; then
+    require_tools taskset
+    others=$(awk -v c="$CLIENT_CPU" '/^processor/ && $3 != c { printf "%s%s", sep, $3; sep = "," }' /proc/cpuinfo)
+    [[ -n $others ]] || { echo "CLIENT_CPU needs a second CPU for the servers" >&2; exit 1; }
+    for pid in "${server_pids[@]}"; do
+        taskset -a -p -c "$others" "$pid" >/dev/null
+    done
+    client_cpu=(taskset -c "$CLIENT_CPU")
+    echo "redis-benchmark on CPU $CLIENT_CPU, servers and proxies on CPU $others"
+fi
+
 # CPU time (user + system, in clock ticks) process $1 has used so far.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 tick_us=$((1000000 / $(getconf CLK_TCK)))
@@ -69,7 +87,7 @@ tick_us=$((1000000 / $(getconf CLK_TCK)))
 rps() {
     local port=$1 test=$2 depth=$3 n=$4 pid=${5:-} before
     [[ -n $pid ]] && before=$(ticks "$pid")
-    if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
+    if run_bg timeout 600 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
         -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err"; then
         awk -F'"' 'NR == 2 { printf "%s", $4 }' "$work/out.csv"
     else
