@@ -314,6 +314,42 @@ pub struct Ctx<'a, 's> {
     pub flow: Flow,
     /// The keyspace notification classes enabled, read once per command (see [`crate::notify`]).
     pub events: u32,
+    /// The shards of the command's keys, as found when locking them.
+    pub key_shards: &'a KeyShards,
+}
+
+/// The shards of a command's first keys as [`lock_for`] placed them on the ring, so that a handler asking for a key's
+/// keyspace does not hash it again (MSET's ten keys were looked up twice each). A key is known by its address and
+/// length: handlers pass the very argument slices that were locked; any other slice is placed anew.
+#[derive(Default)]
+pub struct KeyShards {
+    len: usize,
+    keys: [(usize, usize, usize); KeyShards::CAPACITY],
+}
+
+impl KeyShards {
+    const CAPACITY: usize = 16;
+    /// Knows no key (scripts and transactions place their keys anew).
+    pub const NONE: KeyShards = KeyShards {
+        len: 0,
+        keys: [(0, 0, 0); KeyShards::CAPACITY],
+    };
+
+    fn push(&mut self, key: &[u8], shard: usize) {
+        if self.len < Self::CAPACITY {
+            self.keys[self.len] = (key.as_ptr() as usize, key.len(), shard);
+            self.len += 1;
+        }
+    }
+
+    /// The shard of `key`, from memory when it is one of the locked argument slices.
+    fn shard_of(&self, store: &Store, key: &[u8]) -> usize {
+        let at = (key.as_ptr() as usize, key.len());
+        self.keys[..self.len]
+            .iter()
+            .find(|&&(p, n, _)| (p, n) == at)
+            .map_or_else(|| store.shard_of(key), |&(_, _, shard)| shard)
+    }
 }
 
 impl Ctx<'_, '_> {
@@ -369,6 +405,7 @@ impl Ctx<'_, '_> {
             server: self.server,
             shards: &*self.shards,
             db: self.client.db,
+            key_shards: self.key_shards,
         };
         (dbs, &mut *self.out)
     }
@@ -386,7 +423,7 @@ impl Ctx<'_, '_> {
         if self.shards.is_single() {
             usize::MAX
         } else {
-            self.server.store.shard_of(key)
+            self.key_shards.shard_of(&self.server.store, key)
         }
     }
 }
@@ -396,6 +433,7 @@ pub struct Dbs<'a> {
     server: &'a ServerState,
     shards: &'a Locked<'a>,
     db: usize,
+    key_shards: &'a KeyShards,
 }
 
 impl<'a> Dbs<'a> {
@@ -404,7 +442,7 @@ impl<'a> Dbs<'a> {
         let idx = if self.shards.is_single() {
             usize::MAX
         } else {
-            self.server.store.shard_of(key)
+            self.key_shards.shard_of(&self.server.store, key)
         };
         &self.shards.shard_ref(idx).dbs[self.db]
     }
@@ -614,7 +652,17 @@ pub fn execute<'s>(
     } else {
         &busy
     };
-    let mut shards = match lock_for(&server.store, spec, argv, client, held, busy) {
+    let mut key_shards = KeyShards::default();
+    let locked = lock_for(
+        &server.store,
+        spec,
+        argv,
+        client,
+        held,
+        busy,
+        &mut key_shards,
+    );
+    let mut shards = match locked {
         Ok(shards) => shards,
         Err(Refusal::Contended(idx)) => return Flow::Contended(idx),
         Err(Refusal::Busy) if spec.has(flag::TRANSACTION) => {
@@ -642,6 +690,7 @@ pub fn execute<'s>(
         now,
         flow: Flow::Continue,
         events: notify::load(&server.settings.keyspace_events),
+        key_shards: &key_shards,
     };
     if let Err(e) = run_handler(&mut ctx, spec, argv) {
         ctx.out.error(&e.to_string());
@@ -855,9 +904,14 @@ fn lock_for<'s>(
     client: &Client,
     held: &mut HeldShard<'s>,
     busy: &dyn Fn(usize) -> bool,
+    key_shards: &mut KeyShards,
 ) -> Result<Locked<'s>, Refusal> {
     if !spec.has(flag::TRANSACTION | flag::ALL_SHARDS) {
-        let mut shards = spec.key_indices(argv).map(|i| store.shard_of(argv.get(i)));
+        let mut shards = spec.key_indices(argv).map(|i| {
+            let (key, shard) = (argv.get(i), store.shard_of(argv.get(i)));
+            key_shards.push(key, shard);
+            shard
+        });
         if let Some(first) = shards.next() {
             // Collecting an empty iterator does not allocate: the single-shard path stays allocation-free.
             let mut others: Vec<usize> = shards.filter(|&s| s != first).collect();
@@ -942,6 +996,35 @@ pub fn reply_help(out: &mut Reply, command: &str, lines: &[&str]) {
 mod tests {
     use super::*;
     use crate::protocol::OwnedArgv;
+
+    #[test]
+    fn key_shards_remember_only_the_locked_slices() {
+        let store = Store::new(64, 1);
+        let argv = OwnedArgv::from_args((0..20).map(|i| format!("key:{i}")));
+        let keys: Vec<&[u8]> = argv.argv().iter_from(0).collect();
+        let mut memo = KeyShards::default();
+        // Remembered shards that the ring would never give, to see which answers come from memory.
+        for (i, key) in keys.iter().enumerate() {
+            memo.push(key, 1000 + i);
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let expected = if i < KeyShards::CAPACITY {
+                1000 + i
+            } else {
+                store.shard_of(key)
+            };
+            assert_eq!(memo.shard_of(&store, key), expected, "key {i}");
+        }
+        // The same bytes elsewhere, or a shorter slice at the same address, are placed on the ring.
+        let copy = keys[0].to_vec();
+        assert_eq!(memo.shard_of(&store, &copy), store.shard_of(&copy));
+        let prefix = &keys[10][..4];
+        assert_eq!(memo.shard_of(&store, prefix), store.shard_of(prefix));
+        assert_eq!(
+            KeyShards::NONE.shard_of(&store, keys[0]),
+            store.shard_of(keys[0])
+        );
+    }
 
     #[test]
     fn key_indices_follow_the_spec_forms() {

@@ -50,7 +50,7 @@ use mlua::{
 };
 use parking_lot::Mutex;
 
-use crate::cmd::{flag, CmdError, CommandSpec, Ctx, Flow};
+use crate::cmd::{flag, CmdError, CommandSpec, Ctx, Flow, KeyShards};
 use crate::protocol::{Argv, OwnedArgv, Reply};
 use crate::store::{now_ms, Locked, Shard};
 use flags::Flags;
@@ -1446,6 +1446,7 @@ fn redis_call(state: *mut ffi::lua_State, st: &mut RunState) -> bool {
         now: ctx.now,
         flow: Flow::Continue,
         events: ctx.events,
+        key_shards: &KeyShards::NONE,
     };
     if let Err(e) = (spec.handler)(&mut inner, argv) {
         inner.out.error(&e.to_string());
