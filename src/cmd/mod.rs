@@ -318,9 +318,10 @@ pub struct Ctx<'a, 's> {
     pub key_shards: &'a KeyShards,
 }
 
-/// The shards of a command's first keys as [`lock_for`] placed them on the ring, so that a handler asking for a key's
-/// keyspace does not hash it again (MSET's ten keys were looked up twice each). A key is known by its address and
-/// length: handlers pass the very argument slices that were locked; any other slice is placed anew.
+/// The shards of a command's first keys (for EXEC, its queued commands' keys) as [`lock_for`] placed them on the
+/// ring, so that a handler asking for a key's keyspace does not hash it again (MSET's ten keys were looked up twice
+/// each). A key is known by its address and length: handlers pass the very argument slices that were locked; any
+/// other slice is placed anew.
 #[derive(Default)]
 pub struct KeyShards {
     len: usize,
@@ -329,7 +330,7 @@ pub struct KeyShards {
 
 impl KeyShards {
     const CAPACITY: usize = 16;
-    /// Knows no key (scripts and transactions place their keys anew).
+    /// Knows no key (a script's commands place their keys anew).
     pub const NONE: KeyShards = KeyShards {
         len: 0,
         keys: [(0, 0, 0); KeyShards::CAPACITY],
@@ -934,13 +935,15 @@ fn lock_for<'s>(
         if queue.iter().any(|(s, _)| s.has(flag::ALL_SHARDS)) {
             return store.lock_all_unless_busy(busy).ok_or(Refusal::Busy);
         }
-        let mut idx: Vec<usize> = queue
-            .iter()
-            .flat_map(|(s, a)| {
-                let a = a.argv();
-                s.key_indices(a).map(move |i| store.shard_of(a.get(i)))
-            })
-            .collect();
+        let mut idx = Vec::new();
+        for (s, a) in queue {
+            let a = a.argv();
+            for i in s.key_indices(a) {
+                let (key, shard) = (a.get(i), store.shard_of(a.get(i)));
+                key_shards.push(key, shard);
+                idx.push(shard);
+            }
+        }
         idx.sort_unstable();
         idx.dedup();
         return store.lock_unless_busy(&idx, busy).ok_or(Refusal::Busy);
