@@ -10,8 +10,8 @@
 //!    clients blocked on them ([`cmd::blocking`]), oldest first. EXEC and scripts ([`script`]) lock every shard their
 //!    commands need before they start, so they are atomic too.
 //! 5. When no complete request is left in the read buffer, [`connection`] writes all replies at once (with one
-//!    worker, at the end of its [`round`], after every ready client has run); a blocked
-//!    client waits there (still reading, to notice a hang-up) until it is served, times out or is unblocked.
+//!    worker, at the end of its [`round`], after every ready client has run); a blocked client waits there (still
+//!    reading, to notice a hang-up) until it is served, times out or is unblocked.
 //!
 //! Keys are placed on shards by the same consistent-hash [`ring`] the proxy uses for backends.
 

@@ -1,11 +1,12 @@
 //! The end of a worker's round: connections wait here to write their replies after every ready client has run, as
 //! Redis writes its replies just before it sleeps.
 //!
-//! A connection that has replies calls [`end`]; the worker wakes every such connection when it has no other task left,
-//! just before it would poll the sockets again (the runtime's `on_thread_park` hook, set by [`install`]). A round's replies
-//! then reach a client process with many connections (a pool, a benchmark) together, so it is woken once for them,
-//! and the server's next poll finds more requests ready. Unlike `yield_now`, which tokio defers until after the next
-//! poll of the sockets, the replies go out before new requests are read.
+//! A connection that has replies calls [`end`]; the worker wakes every such connection when it has no other task
+//! left, just before it would poll the sockets again (the runtime's `on_thread_park` hook, set by [`install`]). The
+//! woken tasks reach tokio's shared queue, which the worker checks before it sleeps, so it runs them instead. A
+//! round's replies then reach a client process with many connections (a pool, a benchmark) together, so it is woken
+//! once for them, and the server's next poll finds more requests ready. Unlike `yield_now`, which tokio defers until
+//! after the next poll of the sockets, the replies go out before new requests are read.
 
 use std::future::Future;
 use std::pin::Pin;
