@@ -318,7 +318,7 @@ pub struct Ctx<'a, 's> {
     pub key_shards: &'a KeyShards,
 }
 
-/// The shards of a command's first keys (for EXEC, its queued commands' keys) as [`lock_for`] placed them on the
+/// The shards of a command's first keys (for EXEC, its queued commands' keys) as the dispatcher placed them on the
 /// ring, so that a handler asking for a key's keyspace does not hash it again (MSET's ten keys were looked up twice
 /// each). A key is known by its address and length: handlers pass the very argument slices that were locked; any
 /// other slice is placed anew.
