@@ -38,13 +38,20 @@ pub fn end() -> impl Future<Output = ()> {
 
 /// Wakes the connections waiting for the end of the round (called by a worker before it parks).
 fn wake_waiting() {
+    let mut woken = {
+        let mut waiting = WAITING.lock();
+        if waiting.is_empty() {
+            return;
+        }
+        std::mem::take(&mut *waiting)
+    };
+    // Woken outside the lock: a woken task may already be waiting again on another worker.
+    woken.drain(..).for_each(Waker::wake);
+    // The list goes back for the next round, so a round's waits do not grow a new one.
     let mut waiting = WAITING.lock();
     if waiting.is_empty() {
-        return;
+        *waiting = woken;
     }
-    let woken = std::mem::take(&mut *waiting);
-    drop(waiting);
-    woken.into_iter().for_each(Waker::wake);
 }
 
 struct EndOfRound {
