@@ -130,13 +130,27 @@ fn zero_timeout_waits_until_data_arrives() {
     assert_eq!(w.reply(), b"*2\r\n$4\r\njobs\r\n$2\r\nj1\r\n");
 }
 
+/// The connection's CLIENT ID.
+fn client_id(c: &mut Raw) -> String {
+    let id = String::from_utf8(c.cmd(&["CLIENT", "ID"])).unwrap();
+    id.trim_start_matches(':').trim().to_string()
+}
+
+/// Unblocks the blocked client `id` (connection `w`) with CLIENT UNBLOCK ... ERROR and checks both replies.
+fn unblock_with_error(admin: &mut Raw, w: &mut Raw, id: &str) {
+    assert_eq!(admin.line(&format!("CLIENT UNBLOCK {id} ERROR")), ":1\r\n");
+    assert_eq!(
+        w.reply(),
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+}
+
 #[test]
 fn client_unblock_ends_a_wait_as_timeout_or_error() {
     let server = Server::start(&[]);
     let mut admin = server.raw();
     let mut w = server.raw();
-    let id = String::from_utf8(w.cmd(&["CLIENT", "ID"])).unwrap();
-    let id = id.trim_start_matches(':').trim().to_string();
+    let id = client_id(&mut w);
     w.send_cmd(&["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
     assert_eq!(
@@ -151,11 +165,7 @@ fn client_unblock_ends_a_wait_as_timeout_or_error() {
     );
     w.send_cmd(&["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
-    assert_eq!(admin.line(&format!("CLIENT UNBLOCK {id} ERROR")), ":1\r\n");
-    assert_eq!(
-        w.reply(),
-        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
-    );
+    unblock_with_error(&mut admin, &mut w, &id);
     assert_eq!(admin.line("RPUSH k v"), ":1\r\n");
     assert_eq!(
         admin.line("LLEN k"),
@@ -169,8 +179,7 @@ fn wait_for_replicas_blocks_until_its_timeout_or_client_unblock_and_counts_none(
     let server = Server::start(&[]);
     let mut admin = server.raw();
     let mut w = server.raw();
-    let id = String::from_utf8(w.cmd(&["CLIENT", "ID"])).unwrap();
-    let id = id.trim_start_matches(':').trim().to_string();
+    let id = client_id(&mut w);
     let start = Instant::now();
     assert_eq!(w.line("WAIT 1 100"), ":0\r\n");
     assert!(start.elapsed() >= Duration::from_millis(100));
@@ -184,11 +193,7 @@ fn wait_for_replicas_blocks_until_its_timeout_or_client_unblock_and_counts_none(
     assert_eq!(w.reply(), b":0\r\n");
     w.send_cmd(&["WAIT", "1", "0"]);
     wait_blocked(&mut admin, 1);
-    assert_eq!(admin.line(&format!("CLIENT UNBLOCK {id} ERROR")), ":1\r\n");
-    assert_eq!(
-        w.reply(),
-        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
-    );
+    unblock_with_error(&mut admin, &mut w, &id);
     assert_eq!(w.line("WAIT 0 0"), ":0\r\n");
 }
 
