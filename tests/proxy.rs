@@ -174,6 +174,25 @@ fn exercise(cluster: &Cluster) {
         assert_eq!(text(c.reply()), format!("${}\r\nv-{k}\r\n", k.len() + 2));
         assert_eq!(text(c.reply()), format!("${}\r\n{k}\r\n", k.len()));
     }
+
+    // Plain requests of one read go to each backend together; what is split, fanned out or answered here in between
+    // still sees every earlier request done, and replies keep request order.
+    let (a, b) = first_two_on_different_nodes(&mut c);
+    let steps: [(&[&str], String); 8] = [
+        (&["SET", &a, "1"], "+OK\r\n".into()),
+        (&["INCR", &a], ":2\r\n".into()),
+        (&["MGET", &a, &b], "*2\r\n$1\r\n2\r\n$-1\r\n".into()),
+        (&["SET", &b, "x"], "+OK\r\n".into()),
+        (&["ECHO", "between"], "$7\r\nbetween\r\n".into()),
+        (&["DEL", &a], ":1\r\n".into()),
+        (&["GET", &a], "$-1\r\n".into()),
+        (&["EXISTS", &a, &b], ":1\r\n".into()),
+    ];
+    let pipeline: Vec<u8> = steps.iter().flat_map(|(cmd, _)| encode(cmd)).collect();
+    c.send(&pipeline);
+    for (cmd, expect) in &steps {
+        assert_eq!(&text(c.reply()), expect, "{cmd:?}");
+    }
     assert_eq!(c.line("FLUSHALL"), "+OK\r\n");
     assert_eq!(c.line("DBSIZE"), ":0\r\n");
 }
@@ -226,6 +245,18 @@ fn a_killed_backend_fails_only_its_keys_and_the_proxy_recovers_when_it_returns()
     assert!(c
         .line("DBSIZE")
         .starts_with(&format!("-ERR backend {dead} unavailable")));
+    // The same in one pipeline: the dead backend's share fails request by request, the rest is answered.
+    let pipeline: Vec<u8> = keys.iter().flat_map(|k| encode(&["GET", k])).collect();
+    c.send(&pipeline);
+    for (k, node) in keys.iter().zip(&placed) {
+        let got = text(c.reply());
+        if *node == dead {
+            let expect = format!("-ERR backend {dead} unavailable");
+            assert!(got.starts_with(&expect), "pipelined {k}: {got}");
+        } else {
+            assert_eq!(got, "$1\r\nv\r\n", "pipelined {k}");
+        }
+    }
 
     cluster.ringkv[1] = Server::start_on(port, &[]);
     let lost = keys

@@ -515,7 +515,7 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static CommandSpec, CmdError> {
 }
 
 /// [`resolve`], also returning the top-level command (the container, for a subcommand; else the spec itself).
-fn resolve_with_parent(
+pub fn resolve_with_parent(
     argv: Argv<'_>,
 ) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
     let name = argv.get(0);

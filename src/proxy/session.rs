@@ -1,7 +1,8 @@
 //! One proxy client: parse its requests, route each, and write the replies back in request order.
 //!
-//! Each request becomes a `Pending` reply: ready bytes (answered by the proxy) or a future of the backend
-//! reply(ies). Replies are written strictly in request order, so a pipeline that spans backends is answered in the
+//! Each request becomes a `Pending` reply: ready bytes (answered by the proxy), a future of the backend reply(ies), or
+//! for a plain request the next reply of its backend's batch (the [`Outbox`] gathers the plain requests of one read per
+//! backend). Replies are written strictly in request order, so a pipeline that spans backends is answered in the
 //! order it was sent. A request's keys are read through the shared command table
 //! ([`cmd::resolve`] then [`CommandSpec::key_indices`]); its bytes are forwarded as received.
 //!
@@ -35,7 +36,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::backend::{Dedicated, Lane, SubEvent};
+use super::backend::{Backend, Batch, Dedicated, Lane, Outbox, SubEvent};
 use super::pubsub::{self, Acks, Subscriptions};
 use super::resp;
 use super::{ProxyState, Topology};
@@ -48,6 +49,8 @@ use crate::store::HeldShard;
 /// A reply that is ready or will be.
 enum Pending {
     Ready(Vec<u8>),
+    /// The next reply of the batch with this id (see [`Outbox`]).
+    Part(u64),
     Wait(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>),
     /// Write this last reply, then close (QUIT, a protocol error, a lost subscriber connection).
     Close(Vec<u8>),
@@ -88,6 +91,7 @@ pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
         multi: None,
         watch: None,
         subs: Subscriptions::new(events),
+        outbox: Outbox::default(),
     };
     match session.serve(&mut rd, &mut wr, &mut messages).await {
         Ok(()) => {}
@@ -103,6 +107,8 @@ pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
 #[derive(Default)]
 struct Owed {
     queue: VecDeque<Pending>,
+    /// The batches the queue's `Part`s take their replies from, oldest first.
+    batches: VecDeque<Batch>,
     /// Replies gathered for the next write.
     out: Vec<u8>,
     /// A `Close` reply was gathered: write, then close.
@@ -116,6 +122,19 @@ impl Owed {
         let mut cx = Context::from_waker(Waker::noop());
         while let Some(front) = self.queue.front_mut() {
             let bytes = match front {
+                Pending::Part(id) => {
+                    let id = *id;
+                    let at = self.batch(id);
+                    let batch = &mut self.batches[at];
+                    if batch.poll_ready(&mut cx).is_pending() {
+                        return;
+                    }
+                    if batch.take(&mut self.out) {
+                        self.batches.remove(at);
+                    }
+                    self.queue.pop_front();
+                    continue;
+                }
                 Pending::Ready(bytes) => std::mem::take(bytes),
                 Pending::Wait(f) => match f.as_mut().poll(&mut cx) {
                     Poll::Ready(bytes) => bytes,
@@ -138,9 +157,21 @@ impl Owed {
         }
     }
 
+    /// Where batch `id` is among the batches (every `Part` in the queue has its batch there).
+    fn batch(&self, id: u64) -> usize {
+        let at = self.batches.iter().position(|b| b.id == id);
+        at.expect("a Part's batch is kept until its last reply is taken")
+    }
+
     /// Resolves when the oldest owed reply is ready (never, if none is owed).
     async fn front_ready(&mut self) {
         match self.queue.front_mut() {
+            Some(Pending::Part(id)) => {
+                let id = *id;
+                let at = self.batch(id);
+                let batch = &mut self.batches[at];
+                std::future::poll_fn(|cx| batch.poll_ready(cx)).await;
+            }
             Some(Pending::Wait(f)) => {
                 let bytes = f.await;
                 self.queue[0] = Pending::Ready(bytes);
@@ -254,20 +285,21 @@ impl Session {
                         return Ok(());
                     }
                     info.touch();
-                    reading = self.route_all(&mut parser, &mut rbuf, &mut owed.queue);
+                    reading = self.route_all(&mut parser, &mut rbuf, &mut owed);
                 }
             }
         }
     }
 
-    /// Routes every complete request in `rbuf`, queueing its reply; false once no more requests may be read (QUIT, a
-    /// protocol error).
+    /// Routes every complete request in `rbuf`, queueing its reply, then sends what was gathered; false once no more
+    /// requests may be read (QUIT, a protocol error).
     fn route_all(
         &mut self,
         parser: &mut RequestParser,
         rbuf: &mut BytesMut,
-        queue: &mut VecDeque<Pending>,
+        owed: &mut Owed,
     ) -> bool {
+        let queue = &mut owed.queue;
         let mut at = 0;
         let more = loop {
             match parser.parse(&rbuf[at..]) {
@@ -295,6 +327,8 @@ impl Session {
             }
         };
         rbuf.advance(at);
+        self.outbox.flush();
+        owed.batches.extend(self.outbox.take_sent());
         more
     }
 }
@@ -327,6 +361,7 @@ struct Session {
     multi: Option<Multi>,
     watch: Option<Watch>,
     subs: Subscriptions,
+    outbox: Outbox,
 }
 
 impl Session {
@@ -342,6 +377,43 @@ impl Session {
         }
     }
 
+    /// Sends `bytes` (producing `replies` replies) on `backend`'s shared connection, in request order.
+    fn send(
+        &mut self,
+        backend: &Backend,
+        bytes: Vec<u8>,
+        replies: usize,
+    ) -> impl Future<Output = Vec<u8>> {
+        let lane = self.lane();
+        backend.send(&mut self.outbox, lane, bytes, replies)
+    }
+
+    /// Sends `raw` to every backend and merges the replies.
+    fn fan_out(
+        &mut self,
+        topo: &Topology,
+        raw: &[u8],
+        merge: impl FnOnce(Vec<Vec<u8>>) -> Vec<u8> + Send + 'static,
+    ) -> Pending {
+        let sent: Vec<_> = topo
+            .backends
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| topo.ejected[*i].is_none())
+            .map(|(_, b)| self.send(b, raw.to_vec(), 1))
+            .collect();
+        if sent.is_empty() {
+            return error(no_backend());
+        }
+        wait(async move {
+            let mut replies = Vec::with_capacity(sent.len());
+            for f in sent {
+                replies.push(f.await);
+            }
+            merge(replies)
+        })
+    }
+
     /// An empty reply in the client's protocol.
     fn reply(&self) -> Reply {
         Reply::new(self.resp3())
@@ -349,8 +421,8 @@ impl Session {
 
     /// Turns one request into its reply.
     fn route(&mut self, argv: Argv<'_>, raw: &[u8]) -> Pending {
-        let spec = match cmd::resolve(argv) {
-            Ok(spec) => spec,
+        let (parent, spec) = match cmd::resolve_with_parent(argv) {
+            Ok(found) => found,
             Err(e) => {
                 if let Some(m) = &mut self.multi {
                     m.failed = true;
@@ -358,11 +430,12 @@ impl Session {
                 return error(e);
             }
         };
-        let name = String::from_utf8_lossy(argv.get(0)).to_ascii_lowercase();
+        // The command's name as the table spells it (lower case).
+        let name = parent.name;
         if !self.resp3() && self.subs.active() {
             // A subcommand resolves to its own spec: Redis names it `parent|sub`.
-            let sub = (spec.name != name).then_some(spec.name);
-            if let Some(e) = cmd::pubsub::refused_while_subscribed(&name, sub) {
+            let sub = (!std::ptr::eq(parent, spec)).then_some(spec.name);
+            if let Some(e) = cmd::pubsub::refused_while_subscribed(name, sub) {
                 return error(e);
             }
             if name == "ping" {
@@ -375,7 +448,7 @@ impl Session {
             }
         }
         let topo = self.state.topology();
-        match name.as_str() {
+        match name {
             "multi" => return self.multi_start(),
             "exec" => return self.exec(&topo),
             "discard" => return self.discard(),
@@ -393,7 +466,7 @@ impl Session {
         if let Some(m) = self.multi.as_mut() {
             // SSUBSCRIBE names its channels as keys: queued, it would turn a shared backend connection into a
             // subscriber.
-            if pubsub::command(&name).is_some() {
+            if pubsub::command(name).is_some() {
                 m.failed = true;
                 return error(format!(
                     "ERR '{name}' inside MULTI is not supported by the proxy"
@@ -401,14 +474,14 @@ impl Session {
             }
             return self.queue(spec, argv, raw, &topo);
         }
-        match name.as_str() {
+        match name {
             "ping" | "echo" | "command" | "select" | "hello" => self.local(argv),
             "client" => self.client_cmd(argv),
             "info" => self.info(argv, &topo),
             "ring" => self.ring(argv, &topo),
-            "dbsize" => fan_out(&topo, self.lane(), raw, merge_sum),
-            "flushall" | "flushdb" => fan_out(&topo, self.lane(), raw, merge_ok),
-            "keys" => fan_out(&topo, self.lane(), raw, merge_concat),
+            "dbsize" => self.fan_out(&topo, raw, merge_sum),
+            "flushall" | "flushdb" => self.fan_out(&topo, raw, merge_ok),
+            "keys" => self.fan_out(&topo, raw, merge_concat),
             "scan" => self.scan(argv, &topo),
             "mget" => self.split(spec, argv, raw, &topo, 1, merge_mget),
             "del" | "unlink" | "exists" | "touch" => {
@@ -424,11 +497,11 @@ impl Session {
             "function" => self.function_cmd(argv, raw, &topo),
             // The channel is placed on the ring like a key, where subscriptions through the proxy are made too.
             "publish" | "spublish" => match topo.locate(argv.get(1)) {
-                Some(b) => wait(topo.backends[b].send(self.lane(), request_bytes(argv, raw), 1)),
+                Some(b) => wait(self.send(&topo.backends[b], request_bytes(argv, raw), 1)),
                 None => error(no_backend()),
             },
             "pubsub" => self.pubsub_cmd(argv, raw, &topo),
-            _ if pubsub::command(&name).is_some() => self.subscription(&name, argv, &topo),
+            _ if pubsub::command(name).is_some() => self.subscription(name, argv, &topo),
             _ => self.forward(spec, argv, raw, &topo),
         }
     }
@@ -456,9 +529,9 @@ impl Session {
         let sub = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
         let raw = &request_bytes(argv, raw);
         match sub.as_str() {
-            "channels" | "shardchannels" => fan_out(topo, self.lane(), raw, pubsub::merge_union),
-            "numsub" | "shardnumsub" => fan_out(topo, self.lane(), raw, pubsub::merge_numsub),
-            "numpat" => fan_out(topo, self.lane(), raw, pubsub::merge_max),
+            "channels" | "shardchannels" => self.fan_out(topo, raw, pubsub::merge_union),
+            "numsub" | "shardnumsub" => self.fan_out(topo, raw, pubsub::merge_numsub),
+            "numpat" => self.fan_out(topo, raw, pubsub::merge_max),
             _ => self.local(argv),
         }
     }
@@ -510,13 +583,20 @@ impl Session {
             }
             Err(e) => return error(e),
         };
-        let bytes = request_bytes(argv, raw);
         let backend = &topo.backends[backend];
         if spec.has(flag::BLOCKING) {
             let conn = backend.dedicated(self.resp3());
-            return wait(async move { conn.send(bytes, 1).await });
+            let reply = conn.send(&mut self.outbox, request_bytes(argv, raw), 1);
+            // The connection closes once this future (so the client) stops waiting.
+            return wait(async move { (reply.await, conn).0 });
         }
-        wait(backend.send(self.lane(), bytes, 1))
+        let id = if raw.first() == Some(&b'*') {
+            self.outbox.gather(backend, self.lane(), raw)
+        } else {
+            self.outbox
+                .gather(backend, self.lane(), &encode(argv.iter_from(0)))
+        };
+        Pending::Part(id)
     }
 
     /// Splits a multi-key command into one request per backend (keys grouped with their `group - 1` following
@@ -551,14 +631,12 @@ impl Session {
             );
         }
         if parts.len() == 1 {
-            return wait(topo.backends[parts[0].0].send(self.lane(), request_bytes(argv, raw), 1));
+            return wait(self.send(&topo.backends[parts[0].0], request_bytes(argv, raw), 1));
         }
         let order: Vec<Vec<usize>> = parts.iter().map(|p| p.1.clone()).collect();
         let sent: Vec<_> = parts
             .iter()
-            .map(|(b, _, args)| {
-                topo.backends[*b].send(self.lane(), encode(args.iter().copied()), 1)
-            })
+            .map(|(b, _, args)| self.send(&topo.backends[*b], encode(args.iter().copied()), 1))
             .collect();
         wait(async move {
             let mut replies = Vec::with_capacity(sent.len());
@@ -588,12 +666,12 @@ impl Session {
         let Some(sha) = evalsha_target(argv) else {
             self.state
                 .remember_script(crate::script::sha1_hex(argv.get(1)), argv.get(1));
-            return wait(backend.send(self.lane(), bytes, 1));
+            return wait(self.send(&backend, bytes, 1));
         };
         let sha = sha.to_vec();
         let state = self.state.clone();
         let lane = self.lane();
-        let first = backend.send(lane, bytes.clone(), 1);
+        let first = self.send(&backend, bytes.clone(), 1);
         wait(async move {
             let reply = first.await;
             if !reply.starts_with(b"-NOSCRIPT") {
@@ -604,7 +682,7 @@ impl Session {
             };
             let mut retry = script_load(&body);
             retry.extend_from_slice(&bytes);
-            backend.send(lane, retry, 2).await
+            backend.resend(lane, retry, 2).await
         })
     }
 
@@ -616,7 +694,7 @@ impl Session {
             "load" => {
                 let body = argv.get(2).to_vec();
                 let state = self.state.clone();
-                fan_out(topo, self.lane(), raw, move |replies| {
+                self.fan_out(topo, raw, move |replies| {
                     let reply = merge_same(replies);
                     if let Some(sha) = resp::bulk(&reply) {
                         state.remember_script(String::from_utf8_lossy(sha).into_owned(), &body);
@@ -624,12 +702,12 @@ impl Session {
                     reply
                 })
             }
-            "exists" => fan_out(topo, self.lane(), raw, merge_all_ones),
+            "exists" => self.fan_out(topo, raw, merge_all_ones),
             "flush" => {
                 self.state.forget_scripts();
-                fan_out(topo, self.lane(), raw, merge_ok)
+                self.fan_out(topo, raw, merge_ok)
             }
-            "kill" => fan_out(topo, self.lane(), raw, merge_any_ok),
+            "kill" => self.fan_out(topo, raw, merge_any_ok),
             "help" => self.local(argv),
             _ => error(format!(
                 "ERR SCRIPT {} is not supported by the proxy",
@@ -645,9 +723,9 @@ impl Session {
         let raw = &request_bytes(argv, raw);
         match sub.as_str() {
             "load" | "delete" | "flush" | "restore" | "list" | "stats" | "dump" => {
-                fan_out(topo, self.lane(), raw, merge_same)
+                self.fan_out(topo, raw, merge_same)
             }
-            "kill" => fan_out(topo, self.lane(), raw, merge_any_ok),
+            "kill" => self.fan_out(topo, raw, merge_any_ok),
             "help" => self.local(argv),
             _ => error(format!(
                 "ERR FUNCTION {} is not supported by the proxy",
@@ -668,7 +746,7 @@ impl Session {
         let mut args: Vec<&[u8]> = argv.iter_from(0).collect();
         let inner_text = inner.to_string();
         args[1] = inner_text.as_bytes();
-        let reply = topo.backends[backend].send(self.lane(), encode(args.into_iter()), 1);
+        let reply = self.send(&topo.backends[backend], encode(args.into_iter()), 1);
         wait(async move {
             let reply = reply.await;
             let Some([next, keys]) =
@@ -910,9 +988,13 @@ impl Session {
         }
         bundle.extend_from_slice(&encode([&b"EXEC"[..]].into_iter()));
         match watch {
-            Some(w) => wait(async move { w.conn.send(bundle, n).await }),
+            Some(w) => {
+                let reply = w.conn.send(&mut self.outbox, bundle, n);
+                // The dedicated connection lives until the reply came.
+                wait(async move { (reply.await, w).0 })
+            }
             None => match topo.backends.get(backend) {
-                Some(b) => wait(b.send(self.lane(), bundle, n)),
+                Some(b) => wait(self.send(b, bundle, n)),
                 None => error(no_backend()),
             },
         }
@@ -945,11 +1027,15 @@ impl Session {
             return error(CROSSSLOT);
         }
         let resp3 = self.resp3();
-        let conn = self.watch.get_or_insert_with(|| Watch {
+        let watch = self.watch.get_or_insert_with(|| Watch {
             backend,
             conn: topo.backends[backend].dedicated(resp3),
         });
-        wait(conn.conn.send(request_bytes(argv, raw), 1))
+        wait(
+            watch
+                .conn
+                .send(&mut self.outbox, request_bytes(argv, raw), 1),
+        )
     }
 
     fn unwatch(&mut self) -> Pending {
@@ -1041,32 +1127,6 @@ pub(super) fn encode<'a>(args: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
         out.bulk(a);
     }
     out.buf
-}
-
-/// Sends `raw` to every backend and merges the replies.
-fn fan_out(
-    topo: &Topology,
-    lane: Lane,
-    raw: &[u8],
-    merge: impl FnOnce(Vec<Vec<u8>>) -> Vec<u8> + Send + 'static,
-) -> Pending {
-    let sent: Vec<_> = topo
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| topo.ejected[*i].is_none())
-        .map(|(_, b)| b.send(lane, raw.to_vec(), 1))
-        .collect();
-    if sent.is_empty() {
-        return error(no_backend());
-    }
-    wait(async move {
-        let mut replies = Vec::with_capacity(sent.len());
-        for f in sent {
-            replies.push(f.await);
-        }
-        merge(replies)
-    })
 }
 
 /// The first error among `replies`, if any.
