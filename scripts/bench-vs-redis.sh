@@ -47,8 +47,9 @@ run_bench() {
     result=n/a
     if run_bg timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -c "$CLIENTS" -P "$depth" \
         -r "$KEYSPACE" --csv "${what[@]}" >"$work/out.csv" 2>>"$work/bench.err"; then
-        # Second CSV line, second field: "SET","123456.79",...
-        result=$(awk -F'"' 'NR == 2 { print $4 }' "$work/out.csv")
+        # Last CSV line (LRANGE tests first fill the list with an LPUSH run of their own), second field:
+        # "SET","123456.79",...
+        result=$(awk -F'"' 'NR > 1 { last = $4 } END { print last }' "$work/out.csv")
         [[ -n $result ]] || result=n/a
     fi
 }

@@ -1,7 +1,7 @@
 //! List commands: pushes, pops, ranges, LINSERT/LSET/LREM/LTRIM, LPOS, LMOVE/RPOPLPUSH and LMPOP.
 //!
-//! A list is a `VecDeque`, so pushes and pops at either end are O(1) and an index is reached in O(1): LRANGE and
-//! LINDEX near either end never walk the list.
+//! A list is a [`List`] (elements packed in chunks): pushes and pops at either end are O(1), and LRANGE and LINDEX
+//! near either end never walk the list.
 //!
 //! Invariant: a list key is never empty. The operation that takes the last element deletes the key (EXISTS 0, TYPE
 //! none), so a client blocked on a list only ever waits for a key that does not exist.
@@ -11,15 +11,13 @@
 //! one of them and reply. Every element that enters a list from outside it goes through [`push`]: that is the one
 //! place where "this key received elements" is known. (LINSERT and LSET only change a list that already exists.)
 
-use std::collections::VecDeque;
-
 use super::args::{self, is, parse_i64};
 use super::blocking;
 use super::typed::{lookup, lookup_mut, remove_if_empty, update};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::notify;
 use crate::protocol::{Argv, Reply};
-use crate::store::{BlockOp, End, Keyspace, Value};
+use crate::store::{BlockOp, End, Keyspace, List, Value};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpush", -3, WRITE | DENYOOM | FAST, Keys::FIRST, lpush),
@@ -63,9 +61,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         blmpop,
     ),
 ];
-
-/// The elements of a list value.
-type List = VecDeque<Vec<u8>>;
 
 /// Elements taken from a list, in the order they left it.
 pub(crate) type Popped = Vec<Vec<u8>>;
@@ -116,17 +111,18 @@ impl End {
 /// Takes up to `n` elements from one end, in the order they leave it.
 fn take(list: &mut List, end: End, n: usize) -> Popped {
     let n = n.min(list.len());
-    match end {
-        End::Left => list.drain(..n).collect(),
-        End::Right => list.drain(list.len() - n..).rev().collect(),
-    }
+    let pop = match end {
+        End::Left => List::pop_front,
+        End::Right => List::pop_back,
+    };
+    (0..n).filter_map(|_| pop(list)).collect()
 }
 
 /// Pushes `elements` one by one at `end` of the list at `key` (so LPUSH a b c leaves c b a) and returns the new
 /// length. A missing key is created when `create` is set (LPUSH) and left alone otherwise (LPUSHX, which then
 /// returns 0); WRONGTYPE when the key holds another type. This is the only way elements enter a list from outside
 /// it, so it is where a key that receives elements is known.
-pub(crate) fn push<E: Into<Vec<u8>>>(
+pub(crate) fn push<E: AsRef<[u8]>>(
     db: &mut Keyspace,
     key: &[u8],
     end: End,
@@ -145,8 +141,8 @@ pub(crate) fn push<E: Into<Vec<u8>>>(
     };
     for element in elements {
         match end {
-            End::Left => list.push_front(element.into()),
-            End::Right => list.push_back(element.into()),
+            End::Left => list.push_front(element.as_ref()),
+            End::Right => list.push_back(element.as_ref()),
         }
     }
     Ok(list.len())
@@ -246,10 +242,10 @@ fn position(index: i64, len: usize) -> Option<usize> {
 }
 
 /// Writes elements as an array of bulk strings.
-fn reply_elements<'a>(out: &mut Reply, elements: impl ExactSizeIterator<Item = &'a Vec<u8>>) {
+fn reply_elements(out: &mut Reply, elements: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) {
     out.array(elements.len());
     for e in elements {
-        out.bulk(e);
+        out.bulk(e.as_ref());
     }
 }
 
@@ -338,7 +334,7 @@ fn lrange(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (db, out) = ctx.db_out(key);
     let list = lookup::<List>(db, key, now)?;
     match list.and_then(|list| Some((clamp_range(start, stop, list.len())?, list))) {
-        Some(((first, last), list)) => reply_elements(out, list.range(first..=last)),
+        Some(((first, last), list)) => reply_elements(out, list.range(first, last - first + 1)),
         None => out.array(0),
     }
     Ok(())
@@ -355,7 +351,7 @@ fn lindex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     };
     let index = args::int(argv.get(2))?;
     match position(index, list.len()) {
-        Some(i) => out.bulk(&list[i]),
+        Some(i) => out.bulk(list.get(i).expect("index within the list")),
         None => out.null(),
     }
     Ok(())
@@ -368,7 +364,7 @@ fn lset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let list = lookup_mut::<List>(ctx.db(key), key, now)?.ok_or(CmdError::NoSuchKey)?;
     let index = args::int(argv.get(2))?;
     let i = position(index, list.len()).ok_or_else(|| CmdError::err("index out of range"))?;
-    list[i] = element.to_vec();
+    list.set(i, element);
     ctx.out.ok();
     ctx.notify(notify::LIST, "lset", key);
     Ok(())
@@ -383,21 +379,22 @@ fn remove_matches(list: &mut List, element: &[u8], count: i64) -> usize {
     };
     // From the tail: keep the first (matches - limit) matches, remove the rest.
     let skip = if count < 0 {
-        let matches = list.iter().filter(|e| e.as_slice() == element).count();
+        let matches = list.iter().filter(|&e| e == element).count();
         matches.saturating_sub(limit)
     } else {
         0
     };
-    let before = list.len();
+    if !list.iter().any(|e| e == element) {
+        return 0;
+    }
     let mut seen = 0usize;
     list.retain(|e| {
-        if e.as_slice() != element {
+        if e != element {
             return true;
         }
         seen += 1;
         seen <= skip || seen > skip.saturating_add(limit)
-    });
-    before - list.len()
+    })
 }
 
 fn lrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {
@@ -427,10 +424,10 @@ fn ltrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         Some(list) => {
             match clamp_range(start, stop, list.len()) {
                 Some((first, last)) => {
-                    list.truncate(last + 1);
-                    list.drain(..first);
+                    list.drop_back(list.len() - 1 - last);
+                    list.drop_front(first);
                 }
-                None => list.clear(),
+                None => list.drop_front(list.len()),
             }
             true
         }
@@ -453,9 +450,9 @@ fn linsert(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     };
     let now = ctx.now;
     let reply = update::<List, _>(ctx.db(key), key, now, |list| {
-        match list.iter().position(|e| e.as_slice() == pivot) {
+        match list.iter().position(|e| e == pivot) {
             Some(i) => {
-                list.insert(i + after as usize, element.to_vec());
+                list.insert(i + after as usize, element);
                 (list.len() as i64, true)
             }
             None => (-1, false),
@@ -538,9 +535,16 @@ fn lpos(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     };
     let from_tail = o.rank < 0;
     let skip = (o.rank.unsigned_abs() - 1) as usize;
-    let mut matches = (0..scanned)
-        .map(|step| if from_tail { len - 1 - step } else { step })
-        .filter(|&i| list[i] == element)
+    let elements: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
+        Box::new(list.iter().rev())
+    } else {
+        Box::new(list.iter())
+    };
+    let mut matches = elements
+        .take(scanned)
+        .enumerate()
+        .filter(|&(_, e)| e == element)
+        .map(|(step, _)| if from_tail { len - 1 - step } else { step })
         .skip(skip);
     match o.count {
         None => match matches.next() {
@@ -1128,11 +1132,7 @@ mod tests {
         let mut c = TestClient::new();
         let deadline = now_ms() + 100_000;
         with_db(&c, b"l", |db| {
-            db.insert(
-                b"l",
-                Value::List(List::from([b"x".to_vec()])),
-                Some(deadline),
-            )
+            db.insert(b"l", Value::List(List::from_iter([b"x"])), Some(deadline))
         });
         assert_eq!(c.cmd("LMOVE l l LEFT RIGHT"), "$1\r\nx\r\n");
         let kept = with_db(&c, b"l", |db| {
@@ -1233,7 +1233,7 @@ mod tests {
     fn an_expired_list_is_a_missing_key() {
         let mut c = TestClient::new();
         with_db(&c, b"l", |db| {
-            db.insert(b"l", Value::List(List::from([b"old".to_vec()])), Some(1))
+            db.insert(b"l", Value::List(List::from_iter([b"old"])), Some(1))
         });
         assert_eq!(c.cmd("LLEN l"), ":0\r\n");
         assert_eq!(c.cmd("RPUSH l new"), ":1\r\n");

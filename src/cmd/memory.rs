@@ -68,7 +68,8 @@ fn entry_bytes(entry: &Entry, samples: usize) -> usize {
 
 /// The heap bytes a value owns beyond its slot, by type:
 /// - string: the buffer's capacity;
-/// - list: the deque's slots at capacity, plus each element's buffer;
+/// - list: its chunks' slots and buffers at capacity (the elements are packed in the buffers), sampled by chunk as
+///   Redis samples a quicklist's nodes;
 /// - hash, set: small encodings, the vector's slots at capacity plus each element's buffers; the table encoding, the
 ///   tables' allocations plus each member's key copy when it is too long to sit in its slot (and a hash's value
 ///   buffer);
@@ -83,8 +84,9 @@ fn value_bytes(value: &Value, samples: usize) -> usize {
     match value {
         Value::Str(s) => s.capacity(),
         Value::List(items) => {
-            items.capacity() * size_of::<Vec<u8>>()
-                + sampled(items.iter(), items.len(), samples, |e| e.capacity())
+            let chunks = items.chunk_bytes();
+            let n = chunks.len();
+            sampled(chunks, n, samples, |bytes| bytes)
         }
         Value::Hash(h) => size_of::<Hash>() + hash_bytes(h, samples),
         Value::Set(s) => size_of::<Set>() + set_bytes(s, samples),
@@ -424,11 +426,11 @@ mod tests {
     #[test]
     fn samples_extrapolate_from_the_first_elements_and_zero_means_all() {
         let mut c = TestClient::new();
-        // Five short elements first, then long ones: five samples see only short ones.
-        c.cmd("RPUSH l a b c d e");
-        let long = "x".repeat(1000);
-        for _ in 0..20 {
-            c.run(&["RPUSH", "l", &long]);
+        // Five short members first (by score), then long ones: five samples see only short ones.
+        c.cmd("ZADD l 1 a 2 b 3 c 4 d 5 e");
+        for i in 0..20 {
+            let long = format!("{i}{}", "x".repeat(1000));
+            c.run(&["ZADD", "l", &(10 + i).to_string(), &long]);
         }
         let sampled = usage_of(&mut c, "l");
         let all = int(&c.cmd("MEMORY USAGE l SAMPLES 0"));

@@ -849,7 +849,6 @@ fn delifeq(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
     use std::sync::atomic::Ordering;
 
     use super::*;
@@ -878,7 +877,7 @@ mod tests {
         let store = &c.server.store;
         store.lock_shard(store.shard_of(key.as_bytes())).dbs[0].insert(
             key.as_bytes(),
-            Value::List(VecDeque::from([b"x".to_vec()])),
+            Value::List(crate::store::List::from_iter([b"x"])),
             None,
         );
     }

@@ -2,10 +2,8 @@
 //! type, reading apart from changing (only a change spoils a WATCH, see [`Keyspace::get_mut`]), and the invariant that
 //! a container never exists empty.
 
-use std::collections::VecDeque;
-
 use super::CmdError;
-use crate::store::{Hash, Keyspace, Set, Value, ZSet};
+use crate::store::{Hash, Keyspace, List, Set, Value, ZSet};
 
 /// A value type stored under a key that holds several elements.
 pub(crate) trait Container: Sized {
@@ -108,7 +106,7 @@ macro_rules! container {
     };
 }
 
-container!(VecDeque<Vec<u8>>, List);
+container!(List, List);
 container!(Hash, Hash);
 container!(Set, Set);
 container!(ZSet, ZSet);

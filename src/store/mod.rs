@@ -14,6 +14,7 @@ mod dict;
 mod hash;
 mod key;
 mod keyspace;
+mod list;
 mod set;
 pub mod stream;
 mod value;
@@ -31,7 +32,7 @@ pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use dict::Dict;
 pub use key::key_heap_bytes;
 pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
-pub use value::{Hash, Set, Stream, Value, ZSet};
+pub use value::{Hash, List, Set, Stream, Value, ZSet};
 pub use watch::{WatchState, WatchedKeys};
 
 use crate::ring::{Node, Ring};

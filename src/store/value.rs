@@ -1,8 +1,7 @@
 //! The values a key can hold.
 
-use std::collections::VecDeque;
-
 pub use super::hash::Hash;
+pub use super::list::List;
 pub use super::set::Set;
 pub use super::stream::Stream;
 pub use super::zset::ZSet;
@@ -12,8 +11,8 @@ pub use super::zset::ZSet;
 pub enum Value {
     /// A string (also integers and floats, parsed on use as Redis does).
     Str(Vec<u8>),
-    /// A list: O(1) push/pop at both ends and O(1) access by index.
-    List(VecDeque<Vec<u8>>),
+    /// A list: O(1) push/pop at both ends, elements packed in chunks.
+    List(List),
     /// A hash (field -> value).
     Hash(Box<Hash>),
     /// A set of members.
