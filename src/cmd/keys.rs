@@ -539,7 +539,13 @@ fn encoding(value: &Value) -> &'static str {
         Value::Str(s) if as_int(s).is_some() => "int",
         Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
         Value::Str(_) => "raw",
-        Value::List(items) if listpack_bytes(items.iter()) <= LIST_MAX_LISTPACK_BYTES => "listpack",
+        // Every entry takes at least 2 bytes, so the first half-limit elements decide (a long list is not walked).
+        Value::List(items)
+            if listpack_bytes(items.iter().take(LIST_MAX_LISTPACK_BYTES / 2))
+                <= LIST_MAX_LISTPACK_BYTES =>
+        {
+            "listpack"
+        }
         Value::List(_) => "quicklist",
         Value::Hash(h) => h.encoding(),
         Value::Set(s) => s.encoding(),
