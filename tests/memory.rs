@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{bulks, keys_on_distinct_shards, required_program, Server};
+use common::{bulks, keys_on_distinct_shards, redis_server, required_program, Raw, Server};
 
 const SHARDS: usize = 8;
 
@@ -41,6 +41,32 @@ fn usage_finds_keys_on_every_shard_and_grows_with_the_value() {
     assert_eq!(c.cmd(&["MEMORY", "USAGE", "nosuch"]), b"$-1\r\n");
     c.cmd(&["HELLO", "3"]);
     assert_eq!(c.cmd(&["MEMORY", "USAGE", "nosuch"]), b"_\r\n");
+}
+
+/// Pushes `n` three-byte elements onto `queue` in batches of 1,000 and returns MEMORY USAGE of it (every chunk). Not
+/// numbers: Redis stores small integers in 2-3 bytes, ringkv stores every element as its bytes.
+fn queue_of_small_elements(c: &mut Raw, n: usize) -> i64 {
+    for batch in 0..n / 1000 {
+        let mut args = vec!["RPUSH".to_string(), "queue".to_string()];
+        args.extend((0..1000).map(|i| format!("e{:02}", (batch + i) % 100)));
+        c.cmd(&args);
+    }
+    int(&c.cmd(&["MEMORY", "USAGE", "queue", "SAMPLES", "0"]))
+}
+
+#[test]
+fn a_long_list_of_small_elements_takes_about_what_redis_takes() {
+    let Some(redis) = redis_server(0) else {
+        return;
+    };
+    let n = 200_000;
+    let ours = queue_of_small_elements(&mut start().raw(), n);
+    let theirs = queue_of_small_elements(&mut Raw::connect(&redis.addr()), n);
+    // Packed, as Redis packs them: a few bytes per element, not an allocation each.
+    assert!(
+        ours < theirs * 3 / 2 && ours < 6 * n as i64,
+        "ringkv {ours} bytes, redis {theirs}"
+    );
 }
 
 #[test]
