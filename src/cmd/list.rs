@@ -111,11 +111,7 @@ impl End {
 /// Takes up to `n` elements from one end, in the order they leave it.
 fn take(list: &mut List, end: End, n: usize) -> Popped {
     let n = n.min(list.len());
-    let pop = match end {
-        End::Left => List::pop_front,
-        End::Right => List::pop_back,
-    };
-    (0..n).filter_map(|_| pop(list)).collect()
+    (0..n).filter_map(|_| list.pop(end)).collect()
 }
 
 /// Pushes `elements` one by one at `end` of the list at `key` (so LPUSH a b c leaves c b a) and returns the new
@@ -140,10 +136,7 @@ pub(crate) fn push<E: AsRef<[u8]>>(
         return Err(CmdError::WrongType);
     };
     for element in elements {
-        match end {
-            End::Left => list.push_front(element.as_ref()),
-            End::Right => list.push_back(element.as_ref()),
-        }
+        list.push(end, element.as_ref());
     }
     Ok(list.len())
 }
@@ -424,10 +417,10 @@ fn ltrim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         Some(list) => {
             match clamp_range(start, stop, list.len()) {
                 Some((first, last)) => {
-                    list.drop_back(list.len() - 1 - last);
-                    list.drop_front(first);
+                    list.discard(End::Right, list.len() - 1 - last);
+                    list.discard(End::Left, first);
                 }
-                None => list.drop_front(list.len()),
+                None => list.discard(End::Left, list.len()),
             }
             true
         }

@@ -17,6 +17,8 @@
 
 use std::collections::VecDeque;
 
+use super::End;
+
 /// Entry bytes a chunk holds before pushes at its end start a new chunk (Redis's default `list-max-listpack-size -2`
 /// is 8 KB too).
 const CHUNK_BYTES: usize = 8 * 1024;
@@ -138,6 +140,13 @@ impl Chunk {
         self.count += 1;
     }
 
+    fn push(&mut self, end: End, element: &[u8]) {
+        match end {
+            End::Left => self.push_front(element),
+            End::Right => self.push_back(element),
+        }
+    }
+
     fn pop_front(&mut self) -> Vec<u8> {
         let (element, next) = self.entry_at(self.head);
         let element = element.to_vec();
@@ -188,45 +197,32 @@ impl List {
         self.len == 0
     }
 
-    pub fn push_front(&mut self, element: &[u8]) {
-        match self.chunks.front_mut() {
-            Some(c) if c.live() + entry_len(element.len()) <= CHUNK_BYTES => c.push_front(element),
-            _ => {
+    /// Pushes `element` at `end`: into that end's chunk while it has room, else into a new chunk.
+    pub fn push(&mut self, end: End, element: &[u8]) {
+        let n = entry_len(element.len());
+        match self.end_chunk(end).filter(|c| c.live() + n <= CHUNK_BYTES) {
+            Some(c) => c.push(end, element),
+            None => {
                 let mut c = Chunk::default();
-                c.push_front(element);
-                self.chunks.push_front(c);
+                c.push(end, element);
+                match end {
+                    End::Left => self.chunks.push_front(c),
+                    End::Right => self.chunks.push_back(c),
+                }
             }
         }
         self.len += 1;
     }
 
-    pub fn push_back(&mut self, element: &[u8]) {
-        match self.chunks.back_mut() {
-            Some(c) if c.live() + entry_len(element.len()) <= CHUNK_BYTES => c.push_back(element),
-            _ => {
-                let mut c = Chunk::default();
-                c.push_back(element);
-                self.chunks.push_back(c);
-            }
-        }
-        self.len += 1;
-    }
-
-    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
-        let c = self.chunks.front_mut()?;
-        let element = c.pop_front();
-        if c.count == 0 {
-            self.chunks.pop_front();
-        }
-        self.len -= 1;
-        Some(element)
-    }
-
-    pub fn pop_back(&mut self) -> Option<Vec<u8>> {
-        let c = self.chunks.back_mut()?;
-        let element = c.pop_back();
-        if c.count == 0 {
-            self.chunks.pop_back();
+    /// Takes the element at `end`, dropping its chunk when that empties it.
+    pub fn pop(&mut self, end: End) -> Option<Vec<u8>> {
+        let chunk = self.end_chunk(end)?;
+        let element = match end {
+            End::Left => chunk.pop_front(),
+            End::Right => chunk.pop_back(),
+        };
+        if chunk.count == 0 {
+            self.remove_end_chunk(end);
         }
         self.len -= 1;
         Some(element)
@@ -288,7 +284,7 @@ impl List {
     /// Inserts `element` before element `i` (at the end when `i == len`).
     pub fn insert(&mut self, i: usize, element: &[u8]) {
         if i == self.len {
-            return self.push_back(element);
+            return self.push(End::Right, element);
         }
         let (ci, at) = self.locate(i);
         self.rewrite_chunk(ci, |elements| elements.insert(at, element.to_vec()));
@@ -300,10 +296,7 @@ impl List {
     fn rewrite_chunk(&mut self, ci: usize, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
         let mut elements = self.chunks[ci].elements();
         change(&mut elements);
-        let mut rebuilt = List::new();
-        for e in &elements {
-            rebuilt.push_back(e);
-        }
+        let rebuilt: List = elements.iter().collect();
         self.chunks.remove(ci);
         for (k, c) in rebuilt.chunks.into_iter().enumerate() {
             self.chunks.insert(ci + k, c);
@@ -312,29 +305,28 @@ impl List {
 
     /// Keeps only the elements for which `keep` is true, in order; returns how many were removed.
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> usize {
-        let mut kept = List::new();
-        for e in self.iter() {
-            if keep(e) {
-                kept.push_back(e);
-            }
-        }
+        let kept: List = self.iter().filter(|&e| keep(e)).collect();
         let removed = self.len - kept.len;
         *self = kept;
         removed
     }
 
-    /// Removes the first `n` elements (all, when `n >= len`).
-    pub fn drop_front(&mut self, mut n: usize) {
+    /// Removes `n` elements at `end` (all, when `n >= len`): whole chunks, then the start of the next one.
+    pub fn discard(&mut self, end: End, mut n: usize) {
         while n > 0 {
-            let Some(c) = self.chunks.front_mut() else {
+            let Some(c) = self.end_chunk(end) else {
                 return;
             };
             if c.count <= n {
-                n -= c.count;
-                self.len -= c.count;
-                self.chunks.pop_front();
+                let count = c.count;
+                self.remove_end_chunk(end);
+                n -= count;
+                self.len -= count;
             } else {
-                c.head = c.offset(n);
+                match end {
+                    End::Left => c.head = c.offset(n),
+                    End::Right => c.buf.truncate(c.offset(c.count - n)),
+                }
                 c.count -= n;
                 self.len -= n;
                 return;
@@ -342,25 +334,18 @@ impl List {
         }
     }
 
-    /// Removes the last `n` elements (all, when `n >= len`).
-    pub fn drop_back(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some(c) = self.chunks.back_mut() else {
-                return;
-            };
-            if c.count <= n {
-                n -= c.count;
-                self.len -= c.count;
-                self.chunks.pop_back();
-            } else {
-                let keep = c.count - n;
-                let end = c.offset(keep);
-                c.buf.truncate(end);
-                c.count = keep;
-                self.len -= n;
-                return;
-            }
+    fn end_chunk(&mut self, end: End) -> Option<&mut Chunk> {
+        match end {
+            End::Left => self.chunks.front_mut(),
+            End::Right => self.chunks.back_mut(),
         }
+    }
+
+    fn remove_end_chunk(&mut self, end: End) {
+        match end {
+            End::Left => self.chunks.pop_front(),
+            End::Right => self.chunks.pop_back(),
+        };
     }
 
     /// The heap bytes of each chunk (its slot and its buffer), front to back: MEMORY USAGE samples them as Redis
@@ -376,7 +361,7 @@ impl<E: AsRef<[u8]>> FromIterator<E> for List {
     fn from_iter<I: IntoIterator<Item = E>>(elements: I) -> List {
         let mut list = List::new();
         for e in elements {
-            list.push_back(e.as_ref());
+            list.push(End::Right, e.as_ref());
         }
         list
     }
@@ -503,15 +488,15 @@ mod tests {
             let e = element(x >> 8);
             match x % 16 {
                 0..=3 => {
-                    list.push_front(&e);
+                    list.push(End::Left, &e);
                     model.push_front(e);
                 }
                 4..=7 => {
-                    list.push_back(&e);
+                    list.push(End::Right, &e);
                     model.push_back(e);
                 }
-                8 | 9 => assert_eq!(list.pop_front(), model.pop_front()),
-                10 | 11 => assert_eq!(list.pop_back(), model.pop_back()),
+                8 | 9 => assert_eq!(list.pop(End::Left), model.pop_front()),
+                10 | 11 => assert_eq!(list.pop(End::Right), model.pop_back()),
                 12 if !model.is_empty() => {
                     let i = (x >> 20) as usize % model.len();
                     list.set(i, &e);
@@ -538,10 +523,10 @@ mod tests {
                 15 => {
                     let n = (x >> 20) as usize % 5;
                     if x & (1 << 30) == 0 {
-                        list.drop_front(n);
+                        list.discard(End::Left, n);
                         model.drain(..n.min(model.len()));
                     } else {
-                        list.drop_back(n);
+                        list.discard(End::Right, n);
                         model.truncate(model.len().saturating_sub(n));
                     }
                 }
@@ -575,9 +560,9 @@ mod tests {
     fn a_fifo_within_one_chunk_reuses_its_buffer() {
         let mut list = List::new();
         for i in 0..100_000u32 {
-            list.push_back(&i.to_le_bytes());
+            list.push(End::Right, &i.to_le_bytes());
             if i >= 10 {
-                list.pop_front();
+                list.pop(End::Left);
             }
         }
         assert_eq!(list.len(), 10);
@@ -588,9 +573,9 @@ mod tests {
         );
         let mut list = List::new();
         for i in 0..100_000u32 {
-            list.push_front(&i.to_le_bytes());
+            list.push(End::Left, &i.to_le_bytes());
             if i >= 10 {
-                list.pop_back();
+                list.pop(End::Right);
             }
         }
         assert!(
