@@ -724,8 +724,29 @@ fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
 
 #[test]
 fn info_through_the_proxy_gives_the_sections_asked_for() {
-    let cluster = Cluster::ringkv(2, &[]);
+    let cluster = Cluster::ringkv(2, &["--health-check-interval-ms", "0"]);
     let mut c = cluster.proxy.raw();
+    // Each backend's request count counts every request of a pipeline (sent as one batch).
+    let requests = |c: &mut Raw| -> u64 {
+        (0..2)
+            .map(|i| {
+                let line = backend_info(c, i);
+                let field = line.split(',').find_map(|f| f.strip_prefix("requests="));
+                field
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .expect("requests=N")
+            })
+            .sum()
+    };
+    let before = requests(&mut c);
+    let pipeline: Vec<u8> = (0..50)
+        .flat_map(|i| encode(&["GET", &format!("k{i}")]))
+        .collect();
+    c.send(&pipeline);
+    for _ in 0..50 {
+        assert_eq!(text(c.reply()), "$-1\r\n");
+    }
+    assert_eq!(requests(&mut c), before + 50);
     let all = c.line("INFO");
     assert!(
         all.contains("# Server\r\n")

@@ -58,15 +58,19 @@ struct Waiting {
     replies: usize,
     /// For a batch, the replies so far.
     got: Option<Vec<u8>>,
+    /// Client requests it answers (INFO's count): a batch's replies, else one.
+    requests: u64,
     deadline: Option<Instant>,
 }
 
 impl Waiting {
     fn new(req: Request, deadline: Option<Instant>) -> Waiting {
+        let replies = req.replies.max(1);
         Waiting {
             tx: req.tx,
-            replies: req.replies.max(1),
+            replies,
             got: req.all.then(Vec::new),
+            requests: if req.all { replies as u64 } else { 1 },
             deadline,
         }
     }
@@ -674,7 +678,9 @@ impl Conn {
                 let done = self.pending.pop_front().expect("front exists");
                 let reply = done.got.unwrap_or_else(|| self.rbuf[..len].to_vec());
                 let _ = done.tx.send(reply);
-                self.health.requests.fetch_add(1, Ordering::Relaxed);
+                self.health
+                    .requests
+                    .fetch_add(done.requests, Ordering::Relaxed);
                 self.health.ok();
             }
             self.rbuf.advance(len);
