@@ -30,7 +30,11 @@ use crate::round;
 use crate::server::ServerState;
 use crate::store::HeldShard;
 
+/// The largest read of a connection that is not receiving a large bulk.
 const READ_CHUNK: usize = 16 * 1024;
+/// A new connection's first read: reads double from here while they fill what was offered, so an idle connection of
+/// a pool costs a few KB, not a 16 KB buffer, and a pipelining one reaches [`READ_CHUNK`] after a few reads.
+const FIRST_READ: usize = 1024;
 /// An output buffer larger than this is freed after it is written, so one big reply does not pin memory.
 const OUT_KEEP: usize = 1024 * 1024;
 /// Most unprocessed input kept for a client (Redis's client-query-buffer-limit).
@@ -54,9 +58,11 @@ async fn serve(
     client: &mut Client,
 ) -> std::io::Result<()> {
     let info = client.info.clone();
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rbuf = BytesMut::new();
+    let mut read_size = FIRST_READ;
     let mut parser = RequestParser::new(state.settings.proto_max_bulk_len());
-    let mut out = Reply::new(false);
+    // Grows with the replies (and keeps its size between them, up to OUT_KEEP).
+    let mut out = Reply::scratch(false);
     // Made once and polled on every read: building these futures per read costs a registration each time.
     let stop = async {
         tokio::select! {
@@ -103,7 +109,7 @@ async fn serve(
                 continue;
             }
         }
-        reserve_for_next_read(&mut rbuf, &parser);
+        let offered = reserve_for_next_read(&mut rbuf, &parser, read_size);
         // While idle, a subscriber also writes the messages published to it, a batch per write.
         let n = loop {
             tokio::select! {
@@ -118,6 +124,9 @@ async fn serve(
         };
         if n == 0 {
             return Ok(());
+        }
+        if n >= offered {
+            read_size = (read_size * 2).min(READ_CHUNK);
         }
         if rbuf.len() > QUERY_BUFFER_LIMIT {
             tracing::warn!(
@@ -208,7 +217,7 @@ async fn flush(
         .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
     out.buf.clear();
     if out.buf.capacity() > OUT_KEEP {
-        out.buf = Vec::with_capacity(READ_CHUNK);
+        out.buf = Vec::new();
     }
     Ok(())
 }
@@ -271,16 +280,16 @@ async fn wait_blocked(
     Ok(!closing)
 }
 
-/// Makes room for the next read: a chunk normally, more when a large bulk is known to be arriving (bounded growth, so
-/// a header alone never makes us allocate its whole declared size).
-fn reserve_for_next_read(rbuf: &mut BytesMut, parser: &RequestParser) {
-    let spare = rbuf.capacity() - rbuf.len();
-    let want = parser.wanted(rbuf).map_or(READ_CHUNK, |total| {
+/// Makes room for the next read and returns how much it offers: `read_size` normally, more when a large bulk is known
+/// to be arriving (bounded growth, so a header alone never makes us allocate its whole declared size).
+fn reserve_for_next_read(rbuf: &mut BytesMut, parser: &RequestParser, read_size: usize) -> usize {
+    let want = parser.wanted(rbuf).map_or(read_size, |total| {
         total
             .saturating_sub(rbuf.len())
-            .clamp(READ_CHUNK, rbuf.len().max(64 * 1024))
+            .clamp(read_size, rbuf.len().max(64 * 1024))
     });
-    if spare < want {
+    if rbuf.capacity() - rbuf.len() < want {
         rbuf.reserve(want);
     }
+    rbuf.capacity() - rbuf.len()
 }
