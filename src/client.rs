@@ -63,9 +63,13 @@ impl ClientInfo {
         self.killed.store(true, Ordering::Release);
         self.kill.notify_one();
     }
+    /// Whether the client has been killed.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
     /// Resolves when the client has been killed.
     pub async fn killed(&self) {
-        if !self.killed.load(Ordering::Acquire) {
+        if !self.is_killed() {
             self.kill.notified().await;
         }
     }

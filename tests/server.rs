@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{required_program, Server};
 
@@ -132,6 +132,45 @@ fn client_kill_closes_the_other_connection() {
         "-ERR No such client\r\n"
     );
     assert_eq!(killer.line("PING"), "+PONG\r\n");
+}
+
+#[test]
+fn client_kill_closes_a_connection_that_never_stops_sending() {
+    let server = Server::start(&[]);
+    let mut killer = server.raw();
+    let mut flood = server.raw();
+    let id = text(&flood.cmd(&["CLIENT", "ID"]));
+    let id = id.trim_start_matches(':').trim_end().to_string();
+    let mut reader = flood.stream.try_clone().expect("clone");
+    let mut writer = flood.stream.try_clone().expect("clone");
+    // Replies are read as they come, so the server always has room to write; each request takes the server a while,
+    // so the socket always has more input by the time a read's requests are done.
+    let drained = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        Instant::now()
+    });
+    let sending = std::thread::spawn(move || {
+        let slow = common::encode(&["EVAL", "for i = 1, 100000 do end", "0"]);
+        let batch = slow.repeat(100);
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < give_up {
+            if writer.write_all(&batch).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Instant::now();
+    assert_eq!(killer.line(&format!("CLIENT KILL ID {id}")), ":1\r\n");
+    let closed = drained.join().expect("reader");
+    assert!(
+        closed.duration_since(killed) < Duration::from_secs(5),
+        "closed {:?} after the kill",
+        closed.duration_since(killed)
+    );
+    assert!(sending.join().expect("writer"), "still accepting requests");
 }
 
 #[test]
