@@ -63,6 +63,12 @@ impl ClientInfo {
         self.killed.store(true, Ordering::Release);
         self.kill.notify_one();
     }
+    /// Whether the client has a channel, pattern or shard channel subscription (Redis's CLIENT_PUBSUB).
+    pub fn is_subscribed(&self) -> bool {
+        [&self.sub, &self.psub, &self.ssub]
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0)
+    }
     /// Whether the client has been killed.
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
@@ -196,6 +202,14 @@ impl Client {
     /// The client's id.
     pub fn id(&self) -> u64 {
         self.info.id
+    }
+    /// Whether messages may be queued for this connection while it is idle: it subscribes, speaks RESP3 (pushes: its
+    /// own invalidations, or another client's redirected to it), or some are queued already. Otherwise its connection
+    /// need not watch its queue.
+    pub fn may_receive(&self) -> bool {
+        self.info.resp.load(Ordering::Relaxed) == 3
+            || self.info.is_subscribed()
+            || self.inbox.has_pending()
     }
     /// Selects database `db`.
     pub fn select(&mut self, db: usize) {

@@ -112,12 +112,13 @@ async fn serve(
         let offered = reserve_for_next_read(&mut rbuf, &parser, read_size);
         // While idle, a subscriber also writes the messages published to it, a batch per write. The read comes first
         // (`biased`): a connection woken by its socket then polls nothing else, which with thousands of connections
-        // is most of a wake-up's cost (the queue and the stop signals are checked below, and before each command).
+        // is most of a wake-up's cost (the queue and the stop signals are checked below, and before each command);
+        // the queue is watched only by a connection that may receive messages.
         let n = loop {
             tokio::select! {
                 biased;
                 n = stream.read_buf(&mut rbuf) => break n?,
-                _ = next_messages(client, &mut out) => tokio::select! {
+                _ = next_messages(client, &mut out), if client.may_receive() => tokio::select! {
                     written = flush(stream, state, &mut out) => written?,
                     // A subscriber that stops reading blocks this write until the publisher disconnects it.
                     _ = &mut stop => return Ok(()),

@@ -109,11 +109,15 @@ impl Inbox {
             self.take_batch(out);
         }
     }
+    /// Whether messages are queued.
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) != 0
+    }
     /// Appends every message queued now to `out` (so they precede replies to commands read after them). With
     /// nothing queued this is one load.
     #[inline]
     pub fn drain(&mut self, out: &mut Reply) {
-        if self.pending.load(Ordering::Acquire) != 0 {
+        if self.has_pending() {
             self.drain_queued(out);
         }
     }

@@ -407,7 +407,7 @@ fn send(clients: &ClientRegistry, tracker: &Tracker, value: &[u8]) {
     if resp3(target) {
         msg.push(2);
         msg.bulk(b"invalidate");
-    } else if tracker.redirect != 0 && subscribed(target) {
+    } else if tracker.redirect != 0 && target.is_subscribed() {
         msg.array(3);
         msg.bulk(b"message");
         msg.bulk(CHANNEL);
@@ -417,13 +417,6 @@ fn send(clients: &ClientRegistry, tracker: &Tracker, value: &[u8]) {
     }
     msg.raw(value);
     target.outbox.deliver(target, &Bytes::from(msg.buf));
-}
-
-/// Redis's CLIENT_PUBSUB: at least one channel or pattern subscription.
-fn subscribed(info: &ClientInfo) -> bool {
-    [&info.sub, &info.psub, &info.ssub]
-        .iter()
-        .any(|n| n.load(Ordering::Relaxed) > 0)
 }
 
 #[cfg(test)]
