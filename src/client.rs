@@ -69,13 +69,9 @@ impl ClientInfo {
             .iter()
             .any(|n| n.load(Ordering::Relaxed) > 0)
     }
-    /// Whether the client has been killed.
-    pub fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::Acquire)
-    }
     /// Resolves when the client has been killed.
     pub async fn killed(&self) {
-        if !self.is_killed() {
+        if !self.killed.load(Ordering::Acquire) {
             self.kill.notified().await;
         }
     }

@@ -20,7 +20,7 @@ impl Reply {
         }
     }
     /// An empty buffer that allocates only as it grows: for a single short reply (a script's `redis.call`, a served
-    /// waiter) where reserving a connection-sized buffer would cost more than the reply.
+    /// waiter), or a connection's output, which should cost an idle connection nothing.
     pub fn scratch(resp3: bool) -> Self {
         Reply {
             buf: Vec::new(),

@@ -23,6 +23,7 @@
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
 //!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -590,13 +591,8 @@ impl Session {
             // The connection closes once this future (so the client) stops waiting.
             return wait(async move { (reply.await, conn).0 });
         }
-        let id = if raw.first() == Some(&b'*') {
-            self.outbox.gather(backend, self.lane(), raw)
-        } else {
-            self.outbox
-                .gather(backend, self.lane(), &encode(argv.iter_from(0)))
-        };
-        Pending::Part(id)
+        let lane = self.lane();
+        Pending::Part(self.outbox.gather(backend, lane, &request_slice(argv, raw)))
     }
 
     /// Splits a multi-key command into one request per backend (keys grouped with their `group - 1` following
@@ -1110,12 +1106,17 @@ pub(super) fn no_backend() -> String {
 }
 
 /// The bytes to forward: the request as received when it was multibulk, else re-encoded (inline requests).
-fn request_bytes(argv: Argv<'_>, raw: &[u8]) -> Vec<u8> {
+fn request_slice<'a>(argv: Argv<'_>, raw: &'a [u8]) -> Cow<'a, [u8]> {
     if raw.first() == Some(&b'*') {
-        raw.to_vec()
+        Cow::Borrowed(raw)
     } else {
-        encode(argv.iter_from(0))
+        Cow::Owned(encode(argv.iter_from(0)))
     }
+}
+
+/// [`request_slice`], owned (for a request sent on its own).
+fn request_bytes(argv: Argv<'_>, raw: &[u8]) -> Vec<u8> {
+    request_slice(argv, raw).into_owned()
 }
 
 /// Encodes arguments as a multibulk request.
