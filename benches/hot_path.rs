@@ -162,7 +162,7 @@ fn dispatched_commands(c: &mut Criterion) {
 
 fn blocking_timeout(c: &mut Criterion) {
     c.bench_function("args/parse_timeout", |b| {
-        b.iter(|| ringkv::cmd::blocking::parse_timeout(black_box(b"0.5")))
+        b.iter(|| ringkv::cmd::blocking::parse_timeout(black_box(b"0.5"), 1_800_000_000_000))
     });
 }
 

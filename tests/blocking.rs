@@ -114,6 +114,25 @@ fn timeouts_are_doubles_and_time_out_with_a_null_array() {
         "-ERR timeout is not a float or out of range\r\n"
     );
     assert_eq!(c.line("BLPOP k inf"), "-ERR timeout is out of range\r\n");
+    // A deadline (now + timeout) past the largest 64-bit millisecond is out of range too (Redis 7.2's timeout.c),
+    // in seconds as in XREAD's milliseconds; a timeout just below it blocks.
+    assert_eq!(
+        c.line("BLPOP k 9223372036854775"),
+        "-ERR timeout is out of range\r\n"
+    );
+    assert_eq!(
+        c.line("XREAD BLOCK 9223372036854775807 STREAMS s 0"),
+        "-ERR timeout is out of range\r\n"
+    );
+    assert_eq!(
+        c.line("XREAD BLOCK -1 STREAMS s 0"),
+        "-ERR timeout is negative\r\n"
+    );
+    c.send_cmd(&["BLPOP", "k", "9000000000000000"]);
+    let mut admin = server.raw();
+    wait_blocked(&mut admin, 1);
+    admin.line("RPUSH k v");
+    assert_eq!(c.reply(), b"*2\r\n$1\r\nk\r\n$1\r\nv\r\n");
     assert!(c.line("HELLO 3").starts_with('%'));
     assert_eq!(c.line("BRPOP nothing 0.01"), "_\r\n");
 }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::args;
 use super::list::{self, Keyspaces};
 use super::long_double::LongDouble;
 use super::{
@@ -25,9 +26,9 @@ use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
 use crate::store::{BlockOp, Keyspace, Locked, Waiter};
 
-/// Parses a blocking timeout in seconds (0 waits forever) with Redis's errors. Redis reads it as a `long double`
-/// (`strtold`: hexadecimal floats too, and `1e400` is "out of range" rather than "not a float").
-pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+/// Parses a blocking timeout in seconds (0 waits forever) at Unix time `now` (ms) with Redis's errors. Redis reads it
+/// as a `long double` (`strtold`: hexadecimal floats too, and `1e400` is "out of range" rather than "not a float").
+pub fn parse_timeout(arg: &[u8], now: u64) -> Result<Option<Duration>, CmdError> {
     if let Some(ms) = plain_decimal_ms(arg) {
         return Ok((ms > 0).then(|| Duration::from_millis(ms)));
     }
@@ -35,8 +36,10 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
         .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?
         .to_f64();
     let ms = (secs * 1000.0).ceil();
-    if ms > i64::MAX as f64 {
-        return Err(CmdError::err("timeout is out of range"));
+    // In f64 (Redis: long double) the limit rounds to a multiple of 1024 ms, so `>=` keeps every accepted timeout
+    // below it; only timeouts within seconds of the limit (292 million years) can be judged unlike Redis.
+    if ms >= latest_deadline(now) as f64 {
+        return Err(out_of_range());
     }
     if ms < 0.0 {
         return Err(CmdError::err("timeout is negative"));
@@ -44,6 +47,29 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     // Durations far beyond any real wait are clamped so that deadline arithmetic cannot overflow.
     const FOREVER_MS: f64 = 100.0 * 365.0 * 24.0 * 3600.0 * 1000.0;
     Ok((ms > 0.0).then(|| Duration::from_millis(ms.min(FOREVER_MS) as u64)))
+}
+
+/// Parses a blocking timeout in milliseconds (XREAD's BLOCK, WAIT; 0 waits forever) at Unix time `now` (ms) with
+/// Redis's errors.
+pub fn parse_timeout_ms(arg: &[u8], now: u64) -> Result<Option<Duration>, CmdError> {
+    let ms = args::parse_i64(arg)
+        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    if ms > latest_deadline(now) {
+        return Err(out_of_range());
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// The longest timeout Redis accepts at `now`, in milliseconds: its deadline (now + timeout) must fit a `long long`.
+fn latest_deadline(now: u64) -> i64 {
+    i64::MAX - now as i64
+}
+
+fn out_of_range() -> CmdError {
+    CmdError::err("timeout is out of range")
 }
 
 /// Milliseconds, rounded up, of a plain decimal number of seconds (`5`, `0.25`: at most 9 digits on each side of the
@@ -378,17 +404,58 @@ mod tests {
             assert_eq!(plain_decimal_ms(arg.as_bytes()), None, "{arg}");
         }
         assert_eq!(
-            parse_timeout(b"0.25").unwrap(),
+            parse_timeout(b"0.25", 0).unwrap(),
             Some(Duration::from_millis(250))
         );
-        assert_eq!(parse_timeout(b"0").unwrap(), None);
+        assert_eq!(parse_timeout(b"0", 0).unwrap(), None);
         assert_eq!(
-            parse_timeout(b".5").unwrap(),
+            parse_timeout(b".5", 0).unwrap(),
             Some(Duration::from_millis(500))
         );
         assert_eq!(
-            parse_timeout(b"-0.5").unwrap_err().to_string(),
+            parse_timeout(b"-0.5", 0).unwrap_err().to_string(),
             "ERR timeout is negative"
+        );
+    }
+
+    #[test]
+    fn a_deadline_past_the_largest_millisecond_is_out_of_range() {
+        let now = 1_800_000_000_000;
+        let out_of_range = "ERR timeout is out of range";
+        // 9223372036854000 s: below i64::MAX milliseconds, but not once now is added.
+        assert!(parse_timeout(b"9223372036854000", 0).unwrap().is_some());
+        assert_eq!(
+            parse_timeout(b"9223372036854000", now)
+                .unwrap_err()
+                .to_string(),
+            out_of_range
+        );
+        assert_eq!(
+            parse_timeout(b"9223372036854776", 0)
+                .unwrap_err()
+                .to_string(),
+            out_of_range
+        );
+        assert!(parse_timeout(b"1e15", now).unwrap().is_some());
+        let max = i64::MAX.to_string();
+        assert_eq!(
+            parse_timeout_ms(max.as_bytes(), 0).unwrap(),
+            Some(Duration::from_millis(i64::MAX as u64))
+        );
+        assert_eq!(
+            parse_timeout_ms(max.as_bytes(), now)
+                .unwrap_err()
+                .to_string(),
+            out_of_range
+        );
+        assert_eq!(parse_timeout_ms(b"0", now).unwrap(), None);
+        assert_eq!(
+            parse_timeout_ms(b"-1", now).unwrap_err().to_string(),
+            "ERR timeout is negative"
+        );
+        assert_eq!(
+            parse_timeout_ms(b"1.5", now).unwrap_err().to_string(),
+            "ERR timeout is not an integer or out of range"
         );
     }
 }

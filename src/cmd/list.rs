@@ -653,7 +653,7 @@ fn brpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 /// BLPOP/BRPOP key [key ...] timeout: `[key, element]` from the first non-empty list in argument order, else block.
 fn bpop(ctx: &mut Ctx, argv: Argv, end: End) -> CmdResult {
-    let timeout = blocking::parse_timeout(argv.get(argv.len() - 1))?;
+    let timeout = blocking::parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
     let now = ctx.now;
     let keys = argv.iter_from(1).take(argv.len() - 2);
     if let Some((key, popped)) = pop_first(ctx, keys, end, 1, now)? {
@@ -675,7 +675,7 @@ fn bpop(ctx: &mut Ctx, argv: Argv, end: End) -> CmdResult {
 /// its timeout, as in Redis.
 fn blmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (numkeys, end, count) = mpop_args(argv, 2)?;
-    let timeout = blocking::parse_timeout(argv.get(1))?;
+    let timeout = blocking::parse_timeout(argv.get(1), ctx.now)?;
     if mpop_now(ctx, argv, 3, numkeys, end, count)? {
         return Ok(());
     }
@@ -702,7 +702,7 @@ fn brpoplpush(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 /// BLMOVE/BRPOPLPUSH: LMOVE when the source exists, else block on the source alone.
 fn bmove(ctx: &mut Ctx, argv: Argv, from: End, to: End, timeout: &[u8]) -> CmdResult {
-    let timeout = blocking::parse_timeout(timeout)?;
+    let timeout = blocking::parse_timeout(timeout, ctx.now)?;
     let now = ctx.now;
     let (src, dest) = (argv.get(1), argv.get(2));
     if let Some(element) = move_element(ctx, src, dest, from, to, now)? {

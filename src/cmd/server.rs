@@ -867,19 +867,11 @@ fn role(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 /// as a Redis master without replicas does. Inside MULTI or a script it answers 0 at once.
 fn wait(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let replicas = args::parse_i64(argv.get(1)).ok_or(CmdError::NotInteger)?;
-    let ms = args::parse_i64(argv.get(2))
-        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
-    if ms < 0 {
-        return Err(CmdError::err("timeout is negative"));
-    }
-    if ms > i64::MAX - ctx.now as i64 {
-        return Err(CmdError::err("timeout is out of range"));
-    }
+    let timeout = blocking::parse_timeout_ms(argv.get(2), ctx.now)?;
     if replicas <= 0 {
         ctx.out.int(0);
         return Ok(());
     }
-    let timeout = (ms > 0).then(|| Duration::from_millis(ms as u64));
     blocking::block(ctx, Vec::new(), BlockOp::Wait, timeout)
 }
 

@@ -494,8 +494,8 @@ fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// XREAD's and XREADGROUP's arguments.
 struct ReadArgs<'a> {
     count: Option<usize>,
-    /// BLOCK's milliseconds.
-    block: Option<u64>,
+    /// BLOCK's timeout (`Some(None)`: wait forever).
+    block: Option<Option<Duration>>,
     /// XREADGROUP's group and consumer.
     group: Option<(&'a [u8], &'a [u8])>,
     /// XREADGROUP's NOACK.
@@ -505,7 +505,7 @@ struct ReadArgs<'a> {
 }
 
 /// Parses XREAD's (`group: false`) or XREADGROUP's options as Redis's `xreadCommand` does.
-fn parse_read(argv: Argv<'_>, group: bool) -> Result<ReadArgs<'_>, CmdError> {
+fn parse_read(argv: Argv<'_>, group: bool, now: u64) -> Result<ReadArgs<'_>, CmdError> {
     let name = if group { "xreadgroup" } else { "xread" };
     let only_xreadgroup = |opt: &str| {
         CmdError::err(format!(
@@ -525,9 +525,7 @@ fn parse_read(argv: Argv<'_>, group: bool) -> Result<ReadArgs<'_>, CmdError> {
         let more = argv.len() - 1 - i;
         let opt = argv.get(i);
         if is(opt, "block") && more > 0 {
-            let ms = parse_i64(argv.get(i + 1))
-                .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
-            args.block = Some(u64::try_from(ms).map_err(|_| CmdError::err("timeout is negative"))?);
+            args.block = Some(blocking::parse_timeout_ms(argv.get(i + 1), now)?);
             i += 2;
         } else if is(opt, "count") && more > 0 {
             let n = parse_i64(argv.get(i + 1)).ok_or(CmdError::NotInteger)?;
@@ -569,7 +567,7 @@ fn parse_read(argv: Argv<'_>, group: bool) -> Result<ReadArgs<'_>, CmdError> {
 }
 
 fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let args = parse_read(argv, false)?;
+    let args = parse_read(argv, false, ctx.now)?;
     // Redis checks each key's type and then parses its ID, key by key.
     let now = ctx.now;
     let mut after = Vec::with_capacity(args.keys.len());
@@ -596,13 +594,13 @@ fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             out.null_array();
             Ok(())
         }
-        Some(ms) => {
+        Some(timeout) => {
             let op = BlockOp::XRead {
                 after,
                 count: args.count,
             };
             let keys = args.keys.iter().map(|k| k.to_vec()).collect();
-            blocking::block(ctx, keys, op, (ms > 0).then(|| Duration::from_millis(ms)))
+            blocking::block(ctx, keys, op, timeout)
         }
     }
 }

@@ -953,7 +953,7 @@ fn bzpopmax(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 
 /// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]` from the first non-empty zset, else block.
 fn bzpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
-    let timeout = blocking::parse_timeout(argv.get(argv.len() - 1))?;
+    let timeout = blocking::parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
     let keys = || argv.iter_from(1).take(argv.len() - 2);
     if pop_first_and_reply(ctx, keys(), max, None)? {
         return Ok(());
@@ -966,7 +966,7 @@ fn bzpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
 /// its timeout, as in Redis.
 fn bzmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (numkeys, max, count) = mpop_args(argv, 2)?;
-    let timeout = blocking::parse_timeout(argv.get(1))?;
+    let timeout = blocking::parse_timeout(argv.get(1), ctx.now)?;
     let keys = || argv.iter_from(3).take(numkeys);
     if pop_first_and_reply(ctx, keys(), max, Some(count))? {
         return Ok(());

@@ -7,7 +7,6 @@
 //! XAUTOCLAIM reports the deleted IDs it dropped as a third element.
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use super::super::args::{c_str, is, parse_i64};
 use super::super::list::Keyspaces;
@@ -260,7 +259,7 @@ fn read_group_key(
 }
 
 pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let args = super::parse_read(argv, true)?;
+    let args = super::parse_read(argv, true, ctx.now)?;
     let Some((group, consumer)) = args.group else {
         return Err(CmdError::err("Missing GROUP option for XREADGROUP"));
     };
@@ -301,7 +300,7 @@ pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             Ok(())
         }
         // Only `>` reads reach here: an explicit ID always answers with the consumer's history.
-        Some(ms) => {
+        Some(timeout) => {
             let op = BlockOp::XReadGroup {
                 group: group.to_vec(),
                 consumer: consumer.to_vec(),
@@ -309,7 +308,7 @@ pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 noack: args.noack,
             };
             let keys = args.keys.iter().map(|k| k.to_vec()).collect();
-            blocking::block(ctx, keys, op, (ms > 0).then(|| Duration::from_millis(ms)))
+            blocking::block(ctx, keys, op, timeout)
         }
     }
 }
