@@ -136,6 +136,15 @@ fn exercise(cluster: &Cluster) {
     assert!(c
         .line("RANDOMKEY")
         .starts_with("-ERR 'RANDOMKEY' names no key"));
+    // A command that takes keys but names none fails on a backend, with the backend's own error.
+    assert_eq!(
+        c.line("LMPOP -1 k LEFT"),
+        "-ERR numkeys should be greater than 0\r\n"
+    );
+    assert_eq!(
+        c.line("BLMPOP 0.01 0 k LEFT"),
+        "-ERR numkeys should be greater than 0\r\n"
+    );
 
     // Fan-out: DBSIZE sums, KEYS concatenates, SCAN walks every backend.
     let total: i64 = cluster

@@ -43,7 +43,7 @@ use super::resp;
 use super::{ProxyState, Topology};
 use crate::client::Client;
 use crate::cmd::ring::{Change, NodeState, RingView};
-use crate::cmd::{self, args, flag, CmdError, CommandSpec, Flow};
+use crate::cmd::{self, args, flag, CmdError, CommandSpec, Flow, Keys};
 use crate::protocol::{Argv, Reply, RequestParser};
 use crate::store::HeldShard;
 
@@ -1059,12 +1059,16 @@ fn single_backend(
 }
 
 /// [`single_backend`], except that a script call without keys (EVAL/EVALSHA with numkeys 0) goes to the backend
-/// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend.
+/// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend. A
+/// command that takes keys but names none (`LMPOP 0 ...`, XREAD without STREAMS keys) goes to the backend owning its
+/// name: it can only fail there, with the error Redis gives (as Redis Cluster runs such a command on any node).
 fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<usize>, String> {
     let keyless = if is_script_call(argv) {
         Some(script_sha(argv).into_bytes())
     } else if args::is(argv.get(0), "fcall") || args::is(argv.get(0), "fcall_ro") {
         Some(argv.get(1).to_ascii_lowercase())
+    } else if !matches!(spec.keys, Keys::None) {
+        Some(argv.get(0).to_ascii_lowercase())
     } else {
         None
     };
