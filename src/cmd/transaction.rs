@@ -131,11 +131,12 @@ fn watch(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let db = ctx.client.db;
     let mut keys = Vec::new();
     for key in argv.iter_from(1) {
-        let now = ctx.now;
-        let deadline = ctx.db(key).get(key, now).and_then(|e| e.expires_at());
         let idx = ctx.server.store.shard_of(key);
-        ctx.shards.shard(idx).watched.add(db, key, state.clone());
-        keys.push((db, key.to_vec(), deadline));
+        if ctx.shards.shard(idx).watched.add(db, key, &state) {
+            let now = ctx.now;
+            let deadline = ctx.db(key).get(key, now).and_then(|e| e.expires_at());
+            keys.push((db, key.to_vec(), deadline));
+        }
     }
     match &mut ctx.client.watch {
         Some(w) => w.keys.extend(keys),

@@ -39,9 +39,18 @@ impl WatchedKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-    /// Registers `state` as a watcher of `key` in `db`.
-    pub fn add(&mut self, db: usize, key: &[u8], state: Arc<WatchState>) {
-        self.keys.entry_ref(key).or_default().push((db, state));
+    /// Registers `state` as a watcher of `key` in `db`; false when it already was (Redis ignores a repeated WATCH of
+    /// a key, so a client watching in a loop does not pile up registrations).
+    pub fn add(&mut self, db: usize, key: &[u8], state: &Arc<WatchState>) -> bool {
+        let watchers = self.keys.entry_ref(key).or_default();
+        if watchers
+            .iter()
+            .any(|(d, s)| *d == db && Arc::ptr_eq(s, state))
+        {
+            return false;
+        }
+        watchers.push((db, state.clone()));
+        true
     }
     /// Removes `state`'s registration on `key` in `db`.
     pub fn remove(&mut self, db: usize, key: &[u8], state: &Arc<WatchState>) {
