@@ -364,30 +364,14 @@ fn lset(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 /// Removes up to `count` elements equal to `element` (from the head when positive, from the tail when negative, all
-/// of them when 0) in one pass; returns how many.
+/// of them when 0); returns how many.
 fn remove_matches(list: &mut List, element: &[u8], count: i64) -> usize {
     let limit = match count {
         0 => usize::MAX,
         n => usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX),
     };
-    // From the tail: keep the first (matches - limit) matches, remove the rest.
-    let skip = if count < 0 {
-        let matches = list.iter().filter(|&e| e == element).count();
-        matches.saturating_sub(limit)
-    } else {
-        0
-    };
-    if !list.iter().any(|e| e == element) {
-        return 0;
-    }
-    let mut seen = 0usize;
-    list.retain(|e| {
-        if e != element {
-            return true;
-        }
-        seen += 1;
-        seen <= skip || seen > skip.saturating_add(limit)
-    })
+    let end = if count < 0 { End::Right } else { End::Left };
+    list.remove_matching(end, limit, |e| e == element)
 }
 
 fn lrem(ctx: &mut Ctx, argv: Argv) -> CmdResult {

@@ -13,7 +13,9 @@
 //!
 //! Pushes and pops at either end touch only that end's chunk: O(1) (amortized when a chunk's buffer grows). Index `i`
 //! is reached by walking chunk counts from the nearer end, then the entries of one chunk, so LINDEX and LRANGE near
-//! either end never walk the list. Changes in the middle (LSET, LINSERT) rewrite one chunk; LREM rewrites the list.
+//! either end never walk the list. A change in the middle (LSET, LINSERT) splices one chunk's bytes, as Redis
+//! changes one listpack; LREM compacts the chunks it removes from, walking from the end it starts at and stopping
+//! once it has removed what it was asked to.
 
 use std::collections::VecDeque;
 
@@ -172,15 +174,48 @@ impl Chunk {
         }
     }
 
-    fn elements(&self) -> Vec<Vec<u8>> {
+    /// The entries front to back: each element with the byte range of its entry.
+    fn entries(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> + '_ {
         let mut at = self.head;
-        (0..self.count)
-            .map(|_| {
-                let (element, next) = self.entry_at(at);
-                at = next;
-                element.to_vec()
-            })
-            .collect()
+        (0..self.count).map(move |_| {
+            let (element, next) = self.entry_at(at);
+            let range = at..next;
+            at = next;
+            (element, range)
+        })
+    }
+
+    /// The entries back to front, as [`Chunk::entries`] gives them.
+    fn entries_back(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> + '_ {
+        let mut end = self.buf.len();
+        (0..self.count).map(move |_| {
+            let (element, start) = self.entry_before(end);
+            let range = start..end;
+            end = start;
+            (element, range)
+        })
+    }
+
+    /// Replaces the entry bytes in `range` (possibly empty: an insertion) with the entry for `element`.
+    fn splice(&mut self, range: std::ops::Range<usize>, element: &[u8]) {
+        let mut entry = vec![0; entry_len(element.len())];
+        write_entry(&mut entry, element);
+        self.buf.splice(range, entry);
+    }
+
+    /// Removes the entries in `ranges` (ascending, within the live bytes) by moving what follows each one down.
+    fn remove_entries(&mut self, ranges: &[std::ops::Range<usize>]) {
+        let Some(first) = ranges.first() else {
+            return;
+        };
+        let mut write = first.start;
+        for (k, r) in ranges.iter().enumerate() {
+            let next = ranges.get(k + 1).map_or(self.buf.len(), |n| n.start);
+            self.buf.copy_within(r.end..next, write);
+            write += next - r.end;
+        }
+        self.buf.truncate(write);
+        self.count -= ranges.len();
     }
 }
 
@@ -278,7 +313,11 @@ impl List {
     /// Replaces element `i` (< len).
     pub fn set(&mut self, i: usize, element: &[u8]) {
         let (ci, at) = self.locate(i);
-        self.rewrite_chunk(ci, |elements| elements[at] = element.to_vec());
+        let chunk = &mut self.chunks[ci];
+        let start = chunk.offset(at);
+        let end = chunk.entry_at(start).1;
+        chunk.splice(start..end, element);
+        self.repack_if_over(ci);
     }
 
     /// Inserts `element` before element `i` (at the end when `i == len`).
@@ -287,27 +326,76 @@ impl List {
             return self.push(End::Right, element);
         }
         let (ci, at) = self.locate(i);
-        self.rewrite_chunk(ci, |elements| elements.insert(at, element.to_vec()));
+        let chunk = &mut self.chunks[ci];
+        let start = chunk.offset(at);
+        chunk.splice(start..start, element);
+        chunk.count += 1;
         self.len += 1;
+        self.repack_if_over(ci);
     }
 
-    /// Replaces chunk `ci` with chunks holding its elements as `change` leaves them (the count must not change
-    /// unless the caller adjusts `len`).
-    fn rewrite_chunk(&mut self, ci: usize, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
-        let mut elements = self.chunks[ci].elements();
-        change(&mut elements);
-        let rebuilt: List = elements.iter().collect();
-        self.chunks.remove(ci);
-        for (k, c) in rebuilt.chunks.into_iter().enumerate() {
+    /// Repacks chunk `ci` into chunks within [`CHUNK_BYTES`] when a change in its middle left it over (unless it
+    /// holds one element).
+    fn repack_if_over(&mut self, ci: usize) {
+        let chunk = &self.chunks[ci];
+        if chunk.live() <= CHUNK_BYTES || chunk.count == 1 {
+            return;
+        }
+        let old = self.chunks.remove(ci).expect("chunk ci exists");
+        let repacked: List = old.entries().map(|(element, _)| element).collect();
+        for (k, c) in repacked.chunks.into_iter().enumerate() {
             self.chunks.insert(ci + k, c);
         }
     }
 
-    /// Keeps only the elements for which `keep` is true, in order; returns how many were removed.
-    pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> usize {
-        let kept: List = self.iter().filter(|&e| keep(e)).collect();
-        let removed = self.len - kept.len;
-        *self = kept;
+    /// Removes up to `limit` elements for which `matches` is true, those nearest `end` first (LREM); returns how
+    /// many. Chunks are visited from `end` until `limit` is reached, and only those with a removal are rewritten.
+    pub fn remove_matching(
+        &mut self,
+        end: End,
+        limit: usize,
+        matches: impl Fn(&[u8]) -> bool,
+    ) -> usize {
+        let mut removed = 0;
+        let mut ci = match end {
+            End::Left => 0,
+            End::Right => self.chunks.len(),
+        };
+        loop {
+            let chunk = match end {
+                End::Left if ci < self.chunks.len() => &mut self.chunks[ci],
+                End::Right if ci > 0 => &mut self.chunks[ci - 1],
+                _ => break,
+            };
+            let room = limit - removed;
+            let hit = |(element, range): (&[u8], _)| matches(element).then_some(range);
+            let found: Vec<std::ops::Range<usize>> = match end {
+                End::Left => chunk.entries().filter_map(hit).take(room).collect(),
+                End::Right => {
+                    let mut back: Vec<_> =
+                        chunk.entries_back().filter_map(hit).take(room).collect();
+                    back.reverse();
+                    back
+                }
+            };
+            chunk.remove_entries(&found);
+            removed += found.len();
+            let emptied = chunk.count == 0;
+            match end {
+                End::Left if emptied => drop(self.chunks.remove(ci)),
+                End::Left => ci += 1,
+                End::Right => {
+                    ci -= 1;
+                    if emptied {
+                        self.chunks.remove(ci);
+                    }
+                }
+            }
+            if removed == limit {
+                break;
+            }
+        }
+        self.len -= removed;
         removed
     }
 
@@ -537,11 +625,82 @@ mod tests {
             }
         }
         check(&list, &model);
-        let removed = list.retain(|e| e.len() % 2 == 0);
+        let removed = list.remove_matching(End::Left, usize::MAX, |e| e.len() % 2 == 0);
         let before = model.len();
-        model.retain(|e| e.len() % 2 == 0);
+        model.retain(|e| e.len() % 2 != 0);
         assert_eq!(removed, before - model.len());
         check(&list, &model);
+    }
+
+    /// LREM's removal from either end with a limit, against removing from a deque one by one.
+    #[test]
+    fn remove_matching_takes_the_nearest_matches_first() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for round in 0..300u64 {
+            let n = (round * 7) % 900;
+            let elements: Vec<Vec<u8>> = (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x % 4 {
+                        0 => b"m".to_vec(),
+                        1 => vec![b'x'; (x >> 8) as usize % 300],
+                        _ => element(x >> 8 ^ i),
+                    }
+                })
+                .collect();
+            let end = if round % 2 == 0 {
+                End::Left
+            } else {
+                End::Right
+            };
+            let limit = match round % 3 {
+                0 => usize::MAX,
+                _ => (round as usize) % 40,
+            };
+            let mut list: List = elements.iter().collect();
+            let removed = list.remove_matching(end, limit, |e| e == b"m");
+            let mut model: VecDeque<Vec<u8>> = elements.into_iter().collect();
+            let mut want = 0;
+            while want < limit {
+                let at = match end {
+                    End::Left => model.iter().position(|e| e == b"m"),
+                    End::Right => model.iter().rposition(|e| e == b"m"),
+                };
+                let Some(at) = at else { break };
+                model.remove(at);
+                want += 1;
+            }
+            assert_eq!(removed, want, "round {round}");
+            check(&list, &model);
+        }
+    }
+
+    /// LSET and LINSERT in the middle keep every chunk within its size, however large the new element.
+    #[test]
+    fn changes_in_the_middle_keep_chunks_within_their_size() {
+        let mut list: List = (0..3000).map(|i| format!("{i:04}")).collect();
+        let mut model: VecDeque<Vec<u8>> = list.iter().map(<[u8]>::to_vec).collect();
+        for i in 0..400usize {
+            let e = vec![b'a' + (i % 26) as u8; (i * 97) % 3000];
+            let at = (i * 131) % model.len();
+            if i % 2 == 0 {
+                list.set(at, &e);
+                model[at] = e;
+            } else {
+                list.insert(at, &e);
+                model.insert(at, e);
+            }
+        }
+        check(&list, &model);
+        for c in &list.chunks {
+            assert!(
+                c.count == 1 || c.live() <= CHUNK_BYTES,
+                "{} bytes",
+                c.live()
+            );
+        }
     }
 
     #[test]
