@@ -169,15 +169,6 @@ fn a_blocked_resp3_subscriber_still_receives_messages() {
     assert_same_as_redis(BLOCKED_SUBSCRIBER);
 }
 
-/// The fields of `INFO memory` we read: RSS in bytes.
-fn rss(c: &mut Raw) -> u64 {
-    let info = String::from_utf8(c.cmd(&["INFO", "memory"])).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory_rss:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory_rss")
-}
-
 #[test]
 fn a_subscriber_that_never_reads_is_disconnected_while_others_go_on() {
     const MESSAGES: usize = 200_000;
@@ -188,7 +179,7 @@ fn a_subscriber_that_never_reads_is_disconnected_while_others_go_on() {
     assert!(slow.line("SUBSCRIBE feed").contains("subscribe"));
     let mut fast = server.raw();
     assert!(fast.line("SUBSCRIBE feed").contains("subscribe"));
-    let before = rss(&mut publisher);
+    let before = publisher.memory_info("used_memory_rss");
 
     let payload = vec![b'x'; 1024];
     let one = format!(
@@ -222,7 +213,7 @@ fn a_subscriber_that_never_reads_is_disconnected_while_others_go_on() {
     let (got, _fast) = reader.join().unwrap();
     assert_eq!(got, MESSAGES * one);
     // 200 MB went out; the slow one could hold at most its 32 MB queue (plus socket buffers).
-    let after = rss(&mut publisher);
+    let after = publisher.memory_info("used_memory_rss");
     assert!(
         after < before + 128 * 1024 * 1024,
         "RSS grew from {before} to {after}"

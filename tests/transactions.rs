@@ -111,15 +111,6 @@ fn watch_is_spoiled_by_expiry_of_the_watched_key() {
     assert_eq!(c.line("EXEC"), "*-1\r\n");
 }
 
-/// Bytes the server has allocated (`used_memory` of INFO memory).
-fn used_memory(c: &mut Raw) -> i64 {
-    let info = String::from_utf8(c.cmd(&["INFO", "memory"])).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory")
-}
-
 /// WATCH of a key already watched changes nothing, as in Redis: a client that WATCHes in a loop without UNWATCH
 /// holds one registration, not one per call (100,000 took 19 MB, and their removal at disconnect was quadratic).
 #[test]
@@ -129,12 +120,12 @@ fn watching_a_watched_key_again_adds_nothing() {
     let mut admin = server.raw();
     let mut c = server.raw();
     c.line("WATCH k k");
-    let before = used_memory(&mut admin);
+    let before = admin.memory_info("used_memory");
     c.send(&b"*2\r\n$5\r\nWATCH\r\n$1\r\nk\r\n".repeat(WATCHES));
     for _ in 0..WATCHES {
         assert_eq!(c.reply(), b"+OK\r\n");
     }
-    let grown = used_memory(&mut admin) - before;
+    let grown = admin.memory_info("used_memory") - before;
     assert!(
         grown < 1_000_000,
         "{WATCHES} WATCHes of one key took {grown} bytes"

@@ -177,6 +177,15 @@ impl Raw {
         }
     }
 
+    /// The number `field` of `INFO memory` (`used_memory`, `used_memory_rss`, ...).
+    pub fn memory_info(&mut self, field: &str) -> i64 {
+        let info = String::from_utf8(self.cmd(&["INFO", "memory"])).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in INFO memory"))
+    }
+
     /// Reads until the server closes the connection; returns what arrived.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut rest = std::mem::take(&mut self.buf);
