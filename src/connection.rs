@@ -38,7 +38,7 @@ const FIRST_READ: usize = 1024;
 /// An output buffer larger than this is freed after it is written, so one big reply does not pin memory.
 const OUT_KEEP: usize = 1024 * 1024;
 /// Most unprocessed input kept for a client (Redis's client-query-buffer-limit).
-const QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
+pub const QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
 
 /// Serves one client until it quits, is killed, breaks the protocol or the server stops.
 pub async fn handle(mut stream: TcpStream, state: Arc<ServerState>, mut client: Client) {

@@ -516,6 +516,43 @@ fn a_client_that_leaves_while_blocked_does_not_take_an_element() {
     assert_eq!(c.line("LLEN jobs"), ":1\r\n");
 }
 
+/// What a client pipelines after a blocking pop waits until the pop answers, as Redis leaves a blocked client's
+/// input unread: it neither runs first (the pop does not get what a later request pushes) nor takes an element that
+/// a client leaving while blocked would never read.
+#[test]
+fn requests_pipelined_after_a_blocking_pop_wait_for_it() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let mut batch = encode(&["BLPOP", "q", "0.2"]);
+    batch.extend(encode(&["RPUSH", "q", "x"]));
+    batch.extend(encode(&["LPOP", "q"]));
+    c.send(&batch);
+    assert_eq!(
+        c.reply(),
+        b"*-1\r\n",
+        "the pop timed out: the push had not run"
+    );
+    assert_eq!(c.reply(), b":1\r\n");
+    assert_eq!(c.reply(), b"$1\r\nx\r\n");
+
+    // A client blocked on one queue, with pops of two more pipelined behind, leaves: no element is taken.
+    let mut admin = cluster.proxy.raw();
+    admin.line("RPUSH a 1");
+    admin.line("RPUSH b 2");
+    let mut gone = cluster.proxy.raw();
+    let mut batch = encode(&["BLPOP", "empty", "0"]);
+    batch.extend(encode(&["BLPOP", "a", "0"]));
+    batch.extend(encode(&["RPOP", "b"]));
+    gone.send(&batch);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(admin.line("LLEN a"), ":1\r\n");
+    assert_eq!(admin.line("LLEN b"), ":1\r\n");
+    assert_eq!(admin.line("RPUSH empty e"), ":1\r\n");
+    assert_eq!(admin.line("LLEN empty"), ":1\r\n");
+}
+
 #[test]
 fn quit_answers_what_was_pipelined_before_it_then_closes() {
     let cluster = Cluster::ringkv(3, &[]);

@@ -44,6 +44,7 @@ use super::{ProxyState, Topology};
 use crate::client::Client;
 use crate::cmd::ring::{Change, NodeState, RingView};
 use crate::cmd::{self, args, flag, CmdError, CommandSpec, Flow, Keys};
+use crate::connection::QUERY_BUFFER_LIMIT;
 use crate::protocol::{Argv, Reply, RequestParser};
 use crate::store::HeldShard;
 
@@ -93,6 +94,7 @@ pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
         watch: None,
         subs: Subscriptions::new(events),
         outbox: Outbox::default(),
+        blocked: false,
     };
     match session.serve(&mut rd, &mut wr, &mut messages).await {
         Ok(()) => {}
@@ -251,6 +253,12 @@ impl Session {
         let mut reading = true;
         loop {
             owed.gather();
+            if self.blocked && owed.queue.is_empty() {
+                // The blocking command answered: route what waited behind it.
+                self.blocked = false;
+                reading = self.route_all(&mut parser, &mut rbuf, &mut owed);
+                continue;
+            }
             // Write when nothing more is ready to join this write (or it is large already).
             let front_waits = !owed.queue.is_empty();
             if !owed.out.is_empty() && (!front_waits || owed.out.len() >= 64 * 1024) {
@@ -281,8 +289,9 @@ impl Session {
                         }
                     }
                 }
+                // Blocked, it still reads (up to Redis's query buffer limit), to see the client leave.
                 n = rd.read_buf(&mut rbuf), if reading && owed.queue.len() < MAX_OWED => {
-                    if n? == 0 {
+                    if n? == 0 || rbuf.len() > QUERY_BUFFER_LIMIT {
                         return Ok(());
                     }
                     info.touch();
@@ -303,6 +312,9 @@ impl Session {
         let queue = &mut owed.queue;
         let mut at = 0;
         let more = loop {
+            if self.blocked {
+                break true;
+            }
             match parser.parse(&rbuf[at..]) {
                 Ok(Some(used)) => {
                     let raw = &rbuf[at..at + used];
@@ -363,6 +375,10 @@ struct Session {
     watch: Option<Watch>,
     subs: Subscriptions,
     outbox: Outbox,
+    /// A blocking command was sent and is the last reply owed: the requests after it wait unparsed until it answers,
+    /// as Redis leaves a blocked client's input unprocessed, so none runs before it (a push it would pop) or for a
+    /// client that leaves while blocked (a pop nobody reads).
+    blocked: bool,
 }
 
 impl Session {
@@ -586,6 +602,7 @@ impl Session {
         };
         let backend = &topo.backends[backend];
         if spec.has(flag::BLOCKING) {
+            self.blocked = true;
             let conn = backend.dedicated(self.resp3());
             let reply = conn.send(&mut self.outbox, request_bytes(argv, raw), 1);
             // The connection closes once this future (so the client) stops waiting.
