@@ -553,6 +553,74 @@ fn requests_pipelined_after_a_blocking_pop_wait_for_it() {
     assert_eq!(admin.line("LLEN empty"), ":1\r\n");
 }
 
+/// Random pipelines mixing blocking pops (20 ms timeouts) with pushes, pops and reads on three hash-tagged lists
+/// give, reply for reply, what one redis-server gives: through the proxy a pipeline runs in order, blocking or not.
+#[test]
+fn pipelines_with_blocking_pops_match_redis_through_the_proxy() {
+    let (Some(cluster), Some(direct)) = (Cluster::redis(3, &[]), redis_server(0)) else {
+        return;
+    };
+    let keys = ["{q}a", "{q}b", "{q}c"];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut via_proxy = cluster.proxy.raw();
+    let mut via_redis = direct.raw();
+    let pick = |rng: &mut fastrand::Rng, of: &[&str]| of[rng.usize(..of.len())].to_string();
+    for round in 0..30 {
+        let mut pipeline: Vec<Vec<String>> =
+            vec![["DEL"].iter().chain(&keys).map(|s| s.to_string()).collect()];
+        for _ in 0..rng.usize(1..=12) {
+            let (key, other) = (pick(&mut rng, &keys), pick(&mut rng, &keys));
+            let timeout = "0.02".to_string();
+            let cmd: Vec<String> = match rng.usize(..10) {
+                0..=2 => vec![
+                    pick(&mut rng, &["LPUSH", "RPUSH"]),
+                    key,
+                    format!("v{}", rng.u8(..10)),
+                ],
+                3 | 4 => vec![pick(&mut rng, &["BLPOP", "BRPOP"]), key, other, timeout],
+                5 => {
+                    let (from, to) = (
+                        pick(&mut rng, &["LEFT", "RIGHT"]),
+                        pick(&mut rng, &["LEFT", "RIGHT"]),
+                    );
+                    vec!["BLMOVE".into(), key, other, from, to, timeout]
+                }
+                6 => {
+                    let side = pick(&mut rng, &["LEFT", "RIGHT"]);
+                    vec![
+                        "BLMPOP".into(),
+                        timeout,
+                        "2".into(),
+                        key,
+                        other,
+                        side,
+                        "COUNT".into(),
+                        "2".into(),
+                    ]
+                }
+                7 | 8 => vec![pick(&mut rng, &["LPOP", "RPOP"]), key],
+                _ => vec!["LRANGE".into(), key, "0".into(), "-1".into()],
+            };
+            pipeline.push(cmd);
+        }
+        let mut bytes: Vec<u8> = pipeline.iter().flat_map(|c| encode(c)).collect();
+        bytes.extend(encode(&["PING", "end"]));
+        let replies = |c: &mut Raw| {
+            c.send(&bytes);
+            let mut all = Vec::new();
+            loop {
+                let reply = c.reply();
+                if reply == b"$3\r\nend\r\n" {
+                    return all;
+                }
+                all.push(text(reply));
+            }
+        };
+        let (got, want) = (replies(&mut via_proxy), replies(&mut via_redis));
+        assert_eq!(got, want, "round {round}: {pipeline:?}");
+    }
+}
+
 #[test]
 fn quit_answers_what_was_pipelined_before_it_then_closes() {
     let cluster = Cluster::ringkv(3, &[]);
