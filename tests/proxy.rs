@@ -553,10 +553,11 @@ fn requests_pipelined_after_a_blocking_pop_wait_for_it() {
     assert_eq!(admin.line("LLEN empty"), ":1\r\n");
 }
 
-/// Random pipelines mixing blocking pops (20 ms timeouts) with pushes, pops and reads on three hash-tagged lists
-/// give, reply for reply, what one redis-server gives: through the proxy a pipeline runs in order, blocking or not.
+/// Random pipelines mixing blocking pops (20 ms timeouts), MULTI/EXEC/DISCARD and WATCH/UNWATCH with pushes, pops,
+/// reads and PING on three hash-tagged lists give, reply for reply, what one redis-server gives: through the proxy a
+/// pipeline runs in order, blocking, watching or not.
 #[test]
-fn pipelines_with_blocking_pops_match_redis_through_the_proxy() {
+fn pipelines_with_blocking_pops_and_transactions_match_redis_through_the_proxy() {
     let (Some(cluster), Some(direct)) = (Cluster::redis(3, &[]), redis_server(0)) else {
         return;
     };
@@ -571,7 +572,11 @@ fn pipelines_with_blocking_pops_match_redis_through_the_proxy() {
         for _ in 0..rng.usize(1..=12) {
             let (key, other) = (pick(&mut rng, &keys), pick(&mut rng, &keys));
             let timeout = "0.02".to_string();
-            let cmd: Vec<String> = match rng.usize(..10) {
+            let cmd: Vec<String> = match rng.usize(..14) {
+                10 => vec![pick(&mut rng, &["MULTI", "EXEC", "DISCARD", "PING"])],
+                11 => vec!["WATCH".into(), key],
+                12 => vec!["UNWATCH".into()],
+                13 => vec!["MULTI".into()],
                 0..=2 => vec![
                     pick(&mut rng, &["LPUSH", "RPUSH"]),
                     key,
@@ -603,6 +608,9 @@ fn pipelines_with_blocking_pops_match_redis_through_the_proxy() {
             };
             pipeline.push(cmd);
         }
+        // Leave no transaction or watch open for the next round (and for the PING that marks the end).
+        pipeline.push(vec!["DISCARD".into()]);
+        pipeline.push(vec!["UNWATCH".into()]);
         let mut bytes: Vec<u8> = pipeline.iter().flat_map(|c| encode(c)).collect();
         bytes.extend(encode(&["PING", "end"]));
         let replies = |c: &mut Raw| {

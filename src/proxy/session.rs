@@ -94,7 +94,7 @@ pub async fn handle(stream: TcpStream, state: Arc<ProxyState>, client: Client) {
         watch: None,
         subs: Subscriptions::new(events),
         outbox: Outbox::default(),
-        blocked: false,
+        held: false,
     };
     match session.serve(&mut rd, &mut wr, &mut messages).await {
         Ok(()) => {}
@@ -253,9 +253,9 @@ impl Session {
         let mut reading = true;
         loop {
             owed.gather();
-            if self.blocked && owed.queue.is_empty() {
-                // The blocking command answered: route what waited behind it.
-                self.blocked = false;
+            if self.held && owed.queue.is_empty() {
+                // What held the requests back answered: route them.
+                self.held = false;
                 reading = self.route_all(&mut parser, &mut rbuf, &mut owed);
                 continue;
             }
@@ -312,18 +312,25 @@ impl Session {
         let queue = &mut owed.queue;
         let mut at = 0;
         let more = loop {
-            if self.blocked {
+            if self.held {
                 break true;
             }
             match parser.parse(&rbuf[at..]) {
                 Ok(Some(used)) => {
                     let raw = &rbuf[at..at + used];
                     let argv = parser.argv(&rbuf[at..]);
+                    if !argv.is_empty() && args::is(argv.get(0), "watch") && !queue.is_empty() {
+                        // WATCH registers on a connection of its own: what came before it must have run first.
+                        self.held = true;
+                        break true;
+                    }
                     at += used;
                     if argv.is_empty() {
                         continue;
                     }
+                    let watching = self.watch.is_some();
                     let pending = self.route(argv, raw);
+                    self.held |= watching || self.watch.is_some();
                     let close = matches!(pending, Pending::Close(_));
                     queue.push_back(pending);
                     if close {
@@ -345,6 +352,9 @@ impl Session {
         more
     }
 }
+
+/// Keyless commands a transaction carries to whichever backend runs it: their replies do not depend on it.
+const ANY_BACKEND_IN_MULTI: &[&str] = &["ping", "echo", "unwatch"];
 
 /// Merges the per-backend replies of a split command, given each backend's key ordinals.
 type SplitMerge = fn(Vec<Vec<u8>>, Vec<Vec<usize>>) -> Vec<u8>;
@@ -375,10 +385,12 @@ struct Session {
     watch: Option<Watch>,
     subs: Subscriptions,
     outbox: Outbox,
-    /// A blocking command was sent and is the last reply owed: the requests after it wait unparsed until it answers,
-    /// as Redis leaves a blocked client's input unprocessed, so none runs before it (a push it would pop) or for a
-    /// client that leaves while blocked (a pop nobody reads).
-    blocked: bool,
+    /// The requests after the last one routed wait unparsed until every owed reply is written. Set by a blocking
+    /// command, as Redis leaves a blocked client's input unprocessed, so none runs before it (a push it would pop) or
+    /// for a client that leaves while blocked (a pop nobody reads); and by every request of a watching client
+    /// (WATCH to EXEC, DISCARD or UNWATCH), whose WATCH connection and shared connections reach the backend
+    /// separately: one request at a time keeps the order one Redis connection would.
+    held: bool,
 }
 
 impl Session {
@@ -470,7 +482,8 @@ impl Session {
             "exec" => return self.exec(&topo),
             "discard" => return self.discard(),
             "watch" => return self.watch(spec, argv, raw, &topo),
-            "unwatch" => return self.unwatch(),
+            // Inside MULTI, UNWATCH is queued like any command (as in Redis).
+            "unwatch" if self.multi.is_none() => return self.unwatch(),
             "quit" => return Pending::Close(b"+OK\r\n".to_vec()),
             "reset" => {
                 self.subs.reset();
@@ -602,7 +615,7 @@ impl Session {
         };
         let backend = &topo.backends[backend];
         if spec.has(flag::BLOCKING) {
-            self.blocked = true;
+            self.held = true;
             let conn = backend.dedicated(self.resp3());
             let reply = conn.send(&mut self.outbox, request_bytes(argv, raw), 1);
             // The connection closes once this future (so the client) stops waiting.
@@ -956,8 +969,9 @@ impl Session {
             return error("ERR internal: no transaction");
         };
         let outcome = match owner(spec, argv, topo) {
-            Ok(Some(b)) if multi.backend.is_none_or(|t| t == b) => Ok(b),
+            Ok(Some(b)) if multi.backend.is_none_or(|t| t == b) => Ok(Some(b)),
             Ok(Some(_)) => Err(CROSSSLOT.to_string()),
+            Ok(None) if ANY_BACKEND_IN_MULTI.contains(&spec.name) => Ok(None),
             Ok(None) => Err(format!(
                 "ERR '{}' without keys is not supported inside MULTI by the proxy",
                 String::from_utf8_lossy(argv.get(0))
@@ -966,7 +980,7 @@ impl Session {
         };
         match outcome {
             Ok(b) => {
-                multi.backend = Some(b);
+                multi.backend = b.or(multi.backend);
                 // A backend that lacks the script would fail this EVALSHA inside EXEC, where it cannot be retried:
                 // the known body is loaded just before the transaction instead.
                 if let Some(body) = evalsha_target(argv).and_then(|sha| self.state.script(sha)) {
@@ -990,8 +1004,15 @@ impl Session {
         if multi.failed {
             return error("EXECABORT Transaction discarded because of previous errors.");
         }
-        let Some(backend) = multi.backend else {
-            return Pending::Ready(b"*0\r\n".to_vec());
+        let backend = match multi.backend {
+            Some(b) => b,
+            // Neither keys nor WATCH: nothing queued, or keyless commands only (PING, ECHO, UNWATCH), which run on
+            // the backend owning the empty key.
+            None if multi.queued.is_empty() => return Pending::Ready(b"*0\r\n".to_vec()),
+            None => match topo.locate(b"") {
+                Some(b) => b,
+                None => return error(no_backend()),
+            },
         };
         let n = multi.preload.len() + multi.queued.len() + 2;
         let mut bundle = multi.preload.concat();
