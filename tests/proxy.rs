@@ -629,6 +629,48 @@ fn pipelines_with_blocking_pops_and_transactions_match_redis_through_the_proxy()
     }
 }
 
+/// The proxy learns and forgets script bodies in the client's order: an EVALSHA is repaired only with a body known
+/// when it was sent, and a SCRIPT LOAD followed by SCRIPT FLUSH leaves the script unknown, as on Redis.
+#[test]
+fn script_bodies_are_learned_and_forgotten_in_pipeline_order() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let noscript = "-NOSCRIPT No matching script. Please use EVAL.\r\n";
+    let sha_of = |body: &str| {
+        let mut backend = cluster.backend(&cluster.addrs[0]);
+        let sha = text(backend.cmd(&["SCRIPT", "LOAD", body]))[5..45].to_string();
+        backend.line("SCRIPT FLUSH");
+        sha
+    };
+    let (first, second) = ("return 'first'", "return 'second'");
+    let (first_sha, second_sha) = (sha_of(first), sha_of(second));
+
+    let mut batch = encode(&["SCRIPT", "FLUSH"]);
+    batch.extend(encode(&["EVALSHA", &first_sha, "0"]));
+    batch.extend(encode(&["EVAL", first, "0"]));
+    batch.extend(encode(&["EVALSHA", &first_sha, "0"]));
+    c.send(&batch);
+    assert_eq!(text(c.reply()), "+OK\r\n");
+    assert_eq!(
+        text(c.reply()),
+        noscript,
+        "not repaired with a body sent after it"
+    );
+    assert_eq!(text(c.reply()), "$5\r\nfirst\r\n");
+    assert_eq!(text(c.reply()), "$5\r\nfirst\r\n");
+
+    let mut batch = encode(&["SCRIPT", "LOAD", second]);
+    batch.extend(encode(&["SCRIPT", "FLUSH"]));
+    c.send(&batch);
+    assert_eq!(text(c.reply()), format!("$40\r\n{second_sha}\r\n"));
+    assert_eq!(text(c.reply()), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["EVALSHA", &second_sha, "0"])), noscript);
+    assert_eq!(
+        text(c.cmd(&["SCRIPT", "EXISTS", &second_sha])),
+        "*1\r\n:0\r\n"
+    );
+}
+
 #[test]
 fn quit_answers_what_was_pipelined_before_it_then_closes() {
     let cluster = Cluster::ringkv(3, &[]);
@@ -690,10 +732,19 @@ fn scripts(cluster: &Cluster) {
         backends_with_script(cluster, &keyless_sha),
         vec![owner(&mut c, &keyless_sha)]
     );
-    // EXISTS is 1 only where every backend has it; the FLUSH above removed the SET script from one backend.
+    // EXISTS is 1 where an EVALSHA works: every backend has the script, or the proxy remembers its body (seen in an
+    // EVAL or SCRIPT LOAD through it) and loads it where missing. Neither backend copies are complete here (only the
+    // keyless script's owner has it, and the FLUSH above removed the SET script from one backend), as on a Redis
+    // that ran both scripts; a script the proxy never saw is 0 unless every backend has it.
     assert_eq!(
         text(c.cmd(&["SCRIPT", "EXISTS", &keyless_sha, &set_sha, "nope"])),
-        "*3\r\n:0\r\n:0\r\n:0\r\n"
+        "*3\r\n:1\r\n:1\r\n:0\r\n"
+    );
+    let unseen = "return 'unseen'";
+    let unseen_sha = text(Raw::connect(&cluster.addrs[0]).cmd(&["SCRIPT", "LOAD", unseen]));
+    assert_eq!(
+        text(c.cmd(&["SCRIPT", "EXISTS", &unseen_sha[5..45]])),
+        "*1\r\n:0\r\n"
     );
     assert_eq!(
         text(c.cmd(&["SCRIPT", "LOAD", set])),

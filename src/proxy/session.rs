@@ -694,8 +694,9 @@ impl Session {
                 .remember_script(crate::script::sha1_hex(argv.get(1)), argv.get(1));
             return wait(self.send(&backend, bytes, 1));
         };
-        let sha = sha.to_vec();
-        let state = self.state.clone();
+        // The body as known now: a script the client loads only later in its pipeline must not repair this call
+        // (on Redis it would fail with NOSCRIPT).
+        let known = self.state.script(sha);
         let lane = self.lane();
         let first = self.send(&backend, bytes.clone(), 1);
         wait(async move {
@@ -703,7 +704,7 @@ impl Session {
             if !reply.starts_with(b"-NOSCRIPT") {
                 return reply;
             }
-            let Some(body) = state.script(&sha) else {
+            let Some(body) = known else {
                 return reply;
             };
             let mut retry = script_load(&body);
@@ -718,17 +719,20 @@ impl Session {
         let raw = &request_bytes(argv, raw);
         match sub.as_str() {
             "load" => {
-                let body = argv.get(2).to_vec();
-                let state = self.state.clone();
-                self.fan_out(topo, raw, move |replies| {
-                    let reply = merge_same(replies);
-                    if let Some(sha) = resp::bulk(&reply) {
-                        state.remember_script(String::from_utf8_lossy(sha).into_owned(), &body);
-                    }
-                    reply
-                })
+                // Remembered now, in the client's order with SCRIPT FLUSH and EVALSHA (as EVAL's body is).
+                let body = argv.get(2);
+                self.state
+                    .remember_script(crate::script::sha1_hex(body), body);
+                self.fan_out(topo, raw, merge_same)
             }
-            "exists" => self.fan_out(topo, raw, merge_all_ones),
+            "exists" => {
+                // A script whose body the proxy remembers runs wherever an EVALSHA goes (a NOSCRIPT is repaired).
+                let known: Vec<bool> = argv
+                    .iter_from(2)
+                    .map(|sha| self.state.script(sha).is_some())
+                    .collect();
+                self.fan_out(topo, raw, move |replies| merge_exists(replies, &known))
+            }
             "flush" => {
                 self.state.forget_scripts();
                 self.fan_out(topo, raw, merge_ok)
@@ -1230,8 +1234,9 @@ fn merge_any_ok(replies: Vec<Vec<u8>>) -> Vec<u8> {
     }
 }
 
-/// SCRIPT EXISTS: per SHA1, 1 only when every backend has the script (an EVALSHA may go to any of them).
-fn merge_all_ones(replies: Vec<Vec<u8>>) -> Vec<u8> {
+/// SCRIPT EXISTS: per SHA1, 1 when every backend has the script (an EVALSHA may go to any of them) or its body is
+/// `known` to the proxy, which loads it where an EVALSHA finds it missing.
+fn merge_exists(replies: Vec<Vec<u8>>, known: &[bool]) -> Vec<u8> {
     if let Some(e) = first_error(&replies) {
         return e;
     }
@@ -1255,8 +1260,8 @@ fn merge_all_ones(replies: Vec<Vec<u8>>) -> Vec<u8> {
     let all = all.unwrap_or_default();
     let mut out = Reply::new(false);
     out.array(all.len());
-    for f in all {
-        out.int(i64::from(f));
+    for (i, f) in all.into_iter().enumerate() {
+        out.int(i64::from(f || known.get(i) == Some(&true)));
     }
     out.buf
 }
