@@ -671,6 +671,31 @@ fn script_bodies_are_learned_and_forgotten_in_pipeline_order() {
     );
 }
 
+/// HELLO 3 and RESET switch a client to the other protocol's backend connections: what it pipelined before the
+/// switch has run when what follows runs.
+#[test]
+fn a_protocol_switch_keeps_the_pipeline_in_order() {
+    let cluster = Cluster::ringkv(3, &[]);
+    for i in 0..20 {
+        let mut c = cluster.proxy.raw();
+        let key = format!("switch{i}");
+        let big = "v".repeat(2000);
+        let mut batch = encode(&["SET", &key, &big]);
+        batch.extend(encode(&["HELLO", "3"]));
+        batch.extend(encode(&["GET", &key]));
+        batch.extend(encode(&["SET", &key, "w"]));
+        batch.extend(encode(&["RESET"]));
+        batch.extend(encode(&["GET", &key]));
+        c.send(&batch);
+        assert_eq!(c.reply(), b"+OK\r\n");
+        assert!(c.reply().starts_with(b"%"), "HELLO 3's map");
+        assert_eq!(text(c.reply()), format!("$2000\r\n{big}\r\n"), "round {i}");
+        assert_eq!(c.reply(), b"+OK\r\n");
+        assert_eq!(c.reply(), b"+RESET\r\n");
+        assert_eq!(c.reply(), b"$1\r\nw\r\n", "round {i}");
+    }
+}
+
 #[test]
 fn quit_answers_what_was_pipelined_before_it_then_closes() {
     let cluster = Cluster::ringkv(3, &[]);

@@ -319,8 +319,7 @@ impl Session {
                 Ok(Some(used)) => {
                     let raw = &rbuf[at..at + used];
                     let argv = parser.argv(&rbuf[at..]);
-                    if !argv.is_empty() && args::is(argv.get(0), "watch") && !queue.is_empty() {
-                        // WATCH registers on a connection of its own: what came before it must have run first.
+                    if !argv.is_empty() && waits_for_earlier(argv) && !queue.is_empty() {
                         self.held = true;
                         break true;
                     }
@@ -351,6 +350,15 @@ impl Session {
         owed.batches.extend(self.outbox.take_sent());
         more
     }
+}
+
+/// Requests routed only once every earlier one is answered, because what follows them takes other backend
+/// connections than what came before: WATCH (its own connection), HELLO and RESET (they may switch the client to
+/// the other protocol's shared connections).
+fn waits_for_earlier(argv: Argv<'_>) -> bool {
+    ["watch", "hello", "reset"]
+        .iter()
+        .any(|name| args::is(argv.get(0), name))
 }
 
 /// Keyless commands a transaction carries to whichever backend runs it: their replies do not depend on it.
