@@ -696,6 +696,35 @@ fn a_protocol_switch_keeps_the_pipeline_in_order() {
     }
 }
 
+/// A RESP3 client that pipelines SUBSCRIBE and a PUBLISH to the same channel gets its own message, as on Redis:
+/// the subscription is made before the PUBLISH runs.
+#[test]
+fn a_resp3_client_gets_what_it_publishes_right_after_subscribing() {
+    let cluster = Cluster::ringkv(3, &[]);
+    for i in 0..20 {
+        let mut c = cluster.proxy.raw();
+        assert!(c.line("HELLO 3").starts_with('%'));
+        let channel = format!("own{i}");
+        let mut batch = encode(&["SUBSCRIBE", &channel]);
+        batch.extend(encode(&["PUBLISH", &channel, "m"]));
+        c.send(&batch);
+        let confirmation = text(c.reply());
+        assert!(
+            confirmation.starts_with(">3\r\n$9\r\nsubscribe\r\n"),
+            "{confirmation}"
+        );
+        let next: Vec<String> = (0..2).map(|_| text(c.reply())).collect();
+        let message = format!(
+            ">3\r\n$7\r\nmessage\r\n${}\r\n{channel}\r\n$1\r\nm\r\n",
+            channel.len()
+        );
+        assert!(
+            next.contains(&message) && next.contains(&":1\r\n".to_string()),
+            "round {i}: {next:?}"
+        );
+    }
+}
+
 #[test]
 fn quit_answers_what_was_pipelined_before_it_then_closes() {
     let cluster = Cluster::ringkv(3, &[]);

@@ -319,7 +319,8 @@ impl Session {
                 Ok(Some(used)) => {
                     let raw = &rbuf[at..at + used];
                     let argv = parser.argv(&rbuf[at..]);
-                    if !argv.is_empty() && waits_for_earlier(argv) && !queue.is_empty() {
+                    let alone = !argv.is_empty() && routed_alone(argv);
+                    if alone && !queue.is_empty() {
                         self.held = true;
                         break true;
                     }
@@ -329,7 +330,7 @@ impl Session {
                     }
                     let watching = self.watch.is_some();
                     let pending = self.route(argv, raw);
-                    self.held |= watching || self.watch.is_some();
+                    self.held |= alone || watching || self.watch.is_some();
                     let close = matches!(pending, Pending::Close(_));
                     queue.push_back(pending);
                     if close {
@@ -352,13 +353,23 @@ impl Session {
     }
 }
 
-/// Requests routed only once every earlier one is answered, because what follows them takes other backend
-/// connections than what came before: WATCH (its own connection), HELLO and RESET (they may switch the client to
-/// the other protocol's shared connections).
-fn waits_for_earlier(argv: Argv<'_>) -> bool {
-    ["watch", "hello", "reset"]
-        .iter()
-        .any(|name| args::is(argv.get(0), name))
+/// Requests routed alone, after every earlier reply and before any later request, because they and what follows
+/// them take other backend connections than what came before: WATCH (its own connection), HELLO and RESET (they
+/// may switch the client to the other protocol's shared connections), and (un)subscriptions (the client's
+/// subscriber connections: a PUBLISH pipelined after a SUBSCRIBE must find the subscription made).
+fn routed_alone(argv: Argv<'_>) -> bool {
+    const ALONE: &[&str] = &[
+        "watch",
+        "hello",
+        "reset",
+        "subscribe",
+        "unsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "ssubscribe",
+        "sunsubscribe",
+    ];
+    ALONE.iter().any(|name| args::is(argv.get(0), name))
 }
 
 /// Keyless commands a transaction carries to whichever backend runs it: their replies do not depend on it.
