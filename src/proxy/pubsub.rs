@@ -19,22 +19,33 @@ use hashbrown::HashMap;
 use super::backend::{Backend, SubEvents, Subscriber};
 use super::resp;
 use super::Topology;
+use crate::cmd::args;
 use crate::cmd::pubsub::confirm;
 use crate::protocol::Reply;
 use crate::pubsub::Kind;
 
 /// The (un)subscribe commands: their kind, and whether they subscribe.
 pub fn command(name: &str) -> Option<(Kind, bool)> {
-    Some(match name {
-        "subscribe" => (Kind::Channel, true),
-        "psubscribe" => (Kind::Pattern, true),
-        "ssubscribe" => (Kind::Shard, true),
-        "unsubscribe" => (Kind::Channel, false),
-        "punsubscribe" => (Kind::Pattern, false),
-        "sunsubscribe" => (Kind::Shard, false),
-        _ => return None,
-    })
+    COMMANDS
+        .iter()
+        .find(|c| c.0 == name)
+        .map(|&(_, kind, subscribe)| (kind, subscribe))
 }
+
+/// True when `arg` names a (un)subscription command, in any case.
+pub fn is_command(arg: &[u8]) -> bool {
+    COMMANDS.iter().any(|c| args::is(arg, c.0))
+}
+
+/// The (un)subscription commands: name, kind, and whether it subscribes.
+const COMMANDS: [(&str, Kind, bool); 6] = [
+    ("subscribe", Kind::Channel, true),
+    ("psubscribe", Kind::Pattern, true),
+    ("ssubscribe", Kind::Shard, true),
+    ("unsubscribe", Kind::Channel, false),
+    ("punsubscribe", Kind::Pattern, false),
+    ("sunsubscribe", Kind::Shard, false),
+];
 
 /// The command (and confirmation event) name of a kind: subscribe or unsubscribe.
 fn verb(kind: Kind, subscribe: bool) -> &'static str {

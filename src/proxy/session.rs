@@ -358,18 +358,11 @@ impl Session {
 /// may switch the client to the other protocol's shared connections), and (un)subscriptions (the client's
 /// subscriber connections: a PUBLISH pipelined after a SUBSCRIBE must find the subscription made).
 fn routed_alone(argv: Argv<'_>) -> bool {
-    const ALONE: &[&str] = &[
-        "watch",
-        "hello",
-        "reset",
-        "subscribe",
-        "unsubscribe",
-        "psubscribe",
-        "punsubscribe",
-        "ssubscribe",
-        "sunsubscribe",
-    ];
-    ALONE.iter().any(|name| args::is(argv.get(0), name))
+    let name = argv.get(0);
+    ["watch", "hello", "reset"]
+        .iter()
+        .any(|alone| args::is(name, alone))
+        || pubsub::is_command(name)
 }
 
 /// Keyless commands a transaction carries to whichever backend runs it: their replies do not depend on it.
