@@ -289,7 +289,7 @@ impl Session {
                         }
                     }
                 }
-                // Blocked, it still reads (up to Redis's query buffer limit), to see the client leave.
+                // Held, it still reads (up to Redis's query buffer limit), to see the client leave.
                 n = rd.read_buf(&mut rbuf), if reading && owed.queue.len() < MAX_OWED => {
                     if n? == 0 || rbuf.len() > QUERY_BUFFER_LIMIT {
                         return Ok(());
@@ -399,9 +399,9 @@ struct Session {
     outbox: Outbox,
     /// The requests after the last one routed wait unparsed until every owed reply is written. Set by a blocking
     /// command, as Redis leaves a blocked client's input unprocessed, so none runs before it (a push it would pop) or
-    /// for a client that leaves while blocked (a pop nobody reads); and by every request of a watching client
-    /// (WATCH to EXEC, DISCARD or UNWATCH), whose WATCH connection and shared connections reach the backend
-    /// separately: one request at a time keeps the order one Redis connection would.
+    /// for a client that leaves while blocked (a pop nobody reads); by a request [`routed_alone`]; and by every
+    /// request of a watching client (WATCH to EXEC, DISCARD or UNWATCH), whose WATCH connection and shared
+    /// connections reach the backend separately: one request at a time keeps the order one Redis connection would.
     held: bool,
 }
 
