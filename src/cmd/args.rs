@@ -77,6 +77,46 @@ pub fn int_in_range(s: &[u8], min: i64, max: i64) -> Result<i64, CmdError> {
     Ok(n)
 }
 
+/// Parses an integer argument that must be at least `min`, replying `msg` when it is not an integer or is smaller,
+/// as Redis's `getRangeLongFromObjectOrReply` does when given a message.
+pub fn int_at_least(arg: &[u8], min: i64, msg: &str) -> Result<usize, CmdError> {
+    match parse_i64(arg) {
+        Some(n) if n >= min => Ok(n as usize),
+        _ => Err(CmdError::err(msg)),
+    }
+}
+
+/// The arguments of LMPOP / ZMPOP and their blocking forms after the command (and the timeout): `numkeys key
+/// [key ...] <where> [COUNT count]`, with `numkeys` at index `at` and `<where>` read by `side` (LEFT|RIGHT, MIN|MAX).
+/// Returns the number of keys, the side and the count, with Redis's errors in Redis's order.
+pub fn mpop_args<S>(
+    argv: Argv,
+    at: usize,
+    side: impl Fn(&[u8]) -> Result<S, CmdError>,
+) -> Result<(usize, S, usize), CmdError> {
+    let numkeys = int_at_least(argv.get(at), 1, "numkeys should be greater than 0")?;
+    // Redis answers a numkeys that runs past the arguments with a plain syntax error.
+    let where_at = numkeys.saturating_add(at + 1);
+    if where_at >= argv.len() {
+        return Err(CmdError::Syntax);
+    }
+    let side = side(argv.get(where_at))?;
+    let mut count = None;
+    let mut opts = Cursor::new(argv, where_at + 1);
+    while let Some(opt) = opts.next() {
+        if count.is_none() && is(opt, "COUNT") && opts.remaining() > 0 {
+            count = Some(int_at_least(
+                opts.value()?,
+                1,
+                "count should be greater than 0",
+            )?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok((numkeys, side, count.unwrap_or(1)))
+}
+
 /// The LIMIT of SINTERCARD and ZINTERCARD: a count where 0 means none (`usize::MAX`), with Redis's one error for a
 /// negative or non-integer value.
 pub fn intercard_limit(s: &[u8]) -> Result<usize, CmdError> {

@@ -11,7 +11,7 @@
 //! one of them and reply. Every element that enters a list from outside it goes through [`push`]: that is the one
 //! place where "this key received elements" is known. (LINSERT and LSET only change a list that already exists.)
 
-use super::args::{self, is, parse_i64};
+use super::args::{self, is};
 use super::blocking;
 use super::typed::{lookup, lookup_mut, remove_if_empty, update};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
@@ -202,15 +202,6 @@ pub(crate) fn move_element(
     Ok(Some(element))
 }
 
-/// Parses an integer argument that must be at least `min`, replying `msg` when it is not an integer or is smaller,
-/// as Redis's `getRangeLongFromObjectOrReply` does when given a message.
-fn int_at_least(arg: &[u8], min: i64, msg: &str) -> Result<usize, CmdError> {
-    match parse_i64(arg) {
-        Some(n) if n >= min => Ok(n as usize),
-        _ => Err(CmdError::err(msg)),
-    }
-}
-
 /// Resolves Redis's inclusive `start`/`stop` (negative counts from the tail) against a list of `len` elements; `None`
 /// when the range is empty.
 fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
@@ -283,7 +274,7 @@ fn rpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn pop_command(ctx: &mut Ctx, argv: Argv, end: End, name: &str) -> CmdResult {
     let count = match argv.len() {
         2 => None,
-        3 => Some(int_at_least(
+        3 => Some(args::int_at_least(
             argv.get(2),
             0,
             "value is out of range, must be positive",
@@ -482,9 +473,13 @@ fn lpos_options(argv: Argv) -> Result<LposOptions, CmdError> {
                 ));
             }
         } else if is(opt, "COUNT") {
-            o.count = Some(int_at_least(opts.value()?, 0, "COUNT can't be negative")?);
+            o.count = Some(args::int_at_least(
+                opts.value()?,
+                0,
+                "COUNT can't be negative",
+            )?);
         } else if is(opt, "MAXLEN") {
-            o.maxlen = int_at_least(opts.value()?, 0, "MAXLEN can't be negative")?;
+            o.maxlen = args::int_at_least(opts.value()?, 0, "MAXLEN can't be negative")?;
         } else {
             return Err(CmdError::Syntax);
         }
@@ -569,36 +564,10 @@ fn notify_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) {
     ctx.notify_emptied(notify::LIST, from.pop_event(), src);
 }
 
-/// The arguments of LMPOP / BLMPOP after the command (and BLMPOP's timeout): `numkeys key [key ...] LEFT|RIGHT
-/// [COUNT count]`, with `numkeys` at index `at`. Returns the number of keys, the end and the count.
-fn mpop_args(argv: Argv, at: usize) -> Result<(usize, End, usize), CmdError> {
-    let numkeys = int_at_least(argv.get(at), 1, "numkeys should be greater than 0")?;
-    // Redis answers a numkeys that runs past the arguments with a plain syntax error.
-    let where_at = numkeys.saturating_add(at + 1);
-    if where_at >= argv.len() {
-        return Err(CmdError::Syntax);
-    }
-    let end = End::parse(argv.get(where_at))?;
-    let mut count = None;
-    let mut opts = args::Cursor::new(argv, where_at + 1);
-    while let Some(opt) = opts.next() {
-        if count.is_none() && is(opt, "COUNT") && opts.remaining() > 0 {
-            count = Some(int_at_least(
-                opts.value()?,
-                1,
-                "count should be greater than 0",
-            )?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    Ok((numkeys, end, count.unwrap_or(1)))
-}
-
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: `[key, [elements]]` from the first non-empty list, or a
 /// null array.
 fn lmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let (numkeys, end, count) = mpop_args(argv, 1)?;
+    let (numkeys, end, count) = args::mpop_args(argv, 1, End::parse)?;
     if !mpop_now(ctx, argv, 2, numkeys, end, count)? {
         ctx.out.null_array();
     }
@@ -658,7 +627,7 @@ fn bpop(ctx: &mut Ctx, argv: Argv, end: End) -> CmdResult {
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: LMPOP, or block. Its arguments are checked before
 /// its timeout, as in Redis.
 fn blmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let (numkeys, end, count) = mpop_args(argv, 2)?;
+    let (numkeys, end, count) = args::mpop_args(argv, 2, End::parse)?;
     let timeout = blocking::parse_timeout(argv.get(1), ctx.now)?;
     if mpop_now(ctx, argv, 3, numkeys, end, count)? {
         return Ok(());

@@ -399,12 +399,14 @@ struct ScoreRange {
 
 impl ScoreRange {
     fn parse(min: &[u8], max: &[u8]) -> Result<Self, CmdError> {
-        // Redis reads bounds with `strtod`, which takes an empty string as 0.
-        let value = |text: &[u8]| {
-            if text.is_empty() {
-                Some(0.0)
-            } else {
-                parse_f64(text)
+        // Redis reads bounds with `strtod` and checks only that it stopped at a NUL: leading C white space is
+        // skipped, an empty string is 0 and anything after a NUL byte is ignored.
+        let value = |arg: &[u8]| {
+            let text = args::c_str(arg);
+            match text.iter().position(|c| !b" \t\n\x0b\x0c\r".contains(c)) {
+                Some(start) => parse_f64(&text[start..]),
+                None if text.is_empty() => Some(0.0),
+                None => None,
             }
         };
         let bound = |arg: &[u8]| match arg.strip_prefix(b"(") {
@@ -594,7 +596,7 @@ fn parse_range<'a>(
         } else if is(opt, "LIMIT") && opts.remaining() >= 2 {
             offset = opts.int()?;
             limit = opts.int()?;
-        } else if rev.is_none() && is(opt, "REV") {
+        } else if rev.is_none() && !rev_opt && is(opt, "REV") {
             rev_opt = true;
         } else if by.is_none() && is(opt, "BYSCORE") && by_opt.is_none() {
             by_opt = Some(By::Score);
@@ -606,7 +608,8 @@ fn parse_range<'a>(
     }
     let by = by.or(by_opt).unwrap_or(By::Rank);
     let rev = rev.unwrap_or(rev_opt);
-    if (offset != 0 || limit != -1) && by == By::Rank {
+    // As Redis, only a count other than -1 counts as a LIMIT here (`LIMIT 5 -1` on ranks is ignored).
+    if limit != -1 && by == By::Rank {
         return Err(CmdError::err(
             "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         ));
@@ -884,33 +887,13 @@ pub(crate) fn reply_key_popped(
     }
 }
 
-/// The arguments of ZMPOP / BZMPOP from the count at index `at`: `numkeys key [key ...] MIN|MAX [COUNT count]`.
-/// Returns the number of keys, whether to pop the highest scores, and the count.
-fn mpop_args(argv: Argv, at: usize) -> Result<(usize, bool, usize), CmdError> {
-    let numkeys = match parse_i64(argv.get(at)) {
-        Some(n) if n > 0 => n as usize,
-        _ => return Err(CmdError::err("numkeys should be greater than 0")),
-    };
-    if numkeys > argv.len() - at - 2 {
-        return Err(CmdError::Syntax);
+/// MIN or MAX (any case): whether ZMPOP / BZMPOP pop the highest scores.
+fn pops_max(arg: &[u8]) -> Result<bool, CmdError> {
+    match () {
+        _ if is(arg, "MIN") => Ok(false),
+        _ if is(arg, "MAX") => Ok(true),
+        _ => Err(CmdError::Syntax),
     }
-    let mut opts = Cursor::new(argv, at + 1 + numkeys);
-    let max = match opts.next() {
-        Some(w) if is(w, "MIN") => false,
-        Some(w) if is(w, "MAX") => true,
-        _ => return Err(CmdError::Syntax),
-    };
-    let mut count = 1;
-    if let Some(opt) = opts.next() {
-        if !is(opt, "COUNT") || opts.remaining() != 1 {
-            return Err(CmdError::Syntax);
-        }
-        count = match opts.int()? {
-            n if n > 0 => n as usize,
-            _ => return Err(CmdError::err("count should be greater than 0")),
-        };
-    }
-    Ok((numkeys, max, count))
 }
 
 /// Pops for ZMPOP/BZMPOP/BZPOPMIN/BZPOPMAX from the first of `keys` that exists and replies. False (nothing
@@ -936,7 +919,7 @@ fn pop_first_and_reply<'k>(
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key; replies [key, pairs], or a
 /// null array when every key is empty.
 fn zmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let (numkeys, max, count) = mpop_args(argv, 1)?;
+    let (numkeys, max, count) = args::mpop_args(argv, 1, pops_max)?;
     if !pop_first_and_reply(ctx, argv.iter_from(2).take(numkeys), max, Some(count))? {
         ctx.out.null_array();
     }
@@ -965,7 +948,7 @@ fn bzpop(ctx: &mut Ctx, argv: Argv, max: bool) -> CmdResult {
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP, or block. Its arguments are checked before
 /// its timeout, as in Redis.
 fn bzmpop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let (numkeys, max, count) = mpop_args(argv, 2)?;
+    let (numkeys, max, count) = args::mpop_args(argv, 2, pops_max)?;
     let timeout = blocking::parse_timeout(argv.get(1), ctx.now)?;
     let keys = || argv.iter_from(3).take(numkeys);
     if pop_first_and_reply(ctx, keys(), max, Some(count))? {
@@ -1062,8 +1045,10 @@ struct Combine<'a> {
 
 /// Parses `numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] [LIMIT limit]` from `argv[at]`, as
 /// Redis's `zunionInterDiffGenericCommand`: ZDIFF and ZINTERCARD take neither WEIGHTS nor AGGREGATE, only the
-/// reading forms WITHSCORES, only ZINTERCARD LIMIT.
+/// reading forms WITHSCORES, only ZINTERCARD LIMIT. Like Redis it looks the keys up before it reads the options, so
+/// a key of another type is WRONGTYPE even when an option is bad too.
 fn parse_combine<'a>(
+    ctx: &mut Ctx,
     argv: Argv<'a>,
     at: usize,
     op: Op,
@@ -1082,6 +1067,13 @@ fn parse_combine<'a>(
         return Err(CmdError::Syntax);
     }
     let keys: Vec<&[u8]> = argv.iter_from(at + 1).take(numkeys).collect();
+    let now = ctx.now;
+    for key in &keys {
+        match ctx.db(key).get(key, now).map(|e| &e.value) {
+            None | Some(Value::ZSet(_)) | Some(Value::Set(_)) => {}
+            Some(_) => return Err(CmdError::WrongType),
+        }
+    }
     let mut c = Combine {
         keys,
         weights: vec![1.0; numkeys],
@@ -1126,9 +1118,9 @@ fn combine(op: Op, sources: &[Source], c: &Combine) -> ZSet {
     let mut acc: HashMap<&[u8], f64> = HashMap::new();
     match op {
         Op::Union => {
-            for (src, w) in sources.iter().zip(&c.weights) {
+            for (src, w) in smallest_first(sources, &c.weights) {
                 for (m, s) in src.iter() {
-                    let v = weighted(s, *w);
+                    let v = weighted(s, w);
                     acc.entry(m)
                         .and_modify(|a| *a = c.aggregate.apply(*a, v))
                         .or_insert(v);
@@ -1149,41 +1141,41 @@ fn combine(op: Op, sources: &[Source], c: &Combine) -> ZSet {
     to_zset(acc)
 }
 
+/// The sources with their weights, smallest first (stable), the order in which Redis combines them: it decides the
+/// rounding of a sum and which NaN becomes 0.
+fn smallest_first<'s, 'z>(
+    sources: &'s [Source<'z>],
+    weights: &[f64],
+) -> Vec<(&'s Source<'z>, f64)> {
+    let mut ordered: Vec<_> = sources.iter().zip(weights.iter().copied()).collect();
+    ordered.sort_by_key(|(s, _)| s.len());
+    ordered
+}
+
 /// The members every source has, with their combined scores: the smallest source's members, in its order, checked
-/// against the others.
+/// against the others from the smallest up. As in Redis, only the first weighted score has its NaN (0 * inf) made 0;
+/// the others go to the aggregate as they are.
 fn intersection<'a>(
     sources: &'a [Source],
     c: &'a Combine,
 ) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
-    let smallest = sources.iter().min_by_key(|s| s.len());
-    smallest
-        .into_iter()
-        .flat_map(|s| s.iter())
-        .filter_map(|(m, _)| {
-            let mut scores = sources
-                .iter()
-                .zip(&c.weights)
-                .map(|(src, w)| src.score(m).map(|s| weighted(s, *w)));
-            let first = scores.next()??;
-            scores
-                .try_fold(first, |a, v| Some(c.aggregate.apply(a, v?)))
+    let ordered = smallest_first(sources, &c.weights);
+    let first = ordered.first().map(|&(s, w)| (s, w));
+    first.into_iter().flat_map(move |(smallest, w0)| {
+        let rest = ordered[1..].to_vec();
+        smallest.iter().filter_map(move |(m, s)| {
+            rest.iter()
+                .try_fold(weighted(s, w0), |a, (src, w)| {
+                    Some(c.aggregate.apply(a, src.score(m)? * w))
+                })
                 .map(|v| (m, v))
         })
+    })
 }
 
-/// Looks every source up (WRONGTYPE unless a zset or a set, before anything is computed), then runs `f` on them.
-fn with_sources<T>(
-    ctx: &mut Ctx,
-    keys: &[&[u8]],
-    f: impl FnOnce(&[Source]) -> T,
-) -> Result<T, CmdError> {
+/// Runs `f` on the sources (zsets, sets or missing; [`parse_combine`] refused other types).
+fn with_sources<T>(ctx: &mut Ctx, keys: &[&[u8]], f: impl FnOnce(&[Source]) -> T) -> T {
     let now = ctx.now;
-    for key in keys {
-        match ctx.db(key).get(key, now).map(|e| &e.value) {
-            None | Some(Value::ZSet(_)) | Some(Value::Set(_)) => {}
-            Some(_) => return Err(CmdError::WrongType),
-        }
-    }
     let (dbs, _) = ctx.dbs_out();
     let sources: Vec<Source> = keys
         .iter()
@@ -1193,13 +1185,13 @@ fn with_sources<T>(
             _ => Source::Missing,
         })
         .collect();
-    Ok(f(&sources))
+    f(&sources)
 }
 
 /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE dst numkeys key... [options].
 fn combine_store(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
-    let c = parse_combine(argv, 2, op, Form::Store)?;
-    let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c))?;
+    let c = parse_combine(ctx, argv, 2, op, Form::Store)?;
+    let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c));
     let event = match op {
         Op::Union => "zunionstore",
         Op::Inter => "zinterstore",
@@ -1211,8 +1203,8 @@ fn combine_store(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
 
 /// ZUNION / ZINTER / ZDIFF numkeys key... [options] [WITHSCORES].
 fn combine_reply(ctx: &mut Ctx, argv: Argv, op: Op) -> CmdResult {
-    let c = parse_combine(argv, 1, op, Form::Reply)?;
-    let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c))?;
+    let c = parse_combine(ctx, argv, 1, op, Form::Reply)?;
+    let result = with_sources(ctx, &c.keys, |sources| combine(op, sources, &c));
     let items: Vec<(&[u8], f64)> = result.iter().collect();
     reply_members(ctx.out, &items, c.withscores, false);
     Ok(())
@@ -1245,10 +1237,10 @@ fn zdiff(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// ZINTERCARD numkeys key... [LIMIT limit]: the intersection's size, counting stopped at LIMIT (0: no limit). Plain
 /// sets count as sources, as in ZINTER.
 fn zintercard(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let c = parse_combine(argv, 1, Op::Inter, Form::Card)?;
+    let c = parse_combine(ctx, argv, 1, Op::Inter, Form::Card)?;
     let count = with_sources(ctx, &c.keys, |sources| {
         intersection(sources, &c).take(c.limit).count()
-    })?;
+    });
     ctx.out.int(count as i64);
     Ok(())
 }
