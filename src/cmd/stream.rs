@@ -1,4 +1,4 @@
-//! Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM and XREAD (with BLOCK); the consumer-group commands
+//! Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XSETID and XREAD (with BLOCK); the consumer-group commands
 //! (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO) are in [`group`].
 //!
 //! The value lives in [`crate::store::Stream`]. Unlike the other containers a stream key survives losing its last
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub(super) use group::{group_reader_wake, reply_group_read, GroupRead, Wake};
 
-use super::args::{c_str, is, parse_i64};
+use super::args::{c_str, is, parse_i64, Cursor};
 use super::typed::{lookup, lookup_mut, update, Container};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::notify;
@@ -38,6 +38,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xrevrange", -4, READONLY, KEY1, xrevrange),
     CommandSpec::new("xdel", -3, WRITE | FAST, KEY1, xdel),
     CommandSpec::new("xtrim", -4, WRITE, KEY1, xtrim),
+    CommandSpec::new("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, xsetid),
     CommandSpec::new(
         "xread",
         -4,
@@ -469,13 +470,18 @@ fn range(ctx: &mut Ctx, argv: Argv, rev: bool) -> CmdResult {
 }
 
 fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    // Redis looks the key up first: a missing key deletes nothing, whatever the IDs.
+    if lookup::<Stream>(db, key, now)?.is_none() {
+        out.int(0);
+        return Ok(());
+    }
     let ids = argv
         .iter_from(2)
         .map(parse_strict_id)
         .collect::<Result<Vec<_>, _>>()?;
-    let now = ctx.now;
-    let key = argv.get(1);
-    let (db, out) = ctx.db_out(key);
     let deleted = update::<Stream, _>(db, key, now, |s| {
         let deleted = s.delete(&ids);
         (deleted, deleted > 0)
@@ -486,6 +492,66 @@ fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         ctx.notify(notify::STREAM, "xdel", key);
     }
     Ok(())
+}
+
+/// XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]: sets the bookkeeping a stream
+/// keeps beside its entries (how Redis replicates and restores it), with Redis's checks in Redis's order: options,
+/// then the key, then the values against the stream.
+fn xsetid(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let id = parse_strict_id(argv.get(2))?;
+    let (mut entries_added, mut max_deleted) = (None, None);
+    let mut opts = Cursor::new(argv, 3);
+    while let Some(opt) = opts.next() {
+        if is(opt, "ENTRIESADDED") && opts.remaining() > 0 {
+            let n = opts.int()?;
+            entries_added = Some(
+                u64::try_from(n).map_err(|_| CmdError::err("entries_added must be positive"))?,
+            );
+        } else if is(opt, "MAXDELETEDID") && opts.remaining() > 0 {
+            let deleted = parse_strict_id(opts.value()?)?;
+            if id < deleted {
+                return Err(CmdError::err(
+                    "The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
+                ));
+            }
+            max_deleted = Some(deleted);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ctx.now;
+    let key = argv.get(1);
+    let (db, out) = ctx.db_out(key);
+    let checked = update::<Stream, _>(db, key, now, |s| {
+        let error = if id < s.max_deleted() {
+            Some("The ID specified in XSETID is smaller than current max_deleted_entry_id")
+        } else if s.last().is_some_and(|(top, _)| id < *top) {
+            Some("The ID specified in XSETID is smaller than the target stream top item")
+        } else if entries_added.is_some_and(|n| (s.len() as u64) > n) {
+            Some("The entries_added specified in XSETID is smaller than the target stream length")
+        } else {
+            None
+        };
+        if error.is_none() {
+            s.set_last_id(id);
+            if let Some(n) = entries_added {
+                s.set_entries_added(n);
+            }
+            if let Some(deleted) = max_deleted.filter(|d| *d != StreamId::MIN) {
+                s.set_max_deleted(deleted);
+            }
+        }
+        (error, error.is_none())
+    })?;
+    match checked {
+        None => Err(CmdError::NoSuchKey),
+        Some(Some(error)) => Err(CmdError::err(error)),
+        Some(None) => {
+            out.ok();
+            ctx.notify(notify::STREAM, "xsetid", key);
+            Ok(())
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

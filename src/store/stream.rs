@@ -357,6 +357,16 @@ impl Stream {
     pub fn set_last_id(&mut self, id: StreamId) {
         self.last_id = id;
     }
+
+    /// Sets the count of entries ever appended (XSETID ENTRIESADDED).
+    pub fn set_entries_added(&mut self, n: u64) {
+        self.entries_added = n;
+    }
+
+    /// Sets the largest ID deleted by XDEL (XSETID MAXDELETEDID).
+    pub fn set_max_deleted(&mut self, id: StreamId) {
+        self.max_deleted = id;
+    }
 }
 
 #[cfg(test)]

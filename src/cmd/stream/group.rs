@@ -280,7 +280,8 @@ pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 ))
             }
             b">" => None,
-            _ => Some(parse_strict_id(id)?),
+            // Redis stands for `>` by the largest ID, so that ID written out reads new entries too.
+            _ => Some(parse_strict_id(id)?).filter(|id| *id != StreamId::MAX),
         });
     }
     let read = GroupRead {
@@ -836,6 +837,10 @@ fn reply_stream_head(out: &mut Reply, s: &Stream) {
 }
 
 fn xinfo_stream(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    // Redis looks the key up before it reads the options.
+    let now = ctx.now;
+    let (db, out) = ctx.db_out(argv.get(2));
+    let s = info_stream(db, argv, now)?;
     // XINFO STREAM key [FULL [COUNT n]]: COUNT 0 shows everything, a negative one the default.
     let full_count = match argv.len() {
         3 => None,
@@ -849,9 +854,6 @@ fn xinfo_stream(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         },
         _ => return Err(subcommand_syntax(argv, "XINFO")),
     };
-    let now = ctx.now;
-    let (db, out) = ctx.db_out(argv.get(2));
-    let s = info_stream(db, argv, now)?;
     let Some(count) = full_count else {
         out.map(10);
         reply_stream_head(out, s);
