@@ -110,10 +110,13 @@ fn match_impl(
         if !p.is_empty() {
             p = &p[1..];
         }
-    }
-    if s.is_empty() {
-        while p.first() == Some(&b'*') {
-            p = &p[1..];
+        // Trailing stars match nothing only once the string ran out here, inside the loop: an empty string is matched
+        // by the empty pattern alone (`*` and `**` do not match it), as in Redis.
+        if s.is_empty() {
+            while p.first() == Some(&b'*') {
+                p = &p[1..];
+            }
+            break;
         }
     }
     p.is_empty() && s.is_empty()
@@ -140,6 +143,16 @@ mod tests {
         assert!(!matches(b"a*b", b"acbd", false));
         assert!(matches(b"", b"", false));
         assert!(!matches(b"", b"a", false));
+    }
+
+    #[test]
+    fn only_the_empty_pattern_matches_the_empty_string() {
+        assert!(!matches(b"*", b"", false));
+        assert!(!matches(b"**", b"", false));
+        assert!(!matches(b"?", b"", false));
+        assert!(matches(b"a*", b"a", false));
+        assert!(matches(b"a**", b"a", false));
+        assert!(matches(b"*a*", b"a", false));
     }
 
     #[test]
