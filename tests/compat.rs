@@ -22,7 +22,7 @@ mod resp;
 
 use std::path::{Path, PathBuf};
 
-use cases::{agree, find_accepted, parse_accepted, parse_file, play, Case, Mode};
+use cases::{agree, find_accepted, parse_accepted, parse_file, play, Accepted, Case, Mode};
 use common::Server;
 use redis::{report, Got, RedisServer};
 
@@ -42,40 +42,50 @@ fn load_cases(dir: &Path) -> (usize, Vec<Case>) {
     (files.len(), cases)
 }
 
-#[test]
-fn transcripts_match_real_redis() {
-    let Some(binary) = RedisServer::find_or_skip("compat transcripts") else {
-        return;
+/// What comparing transcripts found.
+struct Comparison {
+    compared: usize,
+    accepted: usize,
+    failures: Vec<String>,
+}
+
+/// Plays every case against Redis at `redis` and the server under test at `ours` (named `label` in reports) and
+/// compares the replies; a difference `accepted` explains counts as accepted, any other is a failure. Accepted entries
+/// that explained nothing are reported.
+fn compare(
+    cases: &[Case],
+    redis: &str,
+    ours: &str,
+    label: &str,
+    accepted: &mut [Accepted],
+) -> Comparison {
+    let mut found = Comparison {
+        compared: 0,
+        accepted: 0,
+        failures: Vec::new(),
     };
-    let redis = RedisServer::start(&binary);
-    let ringkv = Server::start(&[]);
-    let (files, cases) = load_cases(&compat_dir().join("cases"));
-    let mut accepted = parse_accepted(&compat_dir().join("accepted.txt"));
-    let (mut compared, mut accepted_count) = (0, 0);
-    let mut failures = Vec::new();
-    for case in &cases {
-        let theirs = play(case, &redis.addr());
-        let ours = play(case, &ringkv.addr());
+    for case in cases {
+        let theirs = play(case, redis);
+        let ours = play(case, ours);
         for ((line, a), b) in case.lines.iter().zip(&theirs).zip(&ours) {
             let (Some(a), Some(b)) = (a, b) else { continue };
             if line.mode != Mode::Any {
-                compared += 1;
+                found.compared += 1;
             }
             if agree(line.mode, a, b) {
                 continue;
             }
-            let diff = format!(
-                "{}\n    redis:  {}\n    ringkv: {}",
-                line.locate(case),
-                a.show(),
-                b.show()
-            );
-            match find_accepted(&mut accepted, case, line) {
+            match find_accepted(accepted, case, line) {
                 Some(entry) => {
                     entry.used += 1;
-                    accepted_count += 1;
+                    found.accepted += 1;
                 }
-                None => failures.push(diff),
+                None => found.failures.push(format!(
+                    "{}\n    redis:  {}\n    {label}: {}",
+                    line.locate(case),
+                    a.show(),
+                    b.show()
+                )),
             }
         }
     }
@@ -85,18 +95,87 @@ fn transcripts_match_real_redis() {
             entry.text, entry.reason
         ));
     }
+    found
+}
+
+#[test]
+fn transcripts_match_real_redis() {
+    let Some(binary) = RedisServer::find_or_skip("compat transcripts") else {
+        return;
+    };
+    let redis = RedisServer::start(&binary);
+    let ringkv = Server::start(&[]);
+    let (files, cases) = load_cases(&compat_dir().join("cases"));
+    let mut accepted = parse_accepted(&compat_dir().join("accepted.txt"));
+    let found = compare(
+        &cases,
+        &redis.addr(),
+        &ringkv.addr(),
+        "ringkv",
+        &mut accepted,
+    );
     report(&format!(
-        "compat summary: {files} files, {} cases, {compared} lines compared, {} differences ({accepted_count} \
-         accepted, {} unexplained)",
+        "compat summary: {files} files, {} cases, {} lines compared, {} differences ({} accepted, {} unexplained)",
         cases.len(),
-        accepted_count + failures.len(),
-        failures.len()
+        found.compared,
+        found.accepted + found.failures.len(),
+        found.accepted,
+        found.failures.len()
     ));
     assert!(
-        failures.is_empty(),
+        found.failures.is_empty(),
         "{} replies differ from Redis (add a fix, or an entry with a reason to redis-compat/accepted.txt):\n{}",
-        failures.len(),
-        failures.join("\n")
+        found.failures.len(),
+        found.failures.join("\n")
+    );
+}
+
+/// Case files about what the proxy refuses by design as a whole (server configuration, keyspace notifications,
+/// client-side caching, memory introspection); the other files run through it.
+const NOT_THROUGH_THE_PROXY: &[&str] = &[
+    "memory.txt",
+    "notifications.txt",
+    "server.txt",
+    "tracking.txt",
+];
+
+/// The proxy is transparent: the transcripts played through `ringkv proxy` over one redis-server (so every key has
+/// the same owner and multi-key commands work) get what the same redis-server gives directly, except where
+/// `redis-compat/accepted-proxy.txt` says why (commands the proxy refuses or answers itself).
+#[test]
+fn transcripts_through_the_proxy_match_real_redis() {
+    let Some(binary) = RedisServer::find_or_skip("compat transcripts through the proxy") else {
+        return;
+    };
+    let direct = RedisServer::start(&binary);
+    let backend = RedisServer::start(&binary);
+    let proxy = Server::start_proxy(&["--backend", &backend.addr()]);
+    let (files, mut cases) = load_cases(&compat_dir().join("cases"));
+    cases.retain(|c| !NOT_THROUGH_THE_PROXY.iter().any(|f| c.file == *f));
+    let mut accepted = parse_accepted(&compat_dir().join("accepted-proxy.txt"));
+    let found = compare(
+        &cases,
+        &direct.addr(),
+        &proxy.addr(),
+        "proxy",
+        &mut accepted,
+    );
+    report(&format!(
+        "compat proxy summary: {} of {files} files, {} cases, {} lines compared, {} differences ({} accepted, {} \
+         unexplained)",
+        files - NOT_THROUGH_THE_PROXY.len(),
+        cases.len(),
+        found.compared,
+        found.accepted + found.failures.len(),
+        found.accepted,
+        found.failures.len()
+    ));
+    assert!(
+        found.failures.is_empty(),
+        "{} replies through the proxy differ from Redis's (fix the proxy, or add an entry with a reason to \
+         redis-compat/accepted-proxy.txt):\n{}",
+        found.failures.len(),
+        found.failures.join("\n")
     );
 }
 

@@ -464,6 +464,17 @@ impl Session {
     fn route(&mut self, argv: Argv<'_>, raw: &[u8]) -> Pending {
         let (parent, spec) = match cmd::resolve_with_parent(argv) {
             Ok(found) => found,
+            Err(e) if argv.get(0).eq_ignore_ascii_case(b"exec") => {
+                // As Redis's execCommandAbort: a rejected EXEC (wrong arity) discards the transaction and the
+                // WATCHes, in or out of MULTI.
+                self.multi = None;
+                self.watch = None;
+                let e = e.to_string();
+                return error(format!(
+                    "EXECABORT Transaction discarded because of: {}",
+                    e.strip_prefix("ERR ").unwrap_or(&e)
+                ));
+            }
             Err(e) => {
                 if let Some(m) = &mut self.multi {
                     m.failed = true;
