@@ -35,24 +35,120 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
-/// Parses a float as Redis's `strtold`-based parsing accepts it: no leading space, the whole string used, no NaN.
-pub fn parse_f64(s: &[u8]) -> Option<f64> {
+/// What C's `strtod` makes of a whole argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Strtod {
+    /// The value, correctly rounded (infinite on overflow, zero on underflow).
+    pub value: f64,
+    /// `ERANGE` as Redis checks it: the number overflowed to infinity or underflowed to zero.
+    pub range_error: bool,
+}
+
+/// Reads `s` as C's `strtod` does and requires it to use all of `s`: leading C white space, an optional sign, then
+/// decimal digits (`1.5e3`, `.5`, `5.`), hexadecimal (`0x1.8p3`), `inf`, `infinity` or `nan` in any case. `None` when
+/// anything else is left over or there is no number.
+pub fn strtod(s: &[u8]) -> Option<Strtod> {
     let text = std::str::from_utf8(s).ok()?;
-    if text.is_empty()
-        || text.len() > 5 * 1024
-        || text.starts_with(|c: char| c.is_ascii_whitespace())
-    {
-        return None;
-    }
-    let lower = text.to_ascii_lowercase();
-    let v = match lower.trim_start_matches(['+', '-']) {
-        "inf" | "infinity" => lower.parse::<f64>().ok()?,
+    let text = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, body) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (magnitude, range_error) = match lower.as_str() {
+        "inf" | "infinity" => (f64::INFINITY, false),
+        "nan" => (f64::NAN, false),
+        t if t.starts_with("0x") => hex_float(&t[2..])?,
         t if t.starts_with(|c: char| c.is_ascii_digit() || c == '.') => {
-            lower.parse::<f64>().ok()?
+            let v = t.parse::<f64>().ok()?;
+            let mantissa = t.split('e').next().unwrap_or(t);
+            let nonzero = mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c));
+            (v, v.is_infinite() || (v == 0.0 && nonzero))
         }
         _ => return None,
     };
-    (!v.is_nan()).then_some(v)
+    Some(Strtod {
+        value: if neg { -magnitude } else { magnitude },
+        range_error,
+    })
+}
+
+/// The value of hexadecimal digits `h[.h][p[+-]d]` (after `0x`), correctly rounded to nearest even as `strtod`
+/// does, with its range error; `None` unless the whole text is such a number with at least one digit.
+fn hex_float(text: &str) -> Option<(f64, bool)> {
+    let (digits, exp) = match text.split_once('p') {
+        Some((d, e)) => (d, Some(e)),
+        None => (text, None),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    // The first 120 bits of the digits exactly, the rest only as "something nonzero" (sticky).
+    let (mut mant, mut exp2, mut sticky) = (0u128, 0i64, false);
+    for (i, c) in int.chars().chain(frac.chars()).enumerate() {
+        let d = c.to_digit(16)?;
+        if mant >> 116 == 0 {
+            mant = mant << 4 | d as u128;
+            exp2 -= if i >= int.len() { 4 } else { 0 };
+        } else {
+            sticky |= d != 0;
+            exp2 += if i >= int.len() { 0 } else { 4 };
+        }
+    }
+    if let Some(e) = exp {
+        let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Saturate: anything this large overflows or underflows either way.
+        let n = unsigned.parse::<i64>().unwrap_or(i64::MAX).min(1 << 40);
+        exp2 += if e.starts_with('-') { -n } else { n };
+    }
+    if mant == 0 {
+        return Some((0.0, false));
+    }
+    // The top bit's weight is 2^top; a double keeps 53 bits down to 2^-1074 (subnormals keep fewer).
+    let bits = 128 - mant.leading_zeros() as i64;
+    let top = exp2 + bits - 1;
+    if top > 1023 {
+        return Some((f64::INFINITY, true));
+    }
+    if top < -1075 {
+        // Below half the smallest subnormal.
+        return Some((0.0, true));
+    }
+    let keep = (top + 1075).min(53).min(bits);
+    let (mut m, mut scale) = (mant, exp2);
+    if keep < bits {
+        let drop = (bits - keep.max(0)) as u32;
+        let half = drop <= 128 && mant >> (drop - 1) & 1 == 1;
+        let rest = sticky || (drop > 1 && mant & ((1u128 << (drop - 1).min(127)) - 1) != 0);
+        m = if drop >= 128 { 0 } else { mant >> drop };
+        if half && (rest || m & 1 == 1) {
+            m += 1;
+        }
+        scale += drop as i64;
+    }
+    // m has at most 54 bits and m * 2^scale is a double (or overflows to infinity when rounding carried past 2^1024):
+    // scaling in two steps keeps every intermediate exact.
+    let mut v = m as f64;
+    let first = scale.clamp(-1000, 1000);
+    v *= 2f64.powi(first as i32);
+    v *= 2f64.powi((scale - first) as i32);
+    Some((v, v.is_infinite() || v == 0.0))
+}
+
+/// Parses a double as Redis's `getDoubleFromObject` (7.2's `string2d`) accepts it: [`strtod`] over the whole
+/// string, but no leading space, no NaN and no range error (`1e400` and `1e-400` are refused; the word `inf` is not).
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.first().is_some_and(|c| b" \t\n\x0b\x0c\r".contains(c)) {
+        return None;
+    }
+    strtod(s)
+        .filter(|r| !r.range_error && !r.value.is_nan())
+        .map(|r| r.value)
 }
 
 /// The bytes before the first NUL: what Redis shows of an argument it formats into an error with `%s`.
@@ -125,11 +221,6 @@ pub fn intercard_limit(s: &[u8]) -> Result<usize, CmdError> {
         Some(n) if n > 0 => Ok(n as usize),
         _ => Err(CmdError::err("LIMIT can't be negative")),
     }
-}
-
-/// A float argument, or Redis's `value is not a valid float`.
-pub fn float(s: &[u8]) -> Result<f64, CmdError> {
-    parse_f64(s).ok_or(CmdError::NotFloat)
 }
 
 /// Case-insensitive keyword comparison (`nx`, `NX`, `Nx` are all NX).
@@ -258,14 +349,58 @@ mod tests {
     }
 
     #[test]
-    fn floats_accept_what_strtold_accepts_but_nan() {
+    fn floats_accept_what_strtod_accepts_but_nan_and_range_errors() {
         assert_eq!(parse_f64(b"1.5"), Some(1.5));
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"+Infinity"), Some(f64::INFINITY));
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
         assert_eq!(parse_f64(b".5"), Some(0.5));
-        for bad in [&b"nan"[..], b" 1", b"1 ", b"abc", b"", b"1.0x"] {
-            assert_eq!(parse_f64(bad), None);
+        assert_eq!(parse_f64(b"5."), Some(5.0));
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0X1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x.8"), Some(0.5));
+        assert_eq!(parse_f64(b"1e-310"), Some(1e-310));
+        assert_eq!(parse_f64(b"0e-999"), Some(0.0));
+        for bad in [
+            &b"nan"[..],
+            b" 1",
+            b"1 ",
+            b"abc",
+            b"",
+            b"1.0x",
+            b"1e400",
+            b"1e-400",
+            b"2e-324",
+            b"0x",
+            b"0x1p",
+            b"0x1p1024",
+            b"0x1p-1076",
+            b"inf ",
+            b"+-1",
+            b".",
+            b"e5",
+        ] {
+            assert_eq!(parse_f64(bad), None, "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn hexadecimal_floats_round_to_nearest_even_like_strtod() {
+        let v = |s: &str| strtod(s.as_bytes()).map(|r| (r.value, r.range_error));
+        // 2^53 + 1 is halfway between two doubles: ties go to the even one; anything above goes up.
+        assert_eq!(v("0x20000000000001"), Some((9007199254740992.0, false)));
+        assert_eq!(v("0x20000000000003"), Some((9007199254740996.0, false)));
+        // Past 120 bits the digits only count as "above halfway": (2^53 + 1) + 2^-68 rounds up.
+        assert_eq!(
+            v("0x2000000000000100000000000000001p-68"),
+            Some((9007199254740994.0, false))
+        );
+        // The subnormal end: 2^-1074 is the smallest double, 2^-1075 rounds to even (zero), a hair above it up.
+        assert_eq!(v("0x1p-1074"), Some((f64::from_bits(1), false)));
+        assert_eq!(v("0x1p-1075"), Some((0.0, true)));
+        assert_eq!(v("0x1.0000001p-1075"), Some((f64::from_bits(1), false)));
+        assert_eq!(v("0x1.fffffffffffff8p1023"), Some((f64::INFINITY, true)));
+        assert_eq!(v("0x1.fffffffffffffp1023"), Some((f64::MAX, false)));
+        assert_eq!(v("  -0x0p0"), Some((-0.0, false)));
     }
 }

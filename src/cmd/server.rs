@@ -919,7 +919,7 @@ fn debug(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let sub = argv.get(1);
     if is(sub, "SLEEP") && argv.len() == 3 {
         // Like Redis's strtod: anything unparsable sleeps 0 seconds. It blocks this worker thread, as Redis blocks.
-        let secs = args::parse_f64(argv.get(2)).unwrap_or(0.0);
+        let secs = args::strtod(argv.get(2)).map_or(0.0, |r| r.value);
         let pause = Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO);
         std::thread::sleep(pause);
         ctx.out.ok();

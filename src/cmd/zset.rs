@@ -112,17 +112,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
 
 const NAN_SCORE: &str = "resulting score is not a number (NaN)";
 
-/// A score or weight argument as Redis's `getDoubleFromObject` reads it: like [`parse_f64`], but a finite number too
-/// large for a double (`1e400`, which `strtod` flags with ERANGE) is refused rather than read as infinity.
-fn score_arg(arg: &[u8]) -> Option<f64> {
-    let v = parse_f64(arg)?;
-    let spelled_inf = arg
-        .iter()
-        .find(|c| !matches!(c, b'+' | b'-'))
-        .is_some_and(|c| c.eq_ignore_ascii_case(&b'i'));
-    (v.is_finite() || spelled_inf).then_some(v)
-}
-
 /// Runs `f` on the zset at `key` (or `None`) with the reply buffer.
 fn read(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&ZSet>, &mut Reply)) -> CmdResult {
     let now = ctx.now;
@@ -232,7 +221,7 @@ fn zadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         .step_by(2)
         .map(|i| {
             Ok((
-                score_arg(argv.get(i)).ok_or(CmdError::NotFloat)?,
+                parse_f64(argv.get(i)).ok_or(CmdError::NotFloat)?,
                 argv.get(i + 1),
             ))
         })
@@ -241,7 +230,7 @@ fn zadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 fn zincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let incr = score_arg(argv.get(2)).ok_or(CmdError::NotFloat)?;
+    let incr = parse_f64(argv.get(2)).ok_or(CmdError::NotFloat)?;
     let flags = AddFlags {
         incr: true,
         ..AddFlags::default()
@@ -401,13 +390,9 @@ impl ScoreRange {
     fn parse(min: &[u8], max: &[u8]) -> Result<Self, CmdError> {
         // Redis reads bounds with `strtod` and checks only that it stopped at a NUL: leading C white space is
         // skipped, an empty string is 0 and anything after a NUL byte is ignored.
-        let value = |arg: &[u8]| {
-            let text = args::c_str(arg);
-            match text.iter().position(|c| !b" \t\n\x0b\x0c\r".contains(c)) {
-                Some(start) => parse_f64(&text[start..]),
-                None if text.is_empty() => Some(0.0),
-                None => None,
-            }
+        let value = |arg: &[u8]| match args::c_str(arg) {
+            b"" => Some(0.0),
+            text => args::strtod(text).map(|r| r.value).filter(|v| !v.is_nan()),
         };
         let bound = |arg: &[u8]| match arg.strip_prefix(b"(") {
             Some(rest) => value(rest).map(|v| (v, true)),
@@ -1086,7 +1071,7 @@ fn parse_combine<'a>(
     while let Some(opt) = opts.next() {
         if scored && is(opt, "WEIGHTS") && opts.remaining() >= numkeys {
             for w in c.weights.iter_mut() {
-                *w = score_arg(opts.value()?)
+                *w = parse_f64(opts.value()?)
                     .ok_or_else(|| CmdError::err("weight value is not a float"))?;
             }
         } else if scored && is(opt, "AGGREGATE") && opts.remaining() >= 1 {
