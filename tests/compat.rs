@@ -222,5 +222,14 @@ fn random_sequences_match_real_redis() {
     let Some(binary) = RedisServer::find_or_skip("compat random") else {
         return;
     };
-    random::run(&binary);
+    random::run(&binary, false, 20);
+}
+
+/// The same generated sequences through `ringkv proxy` over one redis-server, against a redis-server directly.
+#[test]
+fn random_sequences_through_the_proxy_match_real_redis() {
+    let Some(binary) = RedisServer::find_or_skip("compat random through the proxy") else {
+        return;
+    };
+    random::run(&binary, true, 10);
 }

@@ -152,8 +152,16 @@ impl Reply {
     }
 }
 
-/// Formats a double as Redis 7.2 does in replies (`fpconv_dtoa`): `inf`/`-inf`/`nan`, else the shortest digits that
-/// read back to the same value, written plainly when the exponent is moderate and as `d.ddde+N` otherwise.
+/// Redis's `double2ll`: the integer a double holds exactly, if it is one within +-2^62 (where the integer printer is
+/// exact and faster).
+pub fn exact_integer(d: f64) -> Option<i64> {
+    let limit = (i64::MAX / 2) as f64;
+    ((-limit..=limit).contains(&d) && d == d.trunc()).then_some(d as i64)
+}
+
+/// Formats a double as Redis 7.2's `d2string` does in replies: `inf`/`-inf`/`nan`, a signed zero, an integer
+/// within +-2^62 as an integer (1700000000000, not 1.7e+12), else (`fpconv_dtoa`) the shortest digits that read
+/// back to the same value, written plainly when the exponent is moderate and as `d.ddde+N` otherwise.
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "nan".into();
@@ -164,6 +172,9 @@ pub fn format_double(d: f64) -> String {
     let sign = if d.is_sign_negative() { "-" } else { "" };
     if d == 0.0 {
         return format!("{sign}0");
+    }
+    if let Some(n) = exact_integer(d) {
+        return n.to_string();
     }
     // Shortest round-trip digits from Rust's `{:e}`: "d.ddde<exp>".
     let sci = format!("{:e}", d.abs());
@@ -225,6 +236,11 @@ mod tests {
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(format_double(-0.1), "-0.1");
         assert_eq!(format_double(1e21), "1e+21");
+        assert_eq!(format_double(1.7e12), "1700000000000");
+        assert_eq!(format_double(-1e8), "-100000000");
+        assert_eq!(format_double(4611686018427387904.0), "4611686018427387904");
+        assert_eq!(format_double(9223372036854775808.0), "9223372036854776000");
+        assert_eq!(format_double(-0.0), "-0");
         assert_eq!(format_double(1.5e-7), "1.5e-7");
         assert_eq!(format_double(123456.789), "123456.789");
         assert_eq!(format_double(0.000123), "0.000123");

@@ -33,15 +33,14 @@ pub fn number_text(v: &Value) -> String {
 /// is one within +-2^62, else the shortest text that reads back to it. Lua's own `tostring` (`%.14g`) would drop
 /// digits: `SET k (1/3)` must store 0.3333333333333333.
 pub fn argument_number_text(n: f64) -> String {
-    let limit = (i64::MAX / 2) as f64;
     if n.is_nan() {
         // fpconv_dtoa keeps a NaN's sign (0/0 is -nan on x86), unlike the reply formatter.
         return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
     }
-    if (-limit..=limit).contains(&n) && n == n.trunc() {
-        (n as i64).to_string()
-    } else {
-        crate::protocol::reply::format_double(n)
+    // Unlike a reply's d2string, no signed zero first: -0 takes the integer path and is written 0.
+    match crate::protocol::reply::exact_integer(n) {
+        Some(i) => i.to_string(),
+        None => crate::protocol::reply::format_double(n),
     }
 }
 

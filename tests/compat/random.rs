@@ -26,6 +26,8 @@ enum Check {
 
 struct Gen {
     rng: fastrand::Rng,
+    /// Generating for the proxy: no RANDOMKEY (the proxy refuses it; DBSIZE instead).
+    proxy: bool,
 }
 
 const VALUES: &[&str] = &[
@@ -202,6 +204,7 @@ impl Gen {
                         vec!["SCAN".into(), "0".into(), "COUNT".into(), "1000".into()],
                         Check::Mode(Mode::Sort),
                     ),
+                    _ if self.proxy => (vec!["DBSIZE".into()], exact),
                     _ => (vec!["RANDOMKEY".into()], Check::Mode(Mode::Shape)),
                 };
             }
@@ -385,11 +388,17 @@ fn env_num(name: &str) -> Option<u64> {
 
 /// Runs one seed against both servers; on the first difference returns its report (with the commands that led
 /// there, to replay or minimise).
-fn run_seed(seed: u64, steps: u64, redis: &str, ringkv: &str) -> Result<u64, String> {
+fn run_seed(seed: u64, steps: u64, redis: &str, ours: &str, proxy: bool) -> Result<u64, String> {
     let mut gen = Gen {
         rng: fastrand::Rng::with_seed(seed),
+        proxy,
     };
-    let (mut a, mut b) = (Conn::connect(redis), Conn::connect(ringkv));
+    let (label, test) = if proxy {
+        ("proxy ", "random_sequences_through_the_proxy")
+    } else {
+        ("ringkv", "random_sequences_match")
+    };
+    let (mut a, mut b) = (Conn::connect(redis), Conn::connect(ours));
     for conn in [&mut a, &mut b] {
         assert_eq!(
             conn.cmd(&["FLUSHALL"], WAIT),
@@ -407,8 +416,8 @@ fn run_seed(seed: u64, steps: u64, redis: &str, ringkv: &str) -> Result<u64, Str
         };
         if !same {
             return Err(format!(
-                "seed {seed}, command {} of {steps}: {}\n    redis:  {}\n    ringkv: {}\n  commands so far:\n    {}\n  \
-                 replay: RINGKV_COMPAT_SEED={seed} RINGKV_COMPAT_STEPS={} cargo test --test compat random -- --nocapture",
+                "seed {seed}, command {} of {steps}: {}\n    redis:  {}\n    {label}: {}\n  commands so far:\n    {}\n  \
+                 replay: RINGKV_COMPAT_SEED={seed} RINGKV_COMPAT_STEPS={} cargo test --test compat {test} -- --nocapture",
                 step + 1,
                 show(&cmd),
                 x.show(),
@@ -421,25 +430,32 @@ fn run_seed(seed: u64, steps: u64, redis: &str, ringkv: &str) -> Result<u64, Str
     Ok(steps)
 }
 
-/// The generated test: every seed against one Redis and one ringkv.
-pub fn run(binary: &Path) {
+/// The generated test: every seed against one Redis and one ringkv, or (`proxy`) against one Redis directly and
+/// `ringkv proxy` over another redis-server (one backend, so every key has one owner and multi-key commands run).
+/// `default_seeds` applies unless `RINGKV_COMPAT_SEEDS` says otherwise.
+pub fn run(binary: &Path, proxy: bool, default_seeds: u64) {
     let redis = RedisServer::start(&binary.to_path_buf());
-    let ringkv = Server::start(&[]);
+    let backend = proxy.then(|| RedisServer::start(&binary.to_path_buf()));
+    let ours = match &backend {
+        Some(b) => Server::start_proxy(&["--backend", &b.addr()]),
+        None => Server::start(&[]),
+    };
     let steps = env_num("RINGKV_COMPAT_STEPS").unwrap_or(300);
     let seeds: Vec<u64> = match env_num("RINGKV_COMPAT_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env_num("RINGKV_COMPAT_SEEDS").unwrap_or(20)).collect(),
+        None => (1..=env_num("RINGKV_COMPAT_SEEDS").unwrap_or(default_seeds)).collect(),
     };
     let mut compared = 0;
     let mut failures = Vec::new();
     for &seed in &seeds {
-        match run_seed(seed, steps, &redis.addr(), &ringkv.addr()) {
+        match run_seed(seed, steps, &redis.addr(), &ours.addr(), proxy) {
             Ok(n) => compared += n,
             Err(report) => failures.push(report),
         }
     }
     report(&format!(
-        "compat random summary: {} seeds x {steps} commands, {compared} commands compared, {} failing seeds",
+        "compat random{} summary: {} seeds x {steps} commands, {compared} commands compared, {} failing seeds",
+        if proxy { " through the proxy" } else { "" },
         seeds.len(),
         failures.len()
     ));
