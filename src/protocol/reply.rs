@@ -44,14 +44,21 @@ impl Reply {
     pub fn simple(&mut self, s: &str) {
         self.line(b'+', s.as_bytes());
     }
+    /// A status line of any bytes (a script's `{ok=...}`), CR and LF replaced by spaces.
+    pub fn simple_bytes(&mut self, s: &[u8]) {
+        self.buf.push(b'+');
+        self.buf.extend(s.iter().map(|&b| one_line(b)));
+        self.buf.extend_from_slice(b"\r\n");
+    }
     /// An error line: `s` starts with its code (`ERR ...`, `WRONGTYPE ...`). CR and LF are replaced by spaces, as Redis
     /// does, so a client-supplied argument inside the message cannot break the protocol.
     pub fn error(&mut self, s: &str) {
+        self.error_bytes(s.as_bytes());
+    }
+    /// [`Reply::error`] of any bytes (a script's `{err=...}` need not be UTF-8).
+    pub fn error_bytes(&mut self, s: &[u8]) {
         self.buf.push(b'-');
-        self.buf.extend(
-            s.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
+        self.buf.extend(s.iter().map(|&b| one_line(b)));
         self.buf.extend_from_slice(b"\r\n");
     }
     /// An integer.
@@ -121,10 +128,19 @@ impl Reply {
     }
     /// A verbatim string (`=` in RESP3, bulk in RESP2) such as INFO and CLIENT LIST reply.
     pub fn verbatim(&mut self, s: &[u8]) {
+        self.verbatim_as(b"txt", s);
+    }
+    /// A verbatim string of the given format: its first three bytes, padded with spaces (Redis's addReplyVerbatim).
+    pub fn verbatim_as(&mut self, format: &[u8], s: &[u8]) {
         if self.resp3 {
             self.buf.push(b'=');
             self.number(s.len() as i64 + 4);
-            self.buf.extend_from_slice(b"txt:");
+            let mut ext = *b"   ";
+            for (e, f) in ext.iter_mut().zip(format) {
+                *e = *f;
+            }
+            self.buf.extend_from_slice(&ext);
+            self.buf.push(b':');
             self.buf.extend_from_slice(s);
             self.buf.extend_from_slice(b"\r\n");
         } else {
@@ -149,6 +165,15 @@ impl Reply {
         let mut b = itoa::Buffer::new();
         self.buf.extend_from_slice(b.format(n).as_bytes());
         self.buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A byte of a one-line reply: CR and LF become spaces.
+pub(crate) fn one_line(b: u8) -> u8 {
+    if b == b'\r' || b == b'\n' {
+        b' '
+    } else {
+        b
     }
 }
 

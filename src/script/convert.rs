@@ -364,9 +364,9 @@ unsafe fn field(state: *mut lua_State, t: c_int, key: &[u8]) -> c_int {
     ffi::lua_rawget(state, t)
 }
 
-/// Text of the string on top of the stack, CR and LF turned into spaces (a status line cannot hold them).
-unsafe fn one_line(state: *mut lua_State) -> String {
-    String::from_utf8_lossy(str_at(state, -1)).replace(['\r', '\n'], " ")
+/// The bytes before the first NUL: what Redis takes of a Lua string it reads with `lua_tostring` as a C string.
+fn c_str(s: &[u8]) -> &[u8] {
+    s.split(|&b| b == 0).next().unwrap_or(s)
 }
 
 unsafe fn write_table(
@@ -379,16 +379,21 @@ unsafe fn write_table(
     let top = ffi::lua_gettop(state);
     let done = |state| ffi::lua_settop(state, top);
     if field(state, t, b"err") == ffi::LUA_TSTRING {
-        // An error starting with '-' is sent as is; otherwise it is the code and message already ("ERR x").
-        out.error(&String::from_utf8_lossy(str_at(state, -1)));
+        // The code and message already ("ERR x"), as bytes: Redis formats it with %s (up to a NUL) and trims the
+        // line breaks at its end before the others become spaces.
+        let text = c_str(str_at(state, -1));
+        let end = text.len()
+            - text
+                .iter()
+                .rev()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+        out.error_bytes(&text[..end]);
         return done(state);
     }
     ffi::lua_settop(state, top);
     if field(state, t, b"ok") == ffi::LUA_TSTRING {
-        match std::str::from_utf8(str_at(state, -1)) {
-            Ok(s) if !s.contains(['\r', '\n']) => out.simple(s),
-            _ => out.simple(&one_line(state)),
-        }
+        out.simple_bytes(c_str(str_at(state, -1)));
         return done(state);
     }
     ffi::lua_settop(state, top);
@@ -398,7 +403,11 @@ unsafe fn write_table(
     }
     ffi::lua_settop(state, top);
     if field(state, t, b"big_number") == ffi::LUA_TSTRING {
-        big_number(out, &one_line(state));
+        let digits: Vec<u8> = str_at(state, -1)
+            .iter()
+            .map(|&b| crate::protocol::reply::one_line(b))
+            .collect();
+        big_number(out, &digits);
         return done(state);
     }
     ffi::lua_settop(state, top);
@@ -406,7 +415,7 @@ unsafe fn write_table(
         && field(state, top + 1, b"format") == ffi::LUA_TSTRING
         && field(state, top + 1, b"string") == ffi::LUA_TSTRING
     {
-        out.verbatim(str_at(state, -1));
+        out.verbatim_as(c_str(str_at(state, -2)), str_at(state, -1));
         return done(state);
     }
     ffi::lua_settop(state, top);
@@ -476,11 +485,11 @@ unsafe fn pair_count(state: *mut lua_State, t: c_int) -> usize {
 }
 
 /// A big number: `(` in RESP3, a bulk string in RESP2.
-fn big_number(out: &mut Reply, s: &str) {
+fn big_number(out: &mut Reply, s: &[u8]) {
     if out.resp3() {
-        out.raw(format!("({s}\r\n").as_bytes());
+        out.raw(&[b"(", s, b"\r\n"].concat());
     } else {
-        out.bulk(s.as_bytes());
+        out.bulk(s);
     }
 }
 

@@ -591,7 +591,8 @@ impl Vm {
                 if args.len() != 1 {
                     return Err(api_error("redis.setresp() requires one argument."));
                 }
-                match convert::as_number(&args[0]) {
+                // Redis reads the version into a C int, so 2.5 is 2.
+                match convert::as_number(&args[0]).map(f64::trunc) {
                     Some(n) if n == 2.0 || n == 3.0 => {
                         r.set(n as u8);
                         Ok(())

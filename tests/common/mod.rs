@@ -214,6 +214,20 @@ pub fn complete_reply_len(buf: &[u8]) -> Option<usize> {
     if buf.is_empty() {
         return None;
     }
+    // Status and error lines end at their CRLF; they may hold any other bytes (a script's error table), which the
+    // decoders refuse unless UTF-8.
+    let line_end = || buf.windows(2).position(|w| w == b"\r\n");
+    if matches!(buf[0], b'+' | b'-') {
+        return line_end().map(|at| at + 2);
+    }
+    // A verbatim string is framed as a bulk string; the decoder refuses formats other than txt and mkd, which a
+    // script may choose.
+    if buf[0] == b'=' {
+        let at = line_end()?;
+        let len: usize = std::str::from_utf8(&buf[1..at]).ok()?.parse().ok()?;
+        let total = at + 2 + len + 2;
+        return (buf.len() >= total).then_some(total);
+    }
     let too_small =
         |e: &RedisProtocolError| matches!(e.kind(), RedisProtocolErrorKind::BufferTooSmall(_));
     let resp3 = match redis_protocol::resp3::decode::complete::decode(buf) {
