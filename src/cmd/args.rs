@@ -44,34 +44,103 @@ pub struct Strtod {
     pub range_error: bool,
 }
 
-/// Reads `s` as C's `strtod` does and requires it to use all of `s`: leading C white space, an optional sign, then
-/// decimal digits (`1.5e3`, `.5`, `5.`), hexadecimal (`0x1.8p3`), `inf`, `infinity` or `nan` in any case. `None` when
-/// anything else is left over or there is no number.
+/// Reads `s` as C's `strtod` does and requires it to use all of `s` (see [`strtod_prefix`]). `None` when anything is
+/// left over or there is no number.
 pub fn strtod(s: &[u8]) -> Option<Strtod> {
-    let text = std::str::from_utf8(s).ok()?;
-    let text = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (neg, body) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
+    let blank = s
+        .iter()
+        .take_while(|c| b" \t\n\x0b\x0c\r".contains(c))
+        .count();
+    match strtod_prefix(&s[blank..])? {
+        (r, used) if blank + used == s.len() => Some(r),
+        _ => None,
+    }
+}
+
+/// C's `strtod` (glibc) on the start of `s`, after any white space the caller skipped: an optional sign, then decimal
+/// digits (`1.5e3`, `.5`, `5.`), hexadecimal (`0x1.8p3`), `inf`, `infinity` or `nan` (`nan(chars)`) in any case,
+/// correctly rounded. Returns the number and the bytes it used; an exponent or `0x` without digits after it is not
+/// used (`1e` reads `1`, `0x` reads `0`). `None` when no number starts there.
+pub fn strtod_prefix(s: &[u8]) -> Option<(Strtod, usize)> {
+    let (neg, mut i) = match s.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
     };
-    let lower = body.to_ascii_lowercase();
-    let (magnitude, range_error) = match lower.as_str() {
-        "inf" | "infinity" => (f64::INFINITY, false),
-        "nan" => (f64::NAN, false),
-        t if t.starts_with("0x") => hex_float(&t[2..])?,
-        t if t.starts_with(|c: char| c.is_ascii_digit() || c == '.') => {
-            let v = t.parse::<f64>().ok()?;
-            let mantissa = t.split('e').next().unwrap_or(t);
-            let nonzero = mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c));
-            (v, v.is_infinite() || (v == 0.0 && nonzero))
+    let done = |magnitude: f64, range_error: bool, used: usize| {
+        let value = if neg { -magnitude } else { magnitude };
+        Some((Strtod { value, range_error }, used))
+    };
+    let starts = |i: usize, word: &[u8]| {
+        s.get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    let digits = |from: usize, hex: bool| {
+        s[from.min(s.len())..]
+            .iter()
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count()
+    };
+    if starts(i, b"inf") {
+        let len = if starts(i, b"infinity") { 8 } else { 3 };
+        return done(f64::INFINITY, false, i + len);
+    }
+    if starts(i, b"nan") {
+        i += 3;
+        // "nan(n-char-sequence)" is read whole only when the parenthesis closes.
+        if s.get(i) == Some(&b'(') {
+            let inner = s[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            if s.get(i + 1 + inner) == Some(&b')') {
+                i += inner + 2;
+            }
         }
-        _ => return None,
+        return done(f64::NAN, false, i);
+    }
+    let hex = s.get(i) == Some(&b'0')
+        && matches!(s.get(i + 1), Some(b'x' | b'X'))
+        && (digits(i + 2, true) > 0 || (s.get(i + 2) == Some(&b'.') && digits(i + 3, true) > 0));
+    let start = if hex { i + 2 } else { i };
+    let int = digits(start, hex);
+    let mut end = start + int;
+    let mut frac = 0;
+    if s.get(end) == Some(&b'.') {
+        frac = digits(end + 1, hex);
+        end += 1 + frac;
+    }
+    if int + frac == 0 {
+        return None;
+    }
+    let mantissa_end = end;
+    if matches!(s.get(end), Some(c) if *c | 0x20 == if hex { b'p' } else { b'e' }) {
+        let sign = usize::from(matches!(s.get(end + 1), Some(b'+' | b'-')));
+        let n = digits(end + 1 + sign, false);
+        if n > 0 {
+            end += 1 + sign + n;
+        }
+    }
+    // Every byte in start..end is ASCII by construction.
+    let text = std::str::from_utf8(&s[start..end])
+        .ok()?
+        .to_ascii_lowercase();
+    let (magnitude, range_error) = if hex {
+        hex_float(&text)?
+    } else {
+        let v = text.parse::<f64>().ok()?;
+        let nonzero = s[start..mantissa_end]
+            .iter()
+            .any(|c| (b'1'..=b'9').contains(c));
+        (v, v.is_infinite() || (v == 0.0 && nonzero))
     };
-    Some(Strtod {
-        value: if neg { -magnitude } else { magnitude },
-        range_error,
-    })
+    done(magnitude, range_error, end)
 }
 
 /// The value of hexadecimal digits `h[.h][p[+-]d]` (after `0x`), correctly rounded to nearest even as `strtod`

@@ -6,11 +6,9 @@ use super::check_number;
 
 /// LuaBitOp's `tobit`: the number rounded (ties to even) and wrapped to a signed 32-bit integer.
 fn tobit(x: f64) -> i32 {
-    let r = x.round_ties_even();
-    if !r.is_finite() {
-        return 0;
-    }
-    (r.rem_euclid(4_294_967_296.0) as u64 as u32) as i32
+    // LuaBitOp's barg: adding 2^52 + 2^51 moves the integer part into the low mantissa bits (rounding to even), whose
+    // low 32 bits are the result. Beyond +-2^51 this is what it is (LuaBitOp leaves it unspecified): 2^52 + 1 gives 0.
+    (x + 6_755_399_441_055_744.0).to_bits() as u32 as i32
 }
 
 type Op = fn(i32, i32) -> i32;
@@ -103,6 +101,10 @@ mod tests {
         assert_eq!(tobit(2147483648.0), i32::MIN);
         assert_eq!(tobit(-1.0), -1);
         assert_eq!(tobit(2.5), 2);
-        assert_eq!(tobit(f64::NAN), 0);
+        assert_eq!(tobit(3.5), 4);
+        assert_eq!(tobit(-2147483649.0), i32::MAX);
+        // Outside +-2^51, Redis's answers.
+        assert_eq!(tobit(4503599627370497.0), 0);
+        assert_eq!(tobit(1e100), 630506365);
     }
 }

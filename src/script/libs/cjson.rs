@@ -912,10 +912,10 @@ impl Decoder<'_, '_> {
     /// A number as lua-cjson reads it: C's `strtod` from `at` (so also hex, Inf and NaN), "invalid number" when it
     /// reads nothing.
     fn number(&mut self, at: usize) -> mlua::Result<(Tok, usize, Value)> {
-        match strtod(&self.s[at..]) {
+        match crate::cmd::args::strtod_prefix(&self.s[at..]) {
             Some((n, len)) => {
                 self.pos = at + len;
-                Ok((Tok::Num, at, Value::Number(n)))
+                Ok((Tok::Num, at, Value::Number(n.value)))
             }
             None => Ok((Tok::Error("invalid number"), at, Value::Nil)),
         }
@@ -932,6 +932,8 @@ impl Decoder<'_, '_> {
             match c {
                 b'"' => break,
                 b'\\' => {
+                    // Errors point at the backslash, as lua-cjson's do.
+                    let escape_at = i - 1;
                     let Some(&e) = self.s.get(i) else {
                         return Ok((Tok::Error("unexpected end of string"), i, Value::Nil));
                     };
@@ -951,12 +953,12 @@ impl Decoder<'_, '_> {
                             None => {
                                 return Ok((
                                     Tok::Error("invalid unicode escape code"),
-                                    i - 2,
+                                    escape_at,
                                     Value::Nil,
                                 ))
                             }
                         },
-                        _ => return Ok((Tok::Error("invalid escape code"), i - 2, Value::Nil)),
+                        _ => return Ok((Tok::Error("invalid escape code"), escape_at, Value::Nil)),
                     }
                 }
                 _ => out.push(c),
@@ -987,107 +989,6 @@ impl Decoder<'_, '_> {
         }
         char::from_u32(first)
     }
-}
-
-/// glibc's `strtod` on the start of `s`: the value and the bytes read, `None` when no number starts there.
-fn strtod(s: &[u8]) -> Option<(f64, usize)> {
-    let (negative, mut i) = match s.first() {
-        Some(b'-') => (true, 1),
-        Some(b'+') => (false, 1),
-        _ => (false, 0),
-    };
-    let signed = |x: f64| if negative { -x } else { x };
-    let starts = |i: usize, word: &[u8]| {
-        s.get(i..i + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word))
-    };
-    let digits = |from: usize, hex: bool| {
-        s[from.min(s.len())..]
-            .iter()
-            .take_while(|c| {
-                if hex {
-                    c.is_ascii_hexdigit()
-                } else {
-                    c.is_ascii_digit()
-                }
-            })
-            .count()
-    };
-    if starts(i, b"inf") {
-        let len = if starts(i, b"infinity") { 8 } else { 3 };
-        return Some((signed(f64::INFINITY), i + len));
-    }
-    if starts(i, b"nan") {
-        i += 3;
-        // "nan(n-char-sequence)" is read whole only when the parenthesis closes.
-        if s.get(i) == Some(&b'(') {
-            let inner = s[i + 1..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                .count();
-            if s.get(i + 1 + inner) == Some(&b')') {
-                i += inner + 2;
-            }
-        }
-        return Some((signed(f64::NAN), i));
-    }
-    let hex = s.get(i) == Some(&b'0')
-        && matches!(s.get(i + 1), Some(b'x' | b'X'))
-        && (digits(i + 2, true) > 0 || (s.get(i + 2) == Some(&b'.') && digits(i + 3, true) > 0));
-    let start = if hex { i + 2 } else { i };
-    let int = digits(start, hex);
-    let mut end = start + int;
-    let mut frac = 0;
-    if s.get(end) == Some(&b'.') {
-        frac = digits(end + 1, hex);
-        end += 1 + frac;
-    }
-    if int + frac == 0 {
-        return None;
-    }
-    let mut exp = 0i64;
-    if matches!(s.get(end), Some(c) if *c | 0x20 == if hex { b'p' } else { b'e' }) {
-        let sign = usize::from(matches!(s.get(end + 1), Some(b'+' | b'-')));
-        let n = digits(end + 1 + sign, false);
-        if n > 0 {
-            let text = std::str::from_utf8(&s[end + 1..end + 1 + sign + n]).unwrap_or("0");
-            // Far past any double's range either way.
-            exp = text
-                .parse::<i64>()
-                .unwrap_or(if s[end + 1] == b'-' { -99999 } else { 99999 });
-            end += 1 + sign + n;
-        }
-    }
-    let int_digits = &s[start..start + int];
-    // Empty when there is no '.'.
-    let frac_digits = s
-        .get(start + int + 1..start + int + 1 + frac)
-        .unwrap_or(b"");
-    let value = if hex {
-        // Up to 15 significant hex digits (60 bits) are kept exactly; the rest only scale.
-        let (mut m, mut kept, mut scale) = (0u64, 0, -4 * frac as i64);
-        for c in int_digits.iter().chain(frac_digits) {
-            let d = u64::from((*c as char).to_digit(16).unwrap_or(0));
-            if m == 0 && d == 0 {
-                continue;
-            }
-            if kept < 15 {
-                m = m * 16 + d;
-                kept += 1;
-            } else {
-                scale += 4;
-            }
-        }
-        (m as f64) * 2f64.powi((exp + scale).clamp(-2000, 2000) as i32)
-    } else {
-        let text = format!(
-            "0{}.{}0e{exp}",
-            String::from_utf8_lossy(int_digits),
-            String::from_utf8_lossy(frac_digits),
-        );
-        text.parse::<f64>().unwrap_or(0.0)
-    };
-    Some((signed(value), end))
 }
 
 #[cfg(test)]

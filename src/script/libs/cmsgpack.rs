@@ -115,12 +115,16 @@ fn unpack_full(
     Ok(MultiValue::from_iter(values))
 }
 
+/// 2^63, exactly.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 fn pack(v: &Value, out: &mut Vec<u8>, level: usize) {
     match v {
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
         Value::Integer(i) => pack_int(*i, out),
         Value::Number(n) => {
-            if n.is_finite() && (*n as i64) as f64 == *n {
+            // An integer when C's (int64_t) cast gives it back: 2^63 is not one (it packs as a float).
+            if (-TWO_63..TWO_63).contains(n) && n.trunc() == *n {
                 pack_int(*n as i64, out)
             } else if (*n as f32) as f64 == *n {
                 out.push(0xca);
@@ -260,9 +264,8 @@ impl Unpacker<'_, '_> {
         for _ in 0..n {
             let k = self.value(level + 1)?;
             let v = self.value(level + 1)?;
-            if !k.is_nil() {
-                t.raw_set(k, v)?;
-            }
+            // A nil (or NaN) key fails as Lua's lua_settable does in Redis: "table index is nil".
+            t.raw_set(k, v)?;
         }
         Ok(Value::Table(t))
     }
@@ -281,15 +284,16 @@ impl Unpacker<'_, '_> {
             0xc0 => Ok(Value::Nil),
             0xc2 => Ok(Value::Boolean(false)),
             0xc3 => Ok(Value::Boolean(true)),
-            0xc4 | 0xd9 => {
+            // Redis's lua_cmsgpack predates the bin types (0xc4-0xc6): they are bad data there.
+            0xd9 => {
                 let n = self.uint(1)? as usize;
                 self.string(n)
             }
-            0xc5 | 0xda => {
+            0xda => {
                 let n = self.uint(2)? as usize;
                 self.string(n)
             }
-            0xc6 | 0xdb => {
+            0xdb => {
                 let n = self.uint(4)? as usize;
                 self.string(n)
             }
@@ -301,7 +305,8 @@ impl Unpacker<'_, '_> {
             0xcc => num(self.uint(1)? as f64),
             0xcd => num(self.uint(2)? as f64),
             0xce => num(self.uint(4)? as f64),
-            0xcf => num(self.uint(8)? as f64),
+            // Read into an int64_t, as Redis does: 0xff.. is -1.
+            0xcf => num(self.uint(8)? as i64 as f64),
             0xd0 => num(self.int(1)? as f64),
             0xd1 => num(self.int(2)? as f64),
             0xd2 => num(self.int(4)? as f64),
