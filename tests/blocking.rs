@@ -99,6 +99,59 @@ fn blmove_into_a_watched_list_wakes_its_waiters_in_a_chain() {
     );
 }
 
+/// A chain whose hops stay in a shard or cross to another, in every layout: src and mid on one shard with dst on
+/// another once left the last waiter blocked beside its element (the second hop needed a shard the push did not
+/// hold, and the retry holding every shard looked only at the pushed key).
+#[test]
+fn a_chain_is_served_whatever_shards_its_lists_live_on() {
+    let shards = 16;
+    let server = Server::start(&["--shards", "16"]);
+    let store = ringkv::store::Store::new(shards, 1);
+    let shard = |k: &str| store.shard_of(k.as_bytes());
+    // Keys named so their shards are known: `{a}...` all share one shard, `other:i` the first on another.
+    let other = (0..1000)
+        .map(|i| format!("other:{i}"))
+        .find(|k| shard(k) != shard("{a}"))
+        .unwrap();
+    let third = (0..1000)
+        .map(|i| format!("third:{i}"))
+        .find(|k| shard(k) != shard("{a}") && shard(k) != shard(&other))
+        .unwrap();
+    let layouts = [
+        ["{a}src", "{a}mid", "{a}dst"],
+        ["{a}src", "{a}mid", other.as_str()],
+        ["{a}src", other.as_str(), "{a}dst"],
+        [other.as_str(), "{a}mid", "{a}dst"],
+        ["{a}src", other.as_str(), third.as_str()],
+    ];
+    let mut admin = server.raw();
+    for ([src, mid, dst], in_exec) in layouts.into_iter().flat_map(|l| [(l, false), (l, true)]) {
+        let what = format!("{src} -> {mid} -> {dst}, pushed in EXEC: {in_exec}");
+        let mut first = server.raw();
+        first.send_cmd(&["BRPOPLPUSH", src, mid, "0"]);
+        wait_blocked(&mut admin, 1);
+        let mut second = server.raw();
+        second.send_cmd(&["BLMOVE", mid, dst, "LEFT", "LEFT", "0"]);
+        wait_blocked(&mut admin, 2);
+        if in_exec {
+            admin.line("MULTI");
+            admin.cmd(&["RPUSH", src, "x"]);
+            admin.line("EXEC");
+        } else {
+            admin.cmd(&["RPUSH", src, "x"]);
+        }
+        assert_eq!(first.reply(), b"$1\r\nx\r\n", "{what}");
+        assert_eq!(second.reply(), b"$1\r\nx\r\n", "{what}");
+        assert_eq!(
+            admin.cmd(&["LRANGE", dst, "0", "-1"]),
+            b"*1\r\n$1\r\nx\r\n",
+            "{what}"
+        );
+        assert_eq!(admin.line("DBSIZE"), ":1\r\n", "{what}: only dst holds x");
+        admin.line("FLUSHALL");
+    }
+}
+
 #[test]
 fn timeouts_are_doubles_and_time_out_with_a_null_array() {
     let server = Server::start(&[]);

@@ -127,15 +127,19 @@ pub fn block(
     Ok(())
 }
 
-/// After a write command: serves the waiters on its keys that now have data. Returns false when serving needs a
-/// shard this command does not hold (a BLMOVE into another shard); the caller then retries with every shard locked.
+/// (db, key) pairs whose waiters are still to be served.
+pub type Pending = Vec<(usize, Vec<u8>)>;
+
+/// After a write command: serves the waiters on its keys that now have data. Returns the keys still to serve when
+/// serving needs a shard this command does not hold (a BLMOVE into another shard, perhaps at the end of a chain
+/// already partly served); the caller then serves them with [`serve_pending`] holding every shard.
 pub fn serve_after_write(
     server: &ServerState,
     shards: &mut Locked,
     spec: &CommandSpec,
     argv: Argv,
     now: u64,
-) -> bool {
+) -> Pending {
     let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
     if spec.has(super::flag::ALL_SHARDS) {
         for shard in shards.all() {
@@ -170,19 +174,22 @@ impl Keyspaces for Held<'_, '_> {
     }
 }
 
-/// Serves waiters on each ready (db, key), oldest first, while the key has data; follows BLMOVE chains.
-fn serve(
-    server: &ServerState,
-    shards: &mut Locked,
-    mut ready: Vec<(usize, Vec<u8>)>,
-    now: u64,
-) -> bool {
+/// Serves what [`serve_after_write`] left pending, holding every shard (so it finishes).
+pub fn serve_pending(server: &ServerState, all: &mut Locked, pending: Pending, now: u64) {
+    let left = serve(server, all, pending, now);
+    debug_assert!(left.is_empty(), "serving with every shard held finishes");
+}
+
+/// Serves waiters on each ready (db, key), oldest first, while the key has data; follows BLMOVE chains. Stops at a
+/// waiter that needs a shard not held and returns the keys left (that one included); empty when all is served.
+fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64) -> Pending {
     let store = &server.store;
     // Read only here, where a waiter may be served: a write with nobody blocked never gets this far.
     let events = notify::load(&server.settings.keyspace_events);
     while let Some((db, key)) = ready.pop() {
         if !serve_stream_readers(server, shards, db, &key, now) {
-            return false;
+            ready.push((db, key));
+            return ready;
         }
         loop {
             let shard = shards.shard(store.shard_of(&key));
@@ -200,7 +207,8 @@ fn serve(
             }
             if let BlockOp::Move { dest, .. } = &waiter.op {
                 if !shards.holds(store.shard_of(dest)) {
-                    return false;
+                    ready.push((db, key));
+                    return ready;
                 }
             }
             if !waiter.claim() {
@@ -269,7 +277,7 @@ fn serve(
     if notify::wanted(events, notify::EXPIRED | notify::NEW) {
         publish_pending(server, shards, events);
     }
-    true
+    Pending::new()
 }
 
 /// Serves every XREAD and XREADGROUP blocked on `key` (in `db`) that the write made ready, oldest first: plain

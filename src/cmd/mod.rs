@@ -708,9 +708,10 @@ pub fn execute<'s>(
         .collect();
     let executed = client.executed.take();
     let after_writes = |shards: &mut Locked| match &executed {
-        Some(queue) => queue.iter().fold(true, |done, (s, a)| {
-            after_write(server, shards, s, a.argv(), now, &changed) && done
-        }),
+        Some(queue) => queue
+            .iter()
+            .flat_map(|(s, a)| after_write(server, shards, s, a.argv(), now, &changed))
+            .collect(),
         None => after_write(server, shards, spec, argv, now, &changed),
     };
     let track = |client: &mut Client, shards: &mut Locked| {
@@ -718,11 +719,12 @@ pub fn execute<'s>(
             track_keys(server, client, spec, argv, executed.as_deref(), shards);
         }
     };
-    if !after_writes(&mut shards) {
-        // A waiter moves data into a shard we do not hold: finish holding all of them, in order.
+    let pending: blocking::Pending = after_writes(&mut shards);
+    if !pending.is_empty() {
+        // A waiter moves data into a shard we do not hold: finish serving holding all of them, in order.
         server.store.unlock(shards);
         let mut all = server.store.lock_all();
-        after_writes(&mut all);
+        blocking::serve_pending(server, &mut all, pending, now);
         track(client, &mut all);
         server.store.unlock(all);
     } else {
@@ -860,7 +862,7 @@ pub(crate) fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) -> CmdR
 }
 
 /// After a write command: spoils the WATCHes on its keys in the shards it changed (`changed`), and serves clients
-/// blocked on them. Returns false when a served client needs a shard that is not held (see
+/// blocked on them. Returns the keys still to serve when a served client needs a shard that is not held (see
 /// [`blocking::serve_after_write`]).
 fn after_write(
     server: &ServerState,
@@ -869,13 +871,13 @@ fn after_write(
     argv: Argv,
     now: u64,
     changed: &[usize],
-) -> bool {
+) -> blocking::Pending {
     if !spec.has(flag::WRITE)
         || shards
             .all()
             .all(|s| s.blocked.is_empty() && s.watched.is_empty())
     {
-        return true;
+        return blocking::Pending::new();
     }
     if spec.has(flag::ALL_SHARDS) {
         for &i in changed {
