@@ -678,11 +678,7 @@ pub fn execute<'s>(
     let now = now_ms();
     // WATCH is spoiled only by real changes (a SET NX that finds the key changes nothing): remember the versions of
     // the held shards that someone watches, to compare after the command.
-    let watched_before: Vec<(usize, u64)> = shards
-        .indexed()
-        .filter(|(_, s)| !s.watched.is_empty())
-        .map(|(i, s)| (i, s.version()))
-        .collect();
+    let watched_before = watched_versions(&mut shards);
     let mut ctx = Ctx {
         server,
         client,
@@ -701,11 +697,16 @@ pub fn execute<'s>(
     }
     let flow = ctx.flow;
     let tracking = ctx.events & notify::TRACKING != 0;
-    let changed: Vec<usize> = watched_before
-        .into_iter()
-        .filter(|&(i, v)| shards.shard(i).version() != v)
-        .map(|(i, _)| i)
-        .collect();
+    // The (shard, database) pairs the command changed, among those someone watches.
+    let mut changed: Vec<(usize, usize)> = Vec::new();
+    for (i, before) in watched_before {
+        let dbs = &shards.shard(i).dbs;
+        changed.extend(
+            (0..before.len())
+                .filter(|&db| dbs[db].version() != before[db])
+                .map(|db| (i, db)),
+        );
+    }
     let executed = client.executed.take();
     let after_writes = |shards: &mut Locked| match &executed {
         Some(queue) => queue
@@ -836,16 +837,21 @@ pub(crate) fn publish_pending(server: &ServerState, shards: &mut Locked, events:
     }
 }
 
+/// The keyspace versions of every database of the held shards that someone watches: (shard, versions by database).
+fn watched_versions(shards: &mut Locked) -> Vec<(usize, Vec<u64>)> {
+    shards
+        .indexed()
+        .filter(|(_, s)| !s.watched.is_empty())
+        .map(|(i, s)| (i, s.dbs.iter().map(Keyspace::version).collect()))
+        .collect()
+}
+
 /// Runs `spec`'s handler. A write command that fails has changed nothing (handlers check everything before they
 /// change anything, as Redis's do), so the keyspace versions of watched shards, which it may have moved by taking a
 /// value to change before finding out, are put back: a failed command never spoils a WATCH.
 pub(crate) fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) -> CmdResult {
-    let before: Vec<(usize, Vec<u64>)> = if spec.has(flag::WRITE) {
-        ctx.shards
-            .indexed()
-            .filter(|(_, s)| !s.watched.is_empty())
-            .map(|(i, s)| (i, s.dbs.iter().map(|db| db.version()).collect()))
-            .collect()
+    let before = if spec.has(flag::WRITE) {
+        watched_versions(ctx.shards)
     } else {
         Vec::new()
     };
@@ -870,7 +876,7 @@ fn after_write(
     spec: &CommandSpec,
     argv: Argv,
     now: u64,
-    changed: &[usize],
+    changed: &[(usize, usize)],
 ) -> blocking::Pending {
     if !spec.has(flag::WRITE)
         || shards
@@ -880,15 +886,16 @@ fn after_write(
         return blocking::Pending::new();
     }
     if spec.has(flag::ALL_SHARDS) {
-        for &i in changed {
-            shards.shard(i).watched.touch_all();
+        for &(i, db) in changed {
+            shards.shard(i).watched.touch_db(db);
         }
     } else {
         for i in spec.key_indices(argv) {
             let key = argv.get(i);
             let idx = server.store.shard_of(key);
-            if changed.contains(&idx) {
-                shards.shard(idx).watched.touch(key);
+            // The command's keys in every database it changed there (MOVE and COPY ... DB write another one).
+            for &(_, db) in changed.iter().filter(|(s, _)| *s == idx) {
+                shards.shard(idx).watched.touch(db, key);
             }
         }
     }

@@ -829,8 +829,14 @@ fn swapdb(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     if !(0..dbs).contains(&a) || !(0..dbs).contains(&b) {
         return Err(CmdError::err("DB index is out of range"));
     }
+    let (a, b) = (a as usize, b as usize);
     for shard in ctx.shards.all() {
-        shard.dbs.swap(a as usize, b as usize);
+        shard.dbs.swap(a, b);
+        // Both databases changed for a client watching a key in either (Redis's touchAllWatchedKeysInDb).
+        if a != b {
+            shard.dbs[a].mark_changed();
+            shard.dbs[b].mark_changed();
+        }
     }
     ctx.out.ok();
     Ok(())

@@ -187,6 +187,11 @@ impl Keyspace {
         self.version
     }
 
+    /// Counts a change to the keyspace as a whole (SWAPDB gave it another index), so WATCH sees it.
+    pub fn mark_changed(&mut self) {
+        self.version = self.version.wrapping_add(1);
+    }
+
     /// Puts back a [`Self::version`] read before a command that failed: it changed nothing, though it may have taken a
     /// value through [`Self::get_mut`] before finding out.
     pub fn restore_version(&mut self, version: u64) {

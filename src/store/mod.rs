@@ -55,15 +55,6 @@ pub struct Shard {
     pub watched: WatchedKeys,
 }
 
-impl Shard {
-    /// Moves whenever any database of the shard is modified (see [`Keyspace::version`]).
-    pub fn version(&self) -> u64 {
-        self.dbs
-            .iter()
-            .fold(0u64, |sum, db| sum.wrapping_add(db.version()))
-    }
-}
-
 /// The sharded keyspace.
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,

@@ -61,15 +61,24 @@ impl WatchedKeys {
             }
         }
     }
-    /// Spoils the watchers of `key`, in any database (a write changed it; MOVE and COPY ... DB write a key in
-    /// another database than the client's, so no database is singled out).
-    pub fn touch(&self, key: &[u8]) {
-        for (_, state) in self.keys.get(key).into_iter().flatten() {
+    /// Spoils the watchers of `key` in `db` (a write changed it there).
+    pub fn touch(&self, db: usize, key: &[u8]) {
+        for (_, state) in self
+            .keys
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|(d, _)| *d == db)
+        {
             state.spoil();
         }
     }
-    /// Spoils every watcher in this shard (FLUSHALL, FLUSHDB, SWAPDB).
-    pub fn touch_all(&self) {
-        self.keys.values().flatten().for_each(|(_, s)| s.spoil());
+    /// Spoils every watcher of this shard's keys in `db` (FLUSHALL, FLUSHDB, SWAPDB changed it).
+    pub fn touch_db(&self, db: usize) {
+        self.keys
+            .values()
+            .flatten()
+            .filter(|(d, _)| *d == db)
+            .for_each(|(_, s)| s.spoil());
     }
 }
