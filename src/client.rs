@@ -143,6 +143,8 @@ pub enum ReplyMode {
     Off,
     /// The reply to the next command is dropped, then replies resume.
     SkipNext,
+    /// This command's reply is the one dropped, unless the command turns replies on (CLIENT REPLY ON, RESET).
+    Skipping,
 }
 
 impl Client {
@@ -150,20 +152,27 @@ impl Client {
     pub fn take_skip(&mut self) -> bool {
         let skip = self.reply_mode == ReplyMode::SkipNext;
         if skip {
-            self.reply_mode = ReplyMode::On;
+            self.reply_mode = ReplyMode::Skipping;
         }
         skip
     }
     /// Undoes [`Self::take_skip`] for a command that did not run after all.
     pub fn untake_skip(&mut self, skip: bool) {
-        if skip {
+        if skip && self.reply_mode == ReplyMode::Skipping {
             self.reply_mode = ReplyMode::SkipNext;
         }
     }
-    /// After a command: true when its reply is not sent (skipped, or the mode is not ON after it ran, which also
-    /// silences CLIENT REPLY OFF|SKIP themselves, as in Redis).
-    pub fn reply_suppressed(&self, skipped: bool) -> bool {
-        skipped || self.reply_mode != ReplyMode::On
+    /// After a command: true when its reply is not sent: it was the skipped one, or the mode is not ON after it ran
+    /// (which also silences CLIENT REPLY OFF|SKIP themselves, as in Redis). A skipped CLIENT REPLY ON is answered.
+    pub fn reply_suppressed(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Skipping => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+            ReplyMode::Off | ReplyMode::SkipNext => true,
+        }
     }
 }
 

@@ -174,7 +174,7 @@ fn run_buffered(
                         client.untake_skip(skip);
                         break;
                     }
-                    silent = client.reply_suppressed(skip);
+                    silent = client.reply_suppressed();
                     if silent {
                         out.buf.truncate(mark);
                     }

@@ -279,6 +279,10 @@ fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.out.set_resp3(false);
     ctx.client.info.name.lock().clear();
+    // CLIENT REPLY OFF and a pending SKIP end; a RESET that is itself the skipped command stays unanswered.
+    if ctx.client.reply_mode != ReplyMode::Skipping {
+        ctx.client.reply_mode = ReplyMode::On;
+    }
     ctx.out.simple("RESET");
     Ok(())
 }
