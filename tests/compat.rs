@@ -49,6 +49,25 @@ struct Comparison {
     failures: Vec<String>,
 }
 
+impl Comparison {
+    /// Writes the summary line (`what`: which run, how many files), then fails with every unexplained difference.
+    fn report_and_assert(self, what: &str, cases: usize, accepted_file: &str) {
+        report(&format!(
+            "{what}, {cases} cases, {} lines compared, {} differences ({} accepted, {} unexplained)",
+            self.compared,
+            self.accepted + self.failures.len(),
+            self.accepted,
+            self.failures.len()
+        ));
+        assert!(
+            self.failures.is_empty(),
+            "{} replies differ from Redis's (fix it, or add an entry with a reason to redis-compat/{accepted_file}):\n{}",
+            self.failures.len(),
+            self.failures.join("\n")
+        );
+    }
+}
+
 /// Plays every case against Redis at `redis` and the server under test at `ours` (named `label` in reports) and
 /// compares the replies; a difference `accepted` explains counts as accepted, any other is a failure. Accepted entries
 /// that explained nothing are reported.
@@ -107,26 +126,17 @@ fn transcripts_match_real_redis() {
     let ringkv = Server::start(&[]);
     let (files, cases) = load_cases(&compat_dir().join("cases"));
     let mut accepted = parse_accepted(&compat_dir().join("accepted.txt"));
-    let found = compare(
+    compare(
         &cases,
         &redis.addr(),
         &ringkv.addr(),
         "ringkv",
         &mut accepted,
-    );
-    report(&format!(
-        "compat summary: {files} files, {} cases, {} lines compared, {} differences ({} accepted, {} unexplained)",
+    )
+    .report_and_assert(
+        &format!("compat summary: {files} files"),
         cases.len(),
-        found.compared,
-        found.accepted + found.failures.len(),
-        found.accepted,
-        found.failures.len()
-    ));
-    assert!(
-        found.failures.is_empty(),
-        "{} replies differ from Redis (add a fix, or an entry with a reason to redis-compat/accepted.txt):\n{}",
-        found.failures.len(),
-        found.failures.join("\n")
+        "accepted.txt",
     );
 }
 
@@ -153,29 +163,20 @@ fn transcripts_through_the_proxy_match_real_redis() {
     let (files, mut cases) = load_cases(&compat_dir().join("cases"));
     cases.retain(|c| !NOT_THROUGH_THE_PROXY.iter().any(|f| c.file == *f));
     let mut accepted = parse_accepted(&compat_dir().join("accepted-proxy.txt"));
-    let found = compare(
+    compare(
         &cases,
         &direct.addr(),
         &proxy.addr(),
         "proxy",
         &mut accepted,
-    );
-    report(&format!(
-        "compat proxy summary: {} of {files} files, {} cases, {} lines compared, {} differences ({} accepted, {} \
-         unexplained)",
-        files - NOT_THROUGH_THE_PROXY.len(),
+    )
+    .report_and_assert(
+        &format!(
+            "compat proxy summary: {} of {files} files",
+            files - NOT_THROUGH_THE_PROXY.len()
+        ),
         cases.len(),
-        found.compared,
-        found.accepted + found.failures.len(),
-        found.accepted,
-        found.failures.len()
-    ));
-    assert!(
-        found.failures.is_empty(),
-        "{} replies through the proxy differ from Redis's (fix the proxy, or add an entry with a reason to \
-         redis-compat/accepted-proxy.txt):\n{}",
-        found.failures.len(),
-        found.failures.join("\n")
+        "accepted-proxy.txt",
     );
 }
 
