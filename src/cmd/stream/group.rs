@@ -372,12 +372,14 @@ fn group_start(arg: &[u8], stream: Option<&Stream>, strict: bool) -> Result<Stre
     }
 }
 
-fn xgroup_create(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let mut mkstream = false;
-    let mut entries_read = None;
+/// The options after XGROUP CREATE/SETID's ID, read as Redis does before it looks the key up: MKSTREAM (CREATE only)
+/// and ENTRIESREAD n, in any number; the subcommand checks its argument count only after the key and group checks.
+/// Returns MKSTREAM and the last ENTRIESREAD.
+fn group_options(argv: Argv, create: bool) -> Result<(bool, Option<i64>), CmdError> {
+    let (mut mkstream, mut entries_read) = (false, None);
     let mut i = 5;
     while i < argv.len() {
-        if is(argv.get(i), "mkstream") {
+        if create && is(argv.get(i), "mkstream") {
             mkstream = true;
             i += 1;
         } else if is(argv.get(i), "entriesread") && i + 1 < argv.len() {
@@ -387,6 +389,11 @@ fn xgroup_create(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             return Err(subcommand_syntax(argv, "XGROUP"));
         }
     }
+    Ok((mkstream, entries_read))
+}
+
+fn xgroup_create(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    let (mkstream, entries_read) = group_options(argv, true)?;
     let now = ctx.now;
     let key = argv.get(2);
     let (db, out) = ctx.db_out(key);
@@ -415,14 +422,13 @@ fn xgroup_create(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 fn xgroup_setid(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let entries_read = match argv.len() {
-        7 if is(argv.get(5), "entriesread") => parse_entries_read(argv.get(6))?,
-        5 => None,
-        _ => return Err(subcommand_syntax(argv, "XGROUP")),
-    };
+    let (_, entries_read) = group_options(argv, false)?;
     let now = ctx.now;
     let (db, out) = ctx.db_out(argv.get(2));
     let stream = xgroup_stream(db, argv, now, false, true)?;
+    if argv.len() != 5 && argv.len() != 7 {
+        return Err(subcommand_syntax(argv, "XGROUP"));
+    }
     let id = group_start(argv.get(4), stream.as_deref(), false)?;
     let group = checked_group(stream, argv)?;
     group.last_id = id;
