@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,6 +51,12 @@ pub struct ClientInfo {
     pub ssub: AtomicU32,
     /// Client-side caching flags others see (CLIENT LIST `t`, `R`, `B`; see [`tracking::LIST_FLAGS`]).
     pub tracking: AtomicU8,
+    /// Commands queued in MULTI, -1 outside it (CLIENT LIST `multi=` and flag `x`).
+    pub multi: AtomicI64,
+    /// CLIENT NO-EVICT ON (flag `e`; ringkv never evicts).
+    pub no_evict: AtomicBool,
+    /// CLIENT NO-TOUCH ON (flag `T`; ringkv keeps no LRU clock for it to spare).
+    pub no_touch: AtomicBool,
     /// Where Pub/Sub messages and invalidations for this connection are queued.
     pub outbox: Outbox,
     killed: AtomicBool,
@@ -148,6 +154,25 @@ pub enum ReplyMode {
 }
 
 impl Client {
+    /// Starts MULTI.
+    pub fn begin_multi(&mut self) {
+        self.multi = Some(Transaction::default());
+        self.info.multi.store(0, Ordering::Relaxed);
+    }
+    /// Queues a command in MULTI.
+    pub fn queue(&mut self, spec: &'static CommandSpec, argv: OwnedArgv) {
+        if let Some(tx) = &mut self.multi {
+            tx.queue.push((spec, argv));
+            self.info
+                .multi
+                .store(tx.queue.len() as i64, Ordering::Relaxed);
+        }
+    }
+    /// Ends MULTI (EXEC, DISCARD, RESET, an aborted EXEC) and hands over the transaction, if there was one.
+    pub fn end_multi(&mut self) -> Option<Transaction> {
+        self.info.multi.store(-1, Ordering::Relaxed);
+        self.multi.take()
+    }
     /// Called before each command: true when this command's reply is the one CLIENT REPLY SKIP drops.
     pub fn take_skip(&mut self) -> bool {
         let skip = self.reply_mode == ReplyMode::SkipNext;
@@ -252,6 +277,9 @@ impl ClientRegistry {
             psub: AtomicU32::new(0),
             ssub: AtomicU32::new(0),
             tracking: AtomicU8::new(0),
+            multi: AtomicI64::new(-1),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
             outbox,
             killed: AtomicBool::new(false),
             kill: Notify::new(),

@@ -271,7 +271,9 @@ fn hello(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// RESET: back to a fresh connection's state (no transaction or WATCH, database 0, RESP2, no name), replying
 /// `+RESET`.
 fn reset(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
-    ctx.client.multi = None;
+    ctx.client.end_multi();
+    ctx.client.info.no_evict.store(false, Ordering::Relaxed);
+    ctx.client.info.no_touch.store(false, Ordering::Relaxed);
     ctx.client.unwatch_pending = true;
     super::unsubscribe_all(ctx.server, ctx.client);
     ctx.server.tracking.disable(ctx.client);
@@ -357,7 +359,7 @@ fn client_setinfo(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn client_line(c: &ClientInfo, redir: i64) -> String {
     let (lib_name, lib_ver) = c.lib.lock().clone();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
          user=default redir={redir} resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
@@ -372,6 +374,7 @@ fn client_line(c: &ClientInfo, redir: i64) -> String {
         c.sub.load(Ordering::Relaxed),
         c.psub.load(Ordering::Relaxed),
         c.ssub.load(Ordering::Relaxed),
+        c.multi.load(Ordering::Relaxed),
         c.last_cmd(),
         c.resp.load(Ordering::Relaxed),
     )
@@ -385,12 +388,15 @@ fn redirect_of(ctx: &Ctx, id: u64) -> i64 {
         .map_or(-1, |info| info.redirect as i64)
 }
 
-/// CLIENT LIST `flags=`, in Redis's order: `P` subscribed, `b` blocked, `t` tracking, `R` broken tracking redirect,
-/// `B` broadcast tracking; `N` for none.
+/// CLIENT LIST `flags=`, in Redis's order: `P` subscribed, `x` in MULTI, `b` blocked, `t` tracking, `R` broken
+/// tracking redirect, `B` broadcast tracking, `e` NO-EVICT, `T` NO-TOUCH; `N` for none.
 fn client_flags(c: &ClientInfo) -> String {
     let mut flags = String::new();
     if ClientType::of(c) == ClientType::PubSub {
         flags.push('P');
+    }
+    if c.multi.load(Ordering::Relaxed) >= 0 {
+        flags.push('x');
     }
     if c.waiter.lock().is_some() {
         flags.push('b');
@@ -402,6 +408,12 @@ fn client_flags(c: &ClientInfo) -> String {
             .filter(|(bit, _)| tracking & bit != 0)
             .map(|(_, letter)| letter),
     );
+    if c.no_evict.load(Ordering::Relaxed) {
+        flags.push('e');
+    }
+    if c.no_touch.load(Ordering::Relaxed) {
+        flags.push('T');
+    }
     if flags.is_empty() {
         flags.push('N');
     }
@@ -580,11 +592,21 @@ fn client_kill(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     Ok(())
 }
 
-/// CLIENT NO-EVICT / NO-TOUCH: accepted (ringkv never evicts, and has no LRU clock for NO-TOUCH to spare).
+/// CLIENT NO-EVICT / NO-TOUCH ON|OFF: only shown in CLIENT LIST (`e`, `T`): ringkv never evicts, and keeps no LRU
+/// clock for NO-TOUCH to spare.
 fn client_on_off(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    if !is(argv.get(2), "ON") && !is(argv.get(2), "OFF") {
-        return Err(CmdError::Syntax);
-    }
+    let on = match argv.get(2) {
+        v if is(v, "ON") => true,
+        v if is(v, "OFF") => false,
+        _ => return Err(CmdError::Syntax),
+    };
+    let info = &ctx.client.info;
+    let flag = if is(argv.get(1), "NO-EVICT") {
+        &info.no_evict
+    } else {
+        &info.no_touch
+    };
+    flag.store(on, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }
@@ -1047,6 +1069,31 @@ mod tests {
         assert_eq!(c.cmd("CLIENT REPLY ON"), "+OK\r\n");
         assert_eq!(c.cmd("CLIENT REPLY maybe"), "-ERR syntax error\r\n");
         assert!(c.cmd("CLIENT HELP").starts_with("*"));
+    }
+
+    #[test]
+    fn client_info_shows_multi_no_evict_and_no_touch_as_redis_does() {
+        let mut c = TestClient::new();
+        let info = |c: &mut TestClient| c.cmd("CLIENT INFO");
+        assert!(info(&mut c).contains(" flags=N "));
+        assert!(info(&mut c).contains(" multi=-1 "));
+        c.cmd("CLIENT NO-EVICT on");
+        c.cmd("CLIENT NO-TOUCH on");
+        assert!(info(&mut c).contains(" flags=eT "));
+        c.cmd("MULTI");
+        c.cmd("SET k v");
+        c.cmd("GET k");
+        let line = c.client.info.clone();
+        assert!(super::client_line(&line, -1).contains(" flags=xeT "));
+        assert!(super::client_line(&line, -1).contains(" multi=2 "));
+        c.cmd("EXEC");
+        c.cmd("CLIENT NO-EVICT off");
+        assert!(info(&mut c).contains(" flags=T "));
+        assert!(info(&mut c).contains(" multi=-1 "));
+        c.cmd("MULTI");
+        c.cmd("RESET");
+        assert!(info(&mut c).contains(" flags=N "));
+        assert!(info(&mut c).contains(" multi=-1 "));
     }
 
     fn pushes(c: &mut TestClient) -> String {

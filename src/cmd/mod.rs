@@ -609,12 +609,10 @@ pub fn dispatch<'s>(
             return Flow::Continue;
         }
     };
-    if let Some(tx) = &mut client.multi {
-        if !transaction::runs_inside_multi(spec) {
-            tx.queue.push((spec, argv.to_owned()));
-            out.simple("QUEUED");
-            return Flow::Continue;
-        }
+    if client.multi.is_some() && !transaction::runs_inside_multi(spec) {
+        client.queue(spec, argv.to_owned());
+        out.simple("QUEUED");
+        return Flow::Continue;
     }
     let flow = execute(server, client, spec, argv, out, held);
     // CLIENT CACHING applies to the next command, or to the whole transaction it precedes (Redis's resetClient).
@@ -626,7 +624,7 @@ pub fn dispatch<'s>(
 
 /// Redis's execCommandAbort: discards the transaction (and the WATCHes) and says why.
 fn exec_abort(server: &ServerState, client: &mut Client, out: &mut Reply, why: &str) {
-    client.multi = None;
+    client.end_multi();
     transaction::unwatch_all(server, client);
     out.error(&format!(
         "EXECABORT Transaction discarded because of: {why}"

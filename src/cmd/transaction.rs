@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::client::Client;
-use crate::client::{Transaction, Watch};
+use crate::client::Watch;
 use crate::protocol::Argv;
 use crate::server::ServerState;
 use crate::store::WatchState;
@@ -65,13 +65,13 @@ fn multi(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
     if ctx.client.multi.is_some() {
         return Err(CmdError::err("MULTI calls can not be nested"));
     }
-    ctx.client.multi = Some(Transaction::default());
+    ctx.client.begin_multi();
     ctx.out.ok();
     Ok(())
 }
 
 fn exec(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
-    let Some(tx) = ctx.client.multi.take() else {
+    let Some(tx) = ctx.client.end_multi() else {
         return Err(CmdError::err("EXEC without MULTI"));
     };
     let spoiled = watch_spoiled(ctx.client, ctx.now);
@@ -112,7 +112,7 @@ fn watch_spoiled(client: &crate::client::Client, now: u64) -> bool {
 }
 
 fn discard(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
-    if ctx.client.multi.take().is_none() {
+    if ctx.client.end_multi().is_none() {
         return Err(CmdError::err("DISCARD without MULTI"));
     }
     ctx.client.unwatch_pending = true;
