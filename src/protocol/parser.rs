@@ -244,10 +244,11 @@ impl RequestParser {
     }
 }
 
-/// Finds the `\r\n` that ends a header line (the index of `\r`).
+/// Finds the `\r` that ends a header line (its index). As Redis, the byte after it is taken for the `\n` without
+/// looking, but it must have arrived.
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     let r = buf.iter().position(|&b| b == b'\r')?;
-    (buf.get(r + 1) == Some(&b'\n')).then_some(r)
+    (r + 1 < buf.len()).then_some(r)
 }
 
 /// Parses a length header as Redis's `string2ll` does (no sign but `-`, no spaces, no leading zeros).
@@ -368,6 +369,25 @@ mod tests {
             assert_eq!(argv.get(2), b"hello");
             assert_eq!(argv.get(1), b"k\r\n\0");
         }
+    }
+
+    #[test]
+    fn the_byte_after_a_header_cr_is_skipped_unread_as_redis_does() {
+        assert_eq!(
+            parse_all(b"*1\rX$4\r\nPING\r\n").unwrap(),
+            vec![vec![b"PING".to_vec()]]
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$4\rXPING\r\n").unwrap(),
+            vec![vec![b"PING".to_vec()]]
+        );
+        let mut p = RequestParser::new(1 << 20);
+        assert_eq!(
+            p.parse(b"*1\r$4\r\nPING\r\n").unwrap_err().to_string(),
+            "Protocol error: expected '$', got '4'"
+        );
+        // A CR as the last byte read is not a complete header yet.
+        assert_eq!(p.parse(b"*1\r"), Ok(None));
     }
 
     #[test]
