@@ -163,6 +163,11 @@ impl ProxyState {
         self.scripts.lock().get(&sha).cloned()
     }
 
+    /// Forgets one script (its body does not compile).
+    pub fn forget_script(&self, sha: &str) {
+        self.scripts.lock().remove(sha);
+    }
+
     /// Forgets every script (SCRIPT FLUSH), so an EVALSHA fails afterwards as it does on Redis.
     pub fn forget_scripts(&self) {
         self.scripts.lock().clear();

@@ -713,9 +713,23 @@ impl Session {
         };
         let bytes = request_bytes(argv, raw);
         let Some(sha) = evalsha_target(argv) else {
-            self.state
-                .remember_script(crate::script::sha1_hex(argv.get(1)), argv.get(1));
-            return wait(self.send(&backend, bytes, 1));
+            // Redis caches an EVAL's body once its numkeys is valid and the body compiles; a body that does not
+            // compile is forgotten again when the backend says so (no backend can ever load it).
+            let numkeys = crate::cmd::args::parse_i64(argv.get(2));
+            if !numkeys.is_some_and(|n| n >= 0 && n as usize <= argv.len() - 3) {
+                return wait(self.send(&backend, bytes, 1));
+            }
+            let sha = crate::script::sha1_hex(argv.get(1));
+            self.state.remember_script(sha.clone(), argv.get(1));
+            let state = self.state.clone();
+            let reply = self.send(&backend, bytes, 1);
+            return wait(async move {
+                let reply = reply.await;
+                if reply.starts_with(b"-ERR Error compiling script") {
+                    state.forget_script(&sha);
+                }
+                reply
+            });
         };
         // The body as known now: a script the client loads only later in its pipeline must not repair this call
         // (on Redis it would fail with NOSCRIPT).
@@ -744,9 +758,16 @@ impl Session {
             "load" => {
                 // Remembered now, in the client's order with SCRIPT FLUSH and EVALSHA (as EVAL's body is).
                 let body = argv.get(2);
-                self.state
-                    .remember_script(crate::script::sha1_hex(body), body);
-                self.fan_out(topo, raw, merge_same)
+                let sha = crate::script::sha1_hex(body);
+                self.state.remember_script(sha.clone(), body);
+                let state = self.state.clone();
+                self.fan_out(topo, raw, move |replies| {
+                    let reply = merge_same(replies);
+                    if reply.starts_with(b"-ERR Error compiling script") {
+                        state.forget_script(&sha);
+                    }
+                    reply
+                })
             }
             "exists" => {
                 // A script whose body the proxy remembers runs wherever an EVALSHA goes (a NOSCRIPT is repaired).
