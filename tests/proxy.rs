@@ -228,6 +228,54 @@ fn commands_work_through_the_proxy_on_redis_backends() {
     exercise(&cluster);
 }
 
+/// Commands the server role lacks (bitmaps, HyperLogLog, geo, LCS, DUMP / RESTORE) reach Redis backends by their
+/// keys, and keys on two backends get the cross-backend error rather than a partial answer.
+#[test]
+fn commands_only_redis_has_reach_redis_backends_by_their_keys() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    let mut c = cluster.proxy.raw();
+    let (a, b) = first_two_on_different_nodes(&mut c);
+    let steps: &[(&[&str], &str)] = &[
+        (&["SETBIT", &a, "7", "1"], ":0\r\n"),
+        (&["GETBIT", &a, "7"], ":1\r\n"),
+        (&["BITCOUNT", &a], ":1\r\n"),
+        (&["PFADD", &b, "x", "y", "z"], ":1\r\n"),
+        (&["PFCOUNT", &b], ":3\r\n"),
+        (&["SET", "{t}1", "hello"], "+OK\r\n"),
+        (&["SET", "{t}2", "hallo"], "+OK\r\n"),
+        (&["LCS", "{t}1", "{t}2"], "$4\r\nhllo\r\n"),
+        (&["BITOP", "OR", "{t}3", "{t}1", "{t}2"], ":5\r\n"),
+        (
+            &["GEOADD", "geo", "13.361389", "38.115556", "palermo"],
+            ":1\r\n",
+        ),
+        (
+            &["GEOHASH", "geo", "palermo"],
+            "*1\r\n$11\r\nsqc8b49rny0\r\n",
+        ),
+        (
+            &["SETBIT"],
+            "-ERR wrong number of arguments for 'setbit' command\r\n",
+        ),
+    ];
+    for (cmd, expect) in steps {
+        assert_eq!(text(c.cmd(cmd)), *expect, "{cmd:?}");
+    }
+    for cross in [["PFCOUNT", &a, &b], ["LCS", &a, &b]] {
+        assert!(text(c.cmd(&cross)).starts_with("-CROSSSLOT"), "{cross:?}");
+    }
+    // DUMP's payload restores under another key on whatever backend owns it.
+    let dump = c.cmd(&["DUMP", "{t}1"]);
+    let payload = &dump[dump.iter().position(|&x| x == b'\n').unwrap() + 1..dump.len() - 2];
+    assert_eq!(
+        text(c.cmd(&[&b"RESTORE"[..], b.as_bytes(), b"0", payload, b"REPLACE"])),
+        "+OK\r\n"
+    );
+    assert_eq!(text(c.cmd(&["GET", &b])), "$5\r\nhello\r\n");
+}
+
 #[test]
 fn a_killed_backend_fails_only_its_keys_and_the_proxy_recovers_when_it_returns() {
     let mut cluster = Cluster::ringkv(3, &["--timeout-ms", "500"]);

@@ -8,12 +8,14 @@
 //! - [`pubsub`]: subscriptions through the proxy (per-client subscriber connections, confirmations with one Redis's
 //!   counts, PUBSUB merged over the backends).
 //! - [`resp`]: the reply-length scanner and accessors for the replies the proxy merges.
+//! - [`passthrough`]: where the keys are in commands only the backends have (bitmaps, HyperLogLog, geo, ...).
 //!
 //! The routing state ([`Topology`]: ring + backends + epoch) is an immutable snapshot swapped whole when the ring
 //! changes (RING ADD/REMOVE/WEIGHT, auto-eject), so a request always sees one consistent ring. Keys are never
 //! migrated: after a change, keys on moved arcs stay on their old backend.
 
 pub mod backend;
+pub mod passthrough;
 pub mod pubsub;
 pub mod resp;
 pub mod session;

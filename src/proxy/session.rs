@@ -38,6 +38,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, Batch, Dedicated, Lane, Outbox, SubEvent};
+use super::passthrough;
 use super::pubsub::{self, Acks, Subscriptions};
 use super::resp;
 use super::{ProxyState, Topology};
@@ -475,12 +476,15 @@ impl Session {
                     e.strip_prefix("ERR ").unwrap_or(&e)
                 ));
             }
-            Err(e) => {
-                if let Some(m) = &mut self.multi {
-                    m.failed = true;
+            Err(e) => match passthrough::lookup(argv.get(0)) {
+                Some(spec) => (spec, spec),
+                None => {
+                    if let Some(m) = &mut self.multi {
+                        m.failed = true;
+                    }
+                    return error(e);
                 }
-                return error(e);
-            }
+            },
         };
         // The command's name as the table spells it (lower case).
         let name = parent.name;
