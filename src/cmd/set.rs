@@ -426,6 +426,8 @@ fn store(
     let event = if result.is_empty() {
         db.remove(dst, now).map(|_| (notify::GENERIC, "del"))
     } else {
+        // Expires a destination past its deadline first, so its `expired` and `new` events are raised.
+        db.get(dst, now);
         db.insert(dst, Value::Set(result.into()), None);
         Some((notify::SET, event))
     };

@@ -347,12 +347,10 @@ impl<'a> StrOpts<'a> {
     }
 }
 
-/// Stores `value` at `key` as a new string with the deadline `expiry` gives (KEEPTTL keeps the old one).
+/// Stores `value` at `key` as a new string with the deadline `expiry` gives (KEEPTTL keeps the old one). The lookup
+/// first expires a key past its deadline, as Redis's lookupKeyWrite, so its `expired` and `new` events are raised.
 fn store(db: &mut Keyspace, key: &[u8], value: &[u8], expiry: Expiry, now: u64) {
-    let old = match expiry {
-        Expiry::Keep => db.get(key, now).and_then(|e| e.expires_at()),
-        _ => None,
-    };
+    let old = db.get(key, now).and_then(|e| e.expires_at());
     db.insert(key, Value::Str(value.to_vec()), expiry.apply(old));
 }
 

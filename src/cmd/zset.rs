@@ -667,6 +667,8 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], event: &'static str, mut result: ZSet
         db.remove(dst, now).map(|_| (notify::GENERIC, "del"))
     } else {
         result.compact_encoding();
+        // Expires a destination past its deadline first, so its `expired` and `new` events are raised.
+        db.get(dst, now);
         db.insert(dst, Value::ZSet(result.into()), None);
         Some((notify::ZSET, event))
     };
