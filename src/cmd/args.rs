@@ -128,12 +128,11 @@ pub fn strtod_prefix(s: &[u8]) -> Option<(Strtod, usize)> {
         }
     }
     // Every byte in start..end is ASCII by construction.
-    let text = std::str::from_utf8(&s[start..end])
-        .ok()?
-        .to_ascii_lowercase();
+    let text = std::str::from_utf8(&s[start..end]).ok()?;
     let (magnitude, range_error) = if hex {
-        hex_float(&text)?
+        hex_float(&text.to_ascii_lowercase())?
     } else {
+        // Rust reads `e` and `E` alike, as strtod does.
         let v = text.parse::<f64>().ok()?;
         let nonzero = s[start..mantissa_end]
             .iter()
@@ -423,6 +422,7 @@ mod tests {
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"+Infinity"), Some(f64::INFINITY));
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"1E3"), Some(1000.0));
         assert_eq!(parse_f64(b".5"), Some(0.5));
         assert_eq!(parse_f64(b"5."), Some(5.0));
         assert_eq!(parse_f64(b"0x10"), Some(16.0));

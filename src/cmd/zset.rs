@@ -1147,7 +1147,7 @@ fn intersection<'a>(
     c: &'a Combine,
 ) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
     let ordered = smallest_first(sources, &c.weights);
-    let first = ordered.first().map(|&(s, w)| (s, w));
+    let first = ordered.first().copied();
     first.into_iter().flat_map(move |(smallest, w0)| {
         let rest = ordered[1..].to_vec();
         smallest.iter().filter_map(move |(m, s)| {

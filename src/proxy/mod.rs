@@ -165,9 +165,13 @@ impl ProxyState {
         self.scripts.lock().get(&sha).cloned()
     }
 
-    /// Forgets one script (its body does not compile).
-    pub fn forget_script(&self, sha: &str) {
-        self.scripts.lock().remove(sha);
+    /// Passes on a backend's `reply` to loading script `sha` (EVAL, SCRIPT LOAD), forgetting the body when the reply
+    /// says it does not compile: no backend can ever load it.
+    pub fn forget_if_uncompiled(&self, sha: &str, reply: Vec<u8>) -> Vec<u8> {
+        if reply.starts_with(b"-ERR Error compiling script") {
+            self.scripts.lock().remove(sha);
+        }
+        reply
     }
 
     /// Forgets every script (SCRIPT FLUSH), so an EVALSHA fails afterwards as it does on Redis.

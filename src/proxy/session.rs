@@ -727,13 +727,7 @@ impl Session {
             self.state.remember_script(sha.clone(), argv.get(1));
             let state = self.state.clone();
             let reply = self.send(&backend, bytes, 1);
-            return wait(async move {
-                let reply = reply.await;
-                if reply.starts_with(b"-ERR Error compiling script") {
-                    state.forget_script(&sha);
-                }
-                reply
-            });
+            return wait(async move { state.forget_if_uncompiled(&sha, reply.await) });
         };
         // The body as known now: a script the client loads only later in its pipeline must not repair this call
         // (on Redis it would fail with NOSCRIPT).
@@ -766,11 +760,7 @@ impl Session {
                 self.state.remember_script(sha.clone(), body);
                 let state = self.state.clone();
                 self.fan_out(topo, raw, move |replies| {
-                    let reply = merge_same(replies);
-                    if reply.starts_with(b"-ERR Error compiling script") {
-                        state.forget_script(&sha);
-                    }
-                    reply
+                    state.forget_if_uncompiled(&sha, merge_same(replies))
                 })
             }
             "exists" => {

@@ -364,11 +364,6 @@ unsafe fn field(state: *mut lua_State, t: c_int, key: &[u8]) -> c_int {
     ffi::lua_rawget(state, t)
 }
 
-/// The bytes before the first NUL: what Redis takes of a Lua string it reads with `lua_tostring` as a C string.
-fn c_str(s: &[u8]) -> &[u8] {
-    s.split(|&b| b == 0).next().unwrap_or(s)
-}
-
 unsafe fn write_table(
     state: *mut lua_State,
     t: c_int,
@@ -381,7 +376,7 @@ unsafe fn write_table(
     if field(state, t, b"err") == ffi::LUA_TSTRING {
         // The code and message already ("ERR x"), as bytes: Redis formats it with %s (up to a NUL) and trims the
         // line breaks at its end before the others become spaces.
-        let text = c_str(str_at(state, -1));
+        let text = crate::cmd::args::c_str(str_at(state, -1));
         let end = text.len()
             - text
                 .iter()
@@ -393,7 +388,7 @@ unsafe fn write_table(
     }
     ffi::lua_settop(state, top);
     if field(state, t, b"ok") == ffi::LUA_TSTRING {
-        out.simple_bytes(c_str(str_at(state, -1)));
+        out.simple_bytes(crate::cmd::args::c_str(str_at(state, -1)));
         return done(state);
     }
     ffi::lua_settop(state, top);
@@ -415,7 +410,10 @@ unsafe fn write_table(
         && field(state, top + 1, b"format") == ffi::LUA_TSTRING
         && field(state, top + 1, b"string") == ffi::LUA_TSTRING
     {
-        out.verbatim_as(c_str(str_at(state, -2)), str_at(state, -1));
+        out.verbatim_as(
+            crate::cmd::args::c_str(str_at(state, -2)),
+            str_at(state, -1),
+        );
         return done(state);
     }
     ffi::lua_settop(state, top);
