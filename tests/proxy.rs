@@ -1035,11 +1035,23 @@ fn info_through_the_proxy_gives_the_sections_asked_for() {
     assert!(!server.contains("# Proxy"));
     // As Redis: an unknown section selects nothing.
     assert_eq!(c.line("INFO nosuch"), "$0\r\n\r\n");
+    // Keyspace: database 0 summed over the backends (no line while it is empty, as Redis).
+    assert!(c.line("INFO keyspace").ends_with("# Keyspace\r\n\r\n"));
+    for i in 0..40 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    c.cmd(&["SET", "ttl", "v", "EX", "1000"]);
+    for info in [c.line("INFO keyspace"), c.line("INFO")] {
+        assert!(
+            info.contains("\r\n# Keyspace\r\ndb0:keys=41,expires=1,avg_ttl="),
+            "{info}"
+        );
+    }
 }
 
 /// The INFO line of backend `i` (`backendI:addr=...`).
 fn backend_info(c: &mut Raw, i: usize) -> String {
-    let info = c.line("INFO");
+    let info = c.line("INFO proxy");
     let prefix = format!("backend{i}:");
     info.split("\r\n")
         .find(|l| l.starts_with(&prefix))

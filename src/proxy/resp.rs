@@ -83,8 +83,18 @@ pub fn elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
 
 /// The content of a bulk string reply.
 pub fn bulk(reply: &[u8]) -> Option<&[u8]> {
+    payload(reply, b'$')
+}
+
+/// The text of a bulk string or verbatim string reply (a verbatim string's `txt:` format left out): what INFO sends.
+pub fn text(reply: &[u8]) -> Option<&[u8]> {
+    payload(reply, b'$').or_else(|| payload(reply, b'=')?.get(4..))
+}
+
+/// The payload of a length-prefixed reply of type `kind` (`$` bulk string, `=` verbatim string).
+fn payload(reply: &[u8], kind: u8) -> Option<&[u8]> {
     let nl = reply.windows(2).position(|w| w == b"\r\n")?;
-    if reply.first() != Some(&b'$') {
+    if reply.first() != Some(&kind) {
         return None;
     }
     let len = usize::try_from(number(&reply[1..nl]).ok()?).ok()?;

@@ -18,8 +18,9 @@
 //! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE on
 //!   the client's own subscriber connections, their messages written between replies ([`super::pubsub`]); PUBSUB's
 //!   counts and lists: every backend, merged;
-//! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO, RING: answered by the proxy, in the client's protocol
-//!   (after `HELLO 3` its requests also take the backends' RESP3 connections, so their replies pass through as is);
+//! - PING, ECHO, HELLO, COMMAND, CLIENT, SELECT, QUIT, INFO (its keyspace summed over the backends), RING: answered by
+//!   the proxy, in the client's protocol (after `HELLO 3` its requests also take the backends' RESP3 connections, so
+//!   their replies pass through as is);
 //! - MULTI ... EXEC: queued here and sent as one bundle to the single backend of its keys; WATCH pins the client to a
 //!   dedicated connection to the watched keys' backend until EXEC, DISCARD or UNWATCH.
 
@@ -842,7 +843,7 @@ impl Session {
         })
     }
 
-    fn info(&self, argv: Argv<'_>, topo: &Topology) -> Pending {
+    fn info(&mut self, argv: Argv<'_>, topo: &Topology) -> Pending {
         // Sections as Redis picks them: all without an argument, else those named (or all/everything/default);
         // an unknown name selects nothing.
         let wanted = |section: &str| {
@@ -873,8 +874,19 @@ impl Session {
             sections.push(self.proxy_section(topo));
         }
         let mut out = self.reply();
-        out.verbatim(sections.join("\r\n").as_bytes());
-        Pending::Ready(out.buf)
+        if !wanted("keyspace") || topo.ejected.iter().all(Option::is_some) {
+            out.verbatim(sections.join("\r\n").as_bytes());
+            return Pending::Ready(out.buf);
+        }
+        self.fan_out(
+            topo,
+            &encode([&b"INFO"[..], b"keyspace"].into_iter()),
+            move |replies| {
+                sections.push(keyspace_section(&replies));
+                out.verbatim(sections.join("\r\n").as_bytes());
+                out.buf
+            },
+        )
     }
 
     /// INFO's `# Proxy` section: the proxy's settings and each backend's state.
@@ -1231,6 +1243,36 @@ fn merge_sum(replies: Vec<Vec<u8>>) -> Vec<u8> {
         }
     }
     format!(":{sum}\r\n").into_bytes()
+}
+
+/// INFO's `# Keyspace` section from the backends' `INFO keyspace` replies: database 0 (the one the proxy's clients
+/// see) with keys and expires summed and avg_ttl averaged over the keys with a TTL. A backend that does not answer is
+/// left out; its state shows in the `# Proxy` section.
+fn keyspace_section(replies: &[Vec<u8>]) -> String {
+    let (mut keys, mut expires, mut ttl_total) = (0u64, 0u64, 0u128);
+    for reply in replies {
+        let text = resp::text(reply)
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let Some(db0) = text.lines().find_map(|l| l.strip_prefix("db0:")) else {
+            continue;
+        };
+        let field = |name: &str| -> u64 {
+            db0.split(',')
+                .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        keys += field("keys");
+        expires += field("expires");
+        ttl_total += u128::from(field("avg_ttl")) * u128::from(field("expires"));
+    }
+    let mut section = String::from("# Keyspace\r\n");
+    if keys > 0 {
+        let avg_ttl = ttl_total.checked_div(u128::from(expires)).unwrap_or(0);
+        section += &format!("db0:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n");
+    }
+    section
 }
 
 fn merge_ok(replies: Vec<Vec<u8>>) -> Vec<u8> {
