@@ -1,11 +1,12 @@
 //! Client-library acceptance: real job-queue libraries, unmodified, against the real binary. Each scenario in
-//! `tests/clients/` (RQ, Celery, BullMQ; redis-py through the proxy, redis-py client-side caching) runs as a child process with `REDIS_URL`
-//! pointing at a fresh ringkv (or proxy), under a hard time limit; it prints one summary line of `key=value` counts,
-//! which the test checks along with its exit status.
+//! `tests/clients/` (RQ, Celery, BullMQ, Sidekiq; redis-py through the proxy, redis-py client-side caching) runs as
+//! a child process with `REDIS_URL` pointing at a fresh ringkv (or proxy), under a hard time limit; it prints one
+//! summary line of `key=value` counts, which the test checks along with its exit status.
 //!
 //! The libraries come from `tests/clients/setup.sh` (pinned versions): a Python virtualenv at
-//! `target/clients-venv` and BullMQ in `tests/clients/bullmq/node_modules`. Without them a test is skipped with a
-//! note, except under CI (`CI=true`), where `.ci/run` installs them and a missing one is a failure.
+//! `target/clients-venv` and BullMQ in `tests/clients/bullmq/node_modules`; Sidekiq is Debian's ruby-sidekiq
+//! package (Sidekiq 6.4.1, redis-rb 4.8.0). Without them a test is skipped with a note, except under CI
+//! (`CI=true`), where `.ci/run` installs them and a missing one is a failure.
 
 mod common;
 
@@ -46,6 +47,17 @@ fn node_with_bullmq() -> Option<PathBuf> {
         return None;
     }
     Some(node)
+}
+
+/// `ruby` with Sidekiq (its `sidekiq` executable on PATH; Debian: ruby-sidekiq), or `None` (skipped; a failure
+/// under CI).
+fn ruby_with_sidekiq() -> Option<PathBuf> {
+    let ruby = required_program("ruby")?;
+    if required_program("sidekiq").is_none() {
+        eprintln!("install Sidekiq (Debian: apt-get install ruby-sidekiq)");
+        return None;
+    }
+    Some(ruby)
 }
 
 /// What a finished scenario left behind.
@@ -268,6 +280,38 @@ fn bullmq_worker_processes_jobs_and_queue_events_sees_every_completion() {
             ("delayed", "0"),
             ("prioritized", "0"),
             ("parent", "completed"),
+        ],
+    );
+}
+
+#[test]
+fn sidekiq_worker_runs_jobs_and_a_scheduled_one_retries_one_and_buries_another() {
+    let Some(ruby) = ruby_with_sidekiq() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let outcome = run_scenario(
+        &server,
+        &ruby,
+        &["scenario.rb"],
+        &clients_dir().join("sidekiq"),
+    );
+    // 120 AddJobs, a SoonJob (perform_in 1 s), FlakyJob twice, DoomedJob twice and PatientJob once (4 raised).
+    // Left behind: an AddJob scheduled an hour ahead, PatientJob's retry due in an hour and the dead DoomedJob.
+    outcome.assert_summary(
+        "sidekiq",
+        &[
+            ("processed", "126"),
+            ("failed", "4"),
+            ("results_ok", "120"),
+            ("enqueued", "0"),
+            ("scheduled", "1"),
+            ("retry", "1"),
+            ("dead", "1"),
+            ("flaky_attempts", "2"),
+            ("processes", "0"),
+            ("worker_exit", "0"),
+            ("checks_failed", "none"),
         ],
     );
 }
