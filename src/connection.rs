@@ -175,7 +175,9 @@ fn run_buffered(
                         break;
                     }
                     silent = client.reply_suppressed();
-                    if silent {
+                    let confirmed = cmd::pubsub::confirms_subscriptions(argv.get(0))
+                        && matches!(out.buf.get(mark), Some(b'*' | b'>'));
+                    if silent && !confirmed {
                         out.buf.truncate(mark);
                     }
                     commands += 1;

@@ -179,6 +179,21 @@ fn record_counts(client: &Client, subs: Option<&Subscriptions>) {
     }
 }
 
+/// Whether command `name` confirms subscription changes: its confirmations are pushes, which CLIENT REPLY OFF|SKIP
+/// does not silence (Redis's `CLIENT_PUSHING`), unlike its errors.
+pub fn confirms_subscriptions(name: &[u8]) -> bool {
+    [
+        "subscribe",
+        "unsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "ssubscribe",
+        "sunsubscribe",
+    ]
+    .iter()
+    .any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
+}
+
 /// One `subscribe`-style confirmation: `[event, name or null, count]` as a push (an array in RESP2).
 pub fn confirm(out: &mut Reply, event: &str, name: Option<&[u8]>, count: usize) {
     out.push(3);
