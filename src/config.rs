@@ -306,8 +306,13 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// Any string.
     Str,
-    /// Only this value: ringkv has no persistence, so accepting anything else would claim durability it lacks.
-    NoPersistence(&'static str),
+    /// Only `value`: accepting another would claim what ringkv lacks (`why`: persistence, passwords).
+    Only {
+        /// The one value accepted.
+        value: &'static str,
+        /// CONFIG SET's reason for refusing others.
+        why: &'static str,
+    },
     /// Fixed at startup.
     Immutable,
     /// `notify-keyspace-events` class letters, stored in their canonical spelling (see [`crate::notify`]).
@@ -350,6 +355,13 @@ const fn aliased(
     }
 }
 
+const fn no_persistence(value: &'static str) -> Kind {
+    Kind::Only {
+        value,
+        why: "ringkv has no persistence",
+    }
+}
+
 const INT: i64 = i32::MAX as i64;
 const fn range(min: i64, max: i64) -> Kind {
     Kind::Int { min, max }
@@ -357,8 +369,17 @@ const fn range(min: i64, max: i64) -> Kind {
 
 /// The CONFIG parameters, with Redis 7.2's names, defaults and ranges.
 pub const PARAMS: &[Param] = &[
-    param("save", Kind::NoPersistence(""), ""),
-    param("appendonly", Kind::NoPersistence("no"), "no"),
+    param("save", no_persistence(""), ""),
+    param("appendonly", no_persistence("no"), "no"),
+    param("dbfilename", no_persistence("dump.rdb"), "dump.rdb"),
+    param(
+        "requirepass",
+        Kind::Only {
+            value: "",
+            why: "ringkv has no passwords",
+        },
+        "",
+    ),
     param(
         "appendfsync",
         Kind::Enum(&["always", "everysec", "no"]),
@@ -424,11 +445,12 @@ pub const PARAMS: &[Param] = &[
         "-2",
     ),
     param("list-compress-depth", range(0, INT), "0"),
+    // Redis's built-in default, which the hashes' encoding follows (`store::hash::MAX_LISTPACK_ENTRIES`).
     aliased(
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
         range(0, i64::MAX),
-        "128",
+        "512",
     ),
     aliased(
         "hash-max-listpack-value",
@@ -453,6 +475,23 @@ pub const PARAMS: &[Param] = &[
     ),
     param("stream-node-max-bytes", Kind::Memory { min: 0 }, "4096"),
     param("stream-node-max-entries", range(0, i64::MAX), "100"),
+    // Read by clients and tools; what they describe is fixed here (one I/O thread, no cluster mode, DEBUG allowed,
+    // Redis's default output buffer limits, of which subscribers get the hard 32 MB one, and tracking table size)
+    // or has no effect (the rest).
+    param("cluster-enabled", Kind::Immutable, "no"),
+    param("io-threads", Kind::Immutable, "1"),
+    param("enable-debug-command", Kind::Immutable, "yes"),
+    param(
+        "client-output-buffer-limit",
+        Kind::Immutable,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    param("tracking-table-max-keys", Kind::Immutable, "1000000"),
+    param("protected-mode", Kind::Bool, "yes"),
+    param("dynamic-hz", Kind::Bool, "yes"),
+    param("latency-tracking", Kind::Bool, "yes"),
+    param("activerehashing", Kind::Bool, "yes"),
+    param("replica-read-only", Kind::Bool, "yes"),
 ];
 
 /// Index of the parameter called `name` (or aliased so), case-insensitively.
@@ -523,8 +562,8 @@ fn validate(param: &Param, value: &[u8]) -> Result<String, String> {
                 )
             }),
         Kind::Str => Ok(text.into_owned()),
-        Kind::NoPersistence(only) if text.eq_ignore_ascii_case(only) => Ok(only.to_string()),
-        Kind::NoPersistence(_) => Err("ringkv has no persistence".into()),
+        Kind::Only { value, .. } if text.eq_ignore_ascii_case(value) => Ok(value.to_string()),
+        Kind::Only { why, .. } => Err(why.into()),
         Kind::Immutable => Err("can't set immutable config".into()),
         Kind::KeyspaceEvents => notify::parse(value)
             .map(notify::format)
