@@ -452,23 +452,75 @@ impl<'a> LexRange<'a> {
         }
     }
 
-    /// The ascending ranks `[lo, hi)` of the members inside.
-    fn ranks(&self, z: &ZSet) -> (usize, usize) {
-        let below_min = |m: &[u8]| match self.min {
+    fn below_min(&self, m: &[u8]) -> bool {
+        match self.min {
             Lex::Min => false,
             Lex::Max => true,
             Lex::Incl(x) => m < x,
             Lex::Excl(x) => m <= x,
-        };
-        let up_to_max = |m: &[u8]| match self.max {
+        }
+    }
+
+    fn up_to_max(&self, m: &[u8]) -> bool {
+        match self.max {
             Lex::Min => false,
             Lex::Max => true,
             Lex::Incl(x) => m <= x,
             Lex::Excl(x) => m < x,
+        }
+    }
+
+    /// The members a walk selects, as (first position in walk order, count): ascending, or descending when `rev`,
+    /// skipping `offset` members of the range, at most `limit`. With one score the members are in lex order and this
+    /// is a binary search. With several scores (where Redis leaves lex ranges undefined) it walks as Redis walks a
+    /// listpack-encoded zset: from the first member (in walk order) past the near end of the range, blindly past
+    /// `offset` more, then on while members stay short of the far end; nothing if the range misses the first or last
+    /// member. (Redis's skiplist walk, for larger zsets, depends on the random levels of its nodes.)
+    fn walk(&self, z: &ZSet, rev: bool, offset: usize, limit: Option<usize>) -> (usize, usize) {
+        let len = z.len();
+        let one_score = len < 2 || z.get(0).map(|e| e.1) == z.get(len - 1).map(|e| e.1);
+        if one_score {
+            let lo = z.count_while(|_, m| self.below_min(m));
+            let hi = z.count_while(|_, m| self.up_to_max(m)).max(lo);
+            return span_walk((lo, hi), len, rev, offset, limit);
+        }
+        let members: Vec<&[u8]> = z.range(0, rev).map(|(m, _)| m).collect();
+        // Past the near end of the range, short of the far end (min and max walking up, max and min down).
+        let near = |m: &[u8]| {
+            if rev {
+                self.up_to_max(m)
+            } else {
+                !self.below_min(m)
+            }
         };
-        let lo = z.count_while(|_, m| below_min(m));
-        let hi = z.count_while(|_, m| up_to_max(m));
-        (lo, hi.max(lo))
+        let far = |m: &[u8]| {
+            if rev {
+                !self.below_min(m)
+            } else {
+                self.up_to_max(m)
+            }
+        };
+        let covered = self.nonempty()
+            && members.last().is_some_and(|m| near(m))
+            && members.first().is_some_and(|m| far(m));
+        match members.iter().position(|m| near(m)) {
+            Some(first) if covered && far(members[first]) => {
+                let start = first.saturating_add(offset).min(len);
+                let run = members[start..].iter().take_while(|m| far(m)).count();
+                (start, limit.map_or(run, |l| run.min(l)))
+            }
+            _ => (0, 0),
+        }
+    }
+
+    /// Whether some string can be in the range (Redis's check on min and max before any walk).
+    fn nonempty(&self) -> bool {
+        match (self.min, self.max) {
+            (Lex::Max, _) | (_, Lex::Min) => false,
+            (Lex::Min, _) | (_, Lex::Max) => true,
+            (Lex::Incl(a), Lex::Incl(b)) => a <= b,
+            (Lex::Incl(a) | Lex::Excl(a), Lex::Incl(b) | Lex::Excl(b)) => a < b,
+        }
     }
 }
 
@@ -511,13 +563,18 @@ fn rank_span(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     (start <= stop && start < len).then(|| (start as usize, (stop - start + 1) as usize))
 }
 
-/// The ascending ranks `[lo, hi)` of a score or lex interval.
-fn interval_ranks(interval: &Interval, z: &ZSet) -> (usize, usize) {
-    match interval {
-        Interval::Score(r) => r.ranks(z),
-        Interval::Lex(r) => r.ranks(z),
-        Interval::Rank(..) => (0, 0),
-    }
+/// The walk over ascending ranks `[lo, hi)` of a zset of `len` members (descending when `rev`), skipping `offset`,
+/// at most `limit`: (first position in walk order, count).
+fn span_walk(
+    (lo, hi): (usize, usize),
+    len: usize,
+    rev: bool,
+    offset: usize,
+    limit: Option<usize>,
+) -> (usize, usize) {
+    let first = if rev { len - hi } else { lo };
+    let n = (hi - lo).saturating_sub(offset);
+    (first + offset.min(hi - lo), limit.map_or(n, |l| n.min(l)))
 }
 
 /// A ZRANGE-family request, parsed.
@@ -533,20 +590,14 @@ struct RangeQuery<'a> {
 
 impl RangeQuery<'_> {
     fn select(&self, z: &ZSet) -> Selection {
-        let (start, count) = match self.interval {
-            Interval::Rank(start, stop) => rank_span(start, stop, z.len()).unwrap_or((0, 0)),
-            _ => {
-                let (lo, hi) = interval_ranks(&self.interval, z);
-                let first = if self.rev { z.len() - hi } else { lo };
-                match usize::try_from(self.offset) {
-                    Ok(offset) => {
-                        let n = (hi - lo).saturating_sub(offset);
-                        let n = usize::try_from(self.limit).map_or(n, |l| n.min(l));
-                        (first + offset.min(hi - lo), n)
-                    }
-                    Err(_) => (0, 0),
-                }
+        let limit = usize::try_from(self.limit).ok();
+        let (start, count) = match (&self.interval, usize::try_from(self.offset)) {
+            (Interval::Rank(start, stop), _) => rank_span(*start, *stop, z.len()).unwrap_or((0, 0)),
+            (_, Err(_)) => (0, 0),
+            (Interval::Score(r), Ok(offset)) => {
+                span_walk(r.ranks(z), z.len(), self.rev, offset, limit)
             }
+            (Interval::Lex(r), Ok(offset)) => r.walk(z, self.rev, offset, limit),
         };
         Selection {
             start,
@@ -710,8 +761,7 @@ fn zcount(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn zlexcount(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let range = LexRange::parse(argv.get(2), argv.get(3))?;
     read(ctx, argv.get(1), |z, out| {
-        let (lo, hi) = z.map_or((0, 0), |z| range.ranks(z));
-        out.int((hi - lo) as i64)
+        out.int(z.map_or(0, |z| range.walk(z, false, 0, None).1) as i64)
     })
 }
 
@@ -748,8 +798,7 @@ fn zremrangebyscore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn zremrangebylex(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let range = LexRange::parse(argv.get(2), argv.get(3))?;
     remove_span(ctx, argv.get(1), "zremrangebylex", |z| {
-        let (lo, hi) = range.ranks(z);
-        (lo, hi - lo)
+        range.walk(z, false, 0, None)
     })
 }
 
