@@ -138,6 +138,9 @@ pub struct Client {
     pub tracking: Option<tracking::Mode>,
     /// CLIENT CACHING yes|no was given for the next command (or transaction).
     pub caching: bool,
+    /// Keys the commands of the running transaction or script modified, whose default-mode invalidations went out
+    /// command by command: BCAST clients hear of them when it ends (see [`tracking::Tracking::settle_modified`]).
+    pub settled: Vec<Box<[u8]>>,
 }
 
 /// CLIENT REPLY modes. Only command replies are dropped; Pub/Sub messages still flow.
@@ -299,6 +302,7 @@ impl ClientRegistry {
             inbox,
             tracking: None,
             caching: false,
+            settled: Vec::new(),
         }
     }
     /// Removes a closed connection.

@@ -181,7 +181,7 @@ async fn expire_keys(state: Arc<ServerState>) {
                 let keyspaces = shard.dbs.iter_mut();
                 state
                     .tracking
-                    .invalidate_modified(&state.clients, keyspaces, 0);
+                    .invalidate_modified(&state.clients, keyspaces, 0, Vec::new());
             }
             state.store.unlock(Locked::One(idx, shard));
         }

@@ -8,9 +8,11 @@
 //!
 //! Where changes come from: each keyspace records the keys it modifies (inserted, removed, changed in place,
 //! expired lazily or actively) and whether it was flushed, but only while the [`notify::TRACKING`] bit of the shared
-//! events word is set, that is while at least one client tracks. The dispatcher takes them after each command (with
-//! its transaction, script and served blocked clients) and calls [`Tracking::invalidate`]; the active expiry does
-//! the same. With no tracking client this costs one relaxed load per modified key and nothing else.
+//! events word is set, that is while at least one client tracks. The dispatcher takes them after each command (and
+//! after each command of a transaction or script, so that the table changes in Redis's order: a key read after a
+//! FLUSHALL in the same transaction stays remembered) and calls [`Tracking::invalidate_modified`]; the active expiry
+//! does the same. BCAST clients hear of a command's keys at its end, after any flush's null, as Redis broadcasts
+//! before it sleeps. With no tracking client this costs one relaxed load per modified key and nothing else.
 //!
 //! Delivery goes through the connection's message queue ([`crate::pubsub::Outbox`]), so an invalidation for the
 //! calling client itself follows its command's reply, as Redis's `tracking_pending_keys` arranges. A RESP3 client
@@ -277,52 +279,85 @@ impl Tracking {
     }
 
     /// Sends the invalidations for what `keyspaces` recorded as modified (see [`Keyspace::take_modified`]) by client
-    /// `by` (0: nobody, as expiry): one batch, so a BCAST client gets one message per prefix and a flush of many
-    /// keyspaces one null.
+    /// `by` (0: nobody, as expiry), at the end of a command: the default-mode ones and a flush's null, then the BCAST
+    /// ones for those keys and for `settled` (keys whose default-mode invalidations went out earlier in the command,
+    /// see [`Self::settle_modified`]), once per prefix, as Redis broadcasts before it sleeps.
     pub fn invalidate_modified<'k>(
         &self,
         clients: &ClientRegistry,
         keyspaces: impl Iterator<Item = &'k mut Keyspace>,
         by: u64,
+        mut settled: Vec<Box<[u8]>>,
     ) {
-        let (mut keys, mut flushed) = (Vec::new(), false);
-        for ks in keyspaces {
-            if let Some((modified, flush)) = ks.take_modified() {
-                if keys.is_empty() {
-                    keys = modified;
-                } else {
-                    keys.extend(modified);
-                }
-                flushed |= flush;
-            }
+        let (keys, flushed) = take_modified(keyspaces);
+        if keys.is_empty() && !flushed && settled.is_empty() {
+            return;
         }
-        if !keys.is_empty() || flushed {
-            self.invalidate(clients, &keys, flushed, by);
+        let mut table = self.table.lock();
+        invalidate_keys(&mut table, clients, &keys, flushed, by);
+        if !table.prefixes.is_empty() {
+            settled.extend(keys);
+            broadcast(&table, clients, &settled, by);
         }
     }
 
-    /// Sends the invalidations for `keys`, modified by client `by` (0: nobody, as expiry), and for a flush when
-    /// `flushed`.
-    pub fn invalidate(&self, clients: &ClientRegistry, keys: &[Box<[u8]>], flushed: bool, by: u64) {
-        let mut table = self.table.lock();
-        if !table.prefixes.is_empty() && !keys.is_empty() {
-            broadcast(&table, clients, keys, by);
+    /// Sends the default-mode invalidations and a flush's null for what `keyspaces` recorded as modified by client
+    /// `by`, now: after each command of a transaction or script, so that the next one finds the table as Redis
+    /// would (a key read after a FLUSHALL stays remembered). Returns the keys, which BCAST clients hear of at the end
+    /// (see [`Self::invalidate_modified`]).
+    pub fn settle_modified<'k>(
+        &self,
+        clients: &ClientRegistry,
+        keyspaces: impl Iterator<Item = &'k mut Keyspace>,
+        by: u64,
+    ) -> Vec<Box<[u8]>> {
+        let (keys, flushed) = take_modified(keyspaces);
+        if !keys.is_empty() || flushed {
+            invalidate_keys(&mut self.table.lock(), clients, &keys, flushed, by);
         }
-        for key in keys {
-            invalidate_key(&mut table, clients, key, by);
-        }
-        if flushed {
-            for tracker in table.clients.values() {
-                let null: &[u8] = if resp3(&tracker.info) {
-                    b"_\r\n"
-                } else {
-                    b"$-1\r\n"
-                };
-                send(clients, tracker, null);
+        keys
+    }
+}
+
+/// The keys `keyspaces` recorded as modified and whether one was flushed (see [`Keyspace::take_modified`]).
+fn take_modified<'k>(keyspaces: impl Iterator<Item = &'k mut Keyspace>) -> (Vec<Box<[u8]>>, bool) {
+    let (mut keys, mut flushed) = (Vec::new(), false);
+    for ks in keyspaces {
+        if let Some((modified, flush)) = ks.take_modified() {
+            if keys.is_empty() {
+                keys = modified;
+            } else {
+                keys.extend(modified);
             }
-            table.keys = HashMap::new();
-            table.items = 0;
+            flushed |= flush;
         }
+    }
+    (keys, flushed)
+}
+
+/// The default-mode invalidations for `keys`, modified by client `by` (0: nobody, as expiry), then for a flush when
+/// `flushed`: a null to every tracking client, and the table emptied.
+fn invalidate_keys(
+    table: &mut Table,
+    clients: &ClientRegistry,
+    keys: &[Box<[u8]>],
+    flushed: bool,
+    by: u64,
+) {
+    for key in keys {
+        invalidate_key(table, clients, key, by);
+    }
+    if flushed {
+        for tracker in table.clients.values() {
+            let null: &[u8] = if resp3(&tracker.info) {
+                b"_\r\n"
+            } else {
+                b"$-1\r\n"
+            };
+            send(clients, tracker, null);
+        }
+        table.keys = HashMap::new();
+        table.items = 0;
     }
 }
 
@@ -465,7 +500,13 @@ mod tests {
         tracking.disable(&mut a);
         assert_eq!(tracking.stats().keys, 1);
         // A disabled client's id left in the table is skipped.
-        tracking.invalidate(&clients, &[Box::from(&b"k"[..])], false, 0);
+        invalidate_keys(
+            &mut tracking.table.lock(),
+            &clients,
+            &[Box::from(&b"k"[..])],
+            false,
+            0,
+        );
         assert_eq!(pushes(&mut a), "");
         tracking.disable(&mut b);
         assert_eq!(events.load(Ordering::Relaxed) & notify::TRACKING, 0);

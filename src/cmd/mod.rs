@@ -41,7 +41,7 @@ pub use transaction::unwatch_all;
 
 use crate::client::Client;
 use crate::notify;
-use crate::protocol::{Argv, OwnedArgv, Reply};
+use crate::protocol::{Argv, Reply};
 use crate::server::ServerState;
 use crate::store::{now_ms, HeldShard, Keyspace, Locked, Store};
 
@@ -715,7 +715,7 @@ pub fn execute<'s>(
     };
     let track = |client: &mut Client, shards: &mut Locked| {
         if tracking {
-            track_keys(server, client, spec, argv, executed.as_deref(), shards);
+            track_keys(server, client, spec, argv, executed.is_some(), shards);
         }
     };
     let pending: blocking::Pending = after_writes(&mut shards);
@@ -740,31 +740,39 @@ pub fn execute<'s>(
     flow
 }
 
-/// Client-side caching after a command, while some client tracks (see [`crate::tracking`]): remembers the keys the
-/// caller read (the command, or each command of its transaction), then sends the invalidations for the keys the held
-/// keyspaces recorded as modified. Remembering first means a transaction or script that reads a key and then writes
-/// it invalidates the copy it just read, as in Redis.
+/// Client-side caching after a command, while some client tracks (see [`crate::tracking`]), in Redis's order: the
+/// invalidations for the keys the held keyspaces recorded as modified (a flush's null included), then the keys the
+/// command read are remembered. A transaction or script did both after each of its commands ([`track_step`]), so
+/// only what serving blocked clients changed is left, and the BCAST messages for all of it.
 #[cold]
 fn track_keys(
     server: &ServerState,
     client: &mut Client,
     spec: &CommandSpec,
     argv: Argv,
-    executed: Option<&[(&'static CommandSpec, OwnedArgv)]>,
+    stepped: bool,
     shards: &mut Locked,
 ) {
-    match executed {
-        Some(queue) => {
-            for (s, a) in queue {
-                remember_read(server, client, s, a.argv());
-            }
-        }
-        None => remember_read(server, client, spec, argv),
-    }
     let keyspaces = shards.all().flat_map(|shard| shard.dbs.iter_mut());
+    let settled = std::mem::take(&mut client.settled);
     server
         .tracking
-        .invalidate_modified(&server.clients, keyspaces, client.id());
+        .invalidate_modified(&server.clients, keyspaces, client.id(), settled);
+    if !stepped {
+        remember_read(server, client, spec, argv);
+    }
+}
+
+/// [`track_keys`] for one command of a transaction or script: its invalidations go out before the next command
+/// runs (so a key read after a FLUSHALL in the same transaction stays remembered, and a key written before it is
+/// read is not invalidated), its reads are remembered. Keys for BCAST clients wait for the end.
+#[cold]
+pub(crate) fn track_step(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) {
+    let keyspaces = ctx.shards.all().flat_map(|shard| shard.dbs.iter_mut());
+    let keys =
+        (ctx.server.tracking).settle_modified(&ctx.server.clients, keyspaces, ctx.client.id());
+    ctx.client.settled.extend(keys);
+    remember_read(ctx.server, ctx.client, spec, argv);
 }
 
 /// Redis's `trackingRememberKeys`: when `client` tracks (default mode, and OPTIN / OPTOUT allow it for this

@@ -91,6 +91,9 @@ fn exec(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
         if let Err(e) = super::run_handler(ctx, spec, argv.argv()) {
             ctx.out.error(&e.to_string());
         }
+        if ctx.events & crate::notify::TRACKING != 0 {
+            super::track_step(ctx, spec, argv.argv());
+        }
     }
     ctx.client.in_exec = false;
     // Extend, not replace: a script inside the transaction has recorded the writes it ran.

@@ -1452,8 +1452,8 @@ fn redis_call(state: *mut ffi::lua_State, st: &mut RunState) -> bool {
     if let Err(e) = (spec.handler)(&mut inner, argv) {
         inner.out.error(&e.to_string());
     }
-    if inner.client.tracking.is_some() {
-        crate::cmd::remember_read(inner.server, inner.client, spec, argv);
+    if inner.events & crate::notify::TRACKING != 0 {
+        crate::cmd::track_step(&mut inner, spec, argv);
     }
     if spec.has(flag::WRITE) {
         st.slot.wrote.store(true, Ordering::Release);
