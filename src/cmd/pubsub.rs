@@ -116,18 +116,18 @@ const PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, pubsub_help),
 ];
 
-/// Commands a RESP2 client may run while subscribed (top-level names).
-const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
+/// The commands that change subscriptions and confirm each change.
+const SUBSCRIPTION_CHANGES: &[&str] = &[
     "subscribe",
     "unsubscribe",
     "psubscribe",
     "punsubscribe",
     "ssubscribe",
     "sunsubscribe",
-    "ping",
-    "quit",
-    "reset",
 ];
+
+/// Commands a RESP2 client may run while subscribed (top-level names), besides [`SUBSCRIPTION_CHANGES`].
+const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &["ping", "quit", "reset"];
 
 /// Redis's refusal of a command (`parent`, or `parent|sub`) for a RESP2 client in subscriber mode, or `None` when
 /// it may run. RESP3 clients may run anything while subscribed.
@@ -146,7 +146,7 @@ pub fn subscriber_mode_error(
 /// Redis's refusal of a command (`parent`, or `parent|sub`) in RESP2 subscriber mode, or `None` when it is one of
 /// those allowed there (shared with the proxy, which tracks its clients' subscriptions itself).
 pub fn refused_while_subscribed(parent: &str, sub: Option<&str>) -> Option<CmdError> {
-    if ALLOWED_WHILE_SUBSCRIBED.contains(&parent) {
+    if SUBSCRIPTION_CHANGES.contains(&parent) || ALLOWED_WHILE_SUBSCRIBED.contains(&parent) {
         return None;
     }
     let name = match sub {
@@ -182,16 +182,9 @@ fn record_counts(client: &Client, subs: Option<&Subscriptions>) {
 /// Whether command `name` confirms subscription changes: its confirmations are pushes, which CLIENT REPLY OFF|SKIP
 /// does not silence (Redis's `CLIENT_PUSHING`), unlike its errors.
 pub fn confirms_subscriptions(name: &[u8]) -> bool {
-    [
-        "subscribe",
-        "unsubscribe",
-        "psubscribe",
-        "punsubscribe",
-        "ssubscribe",
-        "sunsubscribe",
-    ]
-    .iter()
-    .any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
+    SUBSCRIPTION_CHANGES
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 /// One `subscribe`-style confirmation: `[event, name or null, count]` as a push (an array in RESP2).
