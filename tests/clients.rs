@@ -1,12 +1,14 @@
-//! Client-library acceptance: real job-queue libraries, unmodified, against the real binary. Each scenario in
-//! `tests/clients/` (RQ, Celery, BullMQ, Sidekiq; redis-py through the proxy, redis-py client-side caching) runs as
-//! a child process with `REDIS_URL` pointing at a fresh ringkv (or proxy), under a hard time limit; it prints one
+//! Client-library acceptance: real job-queue and lock libraries, unmodified, against the real binary. Each scenario
+//! in `tests/clients/` (RQ, Celery, BullMQ, Sidekiq; redis-py through the proxy, redis-py client-side caching;
+//! Redlock and node-redis locks) runs as a child process with `REDIS_URL` pointing at a fresh ringkv (or proxy;
+//! Redlock gets three independent ringkv in `REDIS_URLS`, comma-separated), under a hard time limit; it prints one
 //! summary line of `key=value` counts, which the test checks along with its exit status.
 //!
 //! The libraries come from `tests/clients/setup.sh` (pinned versions): a Python virtualenv at
-//! `target/clients-venv` and BullMQ in `tests/clients/bullmq/node_modules`; Sidekiq is Debian's ruby-sidekiq
-//! package (Sidekiq 6.4.1, redis-rb 4.8.0). Without them a test is skipped with a note, except under CI
-//! (`CI=true`), where `.ci/run` installs them and a missing one is a failure.
+//! `target/clients-venv`, BullMQ in `tests/clients/bullmq/node_modules` and Redlock, ioredis and node-redis in
+//! `tests/clients/locks/node_modules`; Sidekiq is Debian's ruby-sidekiq package (Sidekiq 6.4.1, redis-rb 4.8.0).
+//! Without them a test is skipped with a note, except under CI (`CI=true`), where `.ci/run` installs them and a
+//! missing one is a failure.
 
 mod common;
 
@@ -38,13 +40,16 @@ fn venv_python() -> Option<PathBuf> {
     found
 }
 
-/// `node`, with BullMQ installed by `npm ci`, or `None` (skipped; a failure under CI).
-fn node_with_bullmq() -> Option<PathBuf> {
+/// `node`, with the `modules` installed by `npm ci` in `tests/clients/<dir>/node_modules`, or `None` (skipped; a
+/// failure under CI).
+fn node_with(dir: &str, modules: &[&str]) -> Option<PathBuf> {
     let node = required_program("node")?;
-    let bullmq = clients_dir().join("bullmq/node_modules/bullmq/package.json");
-    if required_program(bullmq.to_str()?).is_none() {
-        eprintln!("run tests/clients/setup.sh to install the pinned client libraries");
-        return None;
+    for module in modules {
+        let package = clients_dir().join(format!("{dir}/node_modules/{module}/package.json"));
+        if required_program(package.to_str()?).is_none() {
+            eprintln!("run tests/clients/setup.sh to install the pinned client libraries");
+            return None;
+        }
     }
     Some(node)
 }
@@ -107,6 +112,20 @@ impl Outcome {
         }
         assert!(self.status.success(), "{}", self.report());
     }
+
+    /// Asserts that each `(key, least)` of the summary line is a number of at least `least` (counts that depend on
+    /// timing).
+    fn assert_at_least(&self, tag: &str, expected: &[(&str, u64)]) {
+        let summary = self.summary(tag);
+        for (key, least) in expected {
+            let value = summary.get(*key).and_then(|v| v.parse::<u64>().ok());
+            assert!(
+                value.is_some_and(|v| v >= *least),
+                "{tag} {key}: {value:?}, expected at least {least}\n{}",
+                self.report()
+            );
+        }
+    }
 }
 
 /// The last 60 lines of `text`.
@@ -138,10 +157,21 @@ fn kill_group(child: &Child) {
 /// whole group is killed and the test fails. The group is killed on a normal exit too, so that no worker a
 /// scenario started outlives it.
 fn run_scenario(server: &Server, program: &Path, args: &[&str], dir: &Path) -> Outcome {
+    run_scenario_on(&[server], program, args, dir)
+}
+
+/// [`run_scenario`] against several independent servers: `REDIS_URLS` lists them all, comma-separated
+/// (`REDIS_URL` is the first).
+fn run_scenario_on(servers: &[&Server], program: &Path, args: &[&str], dir: &Path) -> Outcome {
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("redis://{}/0", s.addr()))
+        .collect();
     let mut child = Command::new(program)
         .args(args)
         .current_dir(dir)
-        .env("REDIS_URL", format!("redis://{}/0", server.addr()))
+        .env("REDIS_URL", &urls[0])
+        .env("REDIS_URLS", urls.join(","))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
@@ -255,7 +285,7 @@ fn redis_py_with_its_resp3_default_works_through_the_proxy() {
 
 #[test]
 fn bullmq_worker_processes_jobs_and_queue_events_sees_every_completion() {
-    let Some(node) = node_with_bullmq() else {
+    let Some(node) = node_with("bullmq", &["bullmq"]) else {
         return;
     };
     let server = Server::start(&[]);
@@ -334,4 +364,91 @@ fn redis_py_client_side_cache_is_invalidated_by_another_clients_set() {
             ("flushed_size", "0"),
         ],
     );
+}
+
+#[test]
+fn redlock_over_three_servers_keeps_20_workers_apart_extends_and_takes_over_a_stalled_lock() {
+    let Some(node) = node_with("locks", &["redlock", "ioredis"]) else {
+        return;
+    };
+    let servers: Vec<Server> = (0..3).map(|_| Server::start(&[])).collect();
+    let servers: Vec<&Server> = servers.iter().collect();
+    let outcome = run_scenario_on(
+        &servers,
+        &node,
+        &["redlock.js"],
+        &clients_dir().join("locks"),
+    );
+    // 20 workers x 5 sections, each bumping the counter with an unprotected GET ... SET; two `using()` sections
+    // of 1.5 s on a 1 s TTL; a 300 ms lock whose holder stalls.
+    outcome.assert_summary(
+        "redlock",
+        &[
+            ("servers", "3"),
+            ("acquisitions", "100"),
+            ("gave_up", "0"),
+            ("counter", "100"),
+            ("violations", "0"),
+            ("errors", "0"),
+            ("using_sections", "2"),
+            ("held_past_ttl", "2"),
+            ("refused_while_held", "1"),
+            ("taken_over", "1"),
+            ("stale_release_refused", "1"),
+            ("kept_by_new_holder", "1"),
+            ("keys_left", "0"),
+        ],
+    );
+    // An extension about every 300 ms of each 1.5 s section; contenders refused after the first TTL had passed.
+    outcome.assert_at_least(
+        "redlock",
+        &[("extensions", 4), ("contended", 1), ("refused_past_ttl", 1)],
+    );
+}
+
+#[test]
+fn node_redis_lock_watch_and_blocking_pops_over_resp2_and_resp3() {
+    let Some(node) = node_with("locks", &["redis"]) else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let outcome = run_scenario(
+        &server,
+        &node,
+        &["node_redis.js"],
+        &clients_dir().join("locks"),
+    );
+    for (tag, proto) in [("noderedis_resp2", "2"), ("noderedis_resp3", "3")] {
+        // 10 workers x 10 rounds of SET NX PX + compare-and-delete (EVALSHA, EVAL after SCRIPT FLUSH).
+        outcome.assert_summary(
+            tag,
+            &[
+                ("proto", proto),
+                ("acquired", "100"),
+                ("released", "100"),
+                ("counter", "100"),
+                ("violations", "0"),
+                ("flushed", "0"),
+                ("script_cached", "1"),
+                ("first_set", "OK"),
+                ("second_refused", "1"),
+                ("foreign_release", "0"),
+                ("taken_over", "1"),
+                ("stale_release", "0"),
+                ("kept", "1"),
+                ("own_release", "1"),
+                // 100, 1100 after the conflicting write, 1090 after the retry.
+                ("watch_error", "1"),
+                ("watch_committed", "2"),
+                ("balance", "1090"),
+                ("blpop_waited", "1"),
+                ("blpop", "queue/job-1"),
+                ("blmove_waited", "1"),
+                ("blmove", "job-2"),
+                ("target", "job-2"),
+                ("blpop_timeout", "null"),
+                ("timeout_ok", "1"),
+            ],
+        );
+    }
 }
