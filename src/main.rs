@@ -48,9 +48,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// tokio's multi-thread scheduler with `threads` workers (0: one per core).
+/// tokio's multi-thread scheduler with `threads` workers (0: one per core), without its LIFO slot: the slot runs
+/// the task woken last first, so of the connections one poll of the sockets finds ready, the last would run first.
+/// Redis serves them in the order the kernel reports them, and so do we: of two clients racing for a lock on several
+/// servers (Redlock), the one whose request arrived first wins on each. The switch is in tokio's unstable API,
+/// enabled by `.cargo/config.toml` (a RUSTFLAGS setting replaces it: tests/strings.rs then fails on the order).
 fn multi_thread(threads: usize) -> tokio::runtime::Builder {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    #[cfg(tokio_unstable)]
+    runtime.disable_lifo_slot();
     if threads > 0 {
         runtime.worker_threads(threads);
     }

@@ -229,6 +229,25 @@ async fn set_nx_px_and_delifeq_give_mutual_exclusion() {
 /// Many leases, each checked right after its latest possible deadline: by then every read path says it is gone and
 /// the lock can be taken again. (This branch has no TTL/PTTL command yet, so the checks use GET, EXISTS, STRLEN,
 /// DIGEST, GETEX, DELIFEQ and SET NX.)
+/// Requests that arrive together are served in arrival order, as Redis's event loop serves them: of 20 clients that
+/// send `SET lock <i> NX` one after another, the first always wins. Redlock relies on it: a client whose requests
+/// reach every server first must win on each, or contenders split the servers and nobody gets a majority.
+#[test]
+fn contending_requests_are_served_in_arrival_order() {
+    let server = Server::start(&[]);
+    let mut clients: Vec<_> = (0..20).map(|_| server.raw()).collect();
+    let mut control = server.raw();
+    for round in 0..200 {
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send_cmd(&["SET", "lock", &i.to_string(), "NX"]);
+        }
+        for c in &mut clients {
+            c.reply();
+        }
+        assert_eq!(control.line("GETDEL lock"), "$1\r\n0\r\n", "round {round}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lease_is_never_visible_after_its_deadline() {
     let server = Server::start(&[]);
