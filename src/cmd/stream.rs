@@ -8,8 +8,7 @@
 //! above `i64::MAX`, `-`/`+` only where a range bound is expected, `ms-*` only in XADD.
 //!
 //! Approximate trimming (`~`): Redis removes only whole radix-tree nodes, which hold 100 entries by default
-//! (`stream-node-max-entries`). ringkv keeps no nodes; it trims in multiples of 100 entries from the head, which is
-//! what Redis does for a stream built by XADD alone with small entries, and never trims more than asked.
+//! (`stream-node-max-entries`); the stream records where those nodes start ([`Stream::trim`]).
 
 mod group;
 
@@ -22,7 +21,7 @@ use super::typed::{lookup, lookup_mut, update, Container};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::notify;
 use crate::protocol::{Argv, Reply};
-use crate::store::stream::{AppendError, Fields, IdSpec, StreamId};
+use crate::store::stream::{AppendError, Fields, IdSpec, StreamId, TrimTo, NODE_ENTRIES};
 use crate::store::{BlockOp, Entry, Stream, Value};
 
 const KEY1: Keys = Keys::Range {
@@ -60,9 +59,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::container("xgroup", 0, group::XGROUP_SUBCOMMANDS),
     CommandSpec::container("xinfo", 0, group::XINFO_SUBCOMMANDS),
 ];
-
-/// Entries per radix-tree node in Redis (`stream-node-max-entries`): the unit of approximate trimming.
-const NODE_ENTRIES: usize = 100;
 
 impl Container for Stream {
     fn of(value: &Value) -> Option<&Self> {
@@ -178,17 +174,10 @@ fn reply_entry(out: &mut Reply, id: StreamId, fields: &Fields) {
 // ---------------------------------------------------------------------------------------------------------------------
 // XADD and XTRIM.
 
-/// How to trim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Strategy {
-    MaxLen(u64),
-    MinId(StreamId),
-}
-
 /// A trimming request (XADD's options or XTRIM's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Trim {
-    strategy: Strategy,
+    strategy: TrimTo,
     approx: bool,
     /// Most entries to remove (0: no limit).
     limit: u64,
@@ -230,12 +219,12 @@ fn parse_add_or_trim(argv: Argv, xadd: bool) -> Result<AddOrTrim, CmdError> {
             let arg = argv.get(i + 1);
             strategy = Some(if is(opt, "maxlen") {
                 let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;
-                Strategy::MaxLen(
+                TrimTo::MaxLen(
                     u64::try_from(n)
                         .map_err(|_| CmdError::err("The MAXLEN argument must be >= 0."))?,
                 )
             } else {
-                Strategy::MinId(parse_strict_id(arg)?)
+                TrimTo::MinId(parse_strict_id(arg)?)
             });
             i += 2;
         } else if is(opt, "limit") && more > 0 {
@@ -295,23 +284,8 @@ fn parse_add_id(arg: &[u8]) -> Result<IdSpec, CmdError> {
 
 /// Trims `stream` as `trim` asks; returns how many entries went.
 fn apply_trim(stream: &mut Stream, trim: Trim) -> usize {
-    let excess = match trim.strategy {
-        Strategy::MaxLen(max) => stream
-            .len()
-            .saturating_sub(usize::try_from(max).unwrap_or(usize::MAX)),
-        Strategy::MinId(min) => stream.count_below(min),
-    };
-    let limit = match trim.limit {
-        0 => usize::MAX,
-        n => usize::try_from(n).unwrap_or(usize::MAX),
-    };
-    let n = if trim.approx {
-        // Whole nodes only, and only nodes that fit in the limit.
-        excess.min(limit) / NODE_ENTRIES * NODE_ENTRIES
-    } else {
-        excess
-    };
-    stream.trim_head(n)
+    let limit = usize::try_from(trim.limit).unwrap_or(usize::MAX);
+    stream.trim(trim.strategy, trim.approx, limit)
 }
 
 fn xadd(ctx: &mut Ctx, argv: Argv) -> CmdResult {

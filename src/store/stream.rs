@@ -6,11 +6,18 @@
 //!
 //! `max_deleted` follows Redis: only XDEL records a tombstone; trimming moves the first entry but leaves no
 //! tombstone, so a group's read counter (and lag) stays computable after trimming.
+//!
+//! Redis keeps a stream's entries in radix-tree nodes (listpacks) of up to 100 entries each (`stream-node-max-entries`)
+//! and trims them node by node: approximate trimming (`~`) removes whole nodes only. The entries live in one map here,
+//! but the stream records where Redis's nodes would start ([`Node`]), so trimming removes what Redis removes and XINFO
+//! counts the same nodes. Redis also closes a node at 4096 bytes (`stream-node-max-bytes`), which only entries of more
+//! than about 40 bytes reach; that limit is not modelled.
 
 pub mod group;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::ops::Bound;
 
 use group::ConsumerGroup;
 
@@ -83,6 +90,27 @@ pub enum IdSpec {
     Exact(StreamId),
 }
 
+/// Entries per radix-tree node in Redis (its `stream-node-max-entries` default).
+pub const NODE_ENTRIES: usize = 100;
+
+/// How far XADD's or XTRIM's trimming goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrimTo {
+    /// MAXLEN: keep at most this many entries.
+    MaxLen(u64),
+    /// MINID: drop the entries below this ID.
+    MinId(StreamId),
+}
+
+/// One of Redis's radix-tree nodes: the first and last IDs appended into it, and how many entries were (live, or
+/// deleted since: Redis keeps both in the node).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Node {
+    first: StreamId,
+    last: StreamId,
+    appended: usize,
+}
+
 /// A stream.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stream {
@@ -91,6 +119,8 @@ pub struct Stream {
     max_deleted: StreamId,
     entries_added: u64,
     groups: BTreeMap<Vec<u8>, ConsumerGroup>,
+    /// Redis's nodes, oldest first (see the module documentation).
+    nodes: VecDeque<Node>,
 }
 
 impl Stream {
@@ -163,6 +193,17 @@ impl Stream {
         self.entries.insert(id, fields);
         self.last_id = id;
         self.entries_added += 1;
+        match self.nodes.back_mut() {
+            Some(node) if node.appended < NODE_ENTRIES => {
+                node.appended += 1;
+                node.last = id;
+            }
+            _ => self.nodes.push_back(Node {
+                first: id,
+                last: id,
+                appended: 1,
+            }),
+        }
         Ok(id)
     }
 
@@ -186,31 +227,79 @@ impl Stream {
         }
     }
 
-    /// Deletes the entries with these IDs; returns how many existed.
+    /// Deletes the entries with these IDs; returns how many existed. A node left without entries goes, as in Redis.
     pub fn delete(&mut self, ids: &[StreamId]) -> usize {
         let mut deleted = 0;
         for id in ids {
             if self.entries.remove(id).is_some() {
                 self.max_deleted = self.max_deleted.max(*id);
                 deleted += 1;
+                let node = self
+                    .nodes
+                    .partition_point(|n| n.first <= *id)
+                    .checked_sub(1);
+                if let Some(node) = node.filter(|&i| self.node_entries(i).next().is_none()) {
+                    self.nodes.remove(node);
+                }
             }
         }
         deleted
     }
 
-    /// How many entries have IDs below `id`.
-    pub fn count_below(&self, id: StreamId) -> usize {
-        self.entries.range(..id).count()
+    /// The IDs of node `i`'s entries.
+    fn node_entries(&self, i: usize) -> impl Iterator<Item = &StreamId> {
+        let end = match self.nodes.get(i + 1) {
+            Some(next) => Bound::Excluded(next.first),
+            None => Bound::Unbounded,
+        };
+        let span = (Bound::Included(self.nodes[i].first), end);
+        self.entries.range(span).map(|(id, _)| id)
     }
 
-    /// Removes the first `n` entries (fewer if there are fewer); returns how many were removed. Trimming leaves no
-    /// tombstone (`max_deleted` is XDEL's), as in Redis.
-    pub fn trim_head(&mut self, n: usize) -> usize {
+    /// Trims from the oldest entries as Redis's `streamTrim`: node by node, removing a whole node when what stays
+    /// still satisfies `to`, at most `limit` entries (0: no limit); at the first node that cannot go whole, an exact
+    /// trim removes its entries one by one as far as `to` allows, an approximate one (`approx`) stops. Returns how
+    /// many entries went. Trimming leaves no tombstone (`max_deleted` is XDEL's), as in Redis.
+    pub fn trim(&mut self, to: TrimTo, approx: bool, limit: usize) -> usize {
         let mut removed = 0;
-        while removed < n && self.entries.pop_first().is_some() {
-            removed += 1;
+        while !self.nodes.is_empty() {
+            let live: Vec<StreamId> = self.node_entries(0).copied().collect();
+            if limit > 0 && removed + live.len() > limit {
+                break;
+            }
+            let whole = match to {
+                TrimTo::MaxLen(max) => (self.len() - live.len()) as u64 >= max,
+                // The node's last entry, deleted or not, as Redis reads it.
+                TrimTo::MinId(min) => self.nodes[0].last < min,
+            };
+            if !whole {
+                if !approx {
+                    for id in live {
+                        let keep = match to {
+                            TrimTo::MaxLen(max) => self.len() as u64 <= max,
+                            TrimTo::MinId(min) => id >= min,
+                        };
+                        if keep {
+                            break;
+                        }
+                        self.entries.remove(&id);
+                        removed += 1;
+                    }
+                }
+                break;
+            }
+            for id in &live {
+                self.entries.remove(id);
+            }
+            removed += live.len();
+            self.nodes.pop_front();
         }
         removed
+    }
+
+    /// How many of Redis's radix-tree nodes the stream would have (XINFO STREAM's `radix-tree-keys`).
+    pub fn nodes(&self) -> usize {
+        self.nodes.len()
     }
 
     /// The entry with this ID, if it exists.
@@ -410,18 +499,38 @@ mod tests {
     }
 
     #[test]
-    fn trim_head_removes_the_oldest_entries() {
+    fn trim_removes_the_oldest_entries_node_by_node() {
         let mut s = Stream::new();
-        for ms in 1..=10 {
+        for ms in 1..=250 {
             s.append(IdSpec::Ms(ms), f(), 0).unwrap();
         }
-        assert_eq!(s.count_below(StreamId::new(4, 0)), 3);
-        assert_eq!(s.trim_head(3), 3);
-        assert_eq!(s.first().map(|(id, _)| *id), Some(StreamId::new(4, 0)));
+        assert_eq!(s.nodes(), 3);
+        // Approximate: whole nodes only, while what stays is enough; the last node (50 entries) goes too.
+        assert_eq!(s.trim(TrimTo::MaxLen(160), true, 0), 0);
+        assert_eq!(s.trim(TrimTo::MaxLen(150), true, 0), 100);
+        assert_eq!(s.trim(TrimTo::MinId(StreamId::new(200, 0)), true, 0), 0);
+        assert_eq!(s.trim(TrimTo::MaxLen(0), true, 120), 100);
+        // Exact: into the first node that cannot go whole.
+        assert_eq!(s.trim(TrimTo::MinId(StreamId::new(204, 0)), false, 0), 3);
+        assert_eq!(s.first().map(|(id, _)| *id), Some(StreamId::new(204, 0)));
         // Trimming leaves no tombstone: only XDEL does.
         assert_eq!(s.max_deleted(), StreamId::MIN);
-        assert_eq!(s.trim_head(100), 7);
-        assert!(s.is_empty());
+        assert_eq!(s.trim(TrimTo::MaxLen(0), true, 0), 47);
+        assert!(s.is_empty() && s.nodes() == 0);
+    }
+
+    #[test]
+    fn a_node_emptied_by_xdel_goes_and_appends_fill_the_last_node() {
+        let mut s = Stream::new();
+        for ms in 1..=101 {
+            s.append(IdSpec::Ms(ms), f(), 0).unwrap();
+        }
+        assert_eq!(s.nodes(), 2);
+        assert_eq!(s.delete(&[StreamId::new(101, 0)]), 1);
+        // The first node holds 100 (live or deleted): the next entry starts a node again.
+        assert_eq!(s.nodes(), 1);
+        s.append(IdSpec::Ms(102), f(), 0).unwrap();
+        assert_eq!(s.nodes(), 2);
     }
 
     #[test]

@@ -810,10 +810,9 @@ fn info_stream<'a>(db: &'a mut Keyspace, argv: Argv, now: u64) -> Result<&'a Str
     lookup::<Stream>(db, argv.get(2), now)?.ok_or(CmdError::NoSuchKey)
 }
 
-/// Redis's radix tree holds up to 100 entries per node (`stream-node-max-entries`); ringkv reports the node count a
-/// stream built by XADD alone would have, and one more for the tree's root.
+/// The keys of Redis's radix tree: one per node of up to 100 entries ([`Stream::nodes`]).
 fn radix_keys(stream: &Stream) -> i64 {
-    stream.len().div_ceil(super::NODE_ENTRIES) as i64
+    stream.nodes() as i64
 }
 
 /// An `int` field, or a null when unknown.
