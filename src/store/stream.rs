@@ -261,6 +261,15 @@ impl Stream {
     /// trim removes its entries one by one as far as `to` allows, an approximate one (`approx`) stops. Returns how
     /// many entries went. Trimming leaves no tombstone (`max_deleted` is XDEL's), as in Redis.
     pub fn trim(&mut self, to: TrimTo, approx: bool, limit: usize) -> usize {
+        // Nothing to look at (XADD ... MAXLEN ~ n trims on every append): as Redis, which stops at once when the
+        // stream is short enough, or (approximate MINID) when the first node cannot go.
+        let nothing = match to {
+            TrimTo::MaxLen(max) => self.len() as u64 <= max,
+            TrimTo::MinId(min) => approx && self.nodes.front().is_none_or(|n| n.last >= min),
+        };
+        if nothing {
+            return 0;
+        }
         let mut removed = 0;
         while !self.nodes.is_empty() {
             let live: Vec<StreamId> = self.node_entries(0).copied().collect();
