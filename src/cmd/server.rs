@@ -931,11 +931,19 @@ fn debug(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
+    if is(sub, "ERROR") && argv.len() == 3 {
+        // The error as given, its line breaks made spaces (client test suites fake a server's errors with it).
+        let text = String::from_utf8_lossy(argv.get(2)).replace(['\r', '\n'], " ");
+        return Err(CmdError::Coded(text));
+    }
     if is(sub, "HELP") && argv.len() == 2 {
         reply_help(
             ctx.out,
             "DEBUG",
             &[
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message. Useful for clients",
+                "    unit tests to simulate Redis errors.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
@@ -1284,6 +1292,11 @@ mod tests {
         let mut c = TestClient::new();
         let start = std::time::Instant::now();
         assert_eq!(c.cmd("DEBUG SLEEP 0.05"), "+OK\r\n");
+        assert_eq!(
+            c.cmd("DEBUG ERROR LOADING"),
+            "-LOADING\r\n",
+            "the error as given"
+        );
         assert!(start.elapsed() >= std::time::Duration::from_millis(50));
         assert!(c
             .cmd("DEBUG nope")
