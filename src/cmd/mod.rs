@@ -753,11 +753,15 @@ fn track_keys(
     stepped: bool,
     shards: &mut Locked,
 ) {
-    let keyspaces = shards.all().flat_map(|shard| shard.dbs.iter_mut());
     let settled = std::mem::take(&mut client.settled);
-    server
-        .tracking
-        .invalidate_modified(&server.clients, keyspaces, client.id(), settled);
+    // Only a command that recorded a change has anything in the keyspaces: the others skip the walk over every shard
+    // they hold (all of them for a script's first run).
+    if crate::store::take_recorded() || !settled.is_empty() {
+        let keyspaces = shards.all().flat_map(|shard| shard.dbs.iter_mut());
+        server
+            .tracking
+            .invalidate_modified(&server.clients, keyspaces, client.id(), settled);
+    }
     if !stepped {
         remember_read(server, client, spec, argv);
     }
@@ -768,10 +772,12 @@ fn track_keys(
 /// read is not invalidated), its reads are remembered. Keys for BCAST clients wait for the end.
 #[cold]
 pub(crate) fn track_step(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) {
-    let keyspaces = ctx.shards.all().flat_map(|shard| shard.dbs.iter_mut());
-    let keys =
-        (ctx.server.tracking).settle_modified(&ctx.server.clients, keyspaces, ctx.client.id());
-    ctx.client.settled.extend(keys);
+    if crate::store::take_recorded() {
+        let keyspaces = ctx.shards.all().flat_map(|shard| shard.dbs.iter_mut());
+        let tracking = &ctx.server.tracking;
+        let keys = tracking.settle_modified(&ctx.server.clients, keyspaces, ctx.client.id());
+        ctx.client.settled.extend(keys);
+    }
     remember_read(ctx.server, ctx.client, spec, argv);
 }
 

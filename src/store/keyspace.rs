@@ -6,6 +6,7 @@
 //! - Keys live in [`SCAN_BUCKETS`] tables chosen by middle bits of their hash. A key never changes table, so a SCAN
 //!   cursor that walks tables in order visits every key that exists for the whole scan, whatever else changes.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
@@ -15,6 +16,18 @@ use hashbrown::DefaultHashBuilder;
 use super::key::Key;
 use super::value::Value;
 use crate::notify::{self, Events};
+
+thread_local! {
+    /// Set when this thread records a modification or a flush for client-side caching (see [`Keyspace::take_modified`]).
+    static RECORDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread recorded a modification or a flush since the last call (which clears it). A command runs on
+/// one thread, so after a command of a transaction or script it says whether the keyspaces have anything to take: a
+/// step need not look through every shard it holds otherwise (a script's first run holds all of them).
+pub fn take_recorded() -> bool {
+    RECORDED.replace(false)
+}
 
 /// Tables per keyspace; a SCAN step returns whole tables. The server has many shards (256 on two cores), so 16
 /// tables each still give a SCAN step a few hundred keys per million (it had 32 shards of 64 tables before), and a
@@ -111,6 +124,7 @@ impl Keyspace {
     #[inline(never)]
     fn record_modified(&mut self, key: &[u8]) {
         self.modified.push(key.into());
+        RECORDED.set(true);
     }
 
     /// The keys modified since the last call (in order, possibly repeated) and whether the keyspace was flushed
@@ -386,7 +400,10 @@ impl Keyspace {
         }
         self.expires.clear();
         // Redis tells trackers about every flush, even of an empty database.
-        self.flushed |= notify::load(&self.events) & notify::TRACKING != 0;
+        if notify::load(&self.events) & notify::TRACKING != 0 {
+            self.flushed = true;
+            RECORDED.set(true);
+        }
         if self.len > 0 {
             self.version = self.version.wrapping_add(1);
         }

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 pub use blocking::{BlockOp, BlockedKeys, End, Waiter};
 pub use dict::Dict;
 pub use key::key_heap_bytes;
-pub use keyspace::{Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
+pub use keyspace::{take_recorded, Entry, Keyspace, KeyspaceStats, SCAN_BUCKETS};
 pub use value::{Hash, List, Set, Stream, Value, ZSet};
 pub use watch::{WatchState, WatchedKeys};
 
