@@ -507,12 +507,18 @@ mod tests {
         assert_eq!(s.append(IdSpec::Auto, f(), 0), Err(AppendError::Exhausted));
     }
 
-    #[test]
-    fn trim_removes_the_oldest_entries_node_by_node() {
+    /// A stream of `n` entries with IDs 1-0 ..= n-0.
+    fn stream_of(n: u64) -> Stream {
         let mut s = Stream::new();
-        for ms in 1..=250 {
+        for ms in 1..=n {
             s.append(IdSpec::Ms(ms), f(), 0).unwrap();
         }
+        s
+    }
+
+    #[test]
+    fn trim_removes_the_oldest_entries_node_by_node() {
+        let mut s = stream_of(250);
         assert_eq!(s.nodes(), 3);
         // Approximate: whole nodes only, while what stays is enough; the last node (50 entries) goes too.
         assert_eq!(s.trim(TrimTo::MaxLen(160), true, 0), 0);
@@ -530,10 +536,7 @@ mod tests {
 
     #[test]
     fn a_node_emptied_by_xdel_goes_and_appends_fill_the_last_node() {
-        let mut s = Stream::new();
-        for ms in 1..=101 {
-            s.append(IdSpec::Ms(ms), f(), 0).unwrap();
-        }
+        let mut s = stream_of(101);
         assert_eq!(s.nodes(), 2);
         assert_eq!(s.delete(&[StreamId::new(101, 0)]), 1);
         // The first node holds 100 (live or deleted): the next entry starts a node again.
