@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 
 use crate::client::{Blocked, Client};
 use crate::cmd::{self, blocking, Flow};
-use crate::protocol::{Reply, RequestParser};
+use crate::protocol::{Argv, Reply, RequestParser};
 use crate::round;
 use crate::server::ServerState;
 use crate::store::HeldShard;
@@ -175,9 +175,7 @@ fn run_buffered(
                         break;
                     }
                     silent = client.reply_suppressed();
-                    let confirmed = cmd::pubsub::confirms_subscriptions(argv.get(0))
-                        && matches!(out.buf.get(mark), Some(b'*' | b'>'));
-                    if silent && !confirmed {
+                    if silent && !confirmed_subscriptions(argv, &out.buf[mark..]) {
                         out.buf.truncate(mark);
                     }
                     commands += 1;
@@ -224,6 +222,12 @@ async fn flush(
         out.buf = Vec::new();
     }
     Ok(())
+}
+
+/// Whether `reply`, the reply to `argv`, is the confirmations of a (un)subscribe command: pushes, which CLIENT REPLY
+/// OFF|SKIP does not silence.
+fn confirmed_subscriptions(argv: Argv, reply: &[u8]) -> bool {
+    matches!(reply.first(), Some(b'*' | b'>')) && cmd::pubsub::confirms_subscriptions(argv.get(0))
 }
 
 /// Waits for a blocked command to be served, time out, or be unblocked, and appends its reply to `out`. Meanwhile

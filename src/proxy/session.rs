@@ -1263,9 +1263,10 @@ fn keyspace_section(replies: &[Vec<u8>]) -> String {
                 .and_then(|n| n.trim().parse().ok())
                 .unwrap_or(0)
         };
+        let with_ttl = field("expires");
         keys += field("keys");
-        expires += field("expires");
-        ttl_total += u128::from(field("avg_ttl")) * u128::from(field("expires"));
+        expires += with_ttl;
+        ttl_total += u128::from(field("avg_ttl")) * u128::from(with_ttl);
     }
     let mut section = String::from("# Keyspace\r\n");
     if keys > 0 {
