@@ -10,6 +10,7 @@ use super::{flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::notify;
 use crate::protocol::{Argv, Reply};
+use crate::store::listpack::listpack_bytes;
 use crate::store::{Entry, Locked, Value, SCAN_BUCKETS};
 
 /// The key of an OBJECT (or MEMORY USAGE) subcommand.
@@ -509,28 +510,6 @@ const SHARED_INTEGERS: i64 = 10_000;
 /// The integer a string value is stored as under Redis's `int` encoding, if any.
 fn as_int(s: &[u8]) -> Option<i64> {
     (s.len() <= 20).then(|| args::parse_i64(s)).flatten()
-}
-
-/// Approximately how many bytes Redis would use for `items` as one listpack: a 7-byte frame, and per element its
-/// bytes, a 1-, 2- or 5-byte length header and a back-length of 1 to 5 bytes. (Redis stores integers more
-/// compactly; counting them as strings only moves the switch to quicklist a little earlier.)
-fn listpack_bytes<'a>(items: impl Iterator<Item = &'a [u8]>) -> usize {
-    items.fold(7, |total, item| {
-        let header = match item.len() {
-            0..=63 => 1,
-            64..=4095 => 2,
-            _ => 5,
-        };
-        let entry = header + item.len();
-        let backlen = match entry {
-            0..=127 => 1,
-            128..=16382 => 2,
-            16383..=2097150 => 3,
-            2097151..=268435454 => 4,
-            _ => 5,
-        };
-        total + entry + backlen
-    })
 }
 
 /// OBJECT ENCODING's name for a value, by the rules Redis applies when it stores one.

@@ -7,8 +7,9 @@
 //! IDs are parsed as Redis's `streamGenericParseIDOrReply` does: `ms[-seq]` with C `strtoull` leniency for numbers
 //! above `i64::MAX`, `-`/`+` only where a range bound is expected, `ms-*` only in XADD.
 //!
-//! Approximate trimming (`~`): Redis removes only whole radix-tree nodes, which hold 100 entries by default
-//! (`stream-node-max-entries`); the stream records where those nodes start ([`Stream::trim`]).
+//! Approximate trimming (`~`): Redis removes only whole radix-tree nodes, which hold 100 entries or 4096 listpack
+//! bytes by default (`stream-node-max-entries`, `stream-node-max-bytes`); the stream records where those nodes start
+//! ([`Stream::trim`]).
 
 mod group;
 

@@ -15,6 +15,7 @@ mod hash;
 mod key;
 mod keyspace;
 mod list;
+pub mod listpack;
 mod set;
 pub mod stream;
 mod value;

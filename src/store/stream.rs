@@ -7,11 +7,10 @@
 //! `max_deleted` follows Redis: only XDEL records a tombstone; trimming moves the first entry but leaves no
 //! tombstone, so a group's read counter (and lag) stays computable after trimming.
 //!
-//! Redis keeps a stream's entries in radix-tree nodes (listpacks) of up to 100 entries each (`stream-node-max-entries`)
-//! and trims them node by node: approximate trimming (`~`) removes whole nodes only. The entries live in one map here,
-//! but the stream records where Redis's nodes would start ([`Node`]), so trimming removes what Redis removes and XINFO
-//! counts the same nodes. Redis also closes a node at 4096 bytes (`stream-node-max-bytes`), which only entries of more
-//! than about 40 bytes reach; that limit is not modelled.
+//! Redis keeps a stream's entries in radix-tree nodes (listpacks) of up to 100 entries (`stream-node-max-entries`) and
+//! 4096 bytes (`stream-node-max-bytes`) each, and trims them node by node: approximate trimming (`~`) removes whole
+//! nodes only. The entries live in one map here, but the stream records where Redis's nodes would start and how many
+//! listpack bytes each has taken ([`Node`]), so trimming removes what Redis removes and XINFO counts the same nodes.
 
 pub mod group;
 
@@ -20,6 +19,8 @@ use std::fmt;
 use std::ops::Bound;
 
 use group::ConsumerGroup;
+
+use super::listpack;
 
 /// A stream entry ID: milliseconds and a sequence number, ordered as the pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,6 +94,13 @@ pub enum IdSpec {
 /// Entries per radix-tree node in Redis (its `stream-node-max-entries` default).
 pub const NODE_ENTRIES: usize = 100;
 
+/// A Redis radix-tree node takes no entry that would bring its listpack to this many bytes (`stream-node-max-bytes`
+/// default), counting the new entry's fields and values as their plain length.
+const NODE_BYTES: usize = 4096;
+
+/// An entry's flags in a node: its field names are the master entry's, so only the values are stored.
+const SAME_FIELDS: i64 = 2;
+
 /// How far XADD's or XTRIM's trimming goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrimTo {
@@ -102,13 +110,73 @@ pub enum TrimTo {
     MinId(StreamId),
 }
 
-/// One of Redis's radix-tree nodes: the first and last IDs appended into it, and how many entries were (live, or
-/// deleted since: Redis keeps both in the node).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One of Redis's radix-tree nodes: the first and last IDs appended into it, how many entries were (live, or
+/// deleted since: Redis keeps both in the node), and the size of its listpack, whose first part (the master entry)
+/// names the first entry's fields.
+#[derive(Clone, Debug, PartialEq)]
 struct Node {
     first: StreamId,
     last: StreamId,
     appended: usize,
+    /// Listpack bytes: deleting an entry only flags it, so appends alone change this.
+    bytes: usize,
+    /// The master entry's field names.
+    master_fields: Vec<Vec<u8>>,
+}
+
+impl Node {
+    /// A node for `fields` at `id`: its listpack holds the master entry (live count, deleted count, the number of
+    /// fields, their names, a terminating 0) and no entry yet.
+    fn new(id: StreamId, fields: &Fields) -> Node {
+        let names = fields.iter().map(|(f, _)| f.as_slice());
+        let bytes = listpack::FRAME_BYTES
+            + listpack::int_bytes(1)
+            + listpack::int_bytes(0)
+            + listpack::int_bytes(fields.len() as i64)
+            + names.map(listpack::element_bytes).sum::<usize>()
+            + listpack::int_bytes(0);
+        Node {
+            first: id,
+            last: id,
+            appended: 0,
+            bytes,
+            master_fields: fields.iter().map(|(f, _)| f.clone()).collect(),
+        }
+    }
+
+    /// True when Redis would append an entry with `fields` here rather than open a new node.
+    fn takes(&self, fields: &Fields) -> bool {
+        let plain: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
+        self.appended < NODE_ENTRIES && self.bytes + plain < NODE_BYTES
+    }
+
+    /// Appends an entry: its flags, its ID as the difference from the master ID, its fields (only the values when
+    /// the names are the master's), and the count of those elements for walking backwards.
+    fn append(&mut self, id: StreamId, fields: &Fields) {
+        let same = fields.len() == self.master_fields.len()
+            && fields
+                .iter()
+                .zip(&self.master_fields)
+                .all(|((f, _), m)| f == m);
+        let values: usize = fields.iter().map(|(_, v)| listpack::element_bytes(v)).sum();
+        let (stored, elements) = if same {
+            (values, fields.len() + 3)
+        } else {
+            let names: usize = fields.iter().map(|(f, _)| listpack::element_bytes(f)).sum();
+            let count = listpack::int_bytes(fields.len() as i64);
+            (count + names + values, 2 * fields.len() + 4)
+        };
+        // Redis subtracts as unsigned 64-bit numbers and stores the result as a signed one.
+        let ms = id.ms.wrapping_sub(self.first.ms) as i64;
+        let seq = id.seq.wrapping_sub(self.first.seq) as i64;
+        self.bytes += listpack::int_bytes(if same { SAME_FIELDS } else { 0 })
+            + listpack::int_bytes(ms)
+            + listpack::int_bytes(seq)
+            + stored
+            + listpack::int_bytes(elements as i64);
+        self.appended += 1;
+        self.last = id;
+    }
 }
 
 /// A stream.
@@ -190,20 +258,17 @@ impl Stream {
         if id <= self.last_id {
             return Err(AppendError::NotGreater);
         }
+        match self.nodes.back_mut() {
+            Some(node) if node.takes(&fields) => node.append(id, &fields),
+            _ => {
+                let mut node = Node::new(id, &fields);
+                node.append(id, &fields);
+                self.nodes.push_back(node);
+            }
+        }
         self.entries.insert(id, fields);
         self.last_id = id;
         self.entries_added += 1;
-        match self.nodes.back_mut() {
-            Some(node) if node.appended < NODE_ENTRIES => {
-                node.appended += 1;
-                node.last = id;
-            }
-            _ => self.nodes.push_back(Node {
-                first: id,
-                last: id,
-                appended: 1,
-            }),
-        }
         Ok(id)
     }
 
@@ -543,6 +608,33 @@ mod tests {
         assert_eq!(s.nodes(), 1);
         s.append(IdSpec::Ms(102), f(), 0).unwrap();
         assert_eq!(s.nodes(), 2);
+    }
+
+    #[test]
+    fn a_node_closes_before_its_listpack_reaches_4096_bytes() {
+        let mut s = Stream::new();
+        let big = || vec![(b"payload".to_vec(), vec![b'x'; 300])];
+        // The master entry takes 7 + 2 + 2 + 2 + 9 + 2 = 24 bytes, and each entry 2 + 2 + 2 + 304 + 2 = 312 (only
+        // its value: the field name is the master's). An entry's 307 plain bytes fit after 12 entries (24 + 12 x 312
+        // + 307 = 4075 < 4096), not after 13: 13 entries a node, as Redis's XINFO shows.
+        for seq in 1..=26 {
+            s.append(IdSpec::Exact(StreamId::new(1, seq)), big(), 0)
+                .unwrap();
+        }
+        assert_eq!(s.nodes(), 2);
+        s.append(IdSpec::Exact(StreamId::new(1, 27)), big(), 0)
+            .unwrap();
+        assert_eq!(s.nodes(), 3);
+        // Other field names are stored with each entry, and a value that reads as an integer is stored as one.
+        let mut s = Stream::new();
+        s.append(IdSpec::Ms(1), big(), 0).unwrap();
+        let mut node = s.nodes[0].clone();
+        node.append(
+            StreamId::new(2, 0),
+            &vec![(b"n".to_vec(), b"1000".to_vec())],
+        );
+        // flags 2, ms 2, seq 2, field count 2, "n" 3, 1000 3, element count 2.
+        assert_eq!(node.bytes - s.nodes[0].bytes, 16);
     }
 
     #[test]
