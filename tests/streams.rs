@@ -292,3 +292,35 @@ fn consumers_in_one_group_get_every_entry_exactly_once_while_producers_add() {
         "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"
     );
 }
+
+/// As Redis 7.2: XREADGROUP, XCLAIM and XAUTOCLAIM that name a new consumer create it and announce
+/// `xgroup-createconsumer`, even when nothing is delivered or claimed (7.0 created it only then); a known consumer
+/// is not announced again.
+#[test]
+fn reading_or_claiming_for_a_new_consumer_announces_it_even_when_nothing_comes() {
+    let server = Server::start(&[]);
+    let mut sub = server.raw();
+    let mut c = server.raw();
+    assert_eq!(c.line("XGROUP CREATE s g $ MKSTREAM"), "+OK\r\n");
+    assert_eq!(c.line("CONFIG SET notify-keyspace-events Et"), "+OK\r\n");
+    sub.line("SUBSCRIBE __keyevent@0__:xgroup-createconsumer");
+    assert_eq!(c.line("XREADGROUP GROUP g alice STREAMS s >"), "*-1\r\n");
+    assert_eq!(c.line("XREADGROUP GROUP g alice STREAMS s >"), "*-1\r\n");
+    assert_eq!(c.line("XCLAIM s g bob 1000 1-1"), "*0\r\n");
+    assert_eq!(
+        c.line("XAUTOCLAIM s g carol 1000 0 JUSTID"),
+        "*3\r\n$3\r\n0-0\r\n*0\r\n*0\r\n"
+    );
+    let event = "*3\r\n$7\r\nmessage\r\n$36\r\n__keyevent@0__:xgroup-createconsumer\r\n$1\r\ns\r\n";
+    for _ in 0..3 {
+        assert_eq!(String::from_utf8_lossy(&sub.reply()), event);
+    }
+    // Nothing more was published: the next reply is the PING's.
+    assert_eq!(
+        String::from_utf8_lossy(&sub.cmd(&["PING"])),
+        "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+    );
+    assert!(c
+        .line("XINFO GROUPS s")
+        .contains("$9\r\nconsumers\r\n:3\r\n"));
+}

@@ -266,10 +266,14 @@ pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     // Redis checks each key's type and group, then parses its ID, key by key.
     let now = ctx.now;
     let mut ids = Vec::with_capacity(args.keys.len());
+    let mut new_consumer_on: Vec<&[u8]> = Vec::new();
     for (key, id) in args.keys.iter().zip(&args.ids) {
         let stream = lookup::<Stream>(ctx.db(key), key, now)?;
-        if stream.and_then(|s| s.group(group)).is_none() {
+        let Some(stream) = stream.filter(|s| s.group(group).is_some()) else {
             return Err(nogroup_read(key, group));
+        };
+        if creates_consumer(stream, group, consumer) && !new_consumer_on.contains(&&key[..]) {
+            new_consumer_on.push(key);
         }
         ids.push(match c_str(id) {
             b"$" => {
@@ -283,6 +287,9 @@ pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             // Redis stands for `>` by the largest ID, so that ID written out reads new entries too.
             _ => Some(parse_strict_id(id)?).filter(|id| *id != StreamId::MAX),
         });
+    }
+    for key in new_consumer_on {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     let read = GroupRead {
         group,
@@ -735,18 +742,17 @@ pub(in crate::cmd) fn xclaim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         last_id,
     };
     let (db, out) = ctx.db_out(key);
+    let mut created = false;
     // Claiming nothing spoils no WATCH (see [`update`]), though the consumer may have been created.
     let found = update::<Stream, _>(db, key, now, |stream| {
+        created = creates_consumer(stream, group, argv.get(3));
         let Some(claimed) = stream.claim(group, argv.get(3), &ids, &opts, now) else {
             return (false, false);
         };
         reply_claimed(out, stream, &claimed, justid);
         (true, !claimed.is_empty())
     })?;
-    if found != Some(true) {
-        return Err(nogroup_key(key, group));
-    }
-    Ok(())
+    claimed_by(ctx, found, key, group, created)
 }
 
 /// XAUTOCLAIM's COUNT bound: Redis keeps `count * 10` attempts and `count` IDs within a `long`.
@@ -782,8 +788,10 @@ pub(in crate::cmd) fn xautoclaim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let now = ctx.now;
     let (key, group) = (argv.get(1), argv.get(2));
     let (db, out) = ctx.db_out(key);
+    let mut created = false;
     // Claiming and dropping nothing spoils no WATCH (see [`update`]), though the consumer may have been created.
     let found = update::<Stream, _>(db, key, now, |stream| {
+        created = creates_consumer(stream, group, argv.get(3));
         let Some(done) = stream.autoclaim(group, argv.get(3), scan, now) else {
             return (false, false);
         };
@@ -796,8 +804,31 @@ pub(in crate::cmd) fn xautoclaim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         }
         (true, !done.claimed.is_empty() || !done.deleted.is_empty())
     })?;
+    claimed_by(ctx, found, key, group, created)
+}
+
+/// True when `consumer` is missing from `stream`'s existing `group`: reading or claiming for it creates it, which
+/// Redis 7.2 announces as `xgroup-createconsumer`.
+fn creates_consumer(stream: &Stream, group: &[u8], consumer: &[u8]) -> bool {
+    stream
+        .group(group)
+        .is_some_and(|g| !g.consumers.contains_key(consumer))
+}
+
+/// The end of XCLAIM and XAUTOCLAIM: NOGROUP unless the group was `found`, else the announcement of a consumer the
+/// claim `created`.
+fn claimed_by(
+    ctx: &mut Ctx,
+    found: Option<bool>,
+    key: &[u8],
+    group: &[u8],
+    created: bool,
+) -> CmdResult {
     if found != Some(true) {
         return Err(nogroup_key(key, group));
+    }
+    if created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
 }
@@ -810,7 +841,7 @@ fn info_stream<'a>(db: &'a mut Keyspace, argv: Argv, now: u64) -> Result<&'a Str
     lookup::<Stream>(db, argv.get(2), now)?.ok_or(CmdError::NoSuchKey)
 }
 
-/// The keys of Redis's radix tree: one per node of up to 100 entries ([`Stream::nodes`]).
+/// The keys of Redis's radix tree: one per node of up to 100 entries or 4096 bytes ([`Stream::nodes`]).
 fn radix_keys(stream: &Stream) -> i64 {
     stream.nodes() as i64
 }
