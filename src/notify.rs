@@ -38,12 +38,15 @@ pub const EXPIRED: u32 = 1 << 8;
 pub const EVICTED: u32 = 1 << 9;
 /// `t`: stream commands.
 pub const STREAM: u32 = 1 << 10;
-/// `m`: a read that missed (accepted and stored; ringkv does not emit it).
+/// `m`: a read that found no key (`keymiss`).
 pub const KEY_MISS: u32 = 1 << 11;
 /// `d`: module events (ringkv has no modules).
 pub const MODULE: u32 = 1 << 13;
 /// `n`: a key created.
 pub const NEW: u32 = 1 << 14;
+/// The classes a keyspace raises itself during a command (see [`crate::store::Keyspace::take_events`]): they are
+/// published after it, or before the command's own next event.
+pub const RAISED: u32 = EXPIRED | NEW | KEY_MISS;
 /// Not a class: set while any client has CLIENT TRACKING on, so that keyspaces record the keys they modify for
 /// [`crate::tracking`] with the same relaxed load that gates their events. Never shown or parsed.
 pub const TRACKING: u32 = 1 << 31;
@@ -139,7 +142,7 @@ pub fn publish(pubsub: &PubSub, flags: u32, event: &str, key: &[u8], db: usize) 
     }
 }
 
-/// Publishes the events keyspace `ks` (database `db`) raised itself (`expired`, `new`; see
+/// Publishes the events keyspace `ks` (database `db`) raised itself (`expired`, `new`, `keymiss`; see
 /// [`Keyspace::take_events`]), oldest first.
 #[cold]
 pub fn publish_raised(pubsub: &PubSub, flags: u32, ks: &mut Keyspace, db: usize) {

@@ -274,7 +274,7 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
         }
     }
     // A key the serving created (a BLMOVE destination) is announced even when no list event is enabled.
-    if notify::wanted(events, notify::EXPIRED | notify::NEW) {
+    if notify::wanted(events, notify::RAISED) {
         publish_pending(server, shards, events);
     }
     Pending::new()

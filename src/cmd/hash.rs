@@ -8,7 +8,7 @@
 use super::args::{self, is, ScanOpts};
 use super::long_double::LongDouble;
 use super::set::{reply_scan, sample_distinct};
-use super::typed::{lookup, update, upsert};
+use super::typed::{find, lookup, update, upsert};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::notify;
@@ -204,7 +204,7 @@ fn increment<T>(
     let (key, field, now) = (argv.get(1), argv.get(2), ctx.now);
     let db = ctx.db(key);
     let value = step(parse(
-        lookup::<Hash>(db, key, now)?.and_then(|h| h.get(field)),
+        find::<Hash>(db, key, now)?.and_then(|h| h.get(field)),
     )?)?;
     // Created only now, with the field in it: a failed increment never leaves an empty hash behind.
     lookup_or_create(db, key, now)?.set(field, &text(&value));

@@ -77,7 +77,7 @@ fn exists(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let mut n = 0;
     for key in argv.iter_from(1) {
         let now = ctx.now;
-        n += ctx.db(key).contains(key, now) as i64;
+        n += ctx.db(key).get(key, now).is_some() as i64;
     }
     ctx.out.int(n);
     Ok(())
@@ -397,7 +397,7 @@ fn expire_generic(
         .and_then(|ms| ms.checked_add(base))
         .ok_or_else(|| CmdError::err(format!("invalid expire time in '{name}' command")))?;
     let (db, out) = ctx.db_out(key);
-    let Some(entry) = db.get(key, now) else {
+    let Some(entry) = db.find(key, now) else {
         out.int(0);
         return Ok(());
     };
@@ -472,7 +472,7 @@ fn pexpiretime(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn persist(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now);
     let db = ctx.db(key);
-    let had_deadline = db.get(key, now).is_some_and(|e| e.expires_at().is_some());
+    let had_deadline = db.find(key, now).is_some_and(|e| e.expires_at().is_some());
     if had_deadline {
         db.set_expiry(key, None, now);
         ctx.notify(notify::GENERIC, "persist", key);
@@ -489,7 +489,7 @@ fn with_object(
 ) -> CmdResult {
     let (key, now) = (argv.get(2), ctx.now);
     let (db, out) = ctx.db_out(key);
-    match db.get(key, now) {
+    match db.inspect(key, now) {
         Some(entry) => f(entry, out),
         None => {
             out.null();

@@ -13,7 +13,7 @@
 
 use super::args::{self, is};
 use super::blocking;
-use super::typed::{lookup, lookup_mut, remove_if_empty, update};
+use super::typed::{find, lookup, lookup_mut, remove_if_empty, update};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::notify;
 use crate::protocol::{Argv, Reply};
@@ -187,10 +187,10 @@ pub(crate) fn move_element(
     to: End,
     now: u64,
 ) -> Result<Option<Vec<u8>>, CmdError> {
-    if lookup::<List>(dbs.keyspace(src), src, now)?.is_none() {
+    if find::<List>(dbs.keyspace(src), src, now)?.is_none() {
         return Ok(None);
     }
-    lookup::<List>(dbs.keyspace(dst), dst, now)?;
+    find::<List>(dbs.keyspace(dst), dst, now)?;
     let Some(element) =
         lookup_mut::<List>(dbs.keyspace(src), src, now)?.and_then(|list| take(list, from, 1).pop())
     else {
@@ -673,7 +673,7 @@ fn bmove(ctx: &mut Ctx, argv: Argv, from: End, to: End, timeout: &[u8]) -> CmdRe
 
 /// True when `key` holds a non-empty list (a waiter on it can be served).
 pub(crate) fn has_elements(db: &mut Keyspace, key: &[u8], now: u64) -> bool {
-    matches!(lookup::<List>(db, key, now), Ok(Some(list)) if !list.is_empty())
+    matches!(find::<List>(db, key, now), Ok(Some(list)) if !list.is_empty())
 }
 
 #[cfg(test)]

@@ -52,7 +52,8 @@ fn usage(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     }
     let (key, now) = (argv.get(2), ctx.now);
     let (db, out) = ctx.db_out(key);
-    match db.get(key, now) {
+    // Redis finds the key without counting a keyspace hit or miss.
+    match db.find(key, now) {
         Some(entry) => out.int(i64::try_from(entry_bytes(entry, samples)).unwrap_or(i64::MAX)),
         None => out.null(),
     }

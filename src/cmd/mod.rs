@@ -690,7 +690,7 @@ pub fn execute<'s>(
     if let Err(e) = run_handler(&mut ctx, spec, argv) {
         ctx.out.error(&e.to_string());
     }
-    if notify::wanted(ctx.events, notify::EXPIRED | notify::NEW) {
+    if notify::wanted(ctx.events, notify::RAISED) {
         publish_pending(server, ctx.shards, ctx.events);
     }
     let flow = ctx.flow;
@@ -839,7 +839,7 @@ pub(crate) fn notify_emptied(
     }
 }
 
-/// Publishes the events the held keyspaces raised themselves (`expired`, `new`; see [`Keyspace::take_events`]).
+/// Publishes the events the held keyspaces raised themselves (`expired`, `new`, `keymiss`; see [`Keyspace::take_events`]).
 #[cold]
 pub(crate) fn publish_pending(server: &ServerState, shards: &mut Locked, events: u32) {
     for shard in shards.all() {

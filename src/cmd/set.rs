@@ -13,7 +13,7 @@
 use std::hash::Hash as StdHash;
 
 use super::args::{self, is, parse_i64, Cursor, ScanOpts};
-use super::typed::{lookup, lookup_mut, remove_if_empty, update, upsert};
+use super::typed::{find, lookup, lookup_mut, remove_if_empty, update, upsert};
 use super::{flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::notify;
@@ -269,13 +269,13 @@ fn srandmember(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// onto the same key only reports membership.
 fn smove(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let (src, dst, member, now) = (argv.get(1), argv.get(2), argv.get(3), ctx.now);
-    if lookup::<Set>(ctx.db(src), src, now)?.is_none() {
+    if find::<Set>(ctx.db(src), src, now)?.is_none() {
         ctx.out.int(0);
         return Ok(());
     }
-    lookup::<Set>(ctx.db(dst), dst, now)?;
+    find::<Set>(ctx.db(dst), dst, now)?;
     let moved = if src == dst {
-        lookup::<Set>(ctx.db(src), src, now)?.is_some_and(|s| s.contains(member))
+        find::<Set>(ctx.db(src), src, now)?.is_some_and(|s| s.contains(member))
     } else {
         let removed = update::<Set, _>(ctx.db(src), src, now, |s| {
             let removed = s.remove(member);
@@ -427,7 +427,7 @@ fn store(
         db.remove(dst, now).map(|_| (notify::GENERIC, "del"))
     } else {
         // Expires a destination past its deadline first, so its `expired` and `new` events are raised.
-        db.get(dst, now);
+        db.find(dst, now);
         db.insert(dst, Value::Set(result.into()), None);
         Some((notify::SET, event))
     };

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub(super) use group::{group_reader_wake, reply_group_read, GroupRead, Wake};
 
 use super::args::{c_str, is, parse_i64, Cursor};
-use super::typed::{lookup, lookup_mut, update, Container};
+use super::typed::{find, lookup, lookup_mut, update, Container};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::notify;
 use crate::protocol::{Argv, Reply};
@@ -449,7 +449,7 @@ fn xdel(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let key = argv.get(1);
     let (db, out) = ctx.db_out(key);
     // Redis looks the key up first: a missing key deletes nothing, whatever the IDs.
-    if lookup::<Stream>(db, key, now)?.is_none() {
+    if find::<Stream>(db, key, now)?.is_none() {
         out.int(0);
         return Ok(());
     }
@@ -607,6 +607,14 @@ fn parse_read(argv: Argv<'_>, group: bool, now: u64) -> Result<ReadArgs<'_>, Cmd
     Err(CmdError::Syntax)
 }
 
+/// Redis's XREAD and XREADGROUP look every key up again to serve it, once all are checked: a second keyspace hit or
+/// miss (and `keymiss`) per key.
+fn look_up_again(ctx: &mut Ctx, keys: &[&[u8]], now: u64) {
+    for &key in keys {
+        ctx.db(key).get(key, now);
+    }
+}
+
 fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let args = parse_read(argv, false, ctx.now)?;
     // Redis checks each key's type and then parses its ID, key by key.
@@ -625,6 +633,7 @@ fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             _ => parse_strict_id(id)?,
         });
     }
+    look_up_again(ctx, &args.keys, now);
     let (dbs, out) = ctx.dbs_out();
     let served = reply_ready(out, &args.keys, &after, args.count, |key| {
         dbs.get(key).peek(key, now)

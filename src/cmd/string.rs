@@ -350,7 +350,7 @@ impl<'a> StrOpts<'a> {
 /// Stores `value` at `key` as a new string with the deadline `expiry` gives (KEEPTTL keeps the old one). The lookup
 /// first expires a key past its deadline, as Redis's lookupKeyWrite, so its `expired` and `new` events are raised.
 fn store(db: &mut Keyspace, key: &[u8], value: &[u8], expiry: Expiry, now: u64) {
-    let old = db.get(key, now).and_then(|e| e.expires_at());
+    let old = db.find(key, now).and_then(|e| e.expires_at());
     db.insert(key, Value::Str(value.to_vec()), expiry.apply(old));
 }
 
@@ -387,7 +387,12 @@ fn set_generic(
     let now = ctx.now;
     let expiry = opts.ttl.resolve(Expiry::Clear, now, cmd)?;
     let (db, out) = ctx.db_out(key);
-    let existing = db.get(key, now);
+    // GET reads the key (a keyspace hit or miss); the condition only looks, as Redis's lookupKeyWrite.
+    let existing = if opts.get {
+        db.get(key, now)
+    } else {
+        db.find(key, now)
+    };
     if opts.get {
         reply_str(out, existing)?;
     }
@@ -546,7 +551,7 @@ fn mset_generic(
     let pairs = (0..count).map(|i| (argv.get(first + 2 * i), argv.get(first + 2 * i + 1)));
     if let Some(cond) = cond {
         for (key, _) in pairs.clone() {
-            if !cond.holds(ctx.db(key).get(key, now))? {
+            if !cond.holds(ctx.db(key).find(key, now))? {
                 return Ok(false);
             }
         }
@@ -657,7 +662,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     let float = |s: &[u8]| LongDouble::parse(s).ok_or(CmdError::NotFloat);
     let incr = float(argv.get(2));
     let (db, out) = ctx.db_out(key);
-    let current = match db.get(key, now) {
+    let current = match db.find(key, now) {
         Some(e) => float(as_str(e)?)?,
         None => LongDouble::ZERO,
     };

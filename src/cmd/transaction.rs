@@ -137,7 +137,7 @@ fn watch(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         let idx = ctx.server.store.shard_of(key);
         if ctx.shards.shard(idx).watched.add(db, key, &state) {
             let now = ctx.now;
-            let deadline = ctx.db(key).get(key, now).and_then(|e| e.expires_at());
+            let deadline = ctx.db(key).find(key, now).and_then(|e| e.expires_at());
             keys.push((db, key.to_vec(), deadline));
         }
     }

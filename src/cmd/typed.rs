@@ -27,6 +27,19 @@ pub(crate) fn lookup<'a, T: Container>(
     }
 }
 
+/// The container at `key` as a command that writes looks at it first: as [`lookup`], but no keyspace hit or miss
+/// is counted (see [`Keyspace::find`]).
+pub(crate) fn find<'a, T: Container>(
+    db: &'a mut Keyspace,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a T>, CmdError> {
+    match db.find(key, now) {
+        None => Ok(None),
+        Some(e) => T::of(&e.value).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
 /// The container at `key`, to change (which counts as modifying the key, for WATCH).
 pub(crate) fn lookup_mut<'a, T: Container>(
     db: &'a mut Keyspace,
@@ -71,7 +84,7 @@ pub(crate) fn upsert<T: Container, R>(
     make: impl FnOnce() -> Value,
     f: impl FnOnce(&mut T) -> (R, bool),
 ) -> Result<R, CmdError> {
-    if lookup::<T>(db, key, now)?.is_none() {
+    if find::<T>(db, key, now)?.is_none() {
         db.insert(key, make(), None);
     }
     update(db, key, now, f)?.ok_or(CmdError::WrongType)
@@ -79,7 +92,7 @@ pub(crate) fn upsert<T: Container, R>(
 
 /// Deletes `key` if it holds an empty container of type `T`.
 pub(crate) fn remove_if_empty<T: Container>(db: &mut Keyspace, key: &[u8], now: u64) {
-    if matches!(lookup::<T>(db, key, now), Ok(Some(c)) if c.is_empty()) {
+    if matches!(find::<T>(db, key, now), Ok(Some(c)) if c.is_empty()) {
         db.remove(key, now);
     }
 }

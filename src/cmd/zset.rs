@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use super::args::{self, is, parse_f64, parse_i64, Cursor, ScanOpts};
 use super::set::{reply_scan, sample_distinct};
-use super::typed::{lookup, lookup_mut, update};
+use super::typed::{find, lookup, lookup_mut, update};
 use super::{blocking, flag::*, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::glob;
 use crate::notify;
@@ -245,7 +245,7 @@ fn zincrby(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 fn add(ctx: &mut Ctx, key: &[u8], flags: AddFlags, pairs: &[(f64, &[u8])]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.db_out(key);
-    if lookup::<ZSet>(db, key, now)?.is_none() && !flags.xx {
+    if find::<ZSet>(db, key, now)?.is_none() && !flags.xx {
         // Every pair adds to a new key. Sized from every pair, as Redis's `zsetTypeCreate` is (it decides the
         // encoding).
         let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
@@ -719,7 +719,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], event: &'static str, mut result: ZSet
     } else {
         result.compact_encoding();
         // Expires a destination past its deadline first, so its `expired` and `new` events are raised.
-        db.get(dst, now);
+        db.find(dst, now);
         db.insert(dst, Value::ZSet(result.into()), None);
         Some((notify::ZSET, event))
     };
@@ -898,7 +898,7 @@ pub(crate) fn pop_key(
 
 /// True when `key` holds a non-empty zset (a blocked BZPOPMIN can be served).
 pub(crate) fn has_members(db: &mut Keyspace, key: &[u8], now: u64) -> bool {
-    matches!(lookup::<ZSet>(db, key, now), Ok(Some(z)) if !z.is_empty())
+    matches!(find::<ZSet>(db, key, now), Ok(Some(z)) if !z.is_empty())
 }
 
 /// The reply of a BZPOPMIN/BZPOPMAX (`count: None`: `[key, member, score]`) or of a ZMPOP/BZMPOP (`[key, pairs]`).

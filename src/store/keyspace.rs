@@ -34,6 +34,19 @@ pub fn take_recorded() -> bool {
 /// lookup reaches a small set of table headers.
 pub const SCAN_BUCKETS: usize = 16;
 
+/// How a command looks a key up (Redis's lookup flags): only a read counts as a keyspace hit or miss.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// To read it (`lookupKeyRead`).
+    Read,
+    /// To read its metadata, announcing no miss (OBJECT: `LOOKUP_NONOTIFY`).
+    Inspect,
+    /// To decide a write, changing nothing yet (`lookupKeyWrite`).
+    Look,
+    /// To change it in place: a modification for WATCH and client-side caching.
+    Write,
+}
+
 /// A key, its value and its deadline.
 #[derive(Debug)]
 pub struct Entry {
@@ -76,7 +89,7 @@ pub struct Keyspace {
     version: u64,
     /// The enabled keyspace notification classes (see [`crate::notify`]).
     events: Events,
-    /// Events the keyspace itself raised (`expired`, `new`) and nobody has published yet: the command's dispatcher
+    /// Events the keyspace itself raised (`expired`, `new`, `keymiss`) and nobody has published yet: the command's dispatcher
     /// (or the active expiry) publishes them, in order, before the command's own events. Filled only while their
     /// class is enabled.
     pending: Vec<(&'static str, Box<[u8]>)>,
@@ -144,7 +157,7 @@ impl Keyspace {
         !self.pending.is_empty()
     }
 
-    /// The `expired` and `new` events raised since the last call, oldest first, as `(event, key)`.
+    /// The `expired`, `new` and `keymiss` events raised since the last call, oldest first, as `(event, key)`.
     pub fn take_events(&mut self) -> Vec<(&'static str, Box<[u8]>)> {
         std::mem::take(&mut self.pending)
     }
@@ -183,16 +196,28 @@ impl Keyspace {
         (hash, (hash >> 32) as usize % SCAN_BUCKETS)
     }
 
-    /// The live entry for `key`, to read, deleting it first if its deadline has passed.
+    /// The live entry for `key` for a command that reads it (Redis's `lookupKeyRead`), deleting it first if its
+    /// deadline has passed: counts a keyspace hit or miss (INFO) and announces a miss (`keymiss`, class `m`).
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
-        self.lookup(key, now, false).map(|e| &*e)
+        self.lookup(key, now, Access::Read).map(|e| &*e)
     }
 
-    /// The live entry for `key`, to change in place. This counts as a modification of the keyspace (see
-    /// [`Self::version`]); reading goes through [`Self::get`], so a command that only looks (a SET NX that finds the
-    /// key) does not spoil anyone's WATCH.
+    /// [`Self::get`] without the `keymiss` announcement, as Redis's OBJECT looks keys up.
+    pub fn inspect(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.lookup(key, now, Access::Inspect).map(|e| &*e)
+    }
+
+    /// The live entry for `key` as a command that writes looks at it first (Redis's `lookupKeyWrite`: no hit or miss
+    /// counted), deleting it first if its deadline has passed. Looking changes nothing, so a SET NX that finds the
+    /// key spoils no WATCH.
+    pub fn find(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.lookup(key, now, Access::Look).map(|e| &*e)
+    }
+
+    /// The live entry for `key`, to change in place (a write lookup, as [`Self::find`]). This counts as a
+    /// modification of the keyspace (see [`Self::version`]).
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.lookup(key, now, true)
+        self.lookup(key, now, Access::Write)
     }
 
     /// A counter that moves whenever this keyspace is modified: keys inserted, removed, changed through
@@ -212,28 +237,40 @@ impl Keyspace {
         self.version = version;
     }
 
-    fn lookup(&mut self, key: &[u8], now: u64, for_update: bool) -> Option<&mut Entry> {
+    fn lookup(&mut self, key: &[u8], now: u64, access: Access) -> Option<&mut Entry> {
         let (hash, table) = self.locate(key);
         let expired = match self.tables[table].find(hash, |e| *e.key == *key) {
-            None => {
-                self.stats.misses += 1;
-                return None;
-            }
+            None => return self.missed(key, access),
             Some(e) => e.expires_at != 0 && e.expires_at <= now,
         };
         if expired {
             self.remove_located(hash, table, key);
             self.raise(notify::EXPIRED, "expired", key);
             self.stats.expired += 1;
-            self.stats.misses += 1;
-            return None;
+            return self.missed(key, access);
         }
-        self.stats.hits += 1;
-        if for_update {
-            self.version = self.version.wrapping_add(1);
-            self.touched(key);
+        match access {
+            Access::Read | Access::Inspect => self.stats.hits += 1,
+            Access::Look => {}
+            Access::Write => {
+                self.version = self.version.wrapping_add(1);
+                self.touched(key);
+            }
         }
         self.tables[table].find_mut(hash, |e| *e.key == *key)
+    }
+
+    /// A lookup that found no live key: a read counts and announces the miss.
+    fn missed(&mut self, key: &[u8], access: Access) -> Option<&mut Entry> {
+        match access {
+            Access::Read => {
+                self.stats.misses += 1;
+                self.raise(notify::KEY_MISS, "keymiss", key);
+            }
+            Access::Inspect => self.stats.misses += 1,
+            Access::Look | Access::Write => {}
+        }
+        None
     }
 
     /// The live entry for `key` without changing anything (an expired key reads as absent but stays until the next
@@ -245,9 +282,9 @@ impl Keyspace {
             .filter(|e| e.expires_at == 0 || e.expires_at > now)
     }
 
-    /// True when `key` exists (and is live).
+    /// True when `key` exists (and is live), as a write command looks (no hit or miss counted, see [`Self::find`]).
     pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
-        self.get(key, now).is_some()
+        self.find(key, now).is_some()
     }
 
     /// The live entry for `key`, created with `make()` and no deadline when absent.
@@ -257,7 +294,7 @@ impl Keyspace {
         now: u64,
         make: impl FnOnce() -> Value,
     ) -> &mut Entry {
-        if self.get(key, now).is_none() {
+        if self.find(key, now).is_none() {
             self.insert(key, make(), None);
         }
         self.get_mut(key, now).expect("entry was just ensured")
@@ -303,7 +340,7 @@ impl Keyspace {
 
     /// Deletes `key` if it is live; returns its entry.
     pub fn remove(&mut self, key: &[u8], now: u64) -> Option<Entry> {
-        self.get(key, now)?;
+        self.find(key, now)?;
         let (hash, table) = self.locate(key);
         self.remove_located(hash, table, key)
     }
@@ -386,7 +423,7 @@ impl Keyspace {
                 .nth(fastrand::usize(..table.len()))?
                 .key
                 .to_vec();
-            if self.get(&key, now).is_some() {
+            if self.find(&key, now).is_some() {
                 return Some(key);
             }
         }

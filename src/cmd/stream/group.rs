@@ -288,6 +288,7 @@ pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
             _ => Some(parse_strict_id(id)?).filter(|id| *id != StreamId::MAX),
         });
     }
+    super::look_up_again(ctx, &args.keys, now);
     for key in new_consumer_on {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
@@ -787,6 +788,8 @@ pub(in crate::cmd) fn xautoclaim(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     };
     let now = ctx.now;
     let (key, group) = (argv.get(1), argv.get(2));
+    // Redis reads the key (a keyspace hit or miss) before it claims.
+    lookup::<Stream>(ctx.db(key), key, now)?;
     let (db, out) = ctx.db_out(key);
     let mut created = false;
     // Claiming and dropping nothing spoils no WATCH (see [`update`]), though the consumer may have been created.
