@@ -3,7 +3,7 @@
 //! a container never exists empty.
 
 use super::CmdError;
-use crate::store::{Hash, Keyspace, List, Set, Value, ZSet};
+use crate::store::{Entry, Hash, Keyspace, List, Set, Value, ZSet};
 
 /// A value type stored under a key that holds several elements.
 pub(crate) trait Container: Sized {
@@ -21,10 +21,7 @@ pub(crate) fn lookup<'a, T: Container>(
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'a T>, CmdError> {
-    match db.get(key, now) {
-        None => Ok(None),
-        Some(e) => T::of(&e.value).map(Some).ok_or(CmdError::WrongType),
-    }
+    typed(db.get(key, now))
 }
 
 /// The container at `key` as a command that writes looks at it first: as [`lookup`], but no keyspace hit or miss
@@ -34,10 +31,14 @@ pub(crate) fn find<'a, T: Container>(
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'a T>, CmdError> {
-    match db.find(key, now) {
-        None => Ok(None),
-        Some(e) => T::of(&e.value).map(Some).ok_or(CmdError::WrongType),
-    }
+    typed(db.find(key, now))
+}
+
+/// The container in `entry` (none for a missing key), or WRONGTYPE.
+fn typed<T: Container>(entry: Option<&Entry>) -> Result<Option<&T>, CmdError> {
+    entry
+        .map(|e| T::of(&e.value).ok_or(CmdError::WrongType))
+        .transpose()
 }
 
 /// The container at `key`, to change (which counts as modifying the key, for WATCH).
