@@ -839,7 +839,8 @@ pub(crate) fn notify_emptied(
     }
 }
 
-/// Publishes the events the held keyspaces raised themselves (`expired`, `new`, `keymiss`; see [`Keyspace::take_events`]).
+/// Publishes the events the held keyspaces raised themselves (`expired`, `new`, `keymiss`; see
+/// [`Keyspace::take_events`]).
 #[cold]
 pub(crate) fn publish_pending(server: &ServerState, shards: &mut Locked, events: u32) {
     for shard in shards.all() {

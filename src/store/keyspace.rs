@@ -89,9 +89,9 @@ pub struct Keyspace {
     version: u64,
     /// The enabled keyspace notification classes (see [`crate::notify`]).
     events: Events,
-    /// Events the keyspace itself raised (`expired`, `new`, `keymiss`) and nobody has published yet: the command's dispatcher
-    /// (or the active expiry) publishes them, in order, before the command's own events. Filled only while their
-    /// class is enabled.
+    /// Events the keyspace itself raised (`expired`, `new`, `keymiss`) and nobody has published yet: the command's
+    /// dispatcher (or the active expiry) publishes them, in order, before the command's own events. Filled only while
+    /// their class is enabled.
     pending: Vec<(&'static str, Box<[u8]>)>,
     /// Keys modified since the dispatcher last took them, recorded only while a client tracks keys (see
     /// [`crate::tracking`]), and whether the keyspace was flushed.
