@@ -449,7 +449,8 @@ impl<'a> Dbs<'a> {
     }
 }
 
-static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
+/// Every command by its lower-case name, as bytes: a request's name is looked up without a UTF-8 check.
+static TABLE: LazyLock<hashbrown::HashMap<&'static [u8], &'static CommandSpec>> =
     LazyLock::new(|| {
         let families: [&'static [CommandSpec]; 15] = [
             connection::COMMANDS,
@@ -471,7 +472,7 @@ static TABLE: LazyLock<hashbrown::HashMap<&'static str, &'static CommandSpec>> =
         families
             .into_iter()
             .flatten()
-            .map(|c| (c.name, c))
+            .map(|c| (c.name.as_bytes(), c))
             .collect()
     });
 
@@ -495,17 +496,19 @@ pub fn exists(name: &[u8], sub: Option<&[u8]>) -> bool {
 }
 
 fn lookup_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
-    with_lowercase(name, |n| spec.subcommands.iter().find(|c| c.name == n))
+    with_lowercase(name, |n| {
+        spec.subcommands.iter().find(|c| c.name.as_bytes() == n)
+    })
 }
 
 /// Calls `f` with `name` lower-cased in a stack buffer; names longer than any command are not found.
-fn with_lowercase<T>(name: &[u8], f: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+fn with_lowercase<T>(name: &[u8], f: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
     let mut buf = [0u8; 32];
     let lower = buf.get_mut(..name.len())?;
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    f(std::str::from_utf8(lower).ok()?)
+    f(lower)
 }
 
 /// Looks up `argv`'s command (and subcommand) and checks its arity. The error is Redis's reply for an unknown

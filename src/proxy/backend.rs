@@ -38,6 +38,9 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use super::resp::reply_len;
 
+/// Bytes a batch of requests starts with room for: a pipelined client's requests for one backend mostly fit.
+const BATCH_CAPACITY: usize = 1024;
+
 /// After a failed connect, requests fail at once for this long instead of each waiting for a connect of its own.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -355,7 +358,7 @@ impl Outbox {
                 self.open.push(Open {
                     backend: backend.clone(),
                     conn: conn.clone(),
-                    bytes: Vec::with_capacity(request.len()),
+                    bytes: Vec::with_capacity(request.len().max(BATCH_CAPACITY)),
                     replies: 0,
                     id: self.next_id,
                 });
@@ -664,28 +667,43 @@ impl Conn {
         }
     }
 
-    /// Hands every complete reply in the read buffer to its waiting request.
+    /// Hands every complete reply in the read buffer to its waiting request. The complete replies of one request are
+    /// found first and copied at once (a batch's replies usually arrive together).
     fn deliver(&mut self) -> Result<(), String> {
-        while let Some(len) = reply_len(&self.rbuf).map_err(|e| e.to_string())? {
+        let scan = |buf: &[u8]| reply_len(buf).map_err(|e| e.to_string());
+        loop {
             let Some(front) = self.pending.front_mut() else {
-                return Err("reply without a request".into());
+                return match scan(&self.rbuf)? {
+                    Some(_) => Err("reply without a request".into()),
+                    None => Ok(()),
+                };
             };
-            front.replies -= 1;
+            // The replies complete in the buffer, up to what `front` awaits: where they end and the last starts.
+            let (mut end, mut last, mut n) = (0, 0, 0);
+            while n < front.replies {
+                let Some(len) = scan(&self.rbuf[end..])? else {
+                    break;
+                };
+                (last, end, n) = (end, end + len, n + 1);
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            front.replies -= n;
             if let Some(got) = &mut front.got {
-                got.extend_from_slice(&self.rbuf[..len]);
+                got.extend_from_slice(&self.rbuf[..end]);
             }
             if front.replies == 0 {
                 let done = self.pending.pop_front().expect("front exists");
-                let reply = done.got.unwrap_or_else(|| self.rbuf[..len].to_vec());
+                let reply = done.got.unwrap_or_else(|| self.rbuf[last..end].to_vec());
                 let _ = done.tx.send(reply);
                 self.health
                     .requests
                     .fetch_add(done.requests, Ordering::Relaxed);
                 self.health.ok();
             }
-            self.rbuf.advance(len);
+            self.rbuf.advance(end);
         }
-        Ok(())
     }
 
     /// A subscriber connection's life (see [`Backend::subscriber`]): None once its client dropped it, else why it

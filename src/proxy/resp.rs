@@ -9,14 +9,18 @@
 #[error("malformed reply from backend: {0}")]
 pub struct ReplyError(pub &'static str);
 
+use crate::cmd::args::parse_i64;
+
 /// The length of the first complete reply in `buf`: `Ok(None)` when more bytes are needed.
 pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
     let mut pos = 0;
     // Elements still to read: one reply, plus whatever the aggregates read so far announce.
     let mut remaining: u64 = 1;
     while remaining > 0 {
-        let Some(nl) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
+        let nl = match buf[pos..].iter().position(|&b| b == b'\n') {
+            Some(nl) if nl >= 2 && buf[pos + nl - 1] == b'\r' => nl - 1,
+            Some(_) => return Err(ReplyError("line without CRLF")),
+            None => return Ok(None),
         };
         let (tag, line) = (buf[pos], &buf[pos + 1..pos + nl]);
         pos += nl + 2;
@@ -47,10 +51,7 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
 }
 
 fn number(line: &[u8]) -> Result<i64, ReplyError> {
-    std::str::from_utf8(line)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(ReplyError("bad length"))
+    parse_i64(line).ok_or(ReplyError("bad length"))
 }
 
 /// True when `reply` is an error reply.
@@ -140,6 +141,8 @@ mod tests {
         let deep = "*1\r\n".repeat(100_000) + ":1\r\n";
         assert_eq!(reply_len(deep.as_bytes()), Ok(Some(deep.len())));
         assert!(reply_len(b"?x\r\n").is_err());
+        assert!(reply_len(b"+OK\n").is_err());
+        assert!(reply_len(b"$0x\r\n").is_err());
     }
 
     #[test]

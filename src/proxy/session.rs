@@ -1155,19 +1155,19 @@ fn single_backend(
 /// command that takes keys but names none (`LMPOP 0 ...`, XREAD without STREAMS keys) goes to the backend owning its
 /// name: it can only fail there, with the error Redis gives (as Redis Cluster runs such a command on any node).
 fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<usize>, String> {
-    let keyless = if is_script_call(argv) {
-        Some(script_sha(argv).into_bytes())
-    } else if args::is(argv.get(0), "fcall") || args::is(argv.get(0), "fcall_ro") {
-        Some(argv.get(1).to_ascii_lowercase())
-    } else if !matches!(spec.keys, Keys::None) {
-        Some(argv.get(0).to_ascii_lowercase())
-    } else {
-        None
-    };
-    match (single_backend(spec, argv, topo)?, keyless) {
-        (None, Some(place)) => topo.locate(&place).map(Some).ok_or_else(no_backend),
-        (found, _) => Ok(found),
+    if let Some(found) = single_backend(spec, argv, topo)? {
+        return Ok(Some(found));
     }
+    let place = if is_script_call(argv) {
+        script_sha(argv).into_bytes()
+    } else if args::is(argv.get(0), "fcall") || args::is(argv.get(0), "fcall_ro") {
+        argv.get(1).to_ascii_lowercase()
+    } else if !matches!(spec.keys, Keys::None) {
+        argv.get(0).to_ascii_lowercase()
+    } else {
+        return Ok(None);
+    };
+    topo.locate(&place).map(Some).ok_or_else(no_backend)
 }
 
 /// EVAL, EVAL_RO, EVALSHA or EVALSHA_RO.
