@@ -215,9 +215,14 @@ fn spop(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 .into_iter()
                 .map(<[u8]>::to_vec)
                 .collect();
+            let size = set.len();
             picked.iter().for_each(|m| {
                 set.remove(m);
             });
+            // Redis's SPOP_MOVE_STRATEGY_MUL: such a pop builds a new set from the survivors.
+            if n.saturating_mul(5) > size {
+                set.rebuild_after_pop();
+            }
             reply_set(out, picked.len(), picked.iter().map(Vec::as_slice));
         }
     }
@@ -613,6 +618,22 @@ mod tests {
         assert_eq!(c.cmd("SPOP s 1 2"), "-ERR syntax error\r\n");
         assert_eq!(c.cmd("SPOP s"), "$1\r\na\r\n");
         assert_eq!(c.cmd("EXISTS s"), ":0\r\n");
+    }
+
+    #[test]
+    fn spop_of_most_members_rebuilds_a_small_survivor_set_as_redis_7_2() {
+        let mut c = TestClient::new();
+        let members: Vec<String> = (0..513).map(|i| i.to_string()).collect();
+        c.cmd(&format!("SADD s {}", members.join(" ")));
+        assert_eq!(c.cmd("OBJECT ENCODING s"), "$9\r\nhashtable\r\n");
+        // 400 x 5 > 513: the 113 survivors are copied into a new set, a listpack since they fit one.
+        assert_eq!(bulks(&c.cmd("SPOP s 400")).len(), 400);
+        assert_eq!(c.cmd("OBJECT ENCODING s"), "$8\r\nlistpack\r\n");
+        assert_eq!(c.cmd("SCARD s"), ":113\r\n");
+        // A smaller pop takes members out of the set in place: it stays a hashtable.
+        c.cmd(&format!("SADD t {}", members.join(" ")));
+        c.cmd("SPOP t 100");
+        assert_eq!(c.cmd("OBJECT ENCODING t"), "$9\r\nhashtable\r\n");
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! - `listpack`: up to [`MAX_LISTPACK_ENTRIES`] members of at most [`MAX_LISTPACK_VALUE`] bytes, in insertion order.
 //! - `hashtable`: a [`Dict`].
 //!
-//! A set only moves forward (intset -> listpack -> hashtable, or intset -> hashtable) and never converts back, like
-//! Redis. Members are stored as the client's bytes; an intset's members are canonical integers, so their bytes are the
-//! integer's decimal form.
+//! A set only moves forward (intset -> listpack -> hashtable, or intset -> hashtable), like Redis; the one way back
+//! is Redis 7.2's SPOP of most members, which rebuilds the survivors ([`Set::rebuild_after_pop`]). Members are stored
+//! as the client's bytes; an intset's members are canonical integers, so their bytes are the integer's decimal form.
 
 use super::dict::Dict;
 use crate::cmd::args::parse_i64;
@@ -152,6 +152,18 @@ impl Set {
             Set::Table(d) => return d.remove(member).is_some(),
         };
         at.map(|i| m.remove(i)).is_some()
+    }
+
+    /// What is left after SPOP took most members: Redis 7.2 copies the survivors of a large pop (count * 5 > size)
+    /// into a new set, which for a hashtable is a listpack while they fit one (the only way a set moves back).
+    pub fn rebuild_after_pop(&mut self) {
+        if let Set::Table(d) = self {
+            if d.len() <= MAX_LISTPACK_ENTRIES
+                && d.iter().all(|(m, _)| m.len() <= MAX_LISTPACK_VALUE)
+            {
+                *self = Set::Listpack(d.iter().map(|(m, _)| m.to_vec()).collect());
+            }
+        }
     }
 
     /// Every member, in the encoding's order.
