@@ -4,12 +4,12 @@
 //! The scanner never recurses (an aggregate only adds its element count to a counter), so a deeply nested reply cannot
 //! overflow the stack, and it copies nothing: it returns how many bytes the first complete reply spans.
 
+use crate::cmd::args::parse_i64;
+
 /// A backend sent bytes that are not RESP; the connection cannot be trusted afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed reply from backend: {0}")]
 pub struct ReplyError(pub &'static str);
-
-use crate::cmd::args::parse_i64;
 
 /// The length of the first complete reply in `buf`: `Ok(None)` when more bytes are needed.
 pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
