@@ -57,6 +57,8 @@ pub struct ClientInfo {
     pub no_evict: AtomicBool,
     /// CLIENT NO-TOUCH ON (flag `T`; ringkv keeps no LRU clock for it to spare).
     pub no_touch: AtomicBool,
+    /// The WATCH in force, if any (flag `d` once a watched key was written).
+    pub watch: Mutex<Option<Arc<WatchState>>>,
     /// Where Pub/Sub messages and invalidations for this connection are queued.
     pub outbox: Outbox,
     killed: AtomicBool,
@@ -283,6 +285,7 @@ impl ClientRegistry {
             multi: AtomicI64::new(-1),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            watch: Mutex::new(None),
             outbox,
             killed: AtomicBool::new(false),
             kill: Notify::new(),

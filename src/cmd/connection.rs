@@ -389,7 +389,7 @@ fn redirect_of(ctx: &Ctx, id: u64) -> i64 {
 }
 
 /// CLIENT LIST `flags=`, in Redis's order: `P` subscribed, `x` in MULTI, `b` blocked, `t` tracking, `R` broken
-/// tracking redirect, `B` broadcast tracking, `e` NO-EVICT, `T` NO-TOUCH; `N` for none.
+/// tracking redirect, `B` broadcast tracking, `d` a watched key was written, `e` NO-EVICT, `T` NO-TOUCH; `N` for none.
 fn client_flags(c: &ClientInfo) -> String {
     let mut flags = String::new();
     if ClientType::of(c) == ClientType::PubSub {
@@ -408,6 +408,9 @@ fn client_flags(c: &ClientInfo) -> String {
             .filter(|(bit, _)| tracking & bit != 0)
             .map(|(_, letter)| letter),
     );
+    if c.watch.lock().as_ref().is_some_and(|w| w.is_spoiled()) {
+        flags.push('d');
+    }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -1072,7 +1075,7 @@ mod tests {
     }
 
     #[test]
-    fn client_info_shows_multi_no_evict_and_no_touch_as_redis_does() {
+    fn client_info_shows_multi_dirty_watch_no_evict_and_no_touch_as_redis_does() {
         let mut c = TestClient::new();
         let info = |c: &mut TestClient| c.cmd("CLIENT INFO");
         assert!(info(&mut c).contains(" flags=N "));
@@ -1094,6 +1097,13 @@ mod tests {
         c.cmd("RESET");
         assert!(info(&mut c).contains(" flags=N "));
         assert!(info(&mut c).contains(" multi=-1 "));
+        // `d`: a watched key was written (by anyone, this client too), until the watch ends.
+        c.cmd("WATCH k");
+        assert!(info(&mut c).contains(" flags=N "));
+        c.cmd("SET k v2");
+        assert!(info(&mut c).contains(" flags=d "));
+        c.cmd("UNWATCH");
+        assert!(info(&mut c).contains(" flags=N "));
     }
 
     fn pushes(c: &mut TestClient) -> String {

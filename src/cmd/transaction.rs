@@ -129,7 +129,11 @@ fn watch(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     }
     let state = match &ctx.client.watch {
         Some(w) => w.state.clone(),
-        None => Arc::new(WatchState::default()),
+        None => {
+            let state = Arc::new(WatchState::default());
+            *ctx.client.info.watch.lock() = Some(state.clone());
+            state
+        }
     };
     let db = ctx.client.db;
     let mut keys = Vec::new();
@@ -162,6 +166,7 @@ pub fn unwatch_all(server: &ServerState, client: &mut Client) {
     let Some(watch) = client.watch.take() else {
         return;
     };
+    *client.info.watch.lock() = None;
     let store = &server.store;
     let mut idx: Vec<usize> = watch
         .keys
