@@ -364,6 +364,8 @@ pub struct External {
     child: Child,
     /// The port it listens on.
     pub port: u16,
+    /// A directory of its own (configuration, log), removed with it.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl External {
@@ -381,6 +383,9 @@ impl Drop for External {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -398,7 +403,11 @@ pub fn redis_server(port: u16) -> Option<External> {
         .stdout(Stdio::null())
         .spawn()
         .expect("start redis-server");
-    let server = External { child, port };
+    let server = External {
+        child,
+        port,
+        dir: None,
+    };
     wait_listening(port);
     Some(server)
 }
@@ -420,7 +429,11 @@ pub fn nutcracker(yaml: &str) -> Option<External> {
         .stdout(Stdio::null())
         .spawn()
         .expect("start nutcracker");
-    let server = External { child, port };
+    let server = External {
+        child,
+        port,
+        dir: Some(dir),
+    };
     wait_listening(port);
     Some(server)
 }
