@@ -60,11 +60,19 @@ fn eval_ro(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 }
 
 fn evalsha(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Sha(argv.get(1)), false)
+    run(ctx, argv, sha_source(argv)?, false)
 }
 
 fn evalsha_ro(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    run(ctx, argv, Source::Sha(argv.get(1)), true)
+    run(ctx, argv, sha_source(argv)?, true)
+}
+
+/// EVALSHA's script: as Redis, a SHA1 that is not 40 characters long is NOSCRIPT at once, before numkeys is read.
+fn sha_source(argv: Argv) -> Result<Source, CmdError> {
+    match argv.get(1) {
+        sha if sha.len() == 40 => Ok(Source::Sha(sha)),
+        _ => Err(script::noscript()),
+    }
 }
 
 /// Parses `script numkeys key... arg...` with Redis's errors and runs the script.

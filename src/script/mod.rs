@@ -614,11 +614,14 @@ impl Vm {
                 libs::all(&lua)?,
                 lua.globals(),
             ))?;
-        let redis: Table = raw.get("redis")?;
-        // SAFETY: these follow the C function protocol (see `c_function`).
-        unsafe {
-            redis.raw_set("call", lua.create_c_function(lua_redis_call)?)?;
-            redis.raw_set("pcall", lua.create_c_function(lua_redis_pcall)?)?;
+        // Scripts' redis table, and the functions' copy of it.
+        for table in ["redis", "fredis"] {
+            let redis: Table = raw.get(table)?;
+            // SAFETY: these follow the C function protocol (see `c_function`).
+            unsafe {
+                redis.raw_set("call", lua.create_c_function(lua_redis_call)?)?;
+                redis.raw_set("pcall", lua.create_c_function(lua_redis_pcall)?)?;
+            }
         }
         let handler = lua.create_function(locate_error)?;
         let runner: Function = raw.get("run")?;
@@ -866,7 +869,8 @@ fn with_library_check<R>(
     .map_err(CmdError::err)
 }
 
-fn noscript() -> CmdError {
+/// Redis's reply for an EVALSHA of an unknown script.
+pub(crate) fn noscript() -> CmdError {
     CmdError::Coded("NOSCRIPT No matching script. Please use EVAL.".into())
 }
 
@@ -1422,7 +1426,8 @@ fn redis_call(state: *mut ffi::lua_State, st: &mut RunState) -> bool {
     if spec.has(flag::NOSCRIPT) {
         return reject("This Redis command is not allowed from script");
     }
-    if spec.has(flag::WRITE) && st.read_only {
+    // As Redis, a command that may replicate (PUBLISH, SPUBLISH) counts as a write here.
+    if (spec.has(flag::WRITE) || spec.has(flag::MAY_REPLICATE)) && st.read_only {
         return reject("Write commands are not allowed from read-only scripts.");
     }
     if let Err(msg) = lock_keys(

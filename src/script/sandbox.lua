@@ -28,7 +28,8 @@ end
 
 -- The redis table.
 local redis = {}
--- redis.call and redis.pcall are set by Rust in this table (made once, they reach the run in progress).
+-- redis.call and redis.pcall are set by Rust in this table and in the functions' copy below (made once, they reach
+-- the run in progress).
 raw.redis = redis
 local errtable = raw.errtable
 function redis.error_reply(...)
@@ -119,8 +120,10 @@ local function caught(ok, ...)
   if type(e) == "table" then
     local text = e.err
     if type(text) == "string" or type(text) == "number" then
-      e = text
+      return false, text
     end
+    -- Redis's pcall leaves the `err` field it looked up on the stack: a third result (nil, mostly).
+    return false, e, text
   end
   return false, e
 end
@@ -196,6 +199,15 @@ local GF = {}
 for k, v in pairs(G) do
   GF[k] = v
 end
+-- Redis gives functions the redis API without EVAL's debugger and replication helpers (Rust adds call and pcall
+-- here too).
+local fredis = {}
+for k, v in pairs(redis) do
+  fredis[k] = v
+end
+fredis.debug, fredis.breakpoint, fredis.replicate_commands = nil, nil, nil
+raw.fredis = fredis
+GF.redis = protect(fredis)
 local load_api = {
   register_function = nil, -- set below
   log = raw.log,
