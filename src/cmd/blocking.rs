@@ -18,6 +18,7 @@ use super::list::{self, Keyspaces};
 use super::long_double::LongDouble;
 use super::{
     notify_emptied, notify_held, publish_pending, CmdError, CmdResult, CommandSpec, Ctx, Flow,
+    KeyShards,
 };
 use super::{stream, zset};
 use crate::client::Blocked;
@@ -110,10 +111,10 @@ pub fn block(
         return Ok(());
     }
     let db = ctx.client.db;
-    let (waiter, reply) = Waiter::new(ctx.client.id(), db, keys, op, ctx.out.resp3());
+    let shards = keys.iter().map(|k| ctx.server.store.shard_of(k)).collect();
+    let (waiter, reply) = Waiter::new(ctx.client.id(), db, keys, shards, op, ctx.out.resp3());
     let waiter = Arc::new(waiter);
-    for key in &waiter.keys {
-        let idx = ctx.server.store.shard_of(key);
+    for (key, &idx) in waiter.keys.iter().zip(&waiter.shards) {
         ctx.shards.shard(idx).blocked.add(db, key, waiter.clone());
     }
     *ctx.client.info.waiter.lock() = Some(waiter.clone());
@@ -127,8 +128,15 @@ pub fn block(
     Ok(())
 }
 
-/// (db, key) pairs whose waiters are still to be served.
-pub type Pending = Vec<(usize, Vec<u8>)>;
+/// A key whose waiters may now be served: its database, the key, and the shard that owns it.
+pub struct Ready {
+    db: usize,
+    key: Vec<u8>,
+    shard: usize,
+}
+
+/// Keys whose waiters are still to be served.
+pub type Pending = Vec<Ready>;
 
 /// After a write command: serves the waiters on its keys that now have data. Returns the keys still to serve when
 /// serving needs a shard this command does not hold (a BLMOVE into another shard, perhaps at the end of a chain
@@ -138,23 +146,25 @@ pub fn serve_after_write(
     shards: &mut Locked,
     spec: &CommandSpec,
     argv: Argv,
+    key_shards: &KeyShards,
     now: u64,
 ) -> Pending {
-    let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut ready = Pending::new();
     if spec.has(super::flag::ALL_SHARDS) {
-        for shard in shards.all() {
-            ready.extend(shard.blocked.all_keys());
+        for (shard, s) in shards.indexed() {
+            let keys = s.blocked.all_keys().into_iter();
+            ready.extend(keys.map(|(db, key)| Ready { db, key, shard }));
         }
     } else {
         for i in spec.key_indices(argv) {
             let key = argv.get(i);
-            let shard = shards.shard(server.store.shard_of(key));
-            ready.extend(
-                shard
-                    .blocked
-                    .dbs_waiting_on(key)
-                    .map(|db| (db, key.to_vec())),
-            );
+            let shard = key_shards.shard_of(&server.store, key);
+            let dbs = shards.shard(shard).blocked.dbs_waiting_on(key);
+            ready.extend(dbs.map(|db| Ready {
+                db,
+                key: key.to_vec(),
+                shard,
+            }));
         }
     }
     serve(server, shards, ready, now)
@@ -186,44 +196,43 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
     let store = &server.store;
     // Read only here, where a waiter may be served: a write with nobody blocked never gets this far.
     let events = notify::load(&server.settings.keyspace_events);
-    while let Some((db, key)) = ready.pop() {
-        if !serve_stream_readers(server, shards, db, &key, now) {
-            ready.push((db, key));
+    while let Some(Ready { db, key, shard }) = ready.pop() {
+        if !serve_stream_readers(server, shards, db, &key, shard, now) {
+            ready.push(Ready { db, key, shard });
             return ready;
         }
         loop {
-            let shard = shards.shard(store.shard_of(&key));
-            let Some(waiter) = shard.blocked.front(db, &key) else {
+            let s = shards.shard(shard);
+            let Some(waiter) = s.blocked.front(db, &key) else {
                 break;
             };
+            let keyspace = &mut s.dbs[db];
             let has_data = match waiter.op {
-                BlockOp::ZPop { .. } => zset::has_members(&mut shard.dbs[db], &key, now),
+                BlockOp::ZPop { .. } => zset::has_members(keyspace, &key, now),
                 // Served by `serve_stream_readers`; an unsatisfied reader waits for a newer entry.
                 BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => false,
-                _ => list::has_elements(&mut shard.dbs[db], &key, now),
+                _ => list::has_elements(keyspace, &key, now),
             };
             if !has_data {
                 break;
             }
-            if let BlockOp::Move { dest, .. } = &waiter.op {
-                if !shards.holds(store.shard_of(dest)) {
-                    ready.push((db, key));
-                    return ready;
-                }
+            let dest_shard = match &waiter.op {
+                BlockOp::Move { dest, .. } => store.shard_of(dest),
+                _ => shard,
+            };
+            if !shards.holds(dest_shard) {
+                ready.push(Ready { db, key, shard });
+                return ready;
             }
             if !waiter.claim() {
                 continue; // timed out or disconnected meanwhile; `front` drops it next round
             }
-            let mut held = Held {
-                server,
-                shards: &mut *shards,
-                db,
-            };
-            let mut out = Reply::scratch(waiter.resp3);
+            let mut out = Reply::with_capacity(waiter.resp3, 64 + key.len());
             match &waiter.op {
                 BlockOp::Pop { end, count } => {
                     let n = count.unwrap_or(1);
-                    let popped = list::pop(held.keyspace(&key), &key, *end, n, now);
+                    let keyspace = &mut shards.shard(shard).dbs[db];
+                    let popped = list::pop(keyspace, &key, *end, n, now);
                     let elements = popped.ok().flatten().unwrap_or_default();
                     let event = (notify::LIST, end.pop_event());
                     notify_emptied(server, shards, events, db, now, event, &key);
@@ -239,13 +248,19 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
                 }
                 BlockOp::ZPop { max, count } => {
                     let n = count.unwrap_or(1);
-                    let popped = zset::pop_key(held.keyspace(&key), &key, *max, n, now);
+                    let keyspace = &mut shards.shard(shard).dbs[db];
+                    let popped = zset::pop_key(keyspace, &key, *max, n, now);
                     let popped = popped.ok().flatten().unwrap_or_default();
                     let event = (notify::ZSET, zset::pop_event(*max));
                     notify_emptied(server, shards, events, db, now, event, &key);
                     zset::reply_key_popped(&mut out, &key, &popped, *count);
                 }
                 BlockOp::Move { dest, from, to } => {
+                    let mut held = Held {
+                        server,
+                        shards: &mut *shards,
+                        db,
+                    };
                     match list::move_element(&mut held, &key, dest, *from, *to, now) {
                         Ok(Some(element)) => {
                             out.bulk(&element);
@@ -260,7 +275,11 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
                             );
                             let event = (notify::LIST, from.pop_event());
                             notify_emptied(server, shards, events, db, now, event, &key);
-                            ready.push((db, dest.clone()));
+                            ready.push(Ready {
+                                db,
+                                key: dest.clone(),
+                                shard: dest_shard,
+                            });
                         }
                         Ok(None) => out.null_array(),
                         Err(e) => out.error(&e.to_string()),
@@ -289,18 +308,15 @@ fn serve_stream_readers(
     shards: &mut Locked,
     db: usize,
     key: &[u8],
+    shard: usize,
     now: u64,
 ) -> bool {
     let store = &server.store;
-    let waiting = shards.shard(store.shard_of(key)).blocked.waiting(db, key);
-    for waiter in waiting {
-        if !matches!(
-            waiter.op,
-            BlockOp::XRead { .. } | BlockOp::XReadGroup { .. }
-        ) {
-            continue;
-        }
-        if waiter.keys.iter().any(|k| !shards.holds(store.shard_of(k))) {
+    let readers = shards.shard(shard).blocked.waiting(db, key, |w| {
+        matches!(w.op, BlockOp::XRead { .. } | BlockOp::XReadGroup { .. })
+    });
+    for waiter in readers {
+        if waiter.shards.iter().any(|&i| !shards.holds(i)) {
             return false;
         }
         let mut out = Reply::scratch(waiter.resp3);
@@ -350,19 +366,12 @@ fn serve_stream_readers(
 
 /// Ends a wait: removes the waiter from every queue it is still in. Called by the waiting connection.
 pub fn end_wait(server: &ServerState, waiter: &Arc<Waiter>) {
-    let mut idx: Vec<usize> = waiter
-        .keys
-        .iter()
-        .map(|k| server.store.shard_of(k))
-        .collect();
+    let mut idx = waiter.shards.clone();
     idx.sort_unstable();
     idx.dedup();
     let mut shards = server.store.lock(&idx);
-    for key in &waiter.keys {
-        shards
-            .shard(server.store.shard_of(key))
-            .blocked
-            .remove(waiter.db, key, waiter);
+    for (key, &shard) in waiter.keys.iter().zip(&waiter.shards) {
+        shards.shard(shard).blocked.remove(waiter.db, key, waiter);
     }
     server.store.unlock(shards);
 }

@@ -712,9 +712,9 @@ pub fn execute<'s>(
     let after_writes = |shards: &mut Locked| match &executed {
         Some(queue) => queue
             .iter()
-            .flat_map(|(s, a)| after_write(server, shards, s, a.argv(), now, &changed))
+            .flat_map(|(s, a)| after_write(server, shards, s, a.argv(), &key_shards, now, &changed))
             .collect(),
-        None => after_write(server, shards, spec, argv, now, &changed),
+        None => after_write(server, shards, spec, argv, &key_shards, now, &changed),
     };
     let track = |client: &mut Client, shards: &mut Locked| {
         if tracking {
@@ -891,6 +891,7 @@ fn after_write(
     shards: &mut Locked,
     spec: &CommandSpec,
     argv: Argv,
+    key_shards: &KeyShards,
     now: u64,
     changed: &[(usize, usize)],
 ) -> blocking::Pending {
@@ -908,14 +909,14 @@ fn after_write(
     } else {
         for i in spec.key_indices(argv) {
             let key = argv.get(i);
-            let idx = server.store.shard_of(key);
+            let idx = key_shards.shard_of(&server.store, key);
             // The command's keys in every database it changed there (MOVE and COPY ... DB write another one).
             for &(_, db) in changed.iter().filter(|(s, _)| *s == idx) {
                 shards.shard(idx).watched.touch(db, key);
             }
         }
     }
-    blocking::serve_after_write(server, shards, spec, argv, now)
+    blocking::serve_after_write(server, shards, spec, argv, key_shards, now)
 }
 
 /// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued

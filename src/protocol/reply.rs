@@ -27,6 +27,13 @@ impl Reply {
             resp3,
         }
     }
+    /// An empty buffer with room for `capacity` bytes: for one reply of about known size (a served waiter's).
+    pub fn with_capacity(resp3: bool, capacity: usize) -> Self {
+        Reply {
+            buf: Vec::with_capacity(capacity),
+            resp3,
+        }
+    }
     /// True when the client speaks RESP3.
     pub fn resp3(&self) -> bool {
         self.resp3

@@ -87,6 +87,8 @@ pub struct Waiter {
     pub db: usize,
     /// The keys it waits on, in argument order.
     pub keys: Vec<Vec<u8>>,
+    /// The shard of each of `keys`, placed once when it blocked (serving and ending the wait find its queues there).
+    pub shards: Vec<usize>,
     /// What to do when served.
     pub op: BlockOp,
     /// Whether its reply is RESP3.
@@ -101,6 +103,7 @@ impl Waiter {
         client_id: u64,
         db: usize,
         keys: Vec<Vec<u8>>,
+        shards: Vec<usize>,
         op: BlockOp,
         resp3: bool,
     ) -> (Self, oneshot::Receiver<Vec<u8>>) {
@@ -109,6 +112,7 @@ impl Waiter {
             client_id,
             db,
             keys,
+            shards,
             op,
             resp3,
             claimed: AtomicBool::new(false),
@@ -203,14 +207,19 @@ impl BlockedKeys {
         front
     }
 
-    /// Every unclaimed waiter on `key` in `db`, oldest first.
-    pub fn waiting(&self, db: usize, key: &[u8]) -> Vec<Arc<Waiter>> {
+    /// Every unclaimed waiter on `key` in `db` that `wanted` picks, oldest first (no allocation when none is).
+    pub fn waiting(
+        &self,
+        db: usize,
+        key: &[u8],
+        wanted: impl Fn(&Waiter) -> bool,
+    ) -> Vec<Arc<Waiter>> {
         self.queues
             .get(key)
             .into_iter()
             .flatten()
             .filter(|(d, _)| *d == db)
-            .flat_map(|(_, q)| q.iter().filter(|w| !w.is_claimed()).cloned())
+            .flat_map(|(_, q)| q.iter().filter(|w| !w.is_claimed() && wanted(w)).cloned())
             .collect()
     }
 
@@ -240,6 +249,7 @@ mod tests {
                 id,
                 0,
                 vec![b"k".to_vec()],
+                vec![0],
                 BlockOp::Pop {
                     end: End::Left,
                     count: None,
@@ -265,7 +275,7 @@ mod tests {
         assert_eq!(b.front(0, b"k").unwrap().client_id, 3);
         assert!(b.front(1, b"k").is_none(), "queues are per database");
         assert_eq!(
-            b.waiting(0, b"k")
+            b.waiting(0, b"k", |_| true)
                 .iter()
                 .map(|w| w.client_id)
                 .collect::<Vec<_>>(),
