@@ -47,21 +47,37 @@ pub struct BackendSpec {
 }
 
 fn parse_backend(s: &str) -> Result<BackendSpec, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let (host, port, weight) = match parts[..] {
-        [h, p] => (h, p, "1"),
-        [h, p, w] => (h, p, w),
+    let (addr, weight) = match s.matches(':').count() {
+        1 => (s, "1"),
+        2 => s.rsplit_once(':').expect("two colons"),
         _ => return Err(format!("'{s}' is not HOST:PORT[:WEIGHT]")),
     };
-    let port: u16 = port.parse().map_err(|_| format!("bad port in '{s}'"))?;
     let weight: u32 = match weight.parse() {
         Ok(w @ 1..=1000) => w,
         _ => return Err(format!("weight in '{s}' must be 1..1000")),
     };
     Ok(BackendSpec {
-        addr: format!("{host}:{port}"),
+        addr: parse_addr(addr)?,
         weight,
     })
+}
+
+/// A backend address, `HOST:PORT` (a host name or IPv4 address, a port 1..65535), as the proxy connects to it.
+pub fn parse_addr(s: &str) -> Result<String, String> {
+    let Some((host, port)) = s.split_once(':') else {
+        return Err(format!("'{s}' is not HOST:PORT"));
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if !host_ok {
+        return Err(format!("bad host in '{s}'"));
+    }
+    match port.parse::<u16>() {
+        Ok(1..) if port.bytes().all(|b| b.is_ascii_digit()) => Ok(format!("{host}:{port}")),
+        _ => Err(format!("bad port in '{s}' (1..65535)")),
+    }
 }
 
 /// `ringkv proxy` command line.
@@ -153,6 +169,16 @@ impl ProxyConfig {
             return Err(format!("no backend in {} nor --backend", path.display()));
         }
         Ok(config)
+    }
+
+    /// True when `addr` (`HOST:PORT`, see [`parse_addr`]) names this proxy's own listening address: a backend there
+    /// would send each request back to the proxy until it timed out.
+    pub fn is_own_addr(&self, addr: &str) -> bool {
+        let Some((host, port)) = addr.rsplit_once(':') else {
+            return false;
+        };
+        let local = ["127.0.0.1", "localhost", "0.0.0.0", self.bind.as_str()];
+        port == self.port.to_string() && local.contains(&host)
     }
 
     /// The placement the options ask for.

@@ -35,8 +35,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A new connection's first read: reads double from here while they fill what was offered, so an idle connection of
 /// a pool costs a few KB, not a 16 KB buffer, and a pipelining one reaches [`READ_CHUNK`] after a few reads.
 const FIRST_READ: usize = 1024;
-/// An output buffer larger than this is freed after it is written, so one big reply does not pin memory.
-const OUT_KEEP: usize = 1024 * 1024;
+/// A buffer larger than this is freed once emptied (an output buffer written, a read buffer whose requests all ran),
+/// so one big value does not pin its memory for the life of the connection. The proxy's buffers follow it too.
+pub const BUFFER_KEEP: usize = 1024 * 1024;
 /// Most unprocessed input kept for a client (Redis's client-query-buffer-limit).
 pub const QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
 
@@ -61,7 +62,7 @@ async fn serve(
     let mut rbuf = BytesMut::new();
     let mut read_size = FIRST_READ;
     let mut parser = RequestParser::new(state.settings.proto_max_bulk_len());
-    // Grows with the replies (and keeps its size between them, up to OUT_KEEP).
+    // Grows with the replies (and keeps its size between them, up to BUFFER_KEEP).
     let mut out = Reply::scratch(false);
     // Made once and polled on every read: building these futures per read costs a registration each time.
     let stop = async {
@@ -190,7 +191,7 @@ fn run_buffered(
         }
     }
     drop(held);
-    rbuf.advance(at);
+    consume(rbuf, at, 0);
     state
         .stats
         .commands_processed
@@ -218,7 +219,7 @@ async fn flush(
         .net_output_bytes
         .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
     out.buf.clear();
-    if out.buf.capacity() > OUT_KEEP {
+    if out.buf.capacity() > BUFFER_KEEP {
         out.buf = Vec::new();
     }
     Ok(())
@@ -286,6 +287,17 @@ async fn wait_blocked(
     *client.info.waiter.lock() = None;
     blocking::end_wait(state, &waiter);
     Ok(!closing)
+}
+
+/// Drops the first `n` bytes of `buf`, the requests or replies handled. When that empties a buffer that grew past
+/// [`BUFFER_KEEP`] for a large value, it starts again at `fresh` bytes: emptied, a `BytesMut` keeps its allocation
+/// (and its `capacity()` no longer shows it).
+pub fn consume(buf: &mut BytesMut, n: usize, fresh: usize) {
+    if n == buf.len() && buf.capacity() > BUFFER_KEEP {
+        *buf = BytesMut::with_capacity(fresh);
+    } else {
+        buf.advance(n);
+    }
 }
 
 /// Makes room for the next read and returns how much it offers: `read_size` normally, more when a large bulk is known

@@ -179,3 +179,14 @@ fn redis_cli_memkeys_sizes_every_type() {
     }
     assert!(!stdout.contains("ERR"), "{stdout}");
 }
+
+#[test]
+fn a_connection_gives_back_the_memory_of_a_big_value() {
+    let server = start();
+    let (before, after) = server.rss_around_a_big_value(40);
+    // Kept, the read buffer alone would hold 64-128 MiB.
+    assert!(
+        after < before + 40,
+        "resident {before} MiB, then {after} MiB"
+    );
+}

@@ -375,6 +375,58 @@ fn ring_add_and_remove_change_placement_live() {
     assert!(c
         .line("RING WEIGHT nope 2")
         .starts_with("-ERR no such node"));
+    // An address that cannot work is refused before the ring changes: what --backend refuses, and the proxy itself.
+    let own = cluster.proxy.addr();
+    for (addr, error) in [
+        ("notanaddr", "-ERR 'notanaddr' is not HOST:PORT\r\n"),
+        ("", "-ERR '' is not HOST:PORT\r\n"),
+        (
+            "127.0.0.1:99999",
+            "-ERR bad port in '127.0.0.1:99999' (1..65535)\r\n",
+        ),
+        (
+            "127.0.0.1:7000:2",
+            "-ERR bad port in '127.0.0.1:7000:2' (1..65535)\r\n",
+        ),
+        (":7000", "-ERR bad host in ':7000'\r\n"),
+        (&own, &format!("-ERR {own} is this proxy's own address\r\n")),
+    ] {
+        assert_eq!(
+            text(c.cmd(&["RING", "ADD", addr])),
+            error,
+            "RING ADD {addr:?}"
+        );
+    }
+    assert!(c.line("RING NODES").starts_with("*3\r\n"));
+}
+
+#[test]
+fn a_backend_given_twice_or_the_proxy_itself_as_backend_is_refused_at_startup() {
+    let bin = env!("CARGO_BIN_EXE_ringkv");
+    let port = common::free_port().to_string();
+    let own = format!("127.0.0.1:{port}");
+    for (backends, error) in [
+        (
+            vec!["127.0.0.1:6390", "127.0.0.1:6391", "127.0.0.1:6390"],
+            "ringkv: proxying on 127.0.0.1:{port}: backend 127.0.0.1:6390 is given twice\n",
+        ),
+        (
+            vec!["127.0.0.1:6390", own.as_str()],
+            "ringkv: proxying on 127.0.0.1:{port}: backend 127.0.0.1:{port} is this proxy's own address\n",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["proxy", "--port", &port]);
+        for b in &backends {
+            cmd.args(["--backend", b]);
+        }
+        let out = cmd.output().expect("run ringkv proxy");
+        assert!(!out.status.success(), "{backends:?} started");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            error.replace("{port}", &port)
+        );
+    }
 }
 
 #[test]
@@ -411,6 +463,77 @@ fn blocking_pops_and_transactions_run_on_the_keys_backend() {
     assert_eq!(a.line("SET {t}a 3"), "+QUEUED\r\n");
     assert_eq!(a.line("EXEC"), "*-1\r\n");
     assert_eq!(a.line("GET {t}a"), "$1\r\n2\r\n");
+}
+
+/// The backend's id of the proxy connection that last ran `cmd` (CLIENT LIST's `cmd=`).
+fn backend_client_running(backend: &mut Raw, cmd: &str) -> String {
+    let list = text(backend.cmd(&["CLIENT", "LIST"]));
+    let line = list.lines().find(|l| l.contains(&format!(" cmd={cmd} ")));
+    let line = line.unwrap_or_else(|| panic!("no connection ran {cmd} in: {list}"));
+    let id = line.split(' ').find_map(|f| f.strip_prefix("id="));
+    id.expect("CLIENT LIST has id=").to_string()
+}
+
+#[test]
+fn a_watch_whose_backend_connection_is_lost_never_lets_exec_run() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    let mut a = cluster.proxy.raw();
+    let mut b = cluster.proxy.raw();
+    let owner = owner(&mut a, "{w}k");
+    let mut backend = cluster.backend(&owner);
+    assert_eq!(a.line("WATCH {w}k"), "+OK\r\n");
+    let id = backend_client_running(&mut backend, "watch");
+    assert_eq!(backend.line(&format!("CLIENT KILL ID {id}")), ":1\r\n");
+    assert_eq!(b.line("SET {w}k theirs"), "+OK\r\n");
+    assert_eq!(a.line("MULTI"), "+OK\r\n");
+    assert_eq!(a.line("SET {w}k mine"), "+QUEUED\r\n");
+    // Without its WATCH the transaction must not run: an error, never a silent success on a new connection.
+    let exec = a.line("EXEC");
+    assert!(exec.starts_with("-ERR backend"), "EXEC replied {exec:?}");
+    assert_eq!(b.line("GET {w}k"), "$6\r\ntheirs\r\n");
+    // The next WATCH takes a new connection and works.
+    assert_eq!(a.line("WATCH {w}k"), "+OK\r\n");
+    assert_eq!(a.line("MULTI"), "+OK\r\n");
+    assert_eq!(a.line("SET {w}k mine"), "+QUEUED\r\n");
+    assert_eq!(a.line("EXEC"), "*1\r\n+OK\r\n");
+}
+
+#[test]
+fn hello_while_watching_switches_exec_to_the_new_protocol() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    let mut a = cluster.proxy.raw();
+    assert_eq!(a.line("HSET {w}h f v"), ":1\r\n");
+    for (from, to, exec) in [
+        ("2", "3", "*2\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n"),
+        ("3", "2", "*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n$-1\r\n"),
+    ] {
+        a.cmd(&["HELLO", from]);
+        assert_eq!(a.line("WATCH {w}k"), "+OK\r\n");
+        a.cmd(&["HELLO", to]);
+        assert_eq!(a.line("MULTI"), "+OK\r\n");
+        assert_eq!(a.line("HGETALL {w}h"), "+QUEUED\r\n");
+        assert_eq!(a.line("GET {w}none"), "+QUEUED\r\n");
+        assert_eq!(
+            a.line("EXEC"),
+            exec,
+            "HELLO {from} then WATCH then HELLO {to}"
+        );
+    }
+}
+
+#[test]
+fn the_proxy_gives_back_the_memory_of_a_big_value() {
+    let cluster = Cluster::ringkv(2, &[]);
+    let (before, after) = cluster.proxy.rss_around_a_big_value(40);
+    // Kept, the client's read buffer, the backend connection's buffers and the reply would hold 250 MiB and more.
+    assert!(
+        after < before + 40,
+        "resident {before} MiB, then {after} MiB"
+    );
 }
 
 #[test]

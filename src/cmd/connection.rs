@@ -637,9 +637,11 @@ fn client_reply(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command as a timeout (default) or with the
 /// UNBLOCKED error. 1 when that client was blocked, else 0.
 fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::subcommand_syntax("CLIENT", argv.get(1)));
+    }
     let id = args::int(argv.get(2))?;
     let with_error = match argv.len() {
-        3 => false,
         4 if is(argv.get(3), "TIMEOUT") => false,
         4 if is(argv.get(3), "ERROR") => true,
         4 => {
@@ -647,7 +649,7 @@ fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
             ))
         }
-        _ => return Err(CmdError::Syntax),
+        _ => false,
     };
     let waiter = u64::try_from(id)
         .ok()

@@ -40,4 +40,13 @@ impl CmdError {
     pub fn err(msg: impl Into<String>) -> Self {
         CmdError::Err(msg.into())
     }
+
+    /// Redis's `addReplySubcommandSyntaxError`: subcommand `sub` of `container` (`CLIENT`, `FUNCTION`...) is unknown
+    /// or has the wrong number of arguments; names it as the client wrote it.
+    pub fn subcommand_syntax(container: &str, sub: &[u8]) -> Self {
+        CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+            String::from_utf8_lossy(super::args::c_str(sub))
+        ))
+    }
 }

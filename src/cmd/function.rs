@@ -135,19 +135,11 @@ fn function_flush(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 "FUNCTION FLUSH only supports SYNC|ASYNC option",
             ))
         }
-        _ => return Err(syntax_error(argv)),
+        _ => return Err(CmdError::subcommand_syntax("FUNCTION", argv.get(1))),
     }
     ctx.server.scripts.functions.flush();
     ctx.out.ok();
     Ok(())
-}
-
-/// Redis's `addReplySubcommandSyntaxError`: names the subcommand as the client wrote it.
-fn syntax_error(argv: Argv) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-        String::from_utf8_lossy(argv.get(1))
-    ))
 }
 
 /// `FUNCTION DUMP`: every library's code in Redis's payload format ([`engine::dump`]).
@@ -162,7 +154,7 @@ fn function_dump(ctx: &mut Ctx, _argv: Argv) -> CmdResult {
 /// footer is checked, as Redis does.
 fn function_restore(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     if argv.len() > 4 {
-        return Err(syntax_error(argv));
+        return Err(CmdError::subcommand_syntax("FUNCTION", argv.get(1)));
     }
     let policy = match argv.len() {
         3 => RestorePolicy::Append,

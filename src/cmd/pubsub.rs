@@ -11,7 +11,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{args, flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
+use super::{flag::*, reply_help, CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::client::Client;
 use crate::protocol::{Argv, Reply};
 use crate::pubsub::{Kind, Subscriptions};
@@ -314,10 +314,7 @@ fn optional_pattern(argv: Argv<'_>) -> Result<Option<&[u8]>, CmdError> {
     match argv.len() {
         2 => Ok(None),
         3 => Ok(Some(argv.get(2))),
-        _ => Err(CmdError::err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(args::c_str(argv.get(1)))
-        ))),
+        _ => Err(CmdError::subcommand_syntax("PUBSUB", argv.get(1))),
     }
 }
 

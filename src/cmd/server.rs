@@ -950,10 +950,7 @@ fn debug(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         );
         return Ok(());
     }
-    Err(CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(args::c_str(sub))
-    )))
+    Err(CmdError::subcommand_syntax("DEBUG", sub))
 }
 
 // ---------------------------------------------------------------------------------------------------------------

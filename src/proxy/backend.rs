@@ -37,9 +37,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::resp::reply_len;
+use crate::connection::{self, BUFFER_KEEP};
 
 /// Bytes a batch of requests starts with room for: a pipelined client's requests for one backend mostly fit.
 const BATCH_CAPACITY: usize = 1024;
+
+/// A backend connection's read buffer to start with (and to go back to after a large reply, see [`BUFFER_KEEP`]).
+const READ_CAPACITY: usize = 16 * 1024;
 
 /// After a failed connect, requests fail at once for this long instead of each waiting for a connect of its own.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
@@ -506,7 +510,7 @@ impl Conn {
             resp3,
             health,
             pending: VecDeque::new(),
-            rbuf: BytesMut::with_capacity(16 * 1024),
+            rbuf: BytesMut::with_capacity(READ_CAPACITY),
             wbuf: Vec::new(),
             retry_at: None,
         }
@@ -515,6 +519,9 @@ impl Conn {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
         let mut stream: Option<TcpStream> = None;
         let mut open = true;
+        // A dedicated connection carries one client's state (its WATCH, its blocked pop): once lost it is not made
+        // again, so an EXEC cannot run on a fresh connection that no longer watches; later requests fail instead.
+        let dedicated = self.request_timeout.is_none();
         loop {
             let Some(s) = stream.as_mut() else {
                 let Some(req) = (if open { rx.recv().await } else { None }) else {
@@ -526,6 +533,9 @@ impl Conn {
                         if let Err(reason) = self.write(s, req, &mut rx).await {
                             stream = None;
                             self.fail_all(&reason);
+                            if dedicated {
+                                return;
+                            }
                         }
                     }
                     Err(reason) => {
@@ -541,7 +551,6 @@ impl Conn {
                 return;
             }
             let deadline = self.pending.front().and_then(|w| w.deadline);
-            let dedicated = self.request_timeout.is_none();
             let outcome = tokio::select! {
                 req = rx.recv(), if open => match req {
                     Some(req) => self.write(s, req, &mut rx).await,
@@ -571,6 +580,9 @@ impl Conn {
                 if !reason.is_empty() {
                     self.health.failed(&reason);
                     self.fail_all(&reason);
+                }
+                if dedicated {
+                    return;
                 }
             }
         }
@@ -660,7 +672,11 @@ impl Conn {
             };
         }
         let limit = self.request_timeout.unwrap_or(Duration::MAX);
-        match timeout(limit, s.write_all(&self.wbuf)).await {
+        let written = timeout(limit, s.write_all(&self.wbuf)).await;
+        if self.wbuf.capacity() > BUFFER_KEEP {
+            self.wbuf = Vec::new();
+        }
+        match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("write failed ({e})")),
             Err(_) => Err(format!("write timed out after {} ms", limit.as_millis())),
@@ -702,7 +718,7 @@ impl Conn {
                     .fetch_add(done.requests, Ordering::Relaxed);
                 self.health.ok();
             }
-            self.rbuf.advance(end);
+            connection::consume(&mut self.rbuf, end, READ_CAPACITY);
         }
     }
 

@@ -104,6 +104,15 @@ impl ProxyState {
     /// State for `config`: backends are connected lazily.
     pub fn new(config: ProxyConfig) -> anyhow::Result<ProxyState> {
         let dist = config.placement().map_err(anyhow::Error::msg)?;
+        let mut names = std::collections::HashSet::new();
+        for b in &config.backends {
+            if config.is_own_addr(&b.addr) {
+                anyhow::bail!("backend {} is this proxy's own address", b.addr);
+            }
+            if !names.insert(node_name(&b.addr, dist)) {
+                anyhow::bail!("backend {} is given twice", b.addr);
+            }
+        }
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
         let backends: Vec<_> = config
             .backends
@@ -187,12 +196,14 @@ impl ProxyState {
 }
 
 /// Binds the configured address and serves until the returned future is dropped.
-pub async fn run(config: ProxyConfig) -> anyhow::Result<()> {
+pub async fn run(mut config: ProxyConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .await
         .context("binding the proxy port")?;
-    let state = Arc::new(ProxyState::new(config)?);
     let local = listener.local_addr()?;
+    // The port bound (`--port 0` picks one): INFO reports it, and a backend there would be the proxy itself.
+    config.port = local.port();
+    let state = Arc::new(ProxyState::new(config)?);
     tracing::info!(
         backends = state.config.backends.len(),
         distribution = state.dist.name(),

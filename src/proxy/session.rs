@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -46,7 +46,7 @@ use super::{ProxyState, Topology};
 use crate::client::Client;
 use crate::cmd::ring::{Change, NodeState, RingView};
 use crate::cmd::{self, args, flag, CmdError, CommandSpec, Flow, Keys};
-use crate::connection::QUERY_BUFFER_LIMIT;
+use crate::connection::{self, BUFFER_KEEP, QUERY_BUFFER_LIMIT};
 use crate::protocol::{Argv, Reply, RequestParser};
 use crate::store::HeldShard;
 
@@ -266,6 +266,9 @@ impl Session {
             if !owed.out.is_empty() && (!front_waits || owed.out.len() >= 64 * 1024) {
                 wr.write_all(&owed.out).await?;
                 owed.out.clear();
+                if owed.out.capacity() > BUFFER_KEEP {
+                    owed.out = Vec::new();
+                }
             }
             if owed.closing {
                 let _ = wr.shutdown().await;
@@ -348,7 +351,7 @@ impl Session {
                 }
             }
         };
-        rbuf.advance(at);
+        connection::consume(rbuf, at, READ_CHUNK);
         self.outbox.flush();
         owed.batches.extend(self.outbox.take_sent());
         more
@@ -533,7 +536,8 @@ impl Session {
             return self.queue(spec, argv, raw, &topo);
         }
         match name {
-            "ping" | "echo" | "command" | "select" | "hello" => self.local(argv),
+            "ping" | "echo" | "command" | "select" => self.local(argv),
+            "hello" => self.hello(argv),
             "client" => self.client_cmd(argv),
             "info" => self.info(argv, &topo),
             "ring" => self.ring(argv, &topo),
@@ -606,6 +610,26 @@ impl Session {
         ) {
             Flow::Close => Pending::Close(out.buf),
             _ => Pending::Ready(out.buf),
+        }
+    }
+
+    /// HELLO, answered here. A client that switches protocol while it watches has its WATCH connection switched
+    /// too (before the answer), so that EXEC's reply, which comes from there, is in the protocol it now speaks.
+    fn hello(&mut self, argv: Argv<'_>) -> Pending {
+        let before = self.resp3();
+        let answer = self.local(argv);
+        let switched = self.resp3() != before;
+        match (&self.watch, answer) {
+            (Some(watch), Pending::Ready(answer)) if switched => {
+                let proto: &[u8] = if self.resp3() { b"3" } else { b"2" };
+                let hello = encode([&b"HELLO"[..], proto].into_iter());
+                let done = watch.conn.send(&mut self.outbox, hello, 1);
+                wait(async move {
+                    done.await;
+                    answer
+                })
+            }
+            (_, answer) => answer,
         }
     }
 
@@ -954,7 +978,13 @@ impl Session {
 
     /// RING ADD/REMOVE/WEIGHT: a new topology (existing backends keep their connections). Keys are not migrated.
     fn change_ring(&self, argv: Argv<'_>, topo: &Topology) -> Result<Vec<u8>, CmdError> {
-        let change = Change::parse(argv, 1)?;
+        let mut change = Change::parse(argv, 1)?;
+        if let Change::Add(addr, _) = &mut change {
+            *addr = crate::config::parse_addr(addr).map_err(CmdError::err)?;
+            if self.state.config.is_own_addr(addr) {
+                return Err(CmdError::err(format!("{addr} is this proxy's own address")));
+            }
+        }
         // Validates against the current ring (unknown node, duplicate, last node) before anything changes.
         let after = topo.ring.rebuilt(change.apply(&topo.ring)?);
         let moved: f64 = crate::ring::diff(&topo.ring, &after)

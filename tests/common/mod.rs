@@ -94,6 +94,40 @@ impl Server {
     }
 
     /// True while the process is alive.
+    /// The process's resident memory in MiB (Linux: `VmRSS` in `/proc/PID/status`).
+    pub fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
+        let kib: u64 = kib
+            .and_then(|v| v.trim().strip_suffix(" kB")?.parse().ok())
+            .unwrap();
+        kib / 1024
+    }
+
+    /// Sends a 64 MiB value through one connection and back (SET, GET, DEL), then small SETs on it for up to 4 s,
+    /// until the resident memory is back within `slack` MiB (the allocator returns freed memory to the system a
+    /// second or so later, as the process keeps allocating); returns the resident MiB before and after. A connection
+    /// must not keep a big value's buffers for the rest of its life.
+    pub fn rss_around_a_big_value(&self, slack: u64) -> (u64, u64) {
+        let mut c = self.raw();
+        let before = self.rss_mib();
+        let big = vec![b'x'; 64 << 20];
+        assert_eq!(c.cmd(&[&b"SET"[..], b"{big}", &big]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["GET", "{big}"]).len(), big.len() + 13);
+        assert_eq!(c.cmd(&["DEL", "{big}"]), b":1\r\n");
+        let small: Vec<Vec<String>> = (0..1000)
+            .map(|i| vec!["SET".into(), format!("small:{i}"), "v".repeat(100 + i)])
+            .collect();
+        for _ in 0..20 {
+            pipeline(&mut c, &small);
+            if self.rss_mib() < before + slack {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (before, self.rss_mib())
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()
     }
