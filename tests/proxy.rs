@@ -259,6 +259,32 @@ fn commands_only_redis_has_reach_redis_backends_by_their_keys() {
             &["SETBIT"],
             "-ERR wrong number of arguments for 'setbit' command\r\n",
         ),
+        (&["RPUSH", "sortme", "3", "1", "2"], ":3\r\n"),
+        (&["SORT", "sortme"], "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (
+            &["SORT_RO", "sortme", "BY", "nosort", "GET", "#", "LIMIT", "0", "1"],
+            "*1\r\n$1\r\n3\r\n",
+        ),
+        (
+            &["SORT", "sortme", "BY", "w_*"],
+            "-ERR SORT with BY names keys the proxy cannot place: not supported by the proxy\r\n",
+        ),
+        (
+            &["SORT", "sortme", "GET", "#", "GET", "h_*->f"],
+            "-ERR SORT with GET names keys the proxy cannot place: not supported by the proxy\r\n",
+        ),
+        (
+            &["SORT", "sortme", "STORE", "sorted"],
+            "-ERR SORT with STORE names keys the proxy cannot place: not supported by the proxy\r\n",
+        ),
+        (
+            &["GEORADIUS", "geo", "13", "38", "200", "km"],
+            "*1\r\n$7\r\npalermo\r\n",
+        ),
+        (
+            &["GEORADIUSBYMEMBER", "geo", "palermo", "1", "km", "STORE", "x"],
+            "-ERR GEORADIUSBYMEMBER with STORE names keys the proxy cannot place: not supported by the proxy\r\n",
+        ),
     ];
     for (cmd, expect) in steps {
         assert_eq!(text(c.cmd(cmd)), *expect, "{cmd:?}");

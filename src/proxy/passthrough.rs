@@ -2,8 +2,10 @@
 //! RESTORE): the proxy knows only where their keys are, from Redis 7.2's key specs, and forwards them like any
 //! keyed command, so a user of the proxy over Redis keeps them (as through twemproxy). Over ringkv backends they get
 //! the backend's "unknown command". Keys on several backends get the proxy's cross-backend error, never a partial
-//! answer. Left out: commands whose options name more keys (SORT's STORE and BY/GET patterns, GEORADIUS's STORE).
+//! answer. SORT and GEORADIUS(BYMEMBER) go by their key too, except in the forms whose options name more keys, which
+//! may live on other backends ([`refusal`]): SORT's STORE and its BY/GET patterns, GEORADIUS's STORE/STOREDIST.
 
+use crate::cmd::args;
 use crate::cmd::flag::{DENYOOM, FAST, READONLY, WRITE};
 use crate::cmd::{CmdError, CmdResult, CommandSpec, Ctx, Keys};
 use crate::protocol::Argv;
@@ -72,6 +74,16 @@ const COMMANDS: &[CommandSpec] = &[
         Keys::FIRST,
         backend_only,
     ),
+    CommandSpec::new("sort", -2, WRITE | DENYOOM, Keys::FIRST, backend_only),
+    CommandSpec::new("sort_ro", -2, READONLY, Keys::FIRST, backend_only),
+    CommandSpec::new("georadius", -6, WRITE | DENYOOM, Keys::FIRST, backend_only),
+    CommandSpec::new(
+        "georadiusbymember",
+        -5,
+        WRITE | DENYOOM,
+        Keys::FIRST,
+        backend_only,
+    ),
     CommandSpec::new("lcs", -3, READONLY, Keys::FIRST_TWO, backend_only),
     CommandSpec::new("dump", 2, READONLY, Keys::FIRST, backend_only),
     CommandSpec::new("restore", -4, WRITE | DENYOOM, Keys::FIRST, backend_only),
@@ -82,4 +94,29 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS
         .iter()
         .find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
+}
+
+/// Why the proxy refuses this form of a passthrough command: an option that names other keys. SORT's BY and GET
+/// patterns read the keys they name when they hold a `*` (`BY nosort` and `GET #` read none); STORE writes one.
+pub fn refusal(argv: Argv<'_>) -> Option<String> {
+    let name = String::from_utf8_lossy(argv.get(0)).to_ascii_uppercase();
+    let pattern = |i: usize| i < argv.len() && argv.get(i).contains(&b'*');
+    let option = (2..argv.len()).find_map(|i| {
+        let arg = argv.get(i);
+        let names_keys = match name.as_str() {
+            "SORT" | "SORT_RO" => {
+                args::is(arg, "store")
+                    || (args::is(arg, "by") && pattern(i + 1))
+                    || (args::is(arg, "get") && pattern(i + 1) && argv.get(i + 1) != b"#")
+            }
+            "GEORADIUS" | "GEORADIUSBYMEMBER" => {
+                args::is(arg, "store") || args::is(arg, "storedist")
+            }
+            _ => false,
+        };
+        names_keys.then(|| String::from_utf8_lossy(arg).to_ascii_uppercase())
+    })?;
+    Some(format!(
+        "ERR {name} with {option} names keys the proxy cannot place: not supported by the proxy"
+    ))
 }

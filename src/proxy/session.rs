@@ -480,15 +480,24 @@ impl Session {
                     e.strip_prefix("ERR ").unwrap_or(&e)
                 ));
             }
-            Err(e) => match passthrough::lookup(argv.get(0)) {
-                Some(spec) => (spec, spec),
-                None => {
-                    if let Some(m) = &mut self.multi {
-                        m.failed = true;
+            Err(e) => {
+                let refused = match passthrough::lookup(argv.get(0)) {
+                    Some(spec) => match passthrough::refusal(argv) {
+                        None => Ok((spec, spec)),
+                        Some(refused) => Err(refused),
+                    },
+                    None => Err(e.to_string()),
+                };
+                match refused {
+                    Ok(found) => found,
+                    Err(e) => {
+                        if let Some(m) = &mut self.multi {
+                            m.failed = true;
+                        }
+                        return error(e);
                     }
-                    return error(e);
                 }
-            },
+            }
         };
         // The command's name as the table spells it (lower case).
         let name = parent.name;
