@@ -1147,6 +1147,33 @@ fn a_backend_added_by_ring_add_gets_known_scripts_on_first_use() {
 }
 
 #[test]
+fn a_script_called_on_a_restarted_backend_runs_in_pipeline_order() {
+    let mut cluster = Cluster::ringkv(1, &[]);
+    let mut c = cluster.proxy.raw();
+    let incr = "return redis.call('INCRBY', KEYS[1], 1)";
+    let sha = text(c.cmd(&["SCRIPT", "LOAD", incr]))[5..45].to_string();
+    assert_eq!(text(c.cmd(&["EVALSHA", &sha, "1", "k"])), ":1\r\n");
+    // The restarted backend has lost the script.
+    let port = cluster.ringkv[0].port;
+    cluster.ringkv[0].kill();
+    cluster.ringkv[0] = Server::start_on(port, &[]);
+    eventually(5, "the proxy reconnects", || {
+        c.line("SET k 10") == "+OK\r\n"
+    });
+    let commands = [
+        vec!["EVALSHA", sha.as_str(), "1", "k"],
+        vec!["INCR", "k"],
+        vec!["GET", "k"],
+    ];
+    let replies: Vec<String> = common::pipeline(&mut c, &commands)
+        .into_iter()
+        .map(text)
+        .collect();
+    // The body is loaded ahead of the call in the same write, so the INCR after it sees its effect.
+    assert_eq!(replies, [":11\r\n", ":12\r\n", "$2\r\n12\r\n"]);
+}
+
+#[test]
 fn info_through_the_proxy_gives_the_sections_asked_for() {
     let cluster = Cluster::ringkv(2, &["--health-check-interval-ms", "0"]);
     let mut c = cluster.proxy.raw();

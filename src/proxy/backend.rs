@@ -21,7 +21,7 @@
 //! gets `-ERR backend ADDR unavailable: ...`. The connection is dropped after a time-out (the reply stream can no longer
 //! be matched) and made again on the next request, so a restarted backend is used again at once.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -117,6 +117,8 @@ pub struct Health {
     last_error: Mutex<String>,
     /// The last health check: when it was answered, and how long the PING took (None: it failed).
     last_check: Mutex<Option<(Instant, Option<Duration>)>>,
+    /// Connections made to the backend so far: a new one may mean it restarted (and lost its scripts).
+    connects: AtomicU64,
 }
 
 impl Health {
@@ -157,6 +159,15 @@ impl Health {
     }
 }
 
+/// The scripts a backend is known to have: loaded through the proxy since its connections were last made. A backend
+/// that restarted has lost its scripts, and the proxy notices by making a new connection, so the set holds for one
+/// generation of connections ([`Health::connects`]); a SCRIPT FLUSH sent to the backend directly goes unnoticed.
+#[derive(Default)]
+struct LoadedScripts {
+    generation: u64,
+    shas: HashSet<String>,
+}
+
 /// A backend: its address, configured weight, shared connections and health.
 pub struct Backend {
     /// `host:port`.
@@ -171,6 +182,7 @@ pub struct Backend {
     /// time-out.
     probe: mpsc::UnboundedSender<Request>,
     timeout: Duration,
+    scripts: Arc<Mutex<LoadedScripts>>,
 }
 
 impl Backend {
@@ -192,7 +204,34 @@ impl Backend {
             conns,
             probe,
             timeout,
+            scripts: Arc::default(),
         })
+    }
+
+    /// Whether script `sha` was loaded here through the proxy since the backend's connections were last made.
+    pub fn has_script(&self, sha: &str) -> bool {
+        self.scripts().shas.contains(sha)
+    }
+
+    /// Records that script `sha` is loaded here.
+    pub fn loaded_script(&self, sha: String) {
+        self.scripts().shas.insert(sha);
+    }
+
+    /// Forgets the scripts loaded here (SCRIPT FLUSH through the proxy).
+    pub fn forget_scripts(&self) {
+        self.scripts().shas.clear();
+    }
+
+    /// The scripts loaded here, forgotten first if a connection was made since they were recorded.
+    fn scripts(&self) -> parking_lot::MutexGuard<'_, LoadedScripts> {
+        let mut scripts = self.scripts.lock();
+        let generation = self.health.connects.load(Ordering::Acquire);
+        if scripts.generation != generation {
+            scripts.generation = generation;
+            scripts.shas.clear();
+        }
+        scripts
     }
 
     /// Sends a health-check PING now; the returned future records its outcome in [`Backend::health`].
@@ -244,6 +283,7 @@ impl Backend {
             conns: self.conns.clone(),
             probe: self.probe.clone(),
             timeout: self.timeout,
+            scripts: self.scripts.clone(),
         }
     }
 
@@ -595,6 +635,7 @@ impl Conn {
         let reason = match timeout(self.connect_timeout, self.open()).await {
             Ok(Ok(s)) => {
                 self.retry_at = None;
+                self.health.connects.fetch_add(1, Ordering::AcqRel);
                 return Ok(s);
             }
             // The backend is up; only this client's protocol is refused.

@@ -186,6 +186,9 @@ impl ProxyState {
     /// Forgets every script (SCRIPT FLUSH), so an EVALSHA fails afterwards as it does on Redis.
     pub fn forget_scripts(&self) {
         self.scripts.lock().clear();
+        for backend in &self.topology().backends {
+            backend.forget_scripts();
+        }
     }
 
     /// A new backend with this proxy's connection settings.

@@ -766,6 +766,21 @@ impl Session {
         // The body as known now: a script the client loads only later in its pipeline must not repair this call
         // (on Redis it would fail with NOSCRIPT).
         let known = self.state.script(sha);
+        let loaded = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        if let Some(body) = known.as_ref().filter(|_| !backend.has_script(&loaded)) {
+            // First call here since the backend's connections were made (it may have restarted, or joined by RING
+            // ADD): the body goes first in the same write, so the call runs in the client's order.
+            let mut bundle = script_load(body);
+            bundle.extend_from_slice(&bytes);
+            let reply = self.send(&backend, bundle, 2);
+            return wait(async move {
+                let reply = reply.await;
+                if !reply.starts_with(b"-NOSCRIPT") && !reply.starts_with(b"-ERR backend ") {
+                    backend.loaded_script(loaded);
+                }
+                reply
+            });
+        }
         let lane = self.lane();
         let first = self.send(&backend, bytes.clone(), 1);
         wait(async move {
