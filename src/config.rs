@@ -75,7 +75,8 @@ pub fn parse_addr(s: &str) -> Result<String, String> {
         return Err(format!("bad host in '{s}'"));
     }
     match port.parse::<u16>() {
-        Ok(1..) if port.bytes().all(|b| b.is_ascii_digit()) => Ok(format!("{host}:{port}")),
+        // The port as a number, so `h:06379` names the same node as `h:6379`.
+        Ok(port @ 1..) => Ok(format!("{host}:{port}")),
         _ => Err(format!("bad port in '{s}' (1..65535)")),
     }
 }
@@ -177,8 +178,13 @@ impl ProxyConfig {
         let Some((host, port)) = addr.rsplit_once(':') else {
             return false;
         };
-        let local = ["127.0.0.1", "localhost", "0.0.0.0", self.bind.as_str()];
-        port == self.port.to_string() && local.contains(&host)
+        let local = |h: &str| {
+            ["127.0.0.1", "localhost", "0.0.0.0"]
+                .iter()
+                .any(|l| h.eq_ignore_ascii_case(l))
+        };
+        let same_host = host.eq_ignore_ascii_case(&self.bind) || (local(host) && local(&self.bind));
+        port.parse() == Ok(self.port) && same_host
     }
 
     /// The placement the options ask for.

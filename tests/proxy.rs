@@ -281,6 +281,19 @@ fn commands_only_redis_has_reach_redis_backends_by_their_keys() {
             &["GEORADIUS", "geo", "13", "38", "200", "km"],
             "*1\r\n$7\r\npalermo\r\n",
         ),
+        // Option names as values are values: a GET pattern `store`, a member named `store`.
+        (
+            &["SORT", "sortme", "LIMIT", "0", "1", "GET", "store"],
+            "*1\r\n$-1\r\n",
+        ),
+        (
+            &["GEOADD", "geo", "13.361389", "38.115556", "store"],
+            ":1\r\n",
+        ),
+        (
+            &["GEORADIUSBYMEMBER", "geo", "store", "1", "km"],
+            "*2\r\n$7\r\npalermo\r\n$5\r\nstore\r\n",
+        ),
         (
             &["GEORADIUSBYMEMBER", "geo", "palermo", "1", "km", "STORE", "x"],
             "-ERR GEORADIUSBYMEMBER with STORE names keys the proxy cannot place: not supported by the proxy\r\n",
@@ -403,6 +416,8 @@ fn ring_add_and_remove_change_placement_live() {
         .starts_with("-ERR no such node"));
     // An address that cannot work is refused before the ring changes: what --backend refuses, and the proxy itself.
     let own = cluster.proxy.addr();
+    let own_padded = own.replace(':', ":0");
+    let own_upper = own.replace("127.0.0.1", "LOCALHOST");
     for (addr, error) in [
         ("notanaddr", "-ERR 'notanaddr' is not HOST:PORT\r\n"),
         ("", "-ERR '' is not HOST:PORT\r\n"),
@@ -416,6 +431,14 @@ fn ring_add_and_remove_change_placement_live() {
         ),
         (":7000", "-ERR bad host in ':7000'\r\n"),
         (&own, &format!("-ERR {own} is this proxy's own address\r\n")),
+        (
+            &own_padded,
+            &format!("-ERR {own} is this proxy's own address\r\n"),
+        ),
+        (
+            &own_upper,
+            &format!("-ERR {own_upper} is this proxy's own address\r\n"),
+        ),
     ] {
         assert_eq!(
             text(c.cmd(&["RING", "ADD", addr])),
@@ -524,6 +547,30 @@ fn a_watch_whose_backend_connection_is_lost_never_lets_exec_run() {
     assert_eq!(a.line("MULTI"), "+OK\r\n");
     assert_eq!(a.line("SET {w}k mine"), "+QUEUED\r\n");
     assert_eq!(a.line("EXEC"), "*1\r\n+OK\r\n");
+}
+
+#[test]
+fn a_watch_that_could_not_connect_never_lets_exec_run() {
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let proxy = Server::start_proxy(&["--backend", &addr]);
+    let mut a = proxy.raw();
+    assert!(a.line("WATCH k").starts_with("-ERR backend"));
+    // The backend comes up: the failed WATCH's connection must not be made now, watching nothing.
+    let Some(_redis) = redis_server(port) else {
+        return;
+    };
+    let mut b = proxy.raw();
+    eventually(5, "the backend answers", || {
+        b.line("SET k theirs") == "+OK\r\n"
+    });
+    // Past the 100 ms in which a connection that failed to connect fails requests without trying.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.line("MULTI"), "+OK\r\n");
+    assert_eq!(a.line("SET k mine"), "+QUEUED\r\n");
+    let exec = a.line("EXEC");
+    assert!(exec.starts_with("-ERR backend"), "EXEC replied {exec:?}");
+    assert_eq!(b.line("GET k"), "$6\r\ntheirs\r\n");
 }
 
 #[test]

@@ -637,11 +637,9 @@ fn client_reply(ctx: &mut Ctx, argv: Argv) -> CmdResult {
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command as a timeout (default) or with the
 /// UNBLOCKED error. 1 when that client was blocked, else 0.
 fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    if argv.len() > 4 {
-        return Err(CmdError::subcommand_syntax("CLIENT", argv.get(1)));
-    }
-    let id = args::int(argv.get(2))?;
+    // Redis's order: the argument count, the reason, then the id.
     let with_error = match argv.len() {
+        3 => false,
         4 if is(argv.get(3), "TIMEOUT") => false,
         4 if is(argv.get(3), "ERROR") => true,
         4 => {
@@ -649,8 +647,9 @@ fn client_unblock(ctx: &mut Ctx, argv: Argv) -> CmdResult {
                 "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
             ))
         }
-        _ => false,
+        _ => return Err(CmdError::subcommand_syntax("CLIENT", argv.get(1))),
     };
+    let id = args::int(argv.get(2))?;
     let waiter = u64::try_from(id)
         .ok()
         .and_then(|id| ctx.server.clients.get(id))

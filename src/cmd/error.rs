@@ -42,11 +42,12 @@ impl CmdError {
     }
 
     /// Redis's `addReplySubcommandSyntaxError`: subcommand `sub` of `container` (`CLIENT`, `FUNCTION`...) is unknown
-    /// or has the wrong number of arguments; names it as the client wrote it.
+    /// or has the wrong number of arguments; names it as the client wrote it (`%.128s`: up to a NUL, 128 bytes).
     pub fn subcommand_syntax(container: &str, sub: &[u8]) -> Self {
+        let sub = super::args::c_str(sub);
         CmdError::err(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
-            String::from_utf8_lossy(super::args::c_str(sub))
+            String::from_utf8_lossy(&sub[..sub.len().min(128)])
         ))
     }
 }

@@ -583,6 +583,9 @@ impl Conn {
                         while let Ok(req) = rx.try_recv() {
                             self.fail(req, &reason);
                         }
+                        if dedicated {
+                            return;
+                        }
                     }
                 }
                 continue;

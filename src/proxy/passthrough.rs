@@ -96,27 +96,43 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
 }
 
-/// Why the proxy refuses this form of a passthrough command: an option that names other keys. SORT's BY and GET
-/// patterns read the keys they name when they hold a `*` (`BY nosort` and `GET #` read none); STORE writes one.
+/// Why the proxy refuses this form of a passthrough command: an option that names other keys. SORT's options are
+/// read as Redis's `sortCommand` reads them (LIMIT takes two values, BY, GET and STORE one); its BY and GET patterns
+/// read the keys they name when they hold a `*` (`BY nosort` and `GET #` read none), STORE writes one.
+/// GEORADIUS's options follow its five fixed arguments (GEORADIUSBYMEMBER's four); STORE and STOREDIST write a key.
 pub fn refusal(argv: Argv<'_>) -> Option<String> {
     let name = String::from_utf8_lossy(argv.get(0)).to_ascii_uppercase();
-    let pattern = |i: usize| i < argv.len() && argv.get(i).contains(&b'*');
-    let option = (2..argv.len()).find_map(|i| {
+    let reads_keys =
+        |i: usize| i < argv.len() && argv.get(i).contains(&b'*') && argv.get(i) != b"#";
+    let (mut i, sort) = match name.as_str() {
+        "SORT" | "SORT_RO" => (2, true),
+        "GEORADIUS" => (6, false),
+        "GEORADIUSBYMEMBER" => (5, false),
+        _ => return None,
+    };
+    while i < argv.len() {
         let arg = argv.get(i);
-        let names_keys = match name.as_str() {
-            "SORT" | "SORT_RO" => {
-                args::is(arg, "store")
-                    || (args::is(arg, "by") && pattern(i + 1))
-                    || (args::is(arg, "get") && pattern(i + 1) && argv.get(i + 1) != b"#")
-            }
-            "GEORADIUS" | "GEORADIUSBYMEMBER" => {
-                args::is(arg, "store") || args::is(arg, "storedist")
-            }
-            _ => false,
+        let names_keys = if sort {
+            args::is(arg, "store")
+                || ((args::is(arg, "by") || args::is(arg, "get")) && reads_keys(i + 1))
+        } else {
+            args::is(arg, "store") || args::is(arg, "storedist")
         };
-        names_keys.then(|| String::from_utf8_lossy(arg).to_ascii_uppercase())
-    })?;
-    Some(format!(
-        "ERR {name} with {option} names keys the proxy cannot place: not supported by the proxy"
-    ))
+        if names_keys {
+            let option = String::from_utf8_lossy(arg).to_ascii_uppercase();
+            return Some(format!(
+                "ERR {name} with {option} names keys the proxy cannot place: not supported by the proxy"
+            ));
+        }
+        i += if !sort {
+            1
+        } else if args::is(arg, "limit") {
+            3
+        } else if ["by", "get", "store"].iter().any(|o| args::is(arg, o)) {
+            2
+        } else {
+            1
+        };
+    }
+    None
 }
