@@ -600,13 +600,45 @@ fn hello_while_watching_switches_exec_to_the_new_protocol() {
 
 #[test]
 fn the_proxy_gives_back_the_memory_of_a_big_value() {
-    let cluster = Cluster::ringkv(2, &[]);
-    let (before, after) = cluster.proxy.rss_around_a_big_value(40);
+    let backend = Server::start(&[]);
+    let proxy = Server::start_purging(true, &["--backend", &backend.addr()]);
+    let (before, after) = proxy.rss_around_a_big_value();
     // Kept, the client's read buffer, the backend connection's buffers and the reply would hold 250 MiB and more.
     assert!(
         after < before + 40,
         "resident {before} MiB, then {after} MiB"
     );
+}
+
+/// Celery's result backend stores a result and announces it in one transaction: `MULTI, SET key, PUBLISH channel,
+/// EXEC` with the key and the channel under one hash tag.
+#[test]
+fn publish_in_a_transaction_goes_with_the_keys_of_its_hash_tag() {
+    let Some(cluster) = Cluster::redis(3, &[]) else {
+        return;
+    };
+    let mut sub = cluster.proxy.raw();
+    assert_eq!(
+        sub.line("SUBSCRIBE {c}:meta"),
+        "*3\r\n$9\r\nsubscribe\r\n$8\r\n{c}:meta\r\n:1\r\n"
+    );
+    let mut c = cluster.proxy.raw();
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.line("SET {c}:meta done"), "+QUEUED\r\n");
+    assert_eq!(c.line("PUBLISH {c}:meta done"), "+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "*2\r\n+OK\r\n:1\r\n");
+    assert_eq!(
+        text(sub.reply()),
+        "*3\r\n$7\r\nmessage\r\n$8\r\n{c}:meta\r\n$4\r\ndone\r\n"
+    );
+    // A channel on another backend than the transaction's keys: refused, and the transaction with it.
+    let (x, y) = first_two_on_different_nodes(&mut c);
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["SET", &x, "1"])), "+QUEUED\r\n");
+    assert!(text(c.cmd(&["PUBLISH", &y, "m"])).starts_with("-CROSSSLOT"));
+    assert!(c.line("EXEC").starts_with("-EXECABORT"));
+    // Outside MULTI it goes to the channel's owner, as before.
+    assert_eq!(c.line("PUBLISH {c}:meta again"), ":1\r\n");
 }
 
 #[test]

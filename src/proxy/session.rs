@@ -566,11 +566,6 @@ impl Session {
             }
             "script" => self.script_cmd(argv, raw, &topo),
             "function" => self.function_cmd(argv, raw, &topo),
-            // The channel is placed on the ring like a key, where subscriptions through the proxy are made too.
-            "publish" | "spublish" => match topo.locate(argv.get(1)) {
-                Some(b) => wait(self.send(&topo.backends[b], request_bytes(argv, raw), 1)),
-                None => error(no_backend()),
-            },
             "pubsub" => self.pubsub_cmd(argv, raw, &topo),
             _ if pubsub::command(name).is_some() => self.subscription(name, argv, &topo),
             _ => self.forward(spec, argv, raw, &topo),
@@ -1205,17 +1200,23 @@ fn single_backend(
 }
 
 /// [`single_backend`], except that a script call without keys (EVAL/EVALSHA with numkeys 0) goes to the backend
-/// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend. A
+/// that owns its SHA1 as if it were a key: deterministic, so the same script always runs on the same backend; FCALL
+/// likewise by the function's name, PUBLISH and SPUBLISH by their channel. A
 /// command that takes keys but names none (`LMPOP 0 ...`, XREAD without STREAMS keys) goes to the backend owning its
 /// name: it can only fail there, with the error Redis gives (as Redis Cluster runs such a command on any node).
 fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<usize>, String> {
     if let Some(found) = single_backend(spec, argv, topo)? {
         return Ok(Some(found));
     }
+    let name = argv.get(0);
     let place = if is_script_call(argv) {
         script_sha(argv).into_bytes()
-    } else if args::is(argv.get(0), "fcall") || args::is(argv.get(0), "fcall_ro") {
+    } else if args::is(name, "fcall") || args::is(name, "fcall_ro") {
         argv.get(1).to_ascii_lowercase()
+    } else if args::is(name, "publish") || args::is(name, "spublish") {
+        // The channel is placed on the ring like a key, where subscriptions through the proxy are made too (and so
+        // inside MULTI a PUBLISH joins the transaction's backend when its channel lives there).
+        argv.get(1).to_vec()
     } else if !matches!(spec.keys, Keys::None) {
         argv.get(0).to_ascii_lowercase()
     } else {
