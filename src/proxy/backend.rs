@@ -38,6 +38,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use super::resp::reply_len;
 use crate::connection::{self, BUFFER_KEEP};
+use crate::protocol::Reply;
 
 /// Bytes a batch of requests starts with room for: a pipelined client's requests for one backend mostly fit.
 const BATCH_CAPACITY: usize = 1024;
@@ -55,7 +56,18 @@ struct Request {
     replies: usize,
     /// Return every reply, concatenated (a batch), rather than only the last (a bundle or a plain command).
     all: bool,
+    /// For an EVALSHA whose body the proxy knows: the script, loaded ahead of the call by a connection that has not
+    /// loaded it since it was made.
+    load: Option<Script>,
     tx: oneshot::Sender<Vec<u8>>,
+}
+
+/// A script by its SHA1 (lower-case hex) and body.
+pub struct Script {
+    /// SHA1 of the body, lower-case hex.
+    pub sha: String,
+    /// The body.
+    pub body: Arc<[u8]>,
 }
 
 /// A request written and waiting for its replies.
@@ -68,17 +80,21 @@ struct Waiting {
     /// Client requests it answers (INFO's count): a batch's replies, else one.
     requests: u64,
     deadline: Option<Instant>,
+    /// A SCRIPT LOAD written ahead of the request: the script's SHA1 and the count of SCRIPT FLUSHes then. Its reply
+    /// comes first and is not passed on.
+    loading: Option<(String, u64)>,
 }
 
 impl Waiting {
-    fn new(req: Request, deadline: Option<Instant>) -> Waiting {
+    fn new(req: Request, deadline: Option<Instant>, loading: Option<(String, u64)>) -> Waiting {
         let replies = req.replies.max(1);
         Waiting {
             tx: req.tx,
-            replies,
+            replies: replies + usize::from(loading.is_some()),
             got: req.all.then(Vec::new),
             requests: if req.all { replies as u64 } else { 1 },
             deadline,
+            loading,
         }
     }
 
@@ -117,8 +133,9 @@ pub struct Health {
     last_error: Mutex<String>,
     /// The last health check: when it was answered, and how long the PING took (None: it failed).
     last_check: Mutex<Option<(Instant, Option<Duration>)>>,
-    /// Connections made to the backend so far: a new one may mean it restarted (and lost its scripts).
-    connects: AtomicU64,
+    /// SCRIPT FLUSHes sent to the backend through the proxy: what a connection recorded as loaded before the last one
+    /// is void.
+    script_flushes: AtomicU64,
 }
 
 impl Health {
@@ -159,15 +176,6 @@ impl Health {
     }
 }
 
-/// The scripts a backend is known to have: loaded through the proxy since its connections were last made. A backend
-/// that restarted has lost its scripts, and the proxy notices by making a new connection, so the set holds for one
-/// generation of connections ([`Health::connects`]); a SCRIPT FLUSH sent to the backend directly goes unnoticed.
-#[derive(Default)]
-struct LoadedScripts {
-    generation: u64,
-    shas: HashSet<String>,
-}
-
 /// A backend: its address, configured weight, shared connections and health.
 pub struct Backend {
     /// `host:port`.
@@ -182,7 +190,6 @@ pub struct Backend {
     /// time-out.
     probe: mpsc::UnboundedSender<Request>,
     timeout: Duration,
-    scripts: Arc<Mutex<LoadedScripts>>,
 }
 
 impl Backend {
@@ -204,40 +211,19 @@ impl Backend {
             conns,
             probe,
             timeout,
-            scripts: Arc::default(),
         })
-    }
-
-    /// Whether script `sha` was loaded here through the proxy since the backend's connections were last made.
-    pub fn has_script(&self, sha: &str) -> bool {
-        self.scripts().shas.contains(sha)
-    }
-
-    /// Records that script `sha` is loaded here.
-    pub fn loaded_script(&self, sha: String) {
-        self.scripts().shas.insert(sha);
-    }
-
-    /// Forgets the scripts loaded here (SCRIPT FLUSH through the proxy).
-    pub fn forget_scripts(&self) {
-        self.scripts().shas.clear();
-    }
-
-    /// The scripts loaded here, forgotten first if a connection was made since they were recorded.
-    fn scripts(&self) -> parking_lot::MutexGuard<'_, LoadedScripts> {
-        let mut scripts = self.scripts.lock();
-        let generation = self.health.connects.load(Ordering::Acquire);
-        if scripts.generation != generation {
-            scripts.generation = generation;
-            scripts.shas.clear();
-        }
-        scripts
     }
 
     /// Sends a health-check PING now; the returned future records its outcome in [`Backend::health`].
     pub fn check(&self) -> impl Future<Output = ()> {
         let started = Instant::now();
-        let reply = submit(&self.probe, &self.addr, b"*1\r\n$4\r\nPING\r\n".to_vec(), 1);
+        let reply = submit(
+            &self.probe,
+            &self.addr,
+            b"*1\r\n$4\r\nPING\r\n".to_vec(),
+            1,
+            None,
+        );
         let health = self.health.clone();
         async move {
             let reply = reply.await;
@@ -265,7 +251,26 @@ impl Backend {
         bytes: Vec<u8>,
         replies: usize,
     ) -> impl Future<Output = Vec<u8>> {
-        submit(self.conn(lane), &self.addr, bytes, replies)
+        submit(self.conn(lane), &self.addr, bytes, replies, None)
+    }
+
+    /// [`Backend::send`] for a script call (EVALSHA) whose body the proxy knows: the connection writes `SCRIPT LOAD`
+    /// ahead of it, in the same write, unless it has loaded the script since it was made. A backend that restarted
+    /// (so lost its scripts) is reached by a new connection, and the call still runs in the client's order.
+    pub fn call_script(
+        &self,
+        outbox: &mut Outbox,
+        lane: Lane,
+        bytes: Vec<u8>,
+        script: Option<Script>,
+    ) -> impl Future<Output = Vec<u8>> {
+        outbox.flush();
+        submit(self.conn(lane), &self.addr, bytes, 1, script)
+    }
+
+    /// Forgets what the connections loaded: a SCRIPT FLUSH is on its way to the backend.
+    pub fn forget_scripts(&self) {
+        self.health.script_flushes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The shared connection `lane` takes.
@@ -283,7 +288,6 @@ impl Backend {
             conns: self.conns.clone(),
             probe: self.probe.clone(),
             timeout: self.timeout,
-            scripts: self.scripts.clone(),
         }
     }
 
@@ -367,7 +371,7 @@ impl Dedicated {
         replies: usize,
     ) -> impl Future<Output = Vec<u8>> {
         outbox.flush();
-        submit(&self.tx, &self.addr, bytes, replies)
+        submit(&self.tx, &self.addr, bytes, replies, None)
     }
 }
 
@@ -423,6 +427,7 @@ impl Outbox {
                 bytes: open.bytes,
                 replies: open.replies,
                 all: true,
+                load: None,
                 tx,
             });
             self.sent.push(Batch {
@@ -482,6 +487,16 @@ impl Batch {
     }
 }
 
+/// `SCRIPT LOAD body` as a request.
+pub fn script_load(body: &[u8]) -> Vec<u8> {
+    let mut out = Reply::with_capacity(false, body.len() + 48);
+    out.array(3);
+    out.bulk(b"SCRIPT");
+    out.bulk(b"LOAD");
+    out.bulk(body);
+    out.buf
+}
+
 /// The error reply for a request that could not be served by `addr`.
 pub fn unavailable(addr: &str, reason: &str) -> Vec<u8> {
     format!("-ERR backend {addr} unavailable: {reason}\r\n").into_bytes()
@@ -492,12 +507,14 @@ fn submit(
     addr: &str,
     bytes: Vec<u8>,
     replies: usize,
+    load: Option<Script>,
 ) -> impl Future<Output = Vec<u8>> {
     let (tx, rx) = oneshot::channel();
     let _ = conn.send(Request {
         bytes,
         replies,
         all: false,
+        load,
         tx,
     });
     let addr = addr.to_string();
@@ -533,6 +550,8 @@ struct Conn {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     retry_at: Option<Instant>,
+    /// Scripts this connection loaded since it was made, and [`Health::script_flushes`] when they were recorded.
+    loaded: (HashSet<String>, u64),
 }
 
 impl Conn {
@@ -553,6 +572,7 @@ impl Conn {
             rbuf: BytesMut::with_capacity(READ_CAPACITY),
             wbuf: Vec::new(),
             retry_at: None,
+            loaded: Default::default(),
         }
     }
 
@@ -638,7 +658,8 @@ impl Conn {
         let reason = match timeout(self.connect_timeout, self.open()).await {
             Ok(Ok(s)) => {
                 self.retry_at = None;
-                self.health.connects.fetch_add(1, Ordering::AcqRel);
+                // A new connection may reach a backend that restarted: nothing is known loaded there.
+                self.loaded.0.clear();
                 return Ok(s);
             }
             // The backend is up; only this client's protocol is refused.
@@ -707,8 +728,15 @@ impl Conn {
         self.wbuf.clear();
         let mut next = Some(first);
         while let Some(req) = next {
+            let loading = req.load.as_ref().and_then(|script| {
+                if self.has_loaded(&script.sha) {
+                    return None;
+                }
+                self.wbuf.extend_from_slice(&script_load(&script.body));
+                Some((script.sha.clone(), self.loaded.1))
+            });
             self.wbuf.extend_from_slice(&req.bytes);
-            self.pending.push_back(Waiting::new(req, deadline));
+            self.pending.push_back(Waiting::new(req, deadline, loading));
             next = if self.wbuf.len() < 256 * 1024 {
                 rx.try_recv().ok()
             } else {
@@ -727,6 +755,15 @@ impl Conn {
         }
     }
 
+    /// Whether this connection loaded script `sha` since it was made and since the last SCRIPT FLUSH through the proxy.
+    fn has_loaded(&mut self, sha: &str) -> bool {
+        let flushes = self.health.script_flushes.load(Ordering::Acquire);
+        if self.loaded.1 != flushes {
+            self.loaded = (HashSet::new(), flushes);
+        }
+        self.loaded.0.contains(sha)
+    }
+
     /// Hands every complete reply in the read buffer to its waiting request. The complete replies of one request are
     /// found first and copied at once (a batch's replies usually arrive together).
     fn deliver(&mut self) -> Result<(), String> {
@@ -738,6 +775,20 @@ impl Conn {
                     None => Ok(()),
                 };
             };
+            if let Some((sha, flushes)) = front.loading.take() {
+                // The reply of the SCRIPT LOAD written ahead of a script call: the script's SHA1 when it loaded.
+                let Some(len) = scan(&self.rbuf)? else {
+                    front.loading = Some((sha, flushes));
+                    return Ok(());
+                };
+                front.replies -= 1;
+                let flushed = self.health.script_flushes.load(Ordering::Acquire) != flushes;
+                if self.rbuf.starts_with(b"$40\r\n") && !flushed {
+                    self.loaded.0.insert(sha);
+                }
+                connection::consume(&mut self.rbuf, len, READ_CAPACITY);
+                continue;
+            }
             // The replies complete in the buffer, up to what `front` awaits: where they end and the last starts.
             let (mut end, mut last, mut n) = (0, 0, 0);
             while n < front.replies {
@@ -846,7 +897,7 @@ impl Conn {
     }
 
     fn fail(&self, req: Request, reason: &str) {
-        Waiting::new(req, None).fail(&unavailable(&self.addr, reason));
+        Waiting::new(req, None, None).fail(&unavailable(&self.addr, reason));
     }
 
     fn fail_all(&mut self, reason: &str) {

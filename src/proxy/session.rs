@@ -38,7 +38,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::backend::{Backend, Batch, Dedicated, Lane, Outbox, SubEvent};
+use super::backend::{script_load, Backend, Batch, Dedicated, Lane, Outbox, Script, SubEvent};
 use super::passthrough;
 use super::pubsub::{self, Acks, Subscriptions};
 use super::resp;
@@ -761,23 +761,14 @@ impl Session {
         // The body as known now: a script the client loads only later in its pipeline must not repair this call
         // (on Redis it would fail with NOSCRIPT).
         let known = self.state.script(sha);
-        let loaded = String::from_utf8_lossy(sha).to_ascii_lowercase();
-        if let Some(body) = known.as_ref().filter(|_| !backend.has_script(&loaded)) {
-            // First call here since the backend's connections were made (it may have restarted, or joined by RING
-            // ADD): the body goes first in the same write, so the call runs in the client's order.
-            let mut bundle = script_load(body);
-            bundle.extend_from_slice(&bytes);
-            let reply = self.send(&backend, bundle, 2);
-            return wait(async move {
-                let reply = reply.await;
-                if !reply.starts_with(b"-NOSCRIPT") && !reply.starts_with(b"-ERR backend ") {
-                    backend.loaded_script(loaded);
-                }
-                reply
-            });
-        }
         let lane = self.lane();
-        let first = self.send(&backend, bytes.clone(), 1);
+        let script = known.clone().map(|body| Script {
+            sha: String::from_utf8_lossy(sha).to_ascii_lowercase(),
+            body,
+        });
+        let first = backend.call_script(&mut self.outbox, lane, bytes.clone(), script);
+        // NOSCRIPT despite that: the backend's scripts were flushed behind the proxy's back. Loaded and retried here,
+        // after whatever the client pipelined behind the call to that backend.
         wait(async move {
             let reply = first.await;
             if !reply.starts_with(b"-NOSCRIPT") {
@@ -1244,11 +1235,6 @@ fn script_sha(argv: Argv<'_>) -> String {
 fn evalsha_target(argv: Argv<'_>) -> Option<&[u8]> {
     let name = argv.get(0);
     (args::is(name, "evalsha") || args::is(name, "evalsha_ro")).then(|| argv.get(1))
-}
-
-/// `SCRIPT LOAD body` as a request.
-fn script_load(body: &[u8]) -> Vec<u8> {
-    encode([&b"SCRIPT"[..], b"LOAD", body].into_iter())
 }
 
 /// The error of a request when every backend is ejected.
