@@ -554,8 +554,9 @@ fn a_watch_that_could_not_connect_never_lets_exec_run() {
     let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let proxy = Server::start_proxy(&["--backend", &addr]);
-    let mut a = proxy.raw();
+    let (mut a, mut d) = (proxy.raw(), proxy.raw());
     assert!(a.line("WATCH k").starts_with("-ERR backend"));
+    assert!(d.line("WATCH k").starts_with("-ERR backend"));
     // The backend comes up: the failed WATCH's connection must not be made now, watching nothing.
     let Some(_redis) = redis_server(port) else {
         return;
@@ -571,6 +572,11 @@ fn a_watch_that_could_not_connect_never_lets_exec_run() {
     let exec = a.line("EXEC");
     assert!(exec.starts_with("-ERR backend"), "EXEC replied {exec:?}");
     assert_eq!(b.line("GET k"), "$6\r\ntheirs\r\n");
+    // A client that retries its failed WATCH gets a WATCH in force, as on Redis.
+    assert_eq!(d.line("WATCH k"), "+OK\r\n");
+    assert_eq!(d.line("MULTI"), "+OK\r\n");
+    assert_eq!(d.line("SET k d"), "+QUEUED\r\n");
+    assert_eq!(d.line("EXEC"), "*1\r\n+OK\r\n");
 }
 
 #[test]

@@ -363,6 +363,11 @@ pub struct Dedicated {
 }
 
 impl Dedicated {
+    /// True once the connection is gone for good (lost, or never made): later requests get an error.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Sends `bytes` (producing `replies` replies), after what `outbox` gathered, and resolves to the last reply.
     pub fn send(
         &self,

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -392,6 +392,8 @@ struct Multi {
 struct Watch {
     backend: usize,
     conn: Dedicated,
+    /// A WATCH on this connection was answered OK: from then on, losing the connection loses a WATCH in force.
+    watching: Arc<AtomicBool>,
 }
 
 struct Session {
@@ -1154,16 +1156,30 @@ impl Session {
         if self.watch.as_ref().is_some_and(|w| w.backend != backend) {
             return error(CROSSSLOT);
         }
+        // A connection that was lost before any WATCH on it succeeded watches nothing: start afresh, as a WATCH
+        // after a failed one does on Redis. (Lost after a success, it stays, so that EXEC fails.)
+        if let Some(w) = &self.watch {
+            if w.conn.is_closed() && !w.watching.load(Ordering::Acquire) {
+                self.watch = None;
+            }
+        }
         let resp3 = self.resp3();
         let watch = self.watch.get_or_insert_with(|| Watch {
             backend,
             conn: topo.backends[backend].dedicated(resp3),
+            watching: Arc::default(),
         });
-        wait(
-            watch
-                .conn
-                .send(&mut self.outbox, request_bytes(argv, raw), 1),
-        )
+        let reply = watch
+            .conn
+            .send(&mut self.outbox, request_bytes(argv, raw), 1);
+        let watching = watch.watching.clone();
+        wait(async move {
+            let reply = reply.await;
+            if reply == b"+OK\r\n" {
+                watching.store(true, Ordering::Release);
+            }
+            reply
+        })
     }
 
     fn unwatch(&mut self) -> Pending {
