@@ -1887,6 +1887,10 @@ fn a_backend_without_resp3_refuses_resp3_clients_only_and_stays_up() {
     );
     assert!(new.line("HELLO 2").starts_with("*14\r\n"));
     assert_eq!(new.line("GET k"), "$-1\r\n");
+    // Watching, the switch must reach the WATCH connection too: refused there, HELLO fails and the client stays.
+    assert_eq!(old.line("WATCH k"), "$-1\r\n", "this fake backend's answer");
+    assert_eq!(old.line("HELLO 3"), "-ERR unknown command 'HELLO'\r\n");
+    assert!(old.line("CLIENT INFO").contains(" resp=2 "));
 }
 
 #[test]

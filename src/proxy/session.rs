@@ -630,8 +630,15 @@ impl Session {
                 let proto: &[u8] = if self.resp3() { b"3" } else { b"2" };
                 let hello = encode([&b"HELLO"[..], proto].into_iter());
                 let done = watch.conn.send(&mut self.outbox, hello, 1);
+                let (info, before) = (self.client.info.clone(), if before { 3 } else { 2 });
                 wait(async move {
-                    done.await;
+                    let refused = done.await;
+                    if refused.starts_with(b"-") {
+                        // The watched backend cannot switch (no RESP3): neither does the client, as after a HELLO
+                        // Redis refuses. Nothing was routed meanwhile: HELLO is routed alone.
+                        info.resp.store(before, Ordering::Relaxed);
+                        return refused;
+                    }
                     answer
                 })
             }
