@@ -183,7 +183,14 @@ impl ProxyConfig {
                 .iter()
                 .any(|l| h.eq_ignore_ascii_case(l))
         };
-        let same_host = host.eq_ignore_ascii_case(&self.bind) || (local(host) && local(&self.bind));
+        // Bound to every address, the proxy is also behind any other loopback address (127.0.0.2, ...).
+        let loopback = |h: &str| {
+            h.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        };
+        let same_host = host.eq_ignore_ascii_case(&self.bind)
+            || (local(host) && local(&self.bind))
+            || (self.bind == "0.0.0.0" && loopback(host));
         port.parse() == Ok(self.port) && same_host
     }
 
@@ -738,6 +745,31 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::new(&Config::defaults())
+    }
+
+    #[test]
+    fn a_backend_address_is_normalised_and_the_proxys_own_is_recognised() {
+        assert_eq!(parse_addr("h:06379").unwrap(), "h:6379");
+        assert!(parse_addr("h:0").is_err() && parse_addr("h:65536").is_err());
+        assert!(parse_addr(":1").is_err() && parse_addr("h").is_err());
+        let proxy = |bind: &str| {
+            let args = ["p", "--bind", bind, "--port", "7000", "--backend", "h:1"];
+            ProxyArgs::try_parse_from(args).unwrap().config
+        };
+        let (loopback, wildcard, other) = (proxy("127.0.0.1"), proxy("0.0.0.0"), proxy("10.0.0.5"));
+        for own in ["127.0.0.1:7000", "LOCALHOST:7000", "0.0.0.0:7000"] {
+            assert!(
+                loopback.is_own_addr(own) && wildcard.is_own_addr(own),
+                "{own}"
+            );
+        }
+        assert!(wildcard.is_own_addr("127.0.0.2:7000"));
+        assert!(
+            !loopback.is_own_addr("127.0.0.2:7000"),
+            "another address than the one bound"
+        );
+        assert!(other.is_own_addr("10.0.0.5:7000") && !other.is_own_addr("127.0.0.1:7000"));
+        assert!(!loopback.is_own_addr("127.0.0.1:7001"));
     }
 
     /// The proxy config from `file` (written to a temporary file) and the command line `cli`.
