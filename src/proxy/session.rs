@@ -630,13 +630,13 @@ impl Session {
                 let proto: &[u8] = if self.resp3() { b"3" } else { b"2" };
                 let hello = encode([&b"HELLO"[..], proto].into_iter());
                 let done = watch.conn.send(&mut self.outbox, hello, 1);
-                let (info, before) = (self.client.info.clone(), if before { 3 } else { 2 });
+                let (info, previous) = (self.client.info.clone(), if before { 3 } else { 2 });
                 wait(async move {
                     let refused = done.await;
                     if refused.starts_with(b"-") {
                         // The watched backend cannot switch (no RESP3): neither does the client, as after a HELLO
                         // Redis refuses. Nothing was routed meanwhile: HELLO is routed alone.
-                        info.resp.store(before, Ordering::Relaxed);
+                        info.resp.store(previous, Ordering::Relaxed);
                         return refused;
                     }
                     answer
@@ -1223,16 +1223,16 @@ fn owner(spec: &CommandSpec, argv: Argv<'_>, topo: &Topology) -> Result<Option<u
         return Ok(Some(found));
     }
     let name = argv.get(0);
-    let place = if is_script_call(argv) {
-        script_sha(argv).into_bytes()
+    let place: Cow<[u8]> = if is_script_call(argv) {
+        script_sha(argv).into_bytes().into()
     } else if args::is(name, "fcall") || args::is(name, "fcall_ro") {
-        argv.get(1).to_ascii_lowercase()
+        argv.get(1).to_ascii_lowercase().into()
     } else if args::is(name, "publish") || args::is(name, "spublish") {
         // The channel is placed on the ring like a key, where subscriptions through the proxy are made too (and so
         // inside MULTI a PUBLISH joins the transaction's backend when its channel lives there).
-        argv.get(1).to_vec()
+        argv.get(1).into()
     } else if !matches!(spec.keys, Keys::None) {
-        argv.get(0).to_ascii_lowercase()
+        argv.get(0).to_ascii_lowercase().into()
     } else {
         return Ok(None);
     };
