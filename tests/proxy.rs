@@ -447,6 +447,20 @@ fn ring_add_and_remove_change_placement_live() {
         );
     }
     assert!(c.line("RING NODES").starts_with("*3\r\n"));
+    // A form of its address that check cannot see through (127.1, a host name) is found on connecting: requests there
+    // fail at once, instead of going around through the proxy again until they time out.
+    let alias = own.replace("127.0.0.1", "127.1");
+    assert!(text(c.cmd(&["RING", "ADD", &alias])).starts_with("*6\r\n"));
+    let key = (0..)
+        .map(|i| format!("self:{i}"))
+        .find(|k| owner(&mut c, k) == alias)
+        .expect("a key on the alias");
+    assert_eq!(
+        text(c.cmd(&["GET", &key])),
+        format!("-ERR backend {alias} unavailable: it is this proxy\r\n")
+    );
+    assert!(text(c.cmd(&["RING", "REMOVE", &alias])).starts_with("*6\r\n"));
+    assert!(c.line("RING NODES").starts_with("*3\r\n"));
 }
 
 #[test]
@@ -1121,6 +1135,31 @@ fn scripts(cluster: &Cluster) {
     );
     assert_eq!(c.line("GET {t}x"), "+QUEUED\r\n");
     assert_eq!(c.line("EXEC"), "*2\r\n+OK\r\n$2\r\ntx\r\n");
+
+    // ... but not behind the client's back: with requests pipelined after the call (which its backend runs before any
+    // retry), the client gets the NOSCRIPT, as from a flushed Redis, and later calls are loaded again.
+    let incr = "return redis.call('INCR', KEYS[1])";
+    let incr_sha = text(c.cmd(&["SCRIPT", "LOAD", incr]))[5..45].to_string();
+    assert_eq!(text(c.cmd(&["EVALSHA", &incr_sha, "1", "{p}m"])), ":1\r\n");
+    let node = owner(&mut c, "{p}n");
+    assert_eq!(
+        text(cluster.backend(&node).cmd(&["SCRIPT", "FLUSH"])),
+        "+OK\r\n"
+    );
+    let pipeline: Vec<u8> = [
+        &["SET", "{p}n", "10"][..],
+        &["EVALSHA", &incr_sha, "1", "{p}n"],
+        &["INCR", "{p}n"],
+    ]
+    .iter()
+    .flat_map(|cmd| encode(cmd))
+    .collect();
+    c.send(&pipeline);
+    assert_eq!(text(c.reply()), "+OK\r\n");
+    let noscript = text(c.reply());
+    assert!(noscript.starts_with("-NOSCRIPT"), "{noscript}");
+    assert_eq!(text(c.reply()), ":11\r\n");
+    assert_eq!(text(c.cmd(&["EVALSHA", &incr_sha, "1", "{p}n"])), ":12\r\n");
 
     // SCRIPT FLUSH through the proxy forgets: EVALSHA then fails as on Redis.
     assert_eq!(c.line("SCRIPT FLUSH"), "+OK\r\n");

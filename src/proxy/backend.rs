@@ -23,9 +23,10 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -240,7 +241,7 @@ impl Backend {
         bytes: Vec<u8>,
         replies: usize,
     ) -> impl Future<Output = Vec<u8>> {
-        outbox.flush();
+        outbox.before_send();
         self.resend(lane, bytes, replies)
     }
 
@@ -264,11 +265,11 @@ impl Backend {
         bytes: Vec<u8>,
         script: Option<Script>,
     ) -> impl Future<Output = Vec<u8>> {
-        outbox.flush();
+        outbox.before_send();
         submit(self.conn(lane), &self.addr, bytes, 1, script)
     }
 
-    /// Forgets what the connections loaded: a SCRIPT FLUSH is on its way to the backend.
+    /// Forgets what the connections loaded: a SCRIPT FLUSH is on its way to the backend, or it lost its scripts.
     pub fn forget_scripts(&self) {
         self.health.script_flushes.fetch_add(1, Ordering::AcqRel);
     }
@@ -375,7 +376,7 @@ impl Dedicated {
         bytes: Vec<u8>,
         replies: usize,
     ) -> impl Future<Output = Vec<u8>> {
-        outbox.flush();
+        outbox.before_send();
         submit(&self.tx, &self.addr, bytes, replies, None)
     }
 }
@@ -389,6 +390,9 @@ pub struct Outbox {
     /// Batches sent and not yet taken by the session.
     sent: Vec<Batch>,
     next_id: u64,
+    /// Sends so far (batches and single requests), shared with whoever must know whether the client sent anything
+    /// after a given request ([`Outbox::sends`]).
+    sends: Arc<AtomicU64>,
 }
 
 /// A batch being gathered.
@@ -426,6 +430,8 @@ impl Outbox {
 
     /// Sends every batch gathered.
     pub fn flush(&mut self) {
+        self.sends
+            .fetch_add(self.open.len() as u64, Ordering::Relaxed);
         for open in self.open.drain(..) {
             let (tx, rx) = oneshot::channel();
             let _ = open.conn.send(Request {
@@ -444,6 +450,18 @@ impl Outbox {
                 left: open.replies,
             });
         }
+    }
+
+    /// Sends what is gathered ahead of a request sent on its own, and counts that request.
+    fn before_send(&mut self) {
+        self.flush();
+        self.sends.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count of this client's sends, which goes on growing: a request's retry keeps the client's order only while
+    /// the count is what it was right after the request.
+    pub fn sends(&self) -> Arc<AtomicU64> {
+        self.sends.clone()
     }
 
     /// The batches sent since the last call, oldest first.
@@ -685,6 +703,9 @@ impl Conn {
         let mut s = TcpStream::connect(&self.addr)
             .await
             .map_err(|e| OpenError::Fault(format!("connect failed ({e})")))?;
+        if is_this_proxy(&s) {
+            return Err(OpenError::Fault("it is this proxy".into()));
+        }
         let _ = s.set_nodelay(true);
         self.rbuf.clear();
         if !self.resp3 {
@@ -911,6 +932,27 @@ impl Conn {
             w.fail(&error);
         }
     }
+}
+
+/// The address the proxy listens on, once bound.
+static LISTENING: OnceLock<SocketAddr> = OnceLock::new();
+
+/// Records the address the proxy listens on, so a backend that turns out to be the proxy itself is refused.
+pub fn set_listening(addr: SocketAddr) {
+    let _ = LISTENING.set(addr);
+}
+
+/// Whether `s` reached the proxy itself: a backend named by a host name or a form of its address (`127.1`) that
+/// `RING ADD`'s check cannot see through. Forwarding there would send each request around again until it timed out.
+fn is_this_proxy(s: &TcpStream) -> bool {
+    let (Some(own), Ok(peer), Ok(local)) = (LISTENING.get(), s.peer_addr(), s.local_addr()) else {
+        return false;
+    };
+    // Bound to every address, the proxy is behind each of this host's (a connection to one comes from it).
+    let ours = |ip: IpAddr| {
+        ip == own.ip() || (own.ip().is_unspecified() && (ip.is_loopback() || ip == local.ip()))
+    };
+    peer.port() == own.port() && ours(peer.ip())
 }
 
 /// Why a connection could not be opened.

@@ -206,6 +206,7 @@ pub async fn run(mut config: ProxyConfig) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     // The port bound (`--port 0` picks one): INFO reports it, and a backend there would be the proxy itself.
     config.port = local.port();
+    backend::set_listening(local);
     let state = Arc::new(ProxyState::new(config)?);
     tracing::info!(
         backends = state.config.backends.len(),

@@ -12,7 +12,8 @@
 //! - other commands whose keys span backends (MSETNX included): `CROSSSLOT`, never a partial answer;
 //! - DBSIZE, FLUSHALL, FLUSHDB, KEYS, SCAN: every backend (SCAN's cursor = backend cursor x backends + backend index);
 //! - EVAL/EVALSHA (and _RO): by their keys, or without keys by the script's SHA1 placed on the ring like a key; SCRIPT
-//!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired;
+//!   LOAD/EXISTS/FLUSH/KILL: every backend. Bodies seen are remembered so a backend's `NOSCRIPT` is repaired (when
+//!   the client sent nothing after the call);
 //! - FCALL/FCALL_RO: by their keys, or without keys by the function's name placed on the ring; FUNCTION LOAD/DELETE/
 //!   FLUSH/RESTORE/KILL/LIST/STATS/DUMP: every backend (a backend added later does not get the libraries);
 //! - PUBLISH, SPUBLISH: the backend owning the channel as if it were a key; (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE on
@@ -739,8 +740,8 @@ impl Session {
     }
 
     /// EVAL / EVALSHA (and _RO): routed by their keys (or their SHA1 without keys). An EVAL's body is remembered; an
-    /// EVALSHA that a backend answers with `NOSCRIPT` (restarted, flushed, or added by RING ADD since the script was
-    /// loaded) is retried once after loading the remembered body there.
+    /// EVALSHA of a remembered script is loaded ahead by a connection that has not loaded it (see
+    /// [`Backend::call_script`]), and retried once if its backend still answers `NOSCRIPT` (flushed directly).
     fn script_call(
         &mut self,
         spec: &CommandSpec,
@@ -776,8 +777,12 @@ impl Session {
             body,
         });
         let first = backend.call_script(&mut self.outbox, lane, bytes.clone(), script);
-        // NOSCRIPT despite that: the backend's scripts were flushed behind the proxy's back. Loaded and retried here,
-        // after whatever the client pipelined behind the call to that backend.
+        let sends = self.outbox.sends();
+        let sent = sends.load(Ordering::Relaxed);
+        // NOSCRIPT despite that: the backend's scripts were flushed behind the proxy's back, so its connections load
+        // them again before their next call. This call is loaded and retried unless the client sent anything after
+        // it (which the backend has run, or will run, before a retry): then the client gets the NOSCRIPT, as from a
+        // Redis whose scripts were flushed, rather than replies out of order.
         wait(async move {
             let reply = first.await;
             if !reply.starts_with(b"-NOSCRIPT") {
@@ -786,6 +791,10 @@ impl Session {
             let Some(body) = known else {
                 return reply;
             };
+            backend.forget_scripts();
+            if sends.load(Ordering::Relaxed) != sent {
+                return reply;
+            }
             let mut retry = script_load(&body);
             retry.extend_from_slice(&bytes);
             backend.resend(lane, retry, 2).await
