@@ -77,9 +77,13 @@ impl ClientInfo {
             .iter()
             .any(|n| n.load(Ordering::Relaxed) > 0)
     }
+    /// Whether the client has been killed.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
     /// Resolves when the client has been killed.
     pub async fn killed(&self) {
-        if !self.killed.load(Ordering::Acquire) {
+        if !self.is_killed() {
             self.kill.notified().await;
         }
     }

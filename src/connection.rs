@@ -116,6 +116,9 @@ async fn serve(
         // wake-up was a visible share of the server's time.
         let n = loop {
             tokio::select! {
+                // In this order: a ready read, the usual case, polls nothing else (a client killed while its
+                // requests keep coming is caught by `stopping` after the read).
+                biased;
                 n = stream.read_buf(&mut rbuf) => break n?,
                 _ = next_messages(client, &mut out), if client.may_receive() => tokio::select! {
                     written = flush(stream, state, &mut out) => written?,
@@ -125,7 +128,7 @@ async fn serve(
                 _ = &mut stop => return Ok(()),
             }
         };
-        if n == 0 {
+        if n == 0 || info.is_killed() || state.is_shutting_down() {
             return Ok(());
         }
         if n >= offered {

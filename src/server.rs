@@ -93,6 +93,10 @@ impl ServerState {
         self.shutdown.send_replace(true);
     }
 
+    /// Whether shutdown has been requested.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
     /// Resolves once shutdown has been requested.
     pub async fn shutdown_requested(&self) {
         let mut rx = self.shutdown.subscribe();
