@@ -25,6 +25,9 @@
 #   QUEUE_RATES="" / RELEASES="" skip the queue / lock benchmarks
 #   RINGKV_BIN=path  BENCH_BIN=path   use these binaries instead of building them
 #   RINGKV_ARGS="--threads 2"         extra ringkv arguments
+#   ROUNDS=3   runs of each test per server, interleaved; the table shows medians (counts of violations, lost locks,
+#              retries and errors summed over the rounds; exactly-once OK only if every round was) and, for each
+#              ratio, the ratio of every round: one round on a shared machine is noise more often than not
 set -euo pipefail
 
 MESSAGES=${MESSAGES:-100000}
@@ -40,6 +43,7 @@ STREAM_BATCH=${STREAM_BATCH:-10}
 MODES=${MODES:-"queue streams lock tx"}
 TX_CLIENTS=${TX_CLIENTS:-50}
 TX_SECONDS=${TX_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib-servers.sh
@@ -74,43 +78,66 @@ run_one() {
     fi
 }
 
-# Runs one test on both servers (order alternating) and keeps the fields of each in `redis_r` / `ringkv_r`.
+# Runs one test ROUNDS times on both servers (order alternating) and keeps each field's values, one per round
+# ("n/a" for a failed run), in `redis_r` / `ringkv_r`.
 declare -A redis_r ringkv_r
 swap=0
 run_pair() {
-    local name=$1 side k
+    local name=$1 side k round
     shift
-    local order=(redis ringkv)
-    ((swap)) && order=(ringkv redis)
-    swap=$((1 - swap))
-    for side in "${order[@]}"; do
-        if [[ $side == redis ]]; then
-            run_one "$redis_port" "$name (redis)" "$@"
-            redis_r=()
-            for k in "${!r[@]}"; do redis_r[$k]=${r[$k]}; done
-        else
-            run_one "$ringkv_port" "$name (ringkv)" "$@"
-            ringkv_r=()
-            for k in "${!r[@]}"; do ringkv_r[$k]=${r[$k]}; done
-        fi
+    redis_r=()
+    ringkv_r=()
+    for ((round = 0; round < ROUNDS; round++)); do
+        local order=(redis ringkv)
+        ((swap)) && order=(ringkv redis)
+        swap=$((1 - swap))
+        for side in "${order[@]}"; do
+            if [[ $side == redis ]]; then
+                run_one "$redis_port" "$name (redis)" "$@"
+                for k in "${!r[@]}"; do redis_r[$k]+="${r[$k]} "; done
+            else
+                run_one "$ringkv_port" "$name (ringkv)" "$@"
+                for k in "${!r[@]}"; do ringkv_r[$k]+="${r[$k]} "; done
+            fi
+        done
     done
 }
 
-# Prints one table row for field $3 of the last pair; $4 = "ratio" adds ringkv/redis.
+# Sums, OK-or-first-failure or median of a field's per-round values ($1 how, $2 values; n/a when a run failed).
+combine() {
+    local how=$1 values=$2
+    local n
+    n=$(wc -w <<<"$values")
+    ((n == ROUNDS)) || { echo n/a; return; }
+    case $how in
+    sum) awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' <<<"$values" ;;
+    all-ok) awk '{ v = "OK"; for (i = 1; i <= NF; i++) if ($i != "OK") { v = $i; break }; print v }' <<<"$values" ;;
+    *) tr ' ' '\n' <<<"$values" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }' ;;
+    esac
+}
+
+# Prints one table row for field $3 of the last pair: the medians, or with $4 = sum / all-ok the total over the rounds
+# / OK when every round was. $4 = ratio adds ringkv/redis of the medians and, with several rounds, each round's ratio.
 row() {
-    local test=$1 label=$2 field=$3 want_ratio=${4:-}
-    local a=${redis_r[$field]:-n/a} b=${ringkv_r[$field]:-n/a} ratio=
-    if [[ -n $want_ratio ]]; then
+    local test=$1 label=$2 field=$3 how=${4:-median}
+    local a b ratio= rounds=
+    a=$(combine "$how" "${redis_r[$field]:-}")
+    b=$(combine "$how" "${ringkv_r[$field]:-}")
+    if [[ $how == ratio ]]; then
         ratio=n/a
-        if [[ $a != n/a && $b != n/a ]] && ((a > 0)); then
+        if [[ $a != n/a && $b != n/a ]] && awk -v a="$a" 'BEGIN { exit !(a > 0) }'; then
             ratio=$(awk -v a="$b" -v b="$a" 'BEGIN { printf "%.2f", a / b }')
+            ((ROUNDS > 1)) && rounds=$(paste -d' ' <(tr ' ' '\n' <<<"${redis_r[$field]}" | grep .) \
+                <(tr ' ' '\n' <<<"${ringkv_r[$field]}" | grep .) |
+                awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), ($1 > 0 ? $2 / $1 : 0) }')
         fi
     fi
-    printf '%-32s %-16s %14s %14s %7s\n' "$test" "$label" "$a" "$b" "$ratio"
+    printf '%-32s %-16s %14s %14s %7s  %s\n' "$test" "$label" "$a" "$b" "$ratio" "$rounds"
 }
 
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port"
-printf '%-32s %-16s %14s %14s %7s\n' test metric redis ringkv ratio
+((ROUNDS > 1)) && echo "each figure is the median of $ROUNDS interleaved rounds; per-round ratios on the right"
+printf '%-32s %-16s %14s %14s %7s  %s\n' test metric redis ringkv ratio rounds
 
 wants() { [[ " $MODES " == *" $1 "* ]]; }
 
@@ -123,7 +150,7 @@ wants queue && for rate in $QUEUE_RATES; do
     row "$name" msgs/s msgs_per_s ratio
     row "" "p50 µs" p50_us ratio
     row "" "p99 µs" p99_us ratio
-    row "" exactly-once exactly_once
+    row "" exactly-once exactly_once all-ok
 done
 
 if wants streams; then
@@ -133,24 +160,24 @@ if wants streams; then
     row "$name" msgs/s msgs_per_s ratio
     row "" "p50 µs" p50_us ratio
     row "" "p99 µs" p99_us ratio
-    row "" exactly-once exactly_once
-    row "" "pending after" pending
+    row "" exactly-once exactly_once all-ok
+    row "" "pending after" pending sum
 fi
 
 wants lock && for release in $RELEASES; do
     name="lock $release ${CLIENTS}c"
     run_pair "$name" lock --clients "$CLIENTS" --seconds "$LOCK_SECONDS" --release "$release"
     row "$name" acquisitions/s acq_per_s ratio
-    row "" violations violations
-    row "" "lost locks" lost
-    row "" "release retries" release_retries
+    row "" violations violations sum
+    row "" "lost locks" lost sum
+    row "" "release retries" release_retries sum
 done
 
 if wants tx; then
     name="tx multi+5+exec ${TX_CLIENTS}c"
     run_pair "$name" tx --clients "$TX_CLIENTS" --seconds "$TX_SECONDS"
     row "$name" tx/s tx_per_s ratio
-    row "" errors errors
+    row "" errors errors sum
 fi
 
 if [[ -s $work/errors ]]; then
