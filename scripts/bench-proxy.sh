@@ -9,6 +9,8 @@
 # Environment (all optional):
 #   N_P1=50000 N_P16=200000   requests per run without / with pipelining
 #   CLIENTS=50 KEYSPACE=100000 TESTS="set get" DEPTHS="1 16"
+#   ROUNDS=3                  rounds of each test (direct, twemproxy, ringkv proxy, the order rotating every round);
+#                             the table shows medians and every round's ringkv-proxy/twemproxy ratio
 #   RINGKV_BIN=path           use this binary instead of building target/release/ringkv
 #   PROXY_ARGS="--threads 1"  extra options for ringkv proxy
 #   CLIENT_CPU=0              run redis-benchmark on this CPU alone and every server and proxy on the others (taskset),
@@ -25,6 +27,7 @@ CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 TESTS=${TESTS:-"set get"}
 DEPTHS=${DEPTHS:-"1 16"}
+ROUNDS=${ROUNDS:-3}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib-servers.sh
@@ -98,20 +101,42 @@ rps() {
     echo
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
-
 echo "redis-server $(redis-server --version | awk '{print $3}') x3 behind each proxy; -c $CLIENTS -r $KEYSPACE"
 echo "requests/s, and each proxy's CPU us/request (cpu-vs-twem < 1: ringkv proxy spends less CPU per request)"
-printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s\n' test depth direct twemproxy ringkv-proxy vs-twem \
-    vs-direct twem-cpu ours-cpu cpu-vs-twem
+((ROUNDS > 1)) && echo "medians of $ROUNDS rounds; per-round vs-twem ratios on the right"
+printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s  %s\n' test depth direct twemproxy ringkv-proxy vs-twem \
+    vs-direct twem-cpu ours-cpu cpu-vs-twem rounds
 for depth in $DEPTHS; do
     n=$N_P1
     [[ $depth != 1 ]] && n=$N_P16
     for test in $TESTS; do
-        direct=$(rps "$redis_port" "$test" "$depth" "$n")
-        read -r twem twem_cpu <<<"$(rps "$twem_port" "$test" "$depth" "$n" "$twem_pid")"
-        read -r ours ours_cpu <<<"$(rps "$proxy_port" "$test" "$depth" "$n" "$proxy_pid")"
-        printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s\n' "$test" "P$depth" "$direct" "$twem" "$ours" \
+        declare -A got=()
+        rounds=""
+        for ((round = 0; round < ROUNDS; round++)); do
+            targets=(direct twem ours)
+            for ((i = 0; i < 3; i++)); do
+                case ${targets[(round + i) % 3]} in
+                direct) got[direct]+="$(rps "$redis_port" "$test" "$depth" "$n") " ;;
+                twem)
+                    read -r twem twem_cpu <<<"$(rps "$twem_port" "$test" "$depth" "$n" "$twem_pid")"
+                    got[twem]+="$twem "
+                    got[twem_cpu]+="$twem_cpu "
+                    ;;
+                ours)
+                    read -r ours ours_cpu <<<"$(rps "$proxy_port" "$test" "$depth" "$n" "$proxy_pid")"
+                    got[ours]+="$ours "
+                    got[ours_cpu]+="$ours_cpu "
+                    ;;
+                esac
+            done
+            rounds+="$(ratio "$ours" "$twem") "
+        done
+        direct=$(median "${got[direct]}" "$ROUNDS")
+        twem=$(median "${got[twem]}" "$ROUNDS") twem_cpu=$(median "${got[twem_cpu]}" "$ROUNDS")
+        ours=$(median "${got[ours]}" "$ROUNDS") ours_cpu=$(median "${got[ours_cpu]}" "$ROUNDS")
+        ((ROUNDS > 1)) || rounds=""
+        printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s  %s\n' "$test" "P$depth" "$direct" "$twem" "$ours" \
             "$(ratio "$ours" "$twem")" "$(ratio "$ours" "$direct")" "$twem_cpu" "$ours_cpu" \
-            "$(ratio "$ours_cpu" "$twem_cpu")"
+            "$(ratio "$ours_cpu" "$twem_cpu")" "$rounds"
     done
 done

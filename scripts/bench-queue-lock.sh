@@ -112,7 +112,7 @@ combine() {
     case $how in
     sum) awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' <<<"$values" ;;
     all-ok) awk '{ v = "OK"; for (i = 1; i <= NF; i++) if ($i != "OK") { v = $i; break }; print v }' <<<"$values" ;;
-    *) tr ' ' '\n' <<<"$values" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }' ;;
+    *) median "$values" "$ROUNDS" ;;
     esac
 }
 

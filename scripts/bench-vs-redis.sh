@@ -11,6 +11,8 @@
 #   TESTS="set get ..."        redis-benchmark test names (-t), one run per test; also "eval" and "evalsha": the script
 #                              `return redis.call('SET', KEYS[1], ARGV[1])` with `1 key:__rand_int__ v`
 #   DEPTHS="1 16"              pipeline depths (-P)
+#   ROUNDS=3                   runs of each test per server, interleaved; the table shows medians and each round's
+#                              ratio
 #   RINGKV_BIN=path            use this binary instead of building target/release/ringkv
 #   RINGKV_ARGS="--threads 2"  extra ringkv arguments
 # A test whose run fails on a server (an unimplemented command, a crash) shows 'n/a' for that server.
@@ -22,6 +24,7 @@ CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 TESTS=${TESTS:-"set get incr mset lpush rpush lpop rpop"}
 DEPTHS=${DEPTHS:-"1 16"}
+ROUNDS=${ROUNDS:-3}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib-servers.sh
@@ -56,29 +59,34 @@ run_bench() {
 
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port;" \
     "-c $CLIENTS -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16)"
-printf '%-6s %5s %12s %12s %8s\n' test depth redis ringkv ratio
+((ROUNDS > 1)) && echo "medians of $ROUNDS interleaved rounds; per-round ratios on the right"
+printf '%-6s %5s %12s %12s %8s  %s\n' test depth redis ringkv ratio rounds
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 swap=0
 for depth in $DEPTHS; do
     n=$N_P1
     ((depth > 1)) && n=$N_P16
     for test in $TESTS; do
-        if ((swap)); then
-            run_bench "$ringkv_port" "$test" "$depth" "$n"
-            ringkv=$result
-            run_bench "$redis_port" "$test" "$depth" "$n"
-            redis=$result
-        else
-            run_bench "$redis_port" "$test" "$depth" "$n"
-            redis=$result
-            run_bench "$ringkv_port" "$test" "$depth" "$n"
-            ringkv=$result
-        fi
-        swap=$((1 - swap))
-        ratio=n/a
-        if [[ $redis != n/a && $ringkv != n/a ]]; then
-            ratio=$(awk -v a="$ringkv" -v b="$redis" 'BEGIN { printf "%.2f", a / b }')
-        fi
-        printf '%-6s %5s %12s %12s %8s\n' "$test" "P$depth" "$redis" "$ringkv" "$ratio"
+        redis_all="" ringkv_all="" rounds=""
+        for ((round = 0; round < ROUNDS; round++)); do
+            if ((swap)); then
+                run_bench "$ringkv_port" "$test" "$depth" "$n"
+                ringkv=$result
+                run_bench "$redis_port" "$test" "$depth" "$n"
+                redis=$result
+            else
+                run_bench "$redis_port" "$test" "$depth" "$n"
+                redis=$result
+                run_bench "$ringkv_port" "$test" "$depth" "$n"
+                ringkv=$result
+            fi
+            swap=$((1 - swap))
+            redis_all+="$redis " ringkv_all+="$ringkv " rounds+="$(ratio "$ringkv" "$redis") "
+        done
+        redis=$(median "$redis_all" "$ROUNDS")
+        ringkv=$(median "$ringkv_all" "$ROUNDS")
+        ((ROUNDS > 1)) || rounds=""
+        printf '%-6s %5s %12s %12s %8s  %s\n' "$test" "P$depth" "$redis" "$ringkv" "$(ratio "$ringkv" "$redis")" "$rounds"
     done
 done
 

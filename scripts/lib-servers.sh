@@ -72,6 +72,16 @@ run_bg() {
     return "$status"
 }
 
+# The median of the numbers in $1 (separated by spaces), or n/a unless there are $2 of them (a run failed).
+median() {
+    tr ' ' '\n' <<<"$1" | { grep -E '^[0-9.]+$' || true; } | sort -g |
+        awk -v want="$2" '{ v[NR] = $1 } END {
+            if (NR != want) print "n/a"
+            else if (NR % 2) print v[(NR + 1) / 2]
+            else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+        }'
+}
+
 start_servers() {
     require_tools redis-server redis-cli
     if [[ -z ${RINGKV_BIN:-} ]]; then
