@@ -60,7 +60,7 @@ run_bench() {
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port;" \
     "-c $CLIENTS -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16)"
 ((ROUNDS > 1)) && echo "medians of $ROUNDS interleaved rounds; per-round ratios on the right"
-printf '%-6s %5s %12s %12s %8s  %s\n' test depth redis ringkv ratio rounds
+printf '%-8s %5s %12s %12s %8s  %s\n' test depth redis ringkv ratio rounds
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 swap=0
 for depth in $DEPTHS; do
@@ -86,7 +86,7 @@ for depth in $DEPTHS; do
         redis=$(median "$redis_all" "$ROUNDS")
         ringkv=$(median "$ringkv_all" "$ROUNDS")
         ((ROUNDS > 1)) || rounds=""
-        printf '%-6s %5s %12s %12s %8s  %s\n' "$test" "P$depth" "$redis" "$ringkv" "$(ratio "$ringkv" "$redis")" "$rounds"
+        printf '%-8s %5s %12s %12s %8s  %s\n' "$test" "P$depth" "$redis" "$ringkv" "$(ratio "$ringkv" "$redis")" "$rounds"
     done
 done
 
