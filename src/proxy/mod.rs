@@ -20,7 +20,7 @@ pub mod pubsub;
 pub mod resp;
 pub mod session;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,8 @@ pub struct ProxyState {
     /// The placement mode.
     pub dist: Distribution,
     topology: RwLock<Arc<Topology>>,
+    /// The current topology's epoch, readable without the lock: sessions keep a topology while it matches.
+    epoch: AtomicU64,
     /// A keyless local server that runs the commands the proxy answers itself (PING, COMMAND, CLIENT ...) through the
     /// shared command table, and keeps the client registry behind CLIENT LIST/ID.
     pub local: ServerState,
@@ -130,6 +132,7 @@ impl ProxyState {
         let local = Config::parse_from(["ringkv", "--shards", "1", "--databases", "1"]);
         Ok(ProxyState {
             topology: RwLock::new(Arc::new(Topology::build(dist, backends, ejected, 0))),
+            epoch: AtomicU64::new(0),
             dist,
             config,
             local: ServerState::new(local),
@@ -141,6 +144,11 @@ impl ProxyState {
     /// The current routing snapshot.
     pub fn topology(&self) -> Arc<Topology> {
         self.topology.read().clone()
+    }
+
+    /// The epoch of the current routing snapshot.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Replaces the topology with `change(current)`'s backends and ejection marks, bumping the epoch; returns it.
@@ -157,6 +165,7 @@ impl ProxyState {
             guard.epoch + 1,
         ));
         *guard = next.clone();
+        self.epoch.store(next.epoch, Ordering::Release);
         next
     }
 

@@ -317,6 +317,9 @@ impl Session {
     ) -> bool {
         let queue = &mut owed.queue;
         let mut at = 0;
+        // Taken once per read and again only when the ring changed (RING ADD, an ejection): the lock and reference
+        // count of every request's snapshot were a visible share of the proxy's time.
+        let mut topo = self.state.topology();
         let more = loop {
             if self.held {
                 break true;
@@ -335,7 +338,10 @@ impl Session {
                         continue;
                     }
                     let watching = self.watch.is_some();
-                    let pending = self.route(argv, raw);
+                    if topo.epoch != self.state.epoch() {
+                        topo = self.state.topology();
+                    }
+                    let pending = self.route(argv, raw, &topo);
                     self.held |= alone || watching || self.watch.is_some();
                     let close = matches!(pending, Pending::Close(_));
                     queue.push_back(pending);
@@ -469,7 +475,7 @@ impl Session {
     }
 
     /// Turns one request into its reply.
-    fn route(&mut self, argv: Argv<'_>, raw: &[u8]) -> Pending {
+    fn route(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
         let (parent, spec) = match cmd::resolve_with_parent(argv) {
             Ok(found) => found,
             Err(e) if argv.get(0).eq_ignore_ascii_case(b"exec") => {
@@ -519,12 +525,11 @@ impl Session {
                 return Pending::Ready(out.buf);
             }
         }
-        let topo = self.state.topology();
         match name {
             "multi" => return self.multi_start(),
-            "exec" => return self.exec(&topo),
+            "exec" => return self.exec(topo),
             "discard" => return self.discard(),
-            "watch" => return self.watch(spec, argv, raw, &topo),
+            "watch" => return self.watch(spec, argv, raw, topo),
             // Inside MULTI, UNWATCH is queued like any command (as in Redis).
             "unwatch" if self.multi.is_none() => return self.unwatch(),
             "quit" => return Pending::Close(b"+OK\r\n".to_vec()),
@@ -545,33 +550,33 @@ impl Session {
                     "ERR '{name}' inside MULTI is not supported by the proxy"
                 ));
             }
-            return self.queue(spec, argv, raw, &topo);
+            return self.queue(spec, argv, raw, topo);
         }
         match name {
             "ping" | "echo" | "command" | "select" => self.local(argv),
             "hello" => self.hello(argv),
             "client" => self.client_cmd(argv),
-            "info" => self.info(argv, &topo),
-            "ring" => self.ring(argv, &topo),
-            "dbsize" => self.fan_out(&topo, raw, merge_sum),
-            "flushall" | "flushdb" => self.fan_out(&topo, raw, merge_ok),
-            "keys" => self.fan_out(&topo, raw, merge_concat),
-            "scan" => self.scan(argv, &topo),
-            "mget" => self.split(spec, argv, raw, &topo, 1, merge_mget),
+            "info" => self.info(argv, topo),
+            "ring" => self.ring(argv, topo),
+            "dbsize" => self.fan_out(topo, raw, merge_sum),
+            "flushall" | "flushdb" => self.fan_out(topo, raw, merge_ok),
+            "keys" => self.fan_out(topo, raw, merge_concat),
+            "scan" => self.scan(argv, topo),
+            "mget" => self.split(spec, argv, raw, topo, 1, merge_mget),
             "del" | "unlink" | "exists" | "touch" => {
-                self.split(spec, argv, raw, &topo, 1, |parts, _| merge_sum(parts))
+                self.split(spec, argv, raw, topo, 1, |parts, _| merge_sum(parts))
             }
             // An odd argument count must fail as a whole, before any part is written.
             "mset" if argv.len() % 2 == 0 => error(CmdError::WrongArity("mset".into())),
-            "mset" => self.split(spec, argv, raw, &topo, 2, |parts, _| merge_ok(parts)),
+            "mset" => self.split(spec, argv, raw, topo, 2, |parts, _| merge_ok(parts)),
             "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => {
-                self.script_call(spec, argv, raw, &topo)
+                self.script_call(spec, argv, raw, topo)
             }
-            "script" => self.script_cmd(argv, raw, &topo),
-            "function" => self.function_cmd(argv, raw, &topo),
-            "pubsub" => self.pubsub_cmd(argv, raw, &topo),
-            _ if pubsub::command(name).is_some() => self.subscription(name, argv, &topo),
-            _ => self.forward(spec, argv, raw, &topo),
+            "script" => self.script_cmd(argv, raw, topo),
+            "function" => self.function_cmd(argv, raw, topo),
+            "pubsub" => self.pubsub_cmd(argv, raw, topo),
+            _ if pubsub::command(name).is_some() => self.subscription(name, argv, topo),
+            _ => self.forward(spec, argv, raw, topo),
         }
     }
 
