@@ -398,10 +398,26 @@ fn ring_add_and_remove_change_placement_live() {
         .expect("a key on the new node");
     assert_eq!(text(c.cmd(&["SET", &key, "here"])), "+OK\r\n");
     assert_eq!(text(extra.raw().cmd(&["GET", &key])), "$4\r\nhere\r\n");
+    // A change takes effect for the very next request, also within one pipeline.
+    let extra_addr = extra.addr();
+    let pipeline: Vec<u8> = [
+        &["RING", "REMOVE", extra_addr.as_str()][..],
+        &["GET", &key],
+        &["RING", "ADD", &extra_addr],
+        &["GET", &key],
+    ]
+    .iter()
+    .flat_map(|cmd| encode(cmd))
+    .collect();
+    c.send(&pipeline);
+    assert!(text(c.reply()).starts_with("*6\r\n$5\r\nepoch\r\n:2\r\n"));
+    assert_eq!(text(c.reply()), "$-1\r\n");
+    assert!(text(c.reply()).starts_with("*6\r\n$5\r\nepoch\r\n:3\r\n"));
+    assert_eq!(text(c.reply()), "$4\r\nhere\r\n");
 
     let removed = text(c.cmd(&["RING", "REMOVE", &extra.addr()]));
     assert!(
-        removed.starts_with("*6\r\n$5\r\nepoch\r\n:2\r\n"),
+        removed.starts_with("*6\r\n$5\r\nepoch\r\n:4\r\n"),
         "{removed}"
     );
     assert_ne!(owner(&mut c, &key), extra.addr());
