@@ -117,7 +117,7 @@ async fn serve(
         let n = loop {
             tokio::select! {
                 // In this order: a ready read, the usual case, polls nothing else (a client killed while its
-                // requests keep coming is caught by `stopping` after the read).
+                // requests keep coming is caught by the check after the read).
                 biased;
                 n = stream.read_buf(&mut rbuf) => break n?,
                 _ = next_messages(client, &mut out), if client.may_receive() => tokio::select! {
