@@ -7,6 +7,12 @@
 //! round's replies then reach a client process with many connections (a pool, a benchmark) together, so it is woken
 //! once for them, and the server's next poll finds more requests ready. Unlike `yield_now`, which tokio defers until
 //! after the next poll of the sockets, the replies go out before new requests are read.
+//!
+//! Usually the round ends earlier, at the same point: a connection that calls [`end`] while the worker has no other
+//! task queued is the round's last, and wakes the others itself. Woken from a task they go on the worker's own queue;
+//! woken from the park hook they take the shared queue, and the worker parks and unparks at once, timing each of the
+//! two batches of tasks (tokio reads the clock four times per batch): with a few clients per round, tokio's clock
+//! reads were 10-15 % of the server's user time.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,8 +71,30 @@ impl Future for EndOfRound {
         if self.waiting {
             return Poll::Ready(());
         }
+        if last_ready_task() {
+            wake_waiting();
+            return Poll::Ready(());
+        }
         self.waiting = true;
         WAITING.lock().push(cx.waker().clone());
         Poll::Pending
     }
+}
+
+/// Whether the calling task is the only worker's last ready one: nothing queued on the worker or in the shared queue.
+#[cfg(tokio_unstable)]
+fn last_ready_task() -> bool {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    let metrics = handle.metrics();
+    metrics.num_workers() == 1
+        && metrics.worker_local_queue_depth(0) == 0
+        && metrics.global_queue_depth() == 0
+}
+
+/// Without tokio's unstable API (see `.cargo/config.toml`) the queue depth is unknown: the park hook ends every round.
+#[cfg(not(tokio_unstable))]
+fn last_ready_task() -> bool {
+    false
 }
