@@ -84,13 +84,18 @@ impl Future for EndOfRound {
 /// Whether the calling task is the only worker's last ready one: nothing queued on the worker or in the shared queue.
 #[cfg(tokio_unstable)]
 fn last_ready_task() -> bool {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
-        return false;
-    };
-    let metrics = handle.metrics();
-    metrics.num_workers() == 1
-        && metrics.worker_local_queue_depth(0) == 0
-        && metrics.global_queue_depth() == 0
+    thread_local! {
+        /// The worker's runtime metrics, taken once: taking them clones the runtime's handle.
+        static METRICS: Option<tokio::runtime::RuntimeMetrics> =
+            tokio::runtime::Handle::try_current().ok().map(|h| h.metrics());
+    }
+    METRICS.with(|metrics| {
+        metrics.as_ref().is_some_and(|m| {
+            m.num_workers() == 1
+                && m.worker_local_queue_depth(0) == 0
+                && m.global_queue_depth() == 0
+        })
+    })
 }
 
 /// Without tokio's unstable API (see `.cargo/config.toml`) the queue depth is unknown: the park hook ends every round.
