@@ -3,7 +3,8 @@
 # against one redis-server directly, with redis-benchmark on loopback. Prints requests per second and the ratios
 # ringkv-proxy/twemproxy and ringkv-proxy/direct. Runs are interleaved per test so drifting load affects all alike.
 # It also prints each proxy's own CPU time per request (user + system, from /proc), which other load on the machine
-# hardly changes: on shared cores the cpu ratio is the steadier comparison of the two proxies.
+# hardly changes: on shared cores the cpu ratio is the steadier comparison of the two proxies. And the CPU time the
+# three backends spent per request behind each proxy: a proxy that sends fewer, larger batches saves them work.
 #
 # Needs redis-server, redis-benchmark, nutcracker (Debian: redis-server redis-tools nutcracker).
 # Environment (all optional):
@@ -36,10 +37,12 @@ require_tools redis-benchmark nutcracker
 start_servers # one redis-server ($redis_port, the direct baseline) and a ringkv we do not use here
 
 backends=()
+backend_pids=()
 for _ in 1 2 3; do
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >"$work/$port.log" 2>&1 &
     server_pids+=($!)
+    backend_pids+=($!)
     wait_ready "$port"
     backends+=("$port")
 done
@@ -81,31 +84,32 @@ if [[ -n ${CLIENT_CPU:-} ]]; then
     echo "redis-benchmark on CPU $CLIENT_CPU, servers and proxies on CPU $others"
 fi
 
-# CPU time (user + system, in clock ticks) process $1 has used so far.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time (user + system, in clock ticks) processes $@ have used so far.
+ticks() { for pid; do cat "/proc/$pid/stat"; done | awk '{ t += $14 + $15 } END { print t }'; }
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 
-# Runs one redis-benchmark and prints its requests per second (or n/a); with a pid $5, also that process's CPU
-# microseconds per request.
+# Runs one redis-benchmark and prints its requests per second (or n/a); with a pid $5 (a proxy), also that process's
+# CPU microseconds per request and the backends'.
 rps() {
-    local port=$1 test=$2 depth=$3 n=$4 pid=${5:-} before
-    [[ -n $pid ]] && before=$(ticks "$pid")
+    local port=$1 test=$2 depth=$3 n=$4 pid=${5:-} before backends_before
+    [[ -n $pid ]] && before=$(ticks "$pid") && backends_before=$(ticks "${backend_pids[@]}")
     if run_bg timeout 600 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -n "$n" -c "$CLIENTS" -P "$depth" \
         -r "$KEYSPACE" --csv >"$work/out.csv" 2>>"$work/bench.err"; then
         awk -F'"' 'NR == 2 { printf "%s", $4 }' "$work/out.csv"
     else
         printf n/a
     fi
-    [[ -n $pid ]] && awk -v t=$(($(ticks "$pid") - before)) -v us="$tick_us" -v n="$n" \
-        'BEGIN { printf " %.2f", t * us / n }'
+    [[ -n $pid ]] && awk -v t=$(($(ticks "$pid") - before)) -v b=$(($(ticks "${backend_pids[@]}") - backends_before)) \
+        -v us="$tick_us" -v n="$n" 'BEGIN { printf " %.2f %.2f", t * us / n, b * us / n }'
     echo
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "redis-server $(redis-server --version | awk '{print $3}') x3 behind each proxy; -c $CLIENTS -r $KEYSPACE"
 echo "requests/s, and each proxy's CPU us/request (cpu-vs-twem < 1: ringkv proxy spends less CPU per request)"
+echo "and the three backends' CPU us/request behind it (twem-be, ours-be)"
 ((ROUNDS > 1)) && echo "medians of $ROUNDS rounds; per-round vs-twem ratios on the right"
-printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s  %s\n' test depth direct twemproxy ringkv-proxy vs-twem \
-    vs-direct twem-cpu ours-cpu cpu-vs-twem rounds
+printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s %8s %8s  %s\n' test depth direct twemproxy ringkv-proxy \
+    vs-twem vs-direct twem-cpu ours-cpu cpu-vs-twem twem-be ours-be rounds
 for depth in $DEPTHS; do
     n=$N_P1
     [[ $depth != 1 ]] && n=$N_P16
@@ -118,14 +122,16 @@ for depth in $DEPTHS; do
                 case ${targets[(round + i) % 3]} in
                 direct) got[direct]+="$(rps "$redis_port" "$test" "$depth" "$n") " ;;
                 twem)
-                    read -r twem twem_cpu <<<"$(rps "$twem_port" "$test" "$depth" "$n" "$twem_pid")"
+                    read -r twem twem_cpu twem_be <<<"$(rps "$twem_port" "$test" "$depth" "$n" "$twem_pid")"
                     got[twem]+="$twem "
                     got[twem_cpu]+="$twem_cpu "
+                    got[twem_be]+="$twem_be "
                     ;;
                 ours)
-                    read -r ours ours_cpu <<<"$(rps "$proxy_port" "$test" "$depth" "$n" "$proxy_pid")"
+                    read -r ours ours_cpu ours_be <<<"$(rps "$proxy_port" "$test" "$depth" "$n" "$proxy_pid")"
                     got[ours]+="$ours "
                     got[ours_cpu]+="$ours_cpu "
+                    got[ours_be]+="$ours_be "
                     ;;
                 esac
             done
@@ -134,9 +140,10 @@ for depth in $DEPTHS; do
         direct=$(median "${got[direct]}" "$ROUNDS")
         twem=$(median "${got[twem]}" "$ROUNDS") twem_cpu=$(median "${got[twem_cpu]}" "$ROUNDS")
         ours=$(median "${got[ours]}" "$ROUNDS") ours_cpu=$(median "${got[ours_cpu]}" "$ROUNDS")
+        twem_be=$(median "${got[twem_be]}" "$ROUNDS") ours_be=$(median "${got[ours_be]}" "$ROUNDS")
         ((ROUNDS > 1)) || rounds=""
-        printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s  %s\n' "$test" "P$depth" "$direct" "$twem" "$ours" \
-            "$(ratio "$ours" "$twem")" "$(ratio "$ours" "$direct")" "$twem_cpu" "$ours_cpu" \
-            "$(ratio "$ours_cpu" "$twem_cpu")" "$rounds"
+        printf '%-5s %5s %11s %11s %11s %8s %9s %9s %8s %11s %8s %8s  %s\n' "$test" "P$depth" "$direct" "$twem" \
+            "$ours" "$(ratio "$ours" "$twem")" "$(ratio "$ours" "$direct")" "$twem_cpu" "$ours_cpu" \
+            "$(ratio "$ours_cpu" "$twem_cpu")" "$twem_be" "$ours_be" "$rounds"
     done
 done
