@@ -112,6 +112,16 @@ struct QueueArgs {
     /// BRPOP timeout in seconds.
     #[arg(long, default_value_t = 1.0)]
     timeout: f64,
+    #[command(flatten)]
+    latencies: Latencies,
+}
+
+/// Where to keep every latency of a run, for percentiles pooled over several runs.
+#[derive(Args)]
+struct Latencies {
+    /// Write each message's end-to-end latency (µs, ascending, one per line) to this file.
+    #[arg(long = "latencies")]
+    path: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -132,6 +142,8 @@ struct StreamsArgs {
     /// XREADGROUP's BLOCK, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     block_ms: u64,
+    #[command(flatten)]
+    latencies: Latencies,
 }
 
 #[derive(Args)]
@@ -411,7 +423,7 @@ async fn queue(a: QueueArgs) -> Result<()> {
     }
     del(&mut admin, &lists).await?;
 
-    let d = Delivery::of(&all, total);
+    let d = Delivery::of(&all, total, &a.latencies)?;
     let (lost, dup, foreign, exactly_once) = (d.lost, d.dup, d.foreign, &d.exactly_once);
     let (n, p50, p99, max) = (d.received, d.p50, d.p99, d.max);
     let secs = last_receive_us.load(Ordering::Relaxed) as f64 / 1e6;
@@ -454,8 +466,8 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// Checks that ids `0..total` each arrived exactly once, and sorts the latencies.
-    fn of(all: &Received, total: u64) -> Self {
+    /// Checks that ids `0..total` each arrived exactly once, and sorts the latencies (written to `keep`, if given).
+    fn of(all: &Received, total: u64, keep: &Latencies) -> Result<Self> {
         let mut seen = vec![0u32; total as usize];
         let mut foreign = all.malformed;
         for &(id, _) in &all.msgs {
@@ -468,13 +480,17 @@ impl Delivery {
         let dup: u64 = seen.iter().map(|&n| u64::from(n.saturating_sub(1))).sum();
         let mut lat: Vec<u64> = all.msgs.iter().map(|&(_, l)| l).collect();
         lat.sort_unstable();
+        if let Some(path) = &keep.path {
+            let lines: String = lat.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(path, lines)?;
+        }
         let received = lat.len() as u64;
         let exactly_once = if lost == 0 && dup == 0 && foreign == 0 {
             "OK".to_string()
         } else {
             format!("FAIL(lost={lost},dup={dup},foreign={foreign})")
         };
-        Delivery {
+        Ok(Delivery {
             received,
             lost,
             dup,
@@ -484,7 +500,7 @@ impl Delivery {
             max: lat.last().copied().unwrap_or(0),
             mean: lat.iter().sum::<u64>() as f64 / received.max(1) as f64,
             exactly_once,
-        }
+        })
     }
 
     /// Messages per second over `secs` (first send to last receipt).
@@ -637,7 +653,7 @@ async fn streams(a: StreamsArgs) -> Result<()> {
     };
     del(&mut admin, std::slice::from_ref(&key)).await?;
 
-    let d = Delivery::of(&all, total);
+    let d = Delivery::of(&all, total, &a.latencies)?;
     let secs = last_receive_us.load(Ordering::Relaxed) as f64 / 1e6;
     let rate = d.rate(secs);
     println!(

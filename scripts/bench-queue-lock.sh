@@ -26,8 +26,10 @@
 #   RINGKV_BIN=path  BENCH_BIN=path   use these binaries instead of building them
 #   RINGKV_ARGS="--threads 2"         extra ringkv arguments
 #   ROUNDS=3   runs of each test per server, interleaved; the table shows medians (counts of violations, lost locks,
-#              retries and errors summed over the rounds; exactly-once OK only if every round was) and, for each
-#              ratio, the ratio of every round: one round on a shared machine is noise more often than not
+#              retries and errors summed over the rounds; exactly-once OK only if every round was; latency
+#              percentiles over every round's messages together, which the median of a few rounds' p99s estimates
+#              far less steadily) and, for each ratio, the ratio of every round: one round on a shared machine is
+#              noise more often than not
 set -euo pipefail
 
 MESSAGES=${MESSAGES:-100000}
@@ -79,27 +81,43 @@ run_one() {
 }
 
 # Runs one test ROUNDS times on both servers (order alternating) and keeps each field's values, one per round
-# ("n/a" for a failed run), in `redis_r` / `ringkv_r`.
+# ("n/a" for a failed run), in `redis_r` / `ringkv_r`. A queue or streams test also keeps every message's latency:
+# `pooled_p50_us` / `pooled_p99_us` are the percentiles of all the rounds' messages together.
 declare -A redis_r ringkv_r
 swap=0
 run_pair() {
-    local name=$1 side k round
+    local name=$1 mode=$2 side k round keep=()
     shift
     redis_r=()
     ringkv_r=()
+    rm -f "$work"/latencies.*
     for ((round = 0; round < ROUNDS; round++)); do
         local order=(redis ringkv)
         ((swap)) && order=(ringkv redis)
         swap=$((1 - swap))
         for side in "${order[@]}"; do
+            [[ $mode == queue || $mode == streams ]] && keep=(--latencies "$work/latencies.$side.$round")
             if [[ $side == redis ]]; then
-                run_one "$redis_port" "$name (redis)" "$@"
+                run_one "$redis_port" "$name (redis)" "$@" "${keep[@]}"
                 for k in "${!r[@]}"; do redis_r[$k]+="${r[$k]} "; done
             else
-                run_one "$ringkv_port" "$name (ringkv)" "$@"
+                run_one "$ringkv_port" "$name (ringkv)" "$@" "${keep[@]}"
                 for k in "${!r[@]}"; do ringkv_r[$k]+="${r[$k]} "; done
             fi
         done
+    done
+    ((${#keep[@]})) || return 0
+    for side in redis ringkv; do
+        # n/a unless every round's latencies are there.
+        local pooled=("n/a" "n/a")
+        if (($(find "$work" -name "latencies.$side.*" | wc -l) == ROUNDS)); then
+            read -ra pooled < <(sort -n -m "$work"/latencies."$side".* |
+                awk 'function at(q, r) { r = int(q * NR); if (r < q * NR) r++; return v[r < 1 ? 1 : r] }
+                     { v[NR] = $1 } END { print at(0.5), at(0.99) }')
+        fi
+        local -n into=${side}_r
+        into[pooled_p50_us]=${pooled[0]}
+        into[pooled_p99_us]=${pooled[1]}
     done
 }
 
@@ -116,27 +134,37 @@ combine() {
     esac
 }
 
+# Each round's ringkv/redis ratio of field $1.
+round_ratios() {
+    paste -d' ' <(tr ' ' '\n' <<<"${redis_r[$1]:-}" | grep .) <(tr ' ' '\n' <<<"${ringkv_r[$1]:-}" | grep .) |
+        awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), ($1 > 0 ? $2 / $1 : 0) }'
+}
+
 # Prints one table row for field $3 of the last pair: the medians, or with $4 = sum / all-ok the total over the rounds
-# / OK when every round was. $4 = ratio adds ringkv/redis of the medians and, with several rounds, each round's ratio.
+# / OK when every round was. $4 = ratio adds ringkv/redis of the medians and, with several rounds, each round's ratio;
+# $4 = pooled shows field $3 (one value, pooled over the rounds) with its ratio, and each round's ratio of field $5.
 row() {
-    local test=$1 label=$2 field=$3 how=${4:-median}
+    local test=$1 label=$2 field=$3 how=${4:-median} per_round=${5:-$3}
     local a b ratio= rounds=
-    a=$(combine "$how" "${redis_r[$field]:-}")
-    b=$(combine "$how" "${ringkv_r[$field]:-}")
-    if [[ $how == ratio ]]; then
+    if [[ $how == pooled ]]; then
+        a=${redis_r[$field]:-n/a} b=${ringkv_r[$field]:-n/a}
+    else
+        a=$(combine "$how" "${redis_r[$field]:-}")
+        b=$(combine "$how" "${ringkv_r[$field]:-}")
+    fi
+    if [[ $how == ratio || $how == pooled ]]; then
         ratio=n/a
         if [[ $a != n/a && $b != n/a ]] && awk -v a="$a" 'BEGIN { exit !(a > 0) }'; then
             ratio=$(awk -v a="$b" -v b="$a" 'BEGIN { printf "%.2f", a / b }')
-            ((ROUNDS > 1)) && rounds=$(paste -d' ' <(tr ' ' '\n' <<<"${redis_r[$field]}" | grep .) \
-                <(tr ' ' '\n' <<<"${ringkv_r[$field]}" | grep .) |
-                awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), ($1 > 0 ? $2 / $1 : 0) }')
+            ((ROUNDS > 1)) && rounds=$(round_ratios "$per_round")
         fi
     fi
     printf '%-32s %-16s %14s %14s %7s  %s\n' "$test" "$label" "$a" "$b" "$ratio" "$rounds"
 }
 
 echo "redis $(redis-server --version | awk '{print $3}') on :$redis_port, ringkv on :$ringkv_port"
-((ROUNDS > 1)) && echo "each figure is the median of $ROUNDS interleaved rounds; per-round ratios on the right"
+((ROUNDS > 1)) && echo "each figure is the median of $ROUNDS interleaved rounds (latencies: percentiles of every" \
+    "round's messages together); per-round ratios on the right"
 printf '%-32s %-16s %14s %14s %7s  %s\n' test metric redis ringkv ratio rounds
 
 wants() { [[ " $MODES " == *" $1 "* ]]; }
@@ -148,8 +176,8 @@ wants queue && for rate in $QUEUE_RATES; do
     run_pair "$name" queue --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
         --pipeline "$PIPELINE" --lists "$LISTS" --rate "$rate"
     row "$name" msgs/s msgs_per_s ratio
-    row "" "p50 µs" p50_us ratio
-    row "" "p99 µs" p99_us ratio
+    row "" "p50 µs" pooled_p50_us pooled p50_us
+    row "" "p99 µs" pooled_p99_us pooled p99_us
     row "" exactly-once exactly_once all-ok
 done
 
@@ -158,8 +186,8 @@ if wants streams; then
     run_pair "$name" streams --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
         --batch "$STREAM_BATCH"
     row "$name" msgs/s msgs_per_s ratio
-    row "" "p50 µs" p50_us ratio
-    row "" "p99 µs" p99_us ratio
+    row "" "p50 µs" pooled_p50_us pooled p50_us
+    row "" "p99 µs" pooled_p99_us pooled p99_us
     row "" exactly-once exactly_once all-ok
     row "" "pending after" pending sum
 fi
