@@ -152,6 +152,76 @@ fn a_chain_is_served_whatever_shards_its_lists_live_on() {
     }
 }
 
+/// Keys readied by a write are served in the order they became ready, and a BLMOVE destination after them (Redis
+/// serves ready keys breadth-first): a client waiting on both the destination and a key the write pushed to gets the
+/// pushed key's element, and the moved element stays in the destination. Whether the keys share a shard or not.
+#[test]
+fn a_blmove_destination_is_served_after_the_keys_the_write_readied() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    for [a, b, c] in [["{t}a", "{t}b", "{t}c"], ["a", "b", "c"]] {
+        for how in ["EVAL", "MULTI"] {
+            let what = format!("{a} {b} {c} pushed by {how}");
+            let mut mover = server.raw();
+            mover.send_cmd(&["BLMOVE", a, c, "LEFT", "RIGHT", "0"]);
+            wait_blocked(&mut admin, 1);
+            let mut both = server.raw();
+            both.send_cmd(&["BLPOP", c, b, "0"]);
+            wait_blocked(&mut admin, 2);
+            let mut last = server.raw();
+            last.send_cmd(&["BLPOP", b, "0.3"]);
+            wait_blocked(&mut admin, 3);
+            if how == "EVAL" {
+                let script =
+                    "redis.call('rpush', KEYS[1], 'x') redis.call('rpush', KEYS[2], 'y') return 1";
+                admin.cmd(&["EVAL", script, "2", a, b]);
+            } else {
+                admin.line("MULTI");
+                admin.cmd(&["RPUSH", a, "x"]);
+                admin.cmd(&["RPUSH", b, "y"]);
+                assert_eq!(admin.line("EXEC"), "*2\r\n:1\r\n:1\r\n", "{what}");
+            }
+            assert_eq!(mover.reply(), b"$1\r\nx\r\n", "{what}");
+            let got_b = format!("*2\r\n${}\r\n{b}\r\n$1\r\ny\r\n", b.len());
+            assert_eq!(String::from_utf8(both.reply()).unwrap(), got_b, "{what}");
+            assert_eq!(last.reply(), b"*-1\r\n", "{what}: nothing was left for it");
+            let in_c = admin.cmd(&["LRANGE", c, "0", "-1"]);
+            assert_eq!(in_c, b"*1\r\n$1\r\nx\r\n", "{what}");
+            admin.line("FLUSHALL");
+        }
+    }
+}
+
+/// Serving a BLMOVE or BRPOPLPUSH pushes into its destination, which spoils a WATCH on it as any push does.
+#[test]
+fn a_served_blmove_spoils_a_watch_on_its_destination() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    for (i, cmd) in [
+        &["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"][..],
+        &["BRPOPLPUSH", "src", "dst", "0"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut watcher = server.raw();
+        assert_eq!(watcher.line("WATCH dst"), "+OK\r\n");
+        let mut mover = server.raw();
+        mover.send_cmd(cmd);
+        wait_blocked(&mut admin, 1);
+        admin.line("RPUSH src a");
+        assert_eq!(mover.reply(), b"$1\r\na\r\n");
+        watcher.line("MULTI");
+        watcher.line("LLEN dst");
+        assert_eq!(
+            watcher.line("EXEC"),
+            "*-1\r\n",
+            "{cmd:?}: the watch on dst is spoiled"
+        );
+        assert_eq!(admin.line("LLEN dst"), format!(":{}\r\n", i + 1));
+    }
+}
+
 #[test]
 fn timeouts_are_doubles_and_time_out_with_a_null_array() {
     let server = Server::start(&[]);

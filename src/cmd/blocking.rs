@@ -10,6 +10,7 @@
 //! Which keys to look at comes from the write command's key spec, so every writer (pushes, moves, RENAME, COPY,
 //! transactions) wakes waiters without knowing about them.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,19 +136,17 @@ pub struct Ready {
     shard: usize,
 }
 
-/// Keys whose waiters are still to be served.
-pub type Pending = Vec<Ready>;
+/// Keys whose waiters are still to be served, in the order they became ready.
+pub type Pending = VecDeque<Ready>;
 
-/// After a write command: serves the waiters on its keys that now have data. Returns the keys still to serve when
-/// serving needs a shard this command does not hold (a BLMOVE into another shard, perhaps at the end of a chain
-/// already partly served); the caller then serves them with [`serve_pending`] holding every shard.
-pub fn serve_after_write(
+/// After a write command: the keys it wrote that clients wait on, to serve with [`serve`] once the whole command (or
+/// transaction, or script) has run.
+pub fn ready_after_write(
     server: &ServerState,
     shards: &mut Locked,
     spec: &CommandSpec,
     argv: Argv,
     key_shards: &KeyShards,
-    now: u64,
 ) -> Pending {
     let mut ready = Pending::new();
     if spec.has(super::flag::ALL_SHARDS) {
@@ -167,7 +166,7 @@ pub fn serve_after_write(
             }));
         }
     }
-    serve(server, shards, ready, now)
+    ready
 }
 
 /// The shards a serving pass holds, seen as keyspaces of one database (for the list operations).
@@ -184,21 +183,23 @@ impl Keyspaces for Held<'_, '_> {
     }
 }
 
-/// Serves what [`serve_after_write`] left pending, holding every shard (so it finishes).
+/// Serves what [`serve`] left pending, holding every shard (so it finishes).
 pub fn serve_pending(server: &ServerState, all: &mut Locked, pending: Pending, now: u64) {
     let left = serve(server, all, pending, now);
     debug_assert!(left.is_empty(), "serving with every shard held finishes");
 }
 
-/// Serves waiters on each ready (db, key), oldest first, while the key has data; follows BLMOVE chains. Stops at a
-/// waiter that needs a shard not held and returns the keys left (that one included); empty when all is served.
-fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64) -> Pending {
+/// Serves the waiters on each ready (db, key), oldest first, while the key has data. Keys are taken in the order they
+/// became ready, and a BLMOVE destination joins the end, as Redis's `handleClientsBlockedOnKeys` does (a waiter on
+/// both a key readied by the write and a destination gets the key's element). Stops at a waiter that needs a shard
+/// not held and returns the keys left (that one first); empty when all is served.
+pub fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64) -> Pending {
     let store = &server.store;
     // Read only here, where a waiter may be served: a write with nobody blocked never gets this far.
     let events = notify::load(&server.settings.keyspace_events);
-    while let Some(Ready { db, key, shard }) = ready.pop() {
+    while let Some(Ready { db, key, shard }) = ready.pop_front() {
         if !serve_stream_readers(server, shards, db, &key, shard, now) {
-            ready.push(Ready { db, key, shard });
+            ready.push_front(Ready { db, key, shard });
             return ready;
         }
         loop {
@@ -221,7 +222,7 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
                 _ => shard,
             };
             if !shards.holds(dest_shard) {
-                ready.push(Ready { db, key, shard });
+                ready.push_front(Ready { db, key, shard });
                 return ready;
             }
             if !waiter.claim() {
@@ -264,6 +265,9 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
                     match list::move_element(&mut held, &key, dest, *from, *to, now) {
                         Ok(Some(element)) => {
                             out.bulk(&element);
+                            // The push changed the destination: its WATCHes are spoiled (Redis's
+                            // signalModifiedKey in lmoveHandlePush).
+                            shards.shard(dest_shard).watched.touch(db, dest);
                             notify_held(
                                 server,
                                 shards,
@@ -275,7 +279,7 @@ fn serve(server: &ServerState, shards: &mut Locked, mut ready: Pending, now: u64
                             );
                             let event = (notify::LIST, from.pop_event());
                             notify_emptied(server, shards, events, db, now, event, &key);
-                            ready.push(Ready {
+                            ready.push_back(Ready {
                                 db,
                                 key: dest.clone(),
                                 shard: dest_shard,

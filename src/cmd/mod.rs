@@ -709,12 +709,16 @@ pub fn execute<'s>(
         );
     }
     let executed = client.executed.take();
-    let after_writes = |shards: &mut Locked| match &executed {
-        Some(queue) => queue
-            .iter()
-            .flat_map(|(s, a)| after_write(server, shards, s, a.argv(), &key_shards, now, &changed))
-            .collect(),
-        None => after_write(server, shards, spec, argv, &key_shards, now, &changed),
+    // Waiters are served once everything ran, in the order their keys became ready.
+    let after_writes = |shards: &mut Locked| {
+        let ready = match &executed {
+            Some(queue) => queue
+                .iter()
+                .flat_map(|(s, a)| after_write(server, shards, s, a.argv(), &key_shards, &changed))
+                .collect(),
+            None => after_write(server, shards, spec, argv, &key_shards, &changed),
+        };
+        blocking::serve(server, shards, ready, now)
     };
     let track = |client: &mut Client, shards: &mut Locked| {
         if tracking {
@@ -883,16 +887,14 @@ pub(crate) fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: Argv) -> CmdR
     result
 }
 
-/// After a write command: spoils the WATCHes on its keys in the shards it changed (`changed`), and serves clients
-/// blocked on them. Returns the keys still to serve when a served client needs a shard that is not held (see
-/// [`blocking::serve_after_write`]).
+/// After a write command: spoils the WATCHes on its keys in the shards it changed (`changed`), and returns those of
+/// its keys that clients wait on (see [`blocking::ready_after_write`]).
 fn after_write(
     server: &ServerState,
     shards: &mut Locked,
     spec: &CommandSpec,
     argv: Argv,
     key_shards: &KeyShards,
-    now: u64,
     changed: &[(usize, usize)],
 ) -> blocking::Pending {
     if !spec.has(flag::WRITE)
@@ -916,7 +918,7 @@ fn after_write(
             }
         }
     }
-    blocking::serve_after_write(server, shards, spec, argv, key_shards, now)
+    blocking::ready_after_write(server, shards, spec, argv, key_shards)
 }
 
 /// Locks what `spec` needs for `argv`: every shard, the shards of its keys, or for EXEC those of every queued
