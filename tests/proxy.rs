@@ -865,6 +865,42 @@ fn requests_pipelined_after_a_blocking_pop_wait_for_it() {
     assert_eq!(admin.line("LLEN empty"), ":1\r\n");
 }
 
+/// A blocking pop (on a connection of its own) or an XREAD runs after what the client pipelined before it on the
+/// shared connection: behind a thousand writes, `SET l str` then `BLPOP l` is WRONGTYPE (not a time-out: the pop
+/// overtook the SET in four runs of five), and `XADD` then `XREAD` sees the entry.
+#[test]
+fn a_blocking_pop_or_xread_runs_after_the_requests_before_it() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let pad = "p".repeat(100);
+    for round in 0..5 {
+        let mut batch = Vec::new();
+        for _ in 0..1000 {
+            batch.extend(encode(&["SET", "{t}pad", &pad]));
+        }
+        batch.extend(encode(&["SET", "{t}l", "str"]));
+        batch.extend(encode(&["BLPOP", "{t}l", "0.2"]));
+        batch.extend(encode(&["DEL", "{t}s"]));
+        batch.extend(encode(&["XADD", "{t}s", "1-1", "f", "v"]));
+        batch.extend(encode(&["XREAD", "STREAMS", "{t}s", "0"]));
+        c.send(&batch);
+        for _ in 0..1001 {
+            assert_eq!(c.reply(), b"+OK\r\n");
+        }
+        assert!(
+            text(c.reply()).starts_with("-WRONGTYPE"),
+            "round {round}: BLPOP ran before the SET"
+        );
+        c.reply();
+        assert_eq!(c.reply(), b"$3\r\n1-1\r\n");
+        assert_eq!(
+            text(c.reply()),
+            "*1\r\n*2\r\n$4\r\n{t}s\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n",
+            "round {round}: XREAD ran before the XADD"
+        );
+    }
+}
+
 /// Random pipelines mixing blocking pops (20 ms timeouts), MULTI/EXEC/DISCARD and WATCH/UNWATCH with pushes, pops,
 /// reads and PING on three hash-tagged lists give, reply for reply, what one redis-server gives: through the proxy a
 /// pipeline runs in order, blocking, watching or not.

@@ -328,20 +328,22 @@ impl Session {
                 Ok(Some(used)) => {
                     let raw = &rbuf[at..at + used];
                     let argv = parser.argv(&rbuf[at..]);
-                    let alone = !argv.is_empty() && routed_alone(argv);
+                    if argv.is_empty() {
+                        at += used;
+                        continue;
+                    }
+                    let resolved = cmd::resolve_with_parent(argv);
+                    let alone = self.routed_alone(argv, &resolved);
                     if alone && !queue.is_empty() {
                         self.held = true;
                         break true;
                     }
                     at += used;
-                    if argv.is_empty() {
-                        continue;
-                    }
                     let watching = self.watch.is_some();
                     if topo.epoch != self.state.epoch() {
                         topo = self.state.topology();
                     }
-                    let pending = self.route(argv, raw, &topo);
+                    let pending = self.route(argv, raw, &topo, resolved);
                     self.held |= alone || watching || self.watch.is_some();
                     let close = matches!(pending, Pending::Close(_));
                     queue.push_back(pending);
@@ -365,20 +367,28 @@ impl Session {
     }
 }
 
-/// Requests routed alone, after every earlier reply and before any later request, because they and what follows
-/// them take other backend connections than what came before: WATCH (its own connection), HELLO and RESET (they
-/// may switch the client to the other protocol's shared connections), and (un)subscriptions (the client's
-/// subscriber connections: a PUBLISH pipelined after a SUBSCRIBE must find the subscription made).
-fn routed_alone(argv: Argv<'_>) -> bool {
-    let name = argv.get(0);
-    ["watch", "hello", "reset"]
-        .iter()
-        .any(|alone| args::is(name, alone))
-        || pubsub::is_command(name)
+/// Whether a command may block: the BLOCKING ones, except XREAD and XREADGROUP without a BLOCK option (they answer
+/// at once, and so go on the shared connection like any read).
+fn blocks(spec: &CommandSpec, argv: Argv<'_>) -> bool {
+    if !spec.has(flag::BLOCKING) {
+        return false;
+    }
+    // XREADGROUP's options follow GROUP group consumer (which may be named "block").
+    let options = match spec.name {
+        "xread" => 1,
+        "xreadgroup" => 4,
+        _ => return true,
+    };
+    argv.iter_from(options)
+        .take_while(|a| !args::is(a, "streams"))
+        .any(|a| args::is(a, "block"))
 }
 
 /// Keyless commands a transaction carries to whichever backend runs it: their replies do not depend on it.
 const ANY_BACKEND_IN_MULTI: &[&str] = &["ping", "echo", "unwatch"];
+
+/// A request's command and, for a subcommand, its container (see [`cmd::resolve_with_parent`]).
+type Resolved = Result<(&'static CommandSpec, &'static CommandSpec), CmdError>;
 
 /// Merges the per-backend replies of a split command, given each backend's key ordinals.
 type SplitMerge = fn(Vec<Vec<u8>>, Vec<Vec<usize>>) -> Vec<u8>;
@@ -469,14 +479,37 @@ impl Session {
         })
     }
 
+    /// Requests routed alone, after every earlier reply and before any later request, because they and what follows
+    /// them take other backend connections than what came before: WATCH (its own connection), HELLO and RESET (they
+    /// may switch the client to the other protocol's shared connections), (un)subscriptions (the client's
+    /// subscriber connections: a PUBLISH pipelined after a SUBSCRIBE must find the subscription made), and outside
+    /// MULTI a command that may block (a connection of its own, which the requests before it on the shared one could
+    /// otherwise reach the backend after: `SET k v` then `BLPOP k` must see the SET).
+    fn routed_alone(&self, argv: Argv<'_>, resolved: &Resolved) -> bool {
+        let Ok((parent, spec)) = resolved else {
+            return false;
+        };
+        match parent.name {
+            "watch" | "hello" | "reset" => true,
+            name if pubsub::command(name).is_some() => true,
+            _ => self.multi.is_none() && blocks(spec, argv),
+        }
+    }
+
     /// An empty reply in the client's protocol.
     fn reply(&self) -> Reply {
         Reply::new(self.resp3())
     }
 
-    /// Turns one request into its reply.
-    fn route(&mut self, argv: Argv<'_>, raw: &[u8], topo: &Topology) -> Pending {
-        let (parent, spec) = match cmd::resolve_with_parent(argv) {
+    /// Turns one request, `resolved` in the command table, into its reply.
+    fn route(
+        &mut self,
+        argv: Argv<'_>,
+        raw: &[u8],
+        topo: &Topology,
+        resolved: Resolved,
+    ) -> Pending {
+        let (parent, spec) = match resolved {
             Ok(found) => found,
             Err(e) if argv.get(0).eq_ignore_ascii_case(b"exec") => {
                 // As Redis's execCommandAbort: a rejected EXEC (wrong arity) discards the transaction and the
@@ -685,7 +718,7 @@ impl Session {
             Err(e) => return error(e),
         };
         let backend = &topo.backends[backend];
-        if spec.has(flag::BLOCKING) {
+        if blocks(spec, argv) {
             self.held = true;
             let conn = backend.dedicated(self.resp3());
             let reply = conn.send(&mut self.outbox, request_bytes(argv, raw), 1);
