@@ -479,6 +479,53 @@ fn ring_add_and_remove_change_placement_live() {
     assert!(c.line("RING NODES").starts_with("*3\r\n"));
 }
 
+/// A transaction (or a WATCH) begun before the ring changed is discarded at EXEC: the keys may have moved, and the
+/// backend it was bound to may no longer be at the index it had (RING REMOVE of another node once made EXEC write a
+/// key to a backend the proxy never reads it from).
+#[test]
+fn a_transaction_across_a_ring_change_is_discarded() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let extra = Server::start(&[]);
+    let mut admin = cluster.proxy.raw();
+    let mut c = cluster.proxy.raw();
+    let ring_changed = "the ring changed while the transaction was queued";
+    // Owned by the first backend, and by it still once a fourth node joined.
+    assert!(text(admin.cmd(&["RING", "ADD", &extra.addr()])).starts_with("*6\r\n"));
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| owner(&mut admin, k) == cluster.addrs[0])
+        .unwrap();
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.cmd(&["SET", &key, "from-multi"]), b"+QUEUED\r\n");
+    assert!(text(admin.cmd(&["RING", "REMOVE", &cluster.addrs[1]])).starts_with("*6\r\n"));
+    assert_eq!(owner(&mut admin, &key), cluster.addrs[0]);
+    let exec = text(c.cmd(&["EXEC"]));
+    assert!(
+        exec.starts_with("-EXECABORT") && exec.contains(ring_changed),
+        "{exec}"
+    );
+    assert_eq!(text(c.cmd(&["GET", &key])), "$-1\r\n");
+    for b in cluster.addrs.iter().chain([&extra.addr()]) {
+        let mut direct = cluster.backend(b);
+        assert_eq!(direct.line("DBSIZE"), ":0\r\n", "{b} got nothing");
+    }
+    // Watching: a command queued after the change is refused, and EXEC is discarded.
+    assert_eq!(c.cmd(&["WATCH", &key]), b"+OK\r\n");
+    assert!(text(admin.cmd(&["RING", "ADD", &cluster.addrs[1]])).starts_with("*6\r\n"));
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    let queued = text(c.cmd(&["SET", &key, "v"]));
+    assert!(
+        queued.starts_with("-ERR") && queued.contains(ring_changed),
+        "{queued}"
+    );
+    assert!(text(c.cmd(&["EXEC"])).starts_with("-EXECABORT"));
+    // A transaction begun after the change runs.
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.cmd(&["SET", &key, "v"]), b"+QUEUED\r\n");
+    assert_eq!(c.line("EXEC"), "*1\r\n+OK\r\n");
+    assert_eq!(c.cmd(&["GET", &key]), b"$1\r\nv\r\n");
+}
+
 #[test]
 fn a_backend_given_twice_or_the_proxy_itself_as_backend_is_refused_at_startup() {
     let bin = env!("CARGO_BIN_EXE_ringkv");

@@ -401,13 +401,25 @@ struct Multi {
     queued: Vec<Vec<u8>>,
     /// SCRIPT LOAD requests sent before MULTI (scripts the queued EVALSHAs need).
     preload: Vec<Vec<u8>>,
+    /// The backend, by its index in the ring of `epoch`.
     backend: Option<usize>,
+    /// The ring's epoch when the transaction (or the WATCH before it) began: once the ring changes, the keys may have
+    /// moved to another backend, and the transaction is discarded rather than run where they no longer live.
+    epoch: u64,
     failed: bool,
 }
 
+/// Why a transaction that spans a ring change is refused.
+const RING_CHANGED: &str =
+    "the ring changed while the transaction was queued (RING ADD, REMOVE or WEIGHT, or a \
+                            backend ejected or readmitted), so its keys may have moved";
+
 /// A WATCH in force: the backend of the watched keys and the client's own connection to it.
 struct Watch {
-    backend: usize,
+    /// The backend's address.
+    addr: String,
+    /// The ring's epoch at the first WATCH.
+    epoch: u64,
     conn: Dedicated,
     /// A WATCH on this connection was answered OK: from then on, losing the connection loses a WATCH in force.
     watching: Arc<AtomicBool>,
@@ -559,7 +571,7 @@ impl Session {
             }
         }
         match name {
-            "multi" => return self.multi_start(),
+            "multi" => return self.multi_start(topo),
             "exec" => return self.exec(topo),
             "discard" => return self.discard(),
             "watch" => return self.watch(spec, argv, raw, topo),
@@ -1094,14 +1106,16 @@ impl Session {
         Ok(out.buf)
     }
 
-    fn multi_start(&mut self) -> Pending {
+    fn multi_start(&mut self, topo: &Topology) -> Pending {
         if self.multi.is_some() {
             return error("ERR MULTI calls can not be nested");
         }
+        let watched = self.watch.as_ref();
         self.multi = Some(Multi {
             queued: Vec::new(),
             preload: Vec::new(),
-            backend: self.watch.as_ref().map(|w| w.backend),
+            backend: watched.and_then(|w| topo.backends.iter().position(|b| b.addr == w.addr)),
+            epoch: watched.map_or(topo.epoch, |w| w.epoch),
             failed: false,
         });
         Pending::Ready(b"+OK\r\n".to_vec())
@@ -1118,6 +1132,10 @@ impl Session {
         let Some(multi) = self.multi.as_mut() else {
             return error("ERR internal: no transaction");
         };
+        if multi.epoch != topo.epoch {
+            multi.failed = true;
+            return error(format!("ERR {RING_CHANGED}"));
+        }
         let outcome = match owner(spec, argv, topo) {
             Ok(Some(b)) if multi.backend.is_none_or(|t| t == b) => Ok(Some(b)),
             Ok(Some(_)) => Err(CROSSSLOT.to_string()),
@@ -1153,6 +1171,11 @@ impl Session {
         let watch = self.watch.take();
         if multi.failed {
             return error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        if multi.epoch != topo.epoch {
+            return error(format!(
+                "EXECABORT Transaction discarded because {RING_CHANGED}."
+            ));
         }
         let backend = match multi.backend {
             Some(b) => b,
@@ -1207,7 +1230,8 @@ impl Session {
             Ok(None) => return error(no_backend()),
             Err(e) => return error(e),
         };
-        if self.watch.as_ref().is_some_and(|w| w.backend != backend) {
+        let addr = &topo.backends[backend].addr;
+        if self.watch.as_ref().is_some_and(|w| w.addr != *addr) {
             return error(CROSSSLOT);
         }
         // A connection that was lost before any WATCH on it succeeded watches nothing: start afresh, as a WATCH
@@ -1219,7 +1243,8 @@ impl Session {
         }
         let resp3 = self.resp3();
         let watch = self.watch.get_or_insert_with(|| Watch {
-            backend,
+            addr: addr.clone(),
+            epoch: topo.epoch,
             conn: topo.backends[backend].dedicated(resp3),
             watching: Arc::default(),
         });
