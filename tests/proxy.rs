@@ -826,6 +826,26 @@ fn a_backend_that_stops_answering_times_out_instead_of_hanging() {
     );
     assert_eq!(text(admin.reply()), "+OK\r\n");
     assert_eq!(text(c.cmd(&["GET", &key])), "$1\r\nv\r\n");
+
+    // A WATCH's own connection times out too: EXEC, and a WATCH from another client, answer the error.
+    assert_eq!(c.cmd(&["WATCH", &key]), b"+OK\r\n");
+    assert_eq!(c.line("MULTI"), "+OK\r\n");
+    assert_eq!(c.cmd(&["SET", &key, "w"]), b"+QUEUED\r\n");
+    admin.send_cmd(&["DEBUG", "SLEEP", "1.5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut other = cluster.proxy.raw();
+    let start = Instant::now();
+    c.send_cmd(&["EXEC"]);
+    other.send_cmd(&["WATCH", &key]);
+    let timed_out = format!("-ERR backend {slow} unavailable: timed out after 300 ms\r\n");
+    assert_eq!(text(c.reply()), timed_out, "EXEC");
+    assert_eq!(text(other.reply()), timed_out, "WATCH");
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "waited {:?}",
+        start.elapsed()
+    );
+    assert_eq!(text(admin.reply()), "+OK\r\n");
 }
 
 #[test]

@@ -201,10 +201,24 @@ impl Backend {
         let conns = (0..2 * per_protocol)
             .map(|i| {
                 let resp3 = i >= per_protocol;
-                spawn_conn(addr.clone(), timeout, Some(timeout), resp3, health.clone())
+                spawn_conn(
+                    addr.clone(),
+                    timeout,
+                    Some(timeout),
+                    false,
+                    resp3,
+                    health.clone(),
+                )
             })
             .collect();
-        let probe = spawn_conn(addr.clone(), timeout, Some(timeout), false, health.clone());
+        let probe = spawn_conn(
+            addr.clone(),
+            timeout,
+            Some(timeout),
+            false,
+            false,
+            health.clone(),
+        );
         Arc::new(Backend {
             addr,
             weight,
@@ -300,6 +314,7 @@ impl Backend {
             self.addr.clone(),
             self.timeout,
             Some(self.timeout),
+            true,
             resp3,
             self.health.clone(),
         );
@@ -313,15 +328,18 @@ impl Backend {
         Subscriber { tx }
     }
 
-    /// A new connection for one client, without a request time-out (blocking pops wait as long as they ask). It
-    /// closes when dropped and idle, or as soon as the client stops waiting for its reply.
-    pub fn dedicated(&self, resp3: bool) -> Dedicated {
+    /// A new connection for one client. For a blocking pop (`blocking`) it has no request time-out: the pop waits as
+    /// long as it asked to; a WATCH's connection times out as the shared ones do, so an EXEC never hangs on a backend
+    /// that stopped answering. It closes when dropped and idle, or as soon as the client stops waiting for its reply.
+    pub fn dedicated(&self, resp3: bool, blocking: bool) -> Dedicated {
+        let request_timeout = (!blocking).then_some(self.timeout);
         Dedicated {
             addr: self.addr.clone(),
             tx: spawn_conn(
                 self.addr.clone(),
                 self.timeout,
-                None,
+                request_timeout,
+                true,
                 resp3,
                 self.health.clone(),
             ),
@@ -551,11 +569,19 @@ fn spawn_conn(
     addr: String,
     connect_timeout: Duration,
     request_timeout: Option<Duration>,
+    dedicated: bool,
     resp3: bool,
     health: Arc<Health>,
 ) -> mpsc::UnboundedSender<Request> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let conn = Conn::new(addr, connect_timeout, request_timeout, resp3, health);
+    let conn = Conn::new(
+        addr,
+        connect_timeout,
+        request_timeout,
+        dedicated,
+        resp3,
+        health,
+    );
     tokio::spawn(conn.run(rx));
     tx
 }
@@ -564,8 +590,10 @@ fn spawn_conn(
 struct Conn {
     addr: String,
     connect_timeout: Duration,
-    /// None for a dedicated connection: its client may block as long as it asked to.
+    /// None for a blocking pop's connection: its client may block as long as it asked to.
     request_timeout: Option<Duration>,
+    /// One client's own connection (see [`Conn::run`]).
+    dedicated: bool,
     /// Switches the connection to RESP3 before its first request.
     resp3: bool,
     health: Arc<Health>,
@@ -582,6 +610,7 @@ impl Conn {
         addr: String,
         connect_timeout: Duration,
         request_timeout: Option<Duration>,
+        dedicated: bool,
         resp3: bool,
         health: Arc<Health>,
     ) -> Conn {
@@ -589,6 +618,7 @@ impl Conn {
             addr,
             connect_timeout,
             request_timeout,
+            dedicated,
             resp3,
             health,
             pending: VecDeque::new(),
@@ -604,7 +634,7 @@ impl Conn {
         let mut open = true;
         // A dedicated connection carries one client's state (its WATCH, its blocked pop): once lost it is not made
         // again, so an EXEC cannot run on a fresh connection that no longer watches; later requests fail instead.
-        let dedicated = self.request_timeout.is_none();
+        let dedicated = self.dedicated;
         loop {
             let Some(s) = stream.as_mut() else {
                 let Some(req) = (if open { rx.recv().await } else { None }) else {

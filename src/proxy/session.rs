@@ -732,7 +732,7 @@ impl Session {
         let backend = &topo.backends[backend];
         if blocks(spec, argv) {
             self.held = true;
-            let conn = backend.dedicated(self.resp3());
+            let conn = backend.dedicated(self.resp3(), true);
             let reply = conn.send(&mut self.outbox, request_bytes(argv, raw), 1);
             // The connection closes once this future (so the client) stops waiting.
             return wait(async move { (reply.await, conn).0 });
@@ -1245,7 +1245,7 @@ impl Session {
         let watch = self.watch.get_or_insert_with(|| Watch {
             addr: addr.clone(),
             epoch: topo.epoch,
-            conn: topo.backends[backend].dedicated(resp3),
+            conn: topo.backends[backend].dedicated(resp3, false),
             watching: Arc::default(),
         });
         let reply = watch
