@@ -968,6 +968,45 @@ fn a_blocking_pop_or_xread_runs_after_the_requests_before_it() {
     }
 }
 
+/// A client that sends its requests and then closes its side of the connection (`nc -N`, socat) gets every reply,
+/// as from Redis; one blocked by then is dropped, as Redis drops it: the replies before the blocking pop come, and
+/// the pop is cancelled on its backend.
+#[test]
+fn a_client_that_half_closes_gets_its_replies() {
+    let cluster = Cluster::ringkv(3, &[]);
+    let mut c = cluster.proxy.raw();
+    let mut batch = Vec::new();
+    for i in 0..50 {
+        batch.extend(encode(&["SET", &format!("k{i}"), &format!("v{i}")]));
+        batch.extend(encode(&["GET", &format!("k{i}")]));
+    }
+    batch.extend(encode(&["PING"]));
+    c.send(&batch);
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut want = String::new();
+    for i in 0..50 {
+        want += &format!("+OK\r\n${}\r\nv{i}\r\n", format!("v{i}").len());
+    }
+    want += "+PONG\r\n";
+    assert_eq!(text(c.read_to_close()), want);
+
+    let mut c = cluster.proxy.raw();
+    let mut batch = encode(&["SET", "x", "1"]);
+    batch.extend(encode(&["BLPOP", "empty", "0"]));
+    batch.extend(encode(&["GET", "x"]));
+    c.send(&batch);
+    std::thread::sleep(Duration::from_millis(100));
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(text(c.read_to_close()), "+OK\r\n");
+    let mut admin = cluster.proxy.raw();
+    assert_eq!(admin.line("RPUSH empty e"), ":1\r\n");
+    assert_eq!(
+        admin.line("LLEN empty"),
+        ":1\r\n",
+        "the dropped pop took nothing"
+    );
+}
+
 /// Random pipelines mixing blocking pops (20 ms timeouts), MULTI/EXEC/DISCARD and WATCH/UNWATCH with pushes, pops,
 /// reads and PING on three hash-tagged lists give, reply for reply, what one redis-server gives: through the proxy a
 /// pipeline runs in order, blocking, watching or not.

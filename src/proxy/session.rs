@@ -57,6 +57,8 @@ enum Pending {
     /// The next reply of the batch with this id (see [`Outbox`]).
     Part(u64),
     Wait(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>),
+    /// A blocking command's reply; dropping it closes the command's connection, so the backend drops the command.
+    Blocked(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>),
     /// Write this last reply, then close (QUIT, a protocol error, a lost subscriber connection).
     Close(Vec<u8>),
     /// (Un)subscribe confirmations, ready once the subscriber connections involved acknowledged them.
@@ -142,7 +144,7 @@ impl Owed {
                     continue;
                 }
                 Pending::Ready(bytes) => std::mem::take(bytes),
-                Pending::Wait(f) => match f.as_mut().poll(&mut cx) {
+                Pending::Wait(f) | Pending::Blocked(f) => match f.as_mut().poll(&mut cx) {
                     Poll::Ready(bytes) => bytes,
                     Poll::Pending => return,
                 },
@@ -178,7 +180,7 @@ impl Owed {
                 let batch = &mut self.batches[at];
                 std::future::poll_fn(|cx| batch.poll_ready(cx)).await;
             }
-            Some(Pending::Wait(f)) => {
+            Some(Pending::Wait(f) | Pending::Blocked(f)) => {
                 let bytes = f.await;
                 self.queue[0] = Pending::Ready(bytes);
             }
@@ -297,7 +299,18 @@ impl Session {
                 }
                 // Held, it still reads (up to Redis's query buffer limit), to see the client leave.
                 n = rd.read_buf(&mut rbuf), if reading && owed.queue.len() < MAX_OWED => {
-                    if n? == 0 || rbuf.len() > QUERY_BUFFER_LIMIT {
+                    if n? == 0 {
+                        // The client closed its side. Redis answers what it read before the end (it ran it already)
+                        // but drops a client blocked by then: so are the replies owed, up to a blocking command.
+                        if let Some(at) = owed.queue.iter().position(|p| matches!(p, Pending::Blocked(_))) {
+                            owed.queue.truncate(at);
+                            rbuf.clear();
+                            self.held = false;
+                        }
+                        reading = false;
+                        continue;
+                    }
+                    if rbuf.len() > QUERY_BUFFER_LIMIT {
                         return Ok(());
                     }
                     info.touch();
@@ -735,7 +748,7 @@ impl Session {
             let conn = backend.dedicated(self.resp3(), true);
             let reply = conn.send(&mut self.outbox, request_bytes(argv, raw), 1);
             // The connection closes once this future (so the client) stops waiting.
-            return wait(async move { (reply.await, conn).0 });
+            return Pending::Blocked(Box::pin(async move { (reply.await, conn).0 }));
         }
         let lane = self.lane();
         Pending::Part(self.outbox.gather(backend, lane, &request_slice(argv, raw)))
