@@ -94,6 +94,7 @@ fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    runtime.spawn(collect_freed_memory());
     runtime.block_on(async {
         tokio::select! {
             done = role => done.context(what),
@@ -103,4 +104,17 @@ fn run(
             }
         }
     })
+}
+
+/// Asks mimalloc once a second to give the memory freed since back to the system. It does so only when asked (or when
+/// it next maps fresh pages): the 300 MB a 100 MB SET passed through stayed resident in a proxy for good, through
+/// later traffic, until this ran. Redis's jemalloc likewise purges in the background. Spawned on the runtime, so it
+/// runs on the worker, whose heap frees most.
+async fn collect_freed_memory() {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        // SAFETY: mi_collect has no preconditions; any thread may call it at any time.
+        unsafe { libmimalloc_sys::mi_collect(false) };
+    }
 }

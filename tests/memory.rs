@@ -182,7 +182,7 @@ fn redis_cli_memkeys_sizes_every_type() {
 
 #[test]
 fn a_connection_gives_back_the_memory_of_a_big_value() {
-    let server = Server::start_purging(false, &[]);
+    let server = Server::start(&[]);
     let (before, after) = server.rss_around_a_big_value();
     // Kept, the read buffer alone would hold 64-128 MiB.
     assert!(

@@ -684,7 +684,7 @@ fn hello_while_watching_switches_exec_to_the_new_protocol() {
 #[test]
 fn the_proxy_gives_back_the_memory_of_a_big_value() {
     let backend = Server::start(&[]);
-    let proxy = Server::start_purging(true, &["--backend", &backend.addr()]);
+    let proxy = Server::start_proxy(&["--backend", &backend.addr()]);
     let (before, after) = proxy.rss_around_a_big_value();
     // Kept, the client's read buffer, the backend connection's buffers and the reply would hold 250 MiB and more.
     assert!(
