@@ -336,6 +336,13 @@ pub enum Kind {
         /// Largest accepted value.
         max: i64,
     },
+    /// Any integer from 0 to `INT_MAX`, kept within `min..=max` (Redis's `hz`, which `updateHZ` clamps).
+    Clamped {
+        /// Smallest value kept.
+        min: i64,
+        /// Largest value kept.
+        max: i64,
+    },
     /// A byte count with an optional unit (`1gb`, `100mb`, `64k`), stored as plain bytes; at least `min`.
     Memory {
         /// Smallest accepted value.
@@ -462,7 +469,7 @@ pub const PARAMS: &[Param] = &[
         Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
         "notice",
     ),
-    param("hz", range(0, INT), "10"),
+    param("hz", Kind::Clamped { min: 1, max: 500 }, "10"),
     param("notify-keyspace-events", Kind::KeyspaceEvents, ""),
     aliased(
         "busy-reply-threshold",
@@ -580,6 +587,19 @@ fn validate(param: &Param, value: &[u8]) -> Result<String, String> {
             }
             Ok(n.to_string())
         }
+        Kind::Clamped { min, max } => {
+            let int = Kind::Int { min: 0, max: INT };
+            let n: i64 = validate(
+                &Param {
+                    kind: int,
+                    ..*param
+                },
+                value,
+            )?
+            .parse()
+            .expect("an integer");
+            Ok(n.clamp(min, max).to_string())
+        }
         Kind::Memory { min } => {
             let n = parse_memory(value).ok_or("argument must be a memory value")?;
             if n < min || n > i64::MAX as u64 {
@@ -669,18 +689,31 @@ impl Settings {
         self.proto_max_bulk_len.load(Ordering::Relaxed) as usize
     }
 
-    /// CONFIG GET: the `(name, value)` pairs matching any of `patterns`, each once, in table order. A pattern without
-    /// glob characters names one parameter (or its alias) exactly; a glob matches names and aliases, case-insensitively.
-    pub fn get(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
+    /// CONFIG GET: the `(name, value)` pairs matching any of `patterns`, each once, pattern by pattern. A pattern
+    /// without glob characters names one parameter (or its alias) exactly; a glob matches names and aliases, in table
+    /// order; both case-insensitively.
+    pub fn get(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         let values = self.values.lock();
-        let mut found = Vec::new();
-        for (param, value) in PARAMS.iter().zip(values.iter()) {
-            for name in std::iter::once(param.name).chain(param.alias) {
-                if patterns
-                    .iter()
-                    .any(|p| glob::matches(p, name.as_bytes(), true))
-                {
-                    found.push((name, value.clone()));
+        let mut found: Vec<(String, String)> = Vec::new();
+        let mut add = |name: &str, value: &String| {
+            if !found.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                found.push((name.to_string(), value.clone()));
+            }
+        };
+        for &pattern in patterns {
+            // A name without glob characters is looked up and answered as the client spelled it (Redis's
+            // configGetCommand adds the argument itself), a pattern by the names it matches.
+            if !pattern.iter().any(|b| b"[*?".contains(b)) {
+                if let Some(idx) = find_param(pattern) {
+                    add(&String::from_utf8_lossy(pattern), &values[idx]);
+                }
+                continue;
+            }
+            for (param, value) in PARAMS.iter().zip(values.iter()) {
+                for name in std::iter::once(param.name).chain(param.alias) {
+                    if glob::matches(pattern, name.as_bytes(), true) {
+                        add(name, value);
+                    }
                 }
             }
         }
@@ -745,6 +778,39 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::new(&Config::defaults())
+    }
+
+    /// CONFIG GET's answer for these pairs.
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn config_get_echoes_an_exact_name_as_typed_and_hz_is_kept_within_1_to_500() {
+        let s = settings();
+        assert_eq!(s.get(&[b"MAXMEMORY"]), pairs(&[("MAXMEMORY", "0")]));
+        assert_eq!(
+            s.get(&[b"maxmemory", b"MaxMemory", b"maxmemory*"]),
+            pairs(&[
+                ("maxmemory", "0"),
+                ("maxmemory-policy", "noeviction"),
+                ("maxmemory-samples", "5")
+            ])
+        );
+        for (set, kept) in [("0", "1"), ("600", "500"), ("42", "42")] {
+            s.set(&[(b"hz", set.as_bytes())]).unwrap();
+            assert_eq!(
+                s.get(&[b"hz"]),
+                pairs(&[("hz", kept)]),
+                "CONFIG SET hz {set}"
+            );
+        }
+        assert!(s
+            .set(&[(b"hz", b"-1")])
+            .unwrap_err()
+            .contains("between 0 and"));
     }
 
     #[test]
@@ -832,9 +898,9 @@ mod tests {
         assert!(err.starts_with(
             "CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of"
         ));
-        assert_eq!(s.get(&[b"hz"]), vec![("hz", "10".to_string())]);
+        assert_eq!(s.get(&[b"hz"]), pairs(&[("hz", "10")]));
         s.set(&[(b"HZ", b"20"), (b"maxclients", b"7")]).unwrap();
-        assert_eq!(s.get(&[b"hz"]), vec![("hz", "20".to_string())]);
+        assert_eq!(s.get(&[b"hz"]), pairs(&[("hz", "20")]));
         assert_eq!(s.maxclients(), 7);
     }
 
@@ -858,7 +924,7 @@ mod tests {
         // `A` hides `n` in the text, as in Redis, but new keys are still announced.
         assert_eq!(
             s.get(&[b"notify-keyspace-events"]),
-            vec![("notify-keyspace-events", "AKE".to_string())]
+            pairs(&[("notify-keyspace-events", "AKE")])
         );
         assert_eq!(
             flags(),
@@ -908,7 +974,7 @@ mod tests {
         let s = settings();
         assert_eq!(
             s.get(&[b"lua-time-limit"]),
-            vec![("lua-time-limit", "5000".to_string())]
+            pairs(&[("lua-time-limit", "5000")])
         );
         let all = s.get(&[b"*"]);
         assert!(all.iter().any(|(n, _)| *n == "busy-reply-threshold"));

@@ -962,7 +962,7 @@ fn config_get(ctx: &mut Ctx, argv: Argv) -> CmdResult {
     // The real listening port, which differs from the configured one when that was 0.
     let port = ctx.server.port.load(Ordering::Relaxed).to_string();
     for (name, value) in pairs.iter_mut() {
-        if *name == "port" {
+        if name.eq_ignore_ascii_case("port") {
             *value = port.clone();
         }
     }
