@@ -495,6 +495,15 @@ pub fn exists(name: &[u8], sub: Option<&[u8]>) -> bool {
     }
 }
 
+/// The command (and subcommand) Redis's `lookupCommand` finds for `argv`, arity unchecked, by name.
+fn looked_up(argv: Argv<'_>) -> Option<(&'static str, Option<&'static str>)> {
+    let spec = lookup(argv.get(0))?;
+    if spec.subcommands.is_empty() || argv.len() < 2 {
+        return Some((spec.name, None));
+    }
+    lookup_sub(spec, argv.get(1)).map(|sub| (spec.name, Some(sub.name)))
+}
+
 fn lookup_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
     with_lowercase(name, |n| {
         spec.subcommands.iter().find(|c| c.name.as_bytes() == n)
@@ -597,6 +606,9 @@ pub fn dispatch<'s>(
     let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
+            // As Redis's processCommand, which records the command it looked up before it checks it: a refused GET
+            // shows as `cmd=get`, an unknown command as `cmd=NULL`.
+            client.info.set_last_cmd(looked_up(argv));
             if lookup(argv.get(0)).is_some_and(|s| s.name == "exec") {
                 // Redis answers a rejected EXEC (wrong arity) with execCommandAbort: the transaction is discarded,
                 // in or out of MULTI.
@@ -1027,6 +1039,22 @@ pub fn reply_help(out: &mut Reply, command: &str, lines: &[&str]) {
 mod tests {
     use super::*;
     use crate::protocol::OwnedArgv;
+
+    #[test]
+    fn client_list_names_a_refused_command_as_redis_looked_it_up() {
+        let mut c = testing::TestClient::new();
+        for (line, shown) in [
+            ("SET k v", "set"),
+            ("GET", "get"),
+            ("NOSUCH x", "NULL"),
+            ("CONFIG GET", "config|get"),
+            ("CLIENT NOSUCH", "NULL"),
+            ("CLIENT", "client"),
+        ] {
+            c.cmd(line);
+            assert_eq!(c.client.info.last_cmd(), shown, "after {line}");
+        }
+    }
 
     #[test]
     fn key_shards_remember_only_the_locked_slices() {
