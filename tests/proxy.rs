@@ -83,6 +83,12 @@ fn owner(c: &mut Raw, key: &str) -> String {
 fn exercise(cluster: &Cluster) {
     let mut c = cluster.proxy.raw();
     assert_eq!(c.line("PING"), "+PONG\r\n");
+    // AUTH is answered as a server without a password answers it (clients given a password send it on connecting).
+    assert_eq!(c.line("AUTH default anything"), "+OK\r\n");
+    assert!(c
+        .line("AUTH secret")
+        .starts_with("-ERR AUTH <password> called without any password configured"));
+    assert_eq!(c.line("AUTH a b c"), "-ERR syntax error\r\n");
     assert_eq!(c.line("SET greeting hello"), "+OK\r\n");
     assert_eq!(c.line("GET greeting"), "$5\r\nhello\r\n");
     assert_eq!(c.line("INCR counter"), ":1\r\n");

@@ -611,7 +611,7 @@ impl Session {
             return self.queue(spec, argv, raw, topo);
         }
         match name {
-            "ping" | "echo" | "command" | "select" => self.local(argv),
+            "ping" | "echo" | "command" | "select" | "auth" => self.local(argv),
             "hello" => self.hello(argv),
             "client" => self.client_cmd(argv),
             "info" => self.info(argv, topo),
