@@ -201,24 +201,24 @@ impl Backend {
         let conns = (0..2 * per_protocol)
             .map(|i| {
                 let resp3 = i >= per_protocol;
-                spawn_conn(
+                spawn_conn(Conn::new(
                     addr.clone(),
                     timeout,
                     Some(timeout),
                     false,
                     resp3,
                     health.clone(),
-                )
+                ))
             })
             .collect();
-        let probe = spawn_conn(
+        let probe = spawn_conn(Conn::new(
             addr.clone(),
             timeout,
             Some(timeout),
             false,
             false,
             health.clone(),
-        );
+        ));
         Arc::new(Backend {
             addr,
             weight,
@@ -335,14 +335,14 @@ impl Backend {
         let request_timeout = (!blocking).then_some(self.timeout);
         Dedicated {
             addr: self.addr.clone(),
-            tx: spawn_conn(
+            tx: spawn_conn(Conn::new(
                 self.addr.clone(),
                 self.timeout,
                 request_timeout,
                 true,
                 resp3,
                 self.health.clone(),
-            ),
+            )),
         }
     }
 }
@@ -565,23 +565,9 @@ fn submit(
     }
 }
 
-fn spawn_conn(
-    addr: String,
-    connect_timeout: Duration,
-    request_timeout: Option<Duration>,
-    dedicated: bool,
-    resp3: bool,
-    health: Arc<Health>,
-) -> mpsc::UnboundedSender<Request> {
+/// Runs `conn` as a task of its own; requests reach it through the channel returned.
+fn spawn_conn(conn: Conn) -> mpsc::UnboundedSender<Request> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let conn = Conn::new(
-        addr,
-        connect_timeout,
-        request_timeout,
-        dedicated,
-        resp3,
-        health,
-    );
     tokio::spawn(conn.run(rx));
     tx
 }
