@@ -12,7 +12,8 @@
 //! In both modes the hashed part of a key is its hash tag (the part inside the first `{...}` when non-empty, as Redis
 //! Cluster and twemproxy's `hash_tag: "{}"` do), and its owner is the first point clockwise from its position (binary
 //! search, wrapping to the first point). Adding or removing a node moves only the keys on the arcs it gains or loses,
-//! about 1/N of them. Equal positions keep the point of the node listed first (twemproxy leaves that to `qsort`).
+//! about 1/N of them. At equal positions the point of the node listed first owns the arc (twemproxy leaves that to
+//! `qsort`); the other stays, owning nothing, so each node has exactly its number of points.
 //!
 //! The server uses the ring to place keys on its in-memory shards and the proxy to place them on backends; both call
 //! the same code, so placement is identical by construction.
@@ -254,7 +255,6 @@ impl Ring {
             Distribution::Ketama(_) => ketama_points(&nodes, &mut points),
         }
         points.sort_unstable_by_key(|p| (p.pos, p.node));
-        points.dedup_by_key(|p| p.pos);
         let slice_start = (0..=1u64 << BUCKET_BITS)
             .map(|b| {
                 let start = b << (32 - BUCKET_BITS);
@@ -497,6 +497,28 @@ fn point_hash(name: &str, i: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server's 256 shards have two points at one position: both stay, so every shard has its 160 points (the
+    /// first listed owns the arc), as RING INFO and RING NODES report.
+    #[test]
+    fn equal_positions_keep_both_points_and_the_first_node_owns_the_arc() {
+        let shards = (0..256).map(|i| Node {
+            name: format!("shard-{i}"),
+            weight: 1,
+        });
+        let ring = Ring::for_shards(shards.collect());
+        assert!(ring
+            .point_counts()
+            .iter()
+            .all(|&n| n == SHARD_POINTS as usize));
+        let points = ring.points();
+        let tie = points
+            .windows(2)
+            .find(|w| w[0].pos == w[1].pos)
+            .expect("a collision among 40,960 points");
+        assert!(tie[0].node < tie[1].node);
+        assert_eq!(ring.owner_of(tie[0].pos), tie[0].node as usize);
+    }
 
     #[test]
     fn slice_lookup_agrees_with_a_search_of_the_whole_ring() {
