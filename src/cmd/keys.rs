@@ -157,8 +157,9 @@ impl ScanFilter<'_> {
     }
 }
 
-/// Walks whole buckets of database `db` from position `start` until `count` keys were visited; returns the next
-/// position (0 at the end) and the keys `filter` keeps. `shards` must hold every shard.
+/// Walks whole buckets of database `db` from position `start` until `count` keys were visited, deleting the expired
+/// keys it meets (as Redis's SCAN does); returns the next position (0 at the end) and the keys `filter` keeps.
+/// `shards` must hold every shard.
 fn scan_from<'s>(
     shards: &'s mut Locked<'_>,
     db: usize,
@@ -167,24 +168,32 @@ fn scan_from<'s>(
     count: i64,
     filter: &ScanFilter,
 ) -> (usize, Vec<&'s [u8]>) {
-    let mut found = Vec::new();
+    // With every shard held, `all()` yields shard i at position i. First the buckets to visit, reclaimed; then the keys.
     let mut visited = 0;
-    // With every shard held, `all()` yields shard i at position i.
-    for (idx, shard) in shards.all().enumerate().skip(start / SCAN_BUCKETS) {
-        let (keyspace, first) = (&shard.dbs[db], idx * SCAN_BUCKETS);
+    let mut next = 0;
+    'walk: for (idx, shard) in shards.all().enumerate().skip(start / SCAN_BUCKETS) {
+        let (keyspace, first) = (&mut shard.dbs[db], idx * SCAN_BUCKETS);
         for pos in start.max(first)..first + SCAN_BUCKETS {
             if visited >= count {
-                return (pos, found);
+                next = pos;
+                break 'walk;
             }
-            for entry in keyspace.bucket(pos - first, now) {
-                visited += 1;
-                if filter.keeps(entry) {
-                    found.push(entry.key());
-                }
-            }
+            keyspace.reclaim_bucket(pos - first, now);
+            visited += keyspace.bucket(pos - first, now).count() as i64;
         }
     }
-    (0, found)
+    let end = if next == 0 { usize::MAX } else { next };
+    let mut found = Vec::new();
+    for (idx, shard) in shards.all().enumerate().skip(start / SCAN_BUCKETS) {
+        let (keyspace, first) = (&shard.dbs[db], idx * SCAN_BUCKETS);
+        for pos in start.max(first)..(first + SCAN_BUCKETS).min(end) {
+            let kept = keyspace
+                .bucket(pos - first, now)
+                .filter(|e| filter.keeps(e));
+            found.extend(kept.map(Entry::key));
+        }
+    }
+    (next, found)
 }
 
 /// RANDOMKEY: a shard chosen with probability proportional to its size, then a random key in it.
@@ -803,16 +812,22 @@ mod tests {
     }
 
     #[test]
-    fn scan_skips_expired_keys() {
+    fn scan_skips_expired_keys_and_deletes_those_it_meets() {
         let mut c = TestClient::new();
         c.cmd("SET live 1");
         c.cmd("SET gone 1 PX 1");
         std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(c.cmd("DBSIZE"), ":2\r\n", "not reclaimed yet");
+        assert_eq!(bulks(&c.cmd("KEYS *")), ["live"]);
         assert_eq!(
             full_scan(&mut c, "").into_keys().collect::<Vec<_>>(),
             ["live"]
         );
-        assert_eq!(bulks(&c.cmd("KEYS *")), ["live"]);
+        assert_eq!(
+            c.cmd("DBSIZE"),
+            ":1\r\n",
+            "SCAN deleted it, as Redis's does"
+        );
     }
 
     #[test]

@@ -398,6 +398,19 @@ impl Keyspace {
         done
     }
 
+    /// Deletes the keys of scan bucket `bucket` whose deadline has passed, as a lookup of each would (an `expired`
+    /// event each): SCAN reclaims the expired keys it meets, as Redis's does.
+    pub fn reclaim_bucket(&mut self, bucket: usize, now: u64) {
+        let expired: Vec<Vec<u8>> = self.tables[bucket]
+            .iter()
+            .filter(|e| e.expires_at != 0 && e.expires_at <= now)
+            .map(|e| e.key.to_vec())
+            .collect();
+        for key in expired {
+            self.lookup(&key, now, Access::Look);
+        }
+    }
+
     /// Live entries of scan bucket `bucket`.
     pub fn bucket(&self, bucket: usize, now: u64) -> impl Iterator<Item = &Entry> {
         self.tables[bucket]
