@@ -97,6 +97,33 @@ fn blocked_xread_is_woken_by_xadd_and_every_satisfied_reader_is_served() {
     );
 }
 
+/// XGROUP SETID moving a group back readies nobody (Redis signals no key for it): a blocked XREADGROUP waits for the
+/// next XADD or its timeout, and the group then delivers from the id it was set to.
+#[test]
+fn xgroup_setid_does_not_wake_a_blocked_xreadgroup() {
+    let server = Server::start(&[]);
+    let mut admin = server.raw();
+    admin.line("XADD s 1-0 a 1");
+    assert_eq!(admin.line("XGROUP CREATE s g $"), "+OK\r\n");
+    let mut reader = server.raw();
+    reader.send_cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "BLOCK",
+        "300",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.line("XGROUP SETID s g 0"), "+OK\r\n");
+    assert_eq!(reader.reply(), b"*-1\r\n", "timed out: SETID woke nobody");
+    let read = reader.line("XREADGROUP GROUP g c1 COUNT 10 STREAMS s >");
+    assert!(read.contains("$3\r\n1-0\r\n"), "{read}");
+}
+
 #[test]
 fn xread_block_times_out_with_null_and_answers_at_once_in_multi() {
     let server = Server::start(&[]);

@@ -149,6 +149,9 @@ pub fn ready_after_write(
     key_shards: &KeyShards,
 ) -> Pending {
     let mut ready = Pending::new();
+    if spec.has(super::flag::READIES_NONE) {
+        return ready;
+    }
     if spec.has(super::flag::ALL_SHARDS) {
         for (shard, s) in shards.indexed() {
             let keys = s.blocked.all_keys().into_iter();

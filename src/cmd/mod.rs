@@ -94,6 +94,9 @@ pub mod flag {
     /// ringkv: the key positions name Pub/Sub shard channels (Redis's `NOT_KEY` key spec): COMMAND INFO reports the
     /// positions, but they are no keys (nothing is locked, watched or returned by COMMAND GETKEYS).
     pub const NOT_KEY: u32 = 1 << 29;
+    /// ringkv: a write that readies no blocked client (Redis calls no `signalKeyAsReady` for it): XGROUP SETID
+    /// moving a group back leaves its blocked XREADGROUP waiting until the next XADD, as in Redis.
+    pub const READIES_NONE: u32 = 1 << 28;
 
     /// Names in `COMMAND INFO` order.
     pub const NAMES: &[(u32, &str)] = &[

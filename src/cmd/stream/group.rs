@@ -27,17 +27,30 @@ const KEY2: Keys = Keys::Range {
 
 /// XGROUP's subcommands.
 pub(in crate::cmd) const XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("create", -5, WRITE | DENYOOM, KEY2, xgroup_create),
-    CommandSpec::new("setid", -5, WRITE, KEY2, xgroup_setid),
+    // Of XGROUP's writes only DESTROY readies the key (its blocked readers get NOGROUP), as in Redis.
+    CommandSpec::new(
+        "create",
+        -5,
+        WRITE | DENYOOM | READIES_NONE,
+        KEY2,
+        xgroup_create,
+    ),
+    CommandSpec::new("setid", -5, WRITE | READIES_NONE, KEY2, xgroup_setid),
     CommandSpec::new("destroy", 4, WRITE, KEY2, xgroup_destroy),
     CommandSpec::new(
         "createconsumer",
         5,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | READIES_NONE,
         KEY2,
         xgroup_createconsumer,
     ),
-    CommandSpec::new("delconsumer", 5, WRITE, KEY2, xgroup_delconsumer),
+    CommandSpec::new(
+        "delconsumer",
+        5,
+        WRITE | READIES_NONE,
+        KEY2,
+        xgroup_delconsumer,
+    ),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, xgroup_help),
 ];
 
