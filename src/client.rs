@@ -128,6 +128,8 @@ pub struct Client {
     pub multi: Option<Transaction>,
     /// True while EXEC runs the queue: blocking commands then answer at once, as in Redis.
     pub in_exec: bool,
+    /// True while a script runs (Redis's CLIENT_SCRIPT; `in_exec` is set too): XREAD and XREADGROUP refuse BLOCK.
+    pub in_script: bool,
     /// Commands EXEC just ran, for the dispatcher's after-write work (WATCH spoiling, waking waiters).
     pub executed: Option<Vec<(&'static CommandSpec, OwnedArgv)>>,
     /// Keys watched since WATCH.
@@ -301,6 +303,7 @@ impl ClientRegistry {
             blocked: None,
             multi: None,
             in_exec: false,
+            in_script: false,
             executed: None,
             watch: None,
             unwatch_pending: false,

@@ -545,8 +545,14 @@ struct ReadArgs<'a> {
     ids: Vec<&'a [u8]>,
 }
 
-/// Parses XREAD's (`group: false`) or XREADGROUP's options as Redis's `xreadCommand` does.
-fn parse_read(argv: Argv<'_>, group: bool, now: u64) -> Result<ReadArgs<'_>, CmdError> {
+/// Parses XREAD's (`group: false`) or XREADGROUP's options as Redis's `xreadCommand` does; from a script
+/// (`in_script`) BLOCK is refused, as Redis 7.2 refuses it there (7.4 lets it answer at once).
+fn parse_read(
+    argv: Argv<'_>,
+    group: bool,
+    now: u64,
+    in_script: bool,
+) -> Result<ReadArgs<'_>, CmdError> {
     let name = if group { "xreadgroup" } else { "xread" };
     let only_xreadgroup = |opt: &str| {
         CmdError::err(format!(
@@ -566,6 +572,12 @@ fn parse_read(argv: Argv<'_>, group: bool, now: u64) -> Result<ReadArgs<'_>, Cmd
         let more = argv.len() - 1 - i;
         let opt = argv.get(i);
         if is(opt, "block") && more > 0 {
+            if in_script {
+                return Err(CmdError::err(format!(
+                    "{} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(argv.get(0))
+                )));
+            }
             args.block = Some(blocking::parse_timeout_ms(argv.get(i + 1), now)?);
             i += 2;
         } else if is(opt, "count") && more > 0 {
@@ -616,7 +628,7 @@ fn look_up_again(ctx: &mut Ctx, keys: &[&[u8]], now: u64) {
 }
 
 fn xread(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let args = parse_read(argv, false, ctx.now)?;
+    let args = parse_read(argv, false, ctx.now, ctx.client.in_script)?;
     // Redis checks each key's type and then parses its ID, key by key.
     let now = ctx.now;
     let mut after = Vec::with_capacity(args.keys.len());

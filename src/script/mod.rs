@@ -1163,14 +1163,14 @@ fn run_resolved(
     lock_all: bool,
 ) -> mlua::Result<()> {
     let server = ctx.server;
-    let nested = ctx.client.in_exec;
+    let nested = (ctx.client.in_exec, ctx.client.in_script);
     if lock_all {
         // Trade the declared shards for all of them, taken in order.
         *ctx.shards = Locked::None;
         *ctx.shards = server.store.lock_all();
     }
     let saved_db = ctx.client.db;
-    ctx.client.in_exec = true;
+    (ctx.client.in_exec, ctx.client.in_script) = (true, true);
     let hook = &vm.hook;
     let slot = hook
         .slot
@@ -1199,7 +1199,7 @@ fn run_resolved(
         *slot.call.lock() = None;
         PUBLISHED.fetch_sub(1, Ordering::AcqRel);
     }
-    ctx.client.in_exec = nested;
+    (ctx.client.in_exec, ctx.client.in_script) = nested;
     if ctx.client.db != saved_db {
         ctx.client.select(saved_db);
     }

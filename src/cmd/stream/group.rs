@@ -272,7 +272,7 @@ fn read_group_key(
 }
 
 pub(in crate::cmd) fn xreadgroup(ctx: &mut Ctx, argv: Argv) -> CmdResult {
-    let args = super::parse_read(argv, true, ctx.now)?;
+    let args = super::parse_read(argv, true, ctx.now, ctx.client.in_script)?;
     let Some((group, consumer)) = args.group else {
         return Err(CmdError::err("Missing GROUP option for XREADGROUP"));
     };
