@@ -95,15 +95,34 @@ fn run(
         .build()
         .context("starting the async runtime")?;
     runtime.spawn(collect_freed_memory());
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         tokio::select! {
             done = role => done.context(what),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("received Ctrl-C, shutting down");
                 Ok(())
             }
+            _ = terminated() => {
+                tracing::info!("received SIGTERM, shutting down");
+                Ok(())
+            }
         }
-    })
+    });
+    // A script still running holds its thread, and dropping the runtime would wait for it for ever: SHUTDOWN NOSAVE
+    // must end the process even then (it is the way out of a script that wrote), as in Redis.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
+}
+
+/// Completes on SIGTERM (what a supervisor sends), so the process ends as on SHUTDOWN, with status 0.
+async fn terminated() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Asks mimalloc once a second to give the memory freed since back to the system. It does so only when asked (or when

@@ -111,6 +111,41 @@ fn shutdown_stops_the_process_without_a_reply() {
     assert!(server.wait_exit(Duration::from_secs(10)), "still running");
 }
 
+/// SHUTDOWN NOSAVE is the way out of a script that wrote and loops (SCRIPT KILL refuses it): the process ends even
+/// though the script still holds its thread (dropping the runtime used to wait for it for ever).
+#[test]
+fn shutdown_nosave_ends_the_process_while_a_script_that_wrote_runs() {
+    let mut server = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut runner = server.raw();
+    runner.send_cmd(&[
+        "EVAL",
+        "redis.call('SET', KEYS[1], '1') while true do end",
+        "1",
+        "k",
+    ]);
+    let mut c = server.raw();
+    let start = std::time::Instant::now();
+    while !c.line("GET k").starts_with("-BUSY") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the script never got busy"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(c.line("SCRIPT KILL").starts_with("-UNKILLABLE"));
+    c.send(&common::encode(&["SHUTDOWN", "NOSAVE"]));
+    assert!(server.wait_exit(Duration::from_secs(10)), "still running");
+}
+
+/// SIGTERM, what a supervisor sends, ends the server as SHUTDOWN does: status 0 (not killed by the signal).
+#[test]
+fn sigterm_ends_the_server_with_status_zero() {
+    let mut server = Server::start(&[]);
+    assert_eq!(server.raw().line("PING"), "+PONG\r\n");
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
 #[test]
 fn client_kill_closes_the_other_connection() {
     let server = Server::start(&[]);

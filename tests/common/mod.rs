@@ -129,6 +129,17 @@ impl Server {
         self.child.try_wait().ok().flatten().is_none()
     }
 
+    /// Sends the process SIGTERM (as a supervisor stops it) and returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().expect("wait for the process")
+    }
+
     /// Waits up to `timeout` for the process to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
         let start = Instant::now();
