@@ -497,6 +497,8 @@ mod tests {
             c.cmd("SCRIPT KILL").starts_with("-UNKILLABLE")
         });
         assert!(unkillable);
+        // FUNCTION KILL too: that it wrote is said before that it is no function, as in Redis.
+        assert!(c.cmd("FUNCTION KILL").starts_with("-UNKILLABLE"));
         assert_eq!(runner.join().unwrap(), ":1\r\n");
     }
 }

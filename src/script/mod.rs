@@ -222,14 +222,15 @@ impl Scripts {
     pub fn kill(&self, busy: Duration, functions: bool) -> KillOutcome {
         let now = now_ms();
         let mut outcome = KillOutcome::NotBusy;
+        // As Redis's scriptKill: a run that wrote is unkillable before it is of the other kind.
         for slot in self.live_slots().filter(|s| s.busy(now, busy)) {
-            if slot.function.load(Ordering::Acquire) != functions {
-                if outcome == KillOutcome::NotBusy {
-                    outcome = KillOutcome::OtherKind;
-                }
-            } else if slot.wrote.load(Ordering::Acquire) {
+            if slot.wrote.load(Ordering::Acquire) {
                 if outcome != KillOutcome::Killed {
                     outcome = KillOutcome::Unkillable;
+                }
+            } else if slot.function.load(Ordering::Acquire) != functions {
+                if outcome == KillOutcome::NotBusy {
+                    outcome = KillOutcome::OtherKind;
                 }
             } else {
                 slot.kill
