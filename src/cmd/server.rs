@@ -911,6 +911,11 @@ fn shutdown(ctx: &mut Ctx, argv: Argv) -> CmdResult {
         // Shutdown is immediate, so there is never one in progress to abort.
         return Err(CmdError::err("No shutdown in progress."));
     }
+    let busy = ctx.server.settings.busy_reply_threshold();
+    if !nosave && ctx.server.scripts.busy_run(busy).is_some() {
+        // While a script is busy, only SHUTDOWN NOSAVE goes through, as in Redis.
+        return Err(CmdError::Coded(ctx.server.scripts.busy_error(busy).into()));
+    }
     if save && !force {
         // What Redis replies when the final save fails; FORCE shuts down anyway.
         tracing::warn!("SHUTDOWN SAVE refused: ringkv has no persistence (use NOSAVE or FORCE)");
