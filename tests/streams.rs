@@ -106,17 +106,8 @@ fn xgroup_setid_does_not_wake_a_blocked_xreadgroup() {
     admin.line("XADD s 1-0 a 1");
     assert_eq!(admin.line("XGROUP CREATE s g $"), "+OK\r\n");
     let mut reader = server.raw();
-    reader.send_cmd(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c1",
-        "BLOCK",
-        "300",
-        "STREAMS",
-        "s",
-        ">",
-    ]);
+    let block = "XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >";
+    reader.send_cmd(&block.split(' ').collect::<Vec<_>>());
     wait_blocked(&mut admin, 1);
     assert_eq!(admin.line("XGROUP SETID s g 0"), "+OK\r\n");
     assert_eq!(reader.reply(), b"*-1\r\n", "timed out: SETID woke nobody");
