@@ -1,5 +1,5 @@
 //! `ringkv`: parse the command line, set up logging, run the server (or, with `ringkv proxy`, the cluster proxy) until
-//! SHUTDOWN or Ctrl-C.
+//! SHUTDOWN, Ctrl-C or SIGTERM.
 
 use std::future::Future;
 
