@@ -570,6 +570,18 @@ pub fn parse_memory(s: &[u8]) -> Option<u64> {
 }
 
 /// The value CONFIG SET would store for `param`, or Redis's reason for refusing it.
+/// An integer CONFIG SET accepts when it lies within `min..=max`.
+fn int_within(value: &[u8], min: i64, max: i64) -> Result<i64, String> {
+    let n =
+        crate::cmd::args::parse_i64(value).ok_or("argument couldn't be parsed into an integer")?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
 fn validate(param: &Param, value: &[u8]) -> Result<String, String> {
     let text = String::from_utf8_lossy(value);
     match param.kind {
@@ -577,29 +589,8 @@ fn validate(param: &Param, value: &[u8]) -> Result<String, String> {
             v @ ("yes" | "no") => Ok(v.to_string()),
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
-        Kind::Int { min, max } => {
-            let n = crate::cmd::args::parse_i64(value)
-                .ok_or("argument couldn't be parsed into an integer")?;
-            if n < min || n > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
-            }
-            Ok(n.to_string())
-        }
-        Kind::Clamped { min, max } => {
-            let int = Kind::Int { min: 0, max: INT };
-            let n: i64 = validate(
-                &Param {
-                    kind: int,
-                    ..*param
-                },
-                value,
-            )?
-            .parse()
-            .expect("an integer");
-            Ok(n.clamp(min, max).to_string())
-        }
+        Kind::Int { min, max } => Ok(int_within(value, min, max)?.to_string()),
+        Kind::Clamped { min, max } => Ok(int_within(value, 0, INT)?.clamp(min, max).to_string()),
         Kind::Memory { min } => {
             let n = parse_memory(value).ok_or("argument must be a memory value")?;
             if n < min || n > i64::MAX as u64 {

@@ -19,7 +19,6 @@ use hashbrown::HashMap;
 use super::backend::{Backend, SubEvents, Subscriber};
 use super::resp;
 use super::Topology;
-use crate::cmd::args;
 use crate::cmd::pubsub::confirm;
 use crate::protocol::Reply;
 use crate::pubsub::Kind;
@@ -30,11 +29,6 @@ pub fn command(name: &str) -> Option<(Kind, bool)> {
         .iter()
         .find(|c| c.0 == name)
         .map(|&(_, kind, subscribe)| (kind, subscribe))
-}
-
-/// True when `arg` names a (un)subscription command, in any case.
-pub fn is_command(arg: &[u8]) -> bool {
-    COMMANDS.iter().any(|c| args::is(arg, c.0))
 }
 
 /// The (un)subscription commands: name, kind, and whether it subscribes.

@@ -425,7 +425,7 @@ struct Multi {
 /// Why a transaction that spans a ring change is refused.
 const RING_CHANGED: &str =
     "the ring changed while the transaction was queued (RING ADD, REMOVE or WEIGHT, or a \
-                            backend ejected or readmitted), so its keys may have moved";
+     backend ejected or readmitted), so its keys may have moved";
 
 /// A WATCH in force: the backend of the watched keys and the client's own connection to it.
 struct Watch {
